@@ -1,0 +1,194 @@
+import { isUuid } from './uuid.ts';
+import { zigzagEncode32, zigzagEncode64 } from './varint.ts';
+
+/**
+ * A cursor writing into a pre-sized Buffer. Callers compute the exact size
+ * first (see sizes.ts and the generated sizeOfX functions), allocate once and
+ * write; nothing here grows or reallocates. Writing past the end is a bug and
+ * throws RangeError.
+ */
+export class Writer {
+  readonly buf: Buffer;
+  offset: number;
+
+  constructor(buf: Buffer, offset = 0) {
+    this.buf = buf;
+    this.offset = offset;
+  }
+
+  /** A Writer over a fresh buffer of exactly `size` bytes. */
+  static alloc(size: number): Writer {
+    return new Writer(Buffer.allocUnsafe(size));
+  }
+
+  writeInt8(v: number): void {
+    this.offset = this.buf.writeInt8(v, this.offset);
+  }
+
+  writeUint8(v: number): void {
+    this.offset = this.buf.writeUInt8(v, this.offset);
+  }
+
+  writeBool(v: boolean): void {
+    this.offset = this.buf.writeUInt8(v ? 1 : 0, this.offset);
+  }
+
+  writeInt16(v: number): void {
+    this.offset = this.buf.writeInt16BE(v, this.offset);
+  }
+
+  writeUint16(v: number): void {
+    this.offset = this.buf.writeUInt16BE(v, this.offset);
+  }
+
+  writeInt32(v: number): void {
+    this.offset = this.buf.writeInt32BE(v, this.offset);
+  }
+
+  writeUint32(v: number): void {
+    this.offset = this.buf.writeUInt32BE(v, this.offset);
+  }
+
+  writeInt64(v: bigint): void {
+    this.offset = this.buf.writeBigInt64BE(v, this.offset);
+  }
+
+  writeFloat64(v: number): void {
+    this.offset = this.buf.writeDoubleBE(v, this.offset);
+  }
+
+  /** Unsigned LEB128 of 0 <= v < 2^32. */
+  writeUnsignedVarint(v: number): void {
+    const buf = this.buf;
+    let o = this.offset;
+    if (o + 5 > buf.length && o + sizeOfUnsigned(v) > buf.length) throw new RangeError('write past end of buffer');
+    while (v >= 0x80) {
+      buf[o++] = (v & 0x7f) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    buf[o++] = v;
+    this.offset = o;
+  }
+
+  /** Zigzag signed 32-bit varint. */
+  writeVarint(v: number): void {
+    this.writeUnsignedVarint(zigzagEncode32(v));
+  }
+
+  /** Zigzag signed 64-bit varlong. */
+  writeVarlong(v: bigint): void {
+    let u = zigzagEncode64(v);
+    if (u < 0x100000000n) {
+      this.writeUnsignedVarint(Number(u));
+      return;
+    }
+    const buf = this.buf;
+    let o = this.offset;
+    while (u >= 0x80n) {
+      if (o >= buf.length) throw new RangeError('write past end of buffer');
+      buf[o++] = Number(u & 0x7fn) | 0x80;
+      u >>= 7n;
+    }
+    if (o >= buf.length) throw new RangeError('write past end of buffer');
+    buf[o++] = Number(u);
+    this.offset = o;
+  }
+
+  /** Zigzag varlong of a safe integer (number fast path for record fields). */
+  writeVarlongNumber(v: number): void {
+    if (v >= -0x40000000 && v < 0x40000000) {
+      this.writeUnsignedVarint(zigzagEncode32(v));
+      return;
+    }
+    this.writeVarlong(BigInt(v));
+  }
+
+  writeUuid(uuid: string): void {
+    if (!isUuid(uuid)) throw new TypeError(`not a uuid: ${JSON.stringify(uuid)}`);
+    if (this.offset + 16 > this.buf.length) throw new RangeError('write past end of buffer');
+    this.offset += this.buf.write(uuid, this.offset, 16, 'base64url');
+  }
+
+  /** Copies `bytes` verbatim. */
+  writeRawBytes(bytes: Uint8Array): void {
+    if (this.offset + bytes.length > this.buf.length) throw new RangeError('write past end of buffer');
+    this.buf.set(bytes, this.offset);
+    this.offset += bytes.length;
+  }
+
+  private utf8(s: string, byteLength: number): void {
+    if (this.offset + byteLength > this.buf.length) throw new RangeError('write past end of buffer');
+    this.offset += this.buf.write(s, this.offset, byteLength, 'utf8');
+  }
+
+  // ---- strings ----
+
+  writeString(s: string): void {
+    const n = Buffer.byteLength(s, 'utf8');
+    if (n > 0x7fff) throw new RangeError(`string of ${n} bytes exceeds int16 length`);
+    this.writeInt16(n);
+    this.utf8(s, n);
+  }
+
+  writeNullableString(s: string | null): void {
+    if (s === null) this.writeInt16(-1);
+    else this.writeString(s);
+  }
+
+  writeCompactString(s: string): void {
+    const n = Buffer.byteLength(s, 'utf8');
+    this.writeUnsignedVarint(n + 1);
+    this.utf8(s, n);
+  }
+
+  writeCompactNullableString(s: string | null): void {
+    if (s === null) this.writeUnsignedVarint(0);
+    else this.writeCompactString(s);
+  }
+
+  // ---- bytes ----
+
+  writeBytes(b: Uint8Array): void {
+    this.writeInt32(b.length);
+    this.writeRawBytes(b);
+  }
+
+  writeNullableBytes(b: Uint8Array | null): void {
+    if (b === null) this.writeInt32(-1);
+    else this.writeBytes(b);
+  }
+
+  writeCompactBytes(b: Uint8Array): void {
+    this.writeUnsignedVarint(b.length + 1);
+    this.writeRawBytes(b);
+  }
+
+  writeCompactNullableBytes(b: Uint8Array | null): void {
+    if (b === null) this.writeUnsignedVarint(0);
+    else this.writeCompactBytes(b);
+  }
+
+  // ---- array counts ----
+
+  writeArrayLength(n: number): void {
+    this.writeInt32(n);
+  }
+
+  /** Count for classic arrays, -1 for null. */
+  writeNullableArrayLength(n: number): void {
+    this.writeInt32(n);
+  }
+
+  writeCompactArrayLength(n: number): void {
+    this.writeUnsignedVarint(n + 1);
+  }
+
+  /** Count for compact arrays, -1 for null (written as 0). */
+  writeCompactNullableArrayLength(n: number): void {
+    this.writeUnsignedVarint(n + 1);
+  }
+}
+
+function sizeOfUnsigned(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+}
