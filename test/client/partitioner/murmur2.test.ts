@@ -31,28 +31,28 @@ function partitionMetadata(n: number): Array<{ partitionId: number; leader: numb
   return Array.from({ length: n }, (_, partitionId) => ({ partitionId, leader: 0 }));
 }
 
-describe('murmur2', () => {
-  it("matches Kafka's UtilsTest.testMurmur2 vectors", () => {
+void describe('murmur2', () => {
+  void it("matches Kafka's UtilsTest.testMurmur2 vectors", () => {
     for (const [input, expected] of KAFKA_VECTORS) {
       assert.equal(murmur2(input), expected, Buffer.from(input).toString('latin1'));
     }
   });
 
-  it('covers every tail length (0..3 trailing bytes) and returns a signed int32', () => {
+  void it('covers every tail length (0..3 trailing bytes) and returns a signed int32', () => {
     for (let len = 0; len < 16; len++) {
       const h = murmur2(Buffer.alloc(len, 0xff));
       assert.ok(Number.isInteger(h) && h >= -(2 ** 31) && h < 2 ** 31);
     }
   });
 
-  it('toPositive clears the sign bit like Utils.toPositive', () => {
+  void it('toPositive clears the sign bit like Utils.toPositive', () => {
     assert.equal(toPositive(-973932308), 1173551340);
     assert.equal(toPositive(-790332482), 1357151166);
     assert.equal(toPositive(-2147483648), 0);
     assert.equal(toPositive(479470107), 479470107);
   });
 
-  it('partitionForKey = toPositive(murmur2(key)) % numPartitions', () => {
+  void it('partitionForKey = toPositive(murmur2(key)) % numPartitions', () => {
     // toPositive(murmur2("foobar")) = 1357151166
     assert.equal(partitionForKey(Buffer.from('foobar'), 10), 6);
     assert.equal(partitionForKey(Buffer.from('21'), 12), 1173551340 % 12);
@@ -61,7 +61,7 @@ describe('murmur2', () => {
     assert.throws(() => partitionForKey(Buffer.from('k'), 0), RangeError);
   });
 
-  it('agrees with kafkajs DefaultPartitioner (Java-compatible) on random keys', () => {
+  void it('agrees with kafkajs DefaultPartitioner (Java-compatible) on random keys', () => {
     const kafkajsPartition = kafkajs.Partitioners.DefaultPartitioner();
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 1, max: 1000 }), (key, n) => {
@@ -77,7 +77,7 @@ describe('murmur2', () => {
     );
   });
 
-  it('agrees with kafkajs on UTF-8 string keys', () => {
+  void it('agrees with kafkajs on UTF-8 string keys', () => {
     const kafkajsPartition = kafkajs.Partitioners.DefaultPartitioner();
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.integer({ min: 1, max: 64 }), (key, n) => {
