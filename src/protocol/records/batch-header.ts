@@ -25,7 +25,7 @@ export const BATCH_HEADER_SIZE = 61;
 export const BATCH_LOG_OVERHEAD = 12;
 export const CURRENT_MAGIC = 2;
 
-export const enum BatchOffset {
+export enum BatchOffset {
   BaseOffset = 0,
   BatchLength = 8,
   PartitionLeaderEpoch = 12,
@@ -41,7 +41,7 @@ export const enum BatchOffset {
   RecordsCount = 57,
 }
 
-export const enum CompressionType {
+export enum CompressionType {
   None = 0,
   Gzip = 1,
   Snappy = 2,
