@@ -2,10 +2,12 @@ export { DecodeError, type DecodeErrorReason } from './errors.ts';
 export {
   decode,
   deepEqualValue,
+  EMPTY_BYTES,
   encode,
   isSupportedVersion,
   type MessageCodec,
   type MessageType,
+  nonNull,
   sizeOfUnknownTaggedFields,
   sortedTaggedFields,
   type TaggedField,

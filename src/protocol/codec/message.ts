@@ -62,7 +62,16 @@ export function decode<T>(codec: MessageCodec<T>, buf: Buffer, version: number):
   return codec.read(new Reader(buf), version);
 }
 
-// ---- helpers used by generated code for tagged-field sections ----
+// ---- helpers used by generated code ----
+
+/** A shared zero-length buffer: the default of non-nullable bytes fields. */
+export const EMPTY_BYTES: Buffer = Buffer.alloc(0);
+
+/** Returns `v`, or throws when a field that is not nullable in the version being written holds null. */
+export function nonNull<T>(v: T | null, field: string): T {
+  if (v === null) throw new TypeError(`${field} is null but not nullable in this version`);
+  return v;
+}
 
 /** Size of unknown tagged fields (tag, size, data each). */
 export function sizeOfUnknownTaggedFields(fields: readonly TaggedField[] | undefined): number {
