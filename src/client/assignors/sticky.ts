@@ -1,0 +1,195 @@
+/**
+ * The sticky assignors of the classic protocol, with the targets of the Java client's
+ * StickyAssignor (`sticky`, eager) and CooperativeStickyAssignor (`cooperative-sticky`):
+ *
+ * - balance: when no more partitions can move, no partition sits on a member that has more than
+ *   one partition more than another member subscribed to its topic (so max - min <= 1 when all
+ *   members subscribe to the same topics; Kafka's `isBalanced` criterion);
+ * - stickiness: partitions stay with their current owner unless balance requires moving them;
+ * - conflicting claims (two members own the same partition) are settled by generation: the
+ *   highest generation keeps it; equal generations both lose it, as in Kafka.
+ *
+ * The algorithm is ours: keep every valid owned partition, deal the free partitions to the least
+ * loaded subscribed members (partitions with the fewest possible members first), then move
+ * partitions one at a time from the most loaded member to the least loaded member that can take
+ * them, preferring partitions the source did not own before, until no such move exists. Each move
+ * lowers the sum of squared member loads, so the loop ends.
+ *
+ * cooperative-sticky (KIP-429) computes the same target, then leaves out of this round every
+ * partition that goes to a member other than the one still owning it: the owner sees it missing,
+ * revokes it and rejoins, and the next rebalance hands it over. So a partition is never assigned
+ * to a member while another member may still own it.
+ */
+import {
+  type AssignmentInput,
+  type Assignor,
+  compareStrings,
+  DEFAULT_GENERATION,
+  emptyAssignment,
+  type GroupAssignment,
+  partitionCount,
+  sortAssignment,
+  type TopicPartition,
+} from './types.ts';
+
+/** Nobody owns the partition (no claim, or a tie between claims of the same generation). */
+const NO_OWNER = -1;
+
+interface StickyPlan {
+  memberIds: string[];
+  partitions: TopicPartition[];
+  /** Member index per partition index, or NO_OWNER (an unsubscribed partition stays NO_OWNER). */
+  assignedTo: Int32Array;
+  /** The member each partition is validly claimed by (highest generation, no tie), or NO_OWNER. */
+  claimOwner: Int32Array;
+  /** Number of members claiming each partition in their owned partitions. */
+  claimCount: Int32Array;
+}
+
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+function plan(input: AssignmentInput): StickyPlan {
+  const members = [...input.members].sort((a, b) => compareStrings(a.memberId, b.memberId));
+  const memberIds = members.map((m) => m.memberId);
+  const numMembers = members.length;
+
+  // Subscribers of every topic that has partitions, in member order.
+  const subscribersOfTopic = new Map<string, number[]>();
+  members.forEach((member, m) => {
+    for (const topic of new Set(member.topics)) {
+      if (partitionCount(input, topic) === 0) continue;
+      let subscribers = subscribersOfTopic.get(topic);
+      if (subscribers === undefined) subscribersOfTopic.set(topic, (subscribers = []));
+      subscribers.push(m);
+    }
+  });
+  const topics = [...subscribersOfTopic.keys()].sort(compareStrings);
+  const partitions: TopicPartition[] = [];
+  const partitionIndex = new Map<string, number>();
+  const subscribersOf: number[][] = [];
+  for (const topic of topics) {
+    const subscribers = subscribersOfTopic.get(topic)!;
+    for (let partition = 0; partition < partitionCount(input, topic); partition++) {
+      partitionIndex.set(partitionKey(topic, partition), partitions.length);
+      partitions.push({ topic, partition });
+      subscribersOf.push(subscribers);
+    }
+  }
+  const numPartitions = partitions.length;
+
+  // Settle claims by generation.
+  const claimOwner = new Int32Array(numPartitions).fill(NO_OWNER);
+  const claimGeneration = new Float64Array(numPartitions).fill(Number.NEGATIVE_INFINITY);
+  const claimCount = new Int32Array(numPartitions);
+  members.forEach((member, m) => {
+    const generation = member.generationId ?? DEFAULT_GENERATION;
+    const seen = new Set<number>();
+    for (const tp of member.ownedPartitions ?? []) {
+      const p = partitionIndex.get(partitionKey(tp.topic, tp.partition));
+      if (p === undefined || seen.has(p)) continue;
+      seen.add(p);
+      claimCount[p]!++;
+      if (generation > claimGeneration[p]!) {
+        claimGeneration[p] = generation;
+        claimOwner[p] = m;
+      } else if (generation === claimGeneration[p]) {
+        claimOwner[p] = NO_OWNER;
+      }
+    }
+  });
+
+  const assignedTo = new Int32Array(numPartitions).fill(NO_OWNER);
+  const load = new Array<number>(numMembers).fill(0);
+  const owned = members.map(() => new Set<number>());
+  const held = members.map(() => new Set<number>());
+  const give = (p: number, m: number): void => {
+    assignedTo[p] = m;
+    held[m]!.add(p);
+    load[m]!++;
+  };
+
+  // 1. Keep what is validly owned and still subscribed.
+  for (let p = 0; p < numPartitions; p++) {
+    const m = claimOwner[p]!;
+    if (m !== NO_OWNER && subscribersOf[p]!.includes(m)) {
+      owned[m]!.add(p);
+      give(p, m);
+    }
+  }
+
+  // The least loaded subscriber of partition p other than `except`, lowest member index on ties.
+  const leastLoaded = (p: number, except: number): number => {
+    let best = NO_OWNER;
+    for (const m of subscribersOf[p]!) {
+      if (m !== except && (best === NO_OWNER || load[m]! < load[best]!)) best = m;
+    }
+    return best;
+  };
+
+  // 2. Deal free partitions, hardest to place first.
+  const free: number[] = [];
+  for (let p = 0; p < numPartitions; p++) if (assignedTo[p] === NO_OWNER) free.push(p);
+  free.sort((a, b) => subscribersOf[a]!.length - subscribersOf[b]!.length || a - b);
+  for (const p of free) give(p, leastLoaded(p, NO_OWNER));
+
+  // 3. Move from the most loaded to the least loaded eligible member until none can move.
+  const order = memberIds.map((_, m) => m);
+  for (;;) {
+    order.sort((a, b) => load[b]! - load[a]! || a - b);
+    const minLoad = load[order[order.length - 1]!] ?? 0;
+    let moved = false;
+    for (const from of order) {
+      if (load[from]! <= minLoad + 1) break;
+      const candidates = [...held[from]!].sort(
+        (a, b) => Number(owned[from]!.has(a)) - Number(owned[from]!.has(b)) || a - b,
+      );
+      for (const p of candidates) {
+        const to = leastLoaded(p, from);
+        if (to !== NO_OWNER && load[from]! > load[to]! + 1) {
+          held[from]!.delete(p);
+          load[from]!--;
+          give(p, to);
+          moved = true;
+          break;
+        }
+      }
+      if (moved) break;
+    }
+    if (!moved) break;
+  }
+
+  return { memberIds, partitions, assignedTo, claimOwner, claimCount };
+}
+
+function toAssignment(
+  input: AssignmentInput,
+  result: StickyPlan,
+  keep: (p: number, m: number) => boolean,
+): GroupAssignment {
+  const assignment = emptyAssignment(input.members);
+  result.assignedTo.forEach((m, p) => {
+    if (m !== NO_OWNER && keep(p, m)) assignment.get(result.memberIds[m]!)!.push({ ...result.partitions[p]! });
+  });
+  return sortAssignment(assignment);
+}
+
+export const stickyAssignor: Assignor = {
+  name: 'sticky',
+  supportedProtocols: ['EAGER'],
+  assign(input: AssignmentInput): GroupAssignment {
+    return toAssignment(input, plan(input), () => true);
+  },
+};
+
+export const cooperativeStickyAssignor: Assignor = {
+  name: 'cooperative-sticky',
+  supportedProtocols: ['COOPERATIVE', 'EAGER'],
+  assign(input: AssignmentInput): GroupAssignment {
+    const result = plan(input);
+    // A member keeps a partition another member also claims only if its own claim wins; any other
+    // claimed partition changing hands waits one rebalance, until its owners have revoked it.
+    return toAssignment(input, result, (p, m) => result.claimCount[p] === 0 || result.claimOwner[p] === m);
+  },
+};
