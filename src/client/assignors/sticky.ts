@@ -12,7 +12,7 @@
  * The algorithm is ours: keep every valid owned partition, deal the free partitions to the least
  * loaded subscribed members (partitions with the fewest possible members first), then move
  * partitions one at a time from the most loaded member to the least loaded member that can take
- * them, preferring partitions the source did not own before, until no such move exists. Each move
+ * them, preferring partitions the source did not own before (then the ones it listed last), until no such move exists. Each move
  * lowers the sum of squared member loads, so the loop ends.
  *
  * cooperative-sticky (KIP-429) computes the same target, then leaves out of this round every
@@ -83,13 +83,14 @@ function plan(input: AssignmentInput): StickyPlan {
   const claimOwner = new Int32Array(numPartitions).fill(NO_OWNER);
   const claimGeneration = new Float64Array(numPartitions).fill(Number.NEGATIVE_INFINITY);
   const claimCount = new Int32Array(numPartitions);
+  // Position of each claimed partition in the member's owned list: a member gives up the last listed first.
+  const ownedRank = members.map(() => new Map<number, number>());
   members.forEach((member, m) => {
     const generation = member.generationId ?? DEFAULT_GENERATION;
-    const seen = new Set<number>();
     for (const tp of member.ownedPartitions ?? []) {
       const p = partitionIndex.get(partitionKey(tp.topic, tp.partition));
-      if (p === undefined || seen.has(p)) continue;
-      seen.add(p);
+      if (p === undefined || ownedRank[m]!.has(p)) continue;
+      ownedRank[m]!.set(p, ownedRank[m]!.size);
       claimCount[p]!++;
       if (generation > claimGeneration[p]!) {
         claimGeneration[p] = generation;
@@ -102,7 +103,6 @@ function plan(input: AssignmentInput): StickyPlan {
 
   const assignedTo = new Int32Array(numPartitions).fill(NO_OWNER);
   const load = new Array<number>(numMembers).fill(0);
-  const owned = members.map(() => new Set<number>());
   const held = members.map(() => new Set<number>());
   const give = (p: number, m: number): void => {
     assignedTo[p] = m;
@@ -114,7 +114,6 @@ function plan(input: AssignmentInput): StickyPlan {
   for (let p = 0; p < numPartitions; p++) {
     const m = claimOwner[p]!;
     if (m !== NO_OWNER && subscribersOf[p]!.includes(m)) {
-      owned[m]!.add(p);
       give(p, m);
     }
   }
@@ -142,9 +141,14 @@ function plan(input: AssignmentInput): StickyPlan {
     let moved = false;
     for (const from of order) {
       if (load[from]! <= minLoad + 1) break;
-      const candidates = [...held[from]!].sort(
-        (a, b) => Number(owned[from]!.has(a)) - Number(owned[from]!.has(b)) || a - b,
-      );
+      // Partitions it did not own first, then owned ones, the last listed first.
+      const rank = ownedRank[from]!;
+      const candidates = [...held[from]!].sort((a, b) => {
+        const ra = claimOwner[a] === from ? rank.get(a)! : -1;
+        const rb = claimOwner[b] === from ? rank.get(b)! : -1;
+        if (ra === -1 || rb === -1) return ra === rb ? a - b : ra === -1 ? -1 : 1;
+        return rb - ra;
+      });
       for (const p of candidates) {
         const to = leastLoaded(p, from);
         if (to !== NO_OWNER && load[from]! > load[to]! + 1) {
