@@ -53,7 +53,7 @@ function sortedKeys(partitions: readonly TopicPartition[] | undefined): string[]
   return (partitions ?? []).map(key).sort();
 }
 
-function assertAssigned(assignment: GroupAssignment, expected: Record<string, TopicPartition[]>): void {
+function assertAssigned(assignment: GroupAssignment, expected: Record<string, readonly TopicPartition[]>): void {
   for (const [memberId, partitions] of Object.entries(expected)) {
     assert.deepEqual(sortedKeys(assignment.get(memberId)), sortedKeys(partitions), memberId);
   }
@@ -251,7 +251,7 @@ const changeArb = (identical: boolean): fc.Arbitrary<Change> =>
   fc.oneof(
     fc.record({
       kind: fc.constant('join' as const),
-      topics: identical ? fc.constant([]) : fc.subarray(TOPICS, { minLength: 1 }),
+      topics: identical ? fc.constant<string[]>([]) : fc.subarray(TOPICS, { minLength: 1 }),
     }),
     fc.record({ kind: fc.constant('leave' as const), index: fc.nat() }),
     fc.record({
