@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Reader } from '../../../src/protocol/codec/reader.ts';
+import type { GeneratedRecords } from '../../../tools/capture/inputs.ts';
 
 export const CAPTURE_DIR = path.resolve(import.meta.dirname, '../../fixtures/capture');
 
@@ -34,7 +35,9 @@ export interface Capture {
   clientVersion: string;
   compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
   topic: string;
-  records: ExpectedRecord[];
+  /** Listed records (small scenarios), or generatedRecords (large ones). */
+  records?: ExpectedRecord[];
+  generatedRecords?: GeneratedRecords;
   idempotent?: boolean;
   description: string;
   command: string;
