@@ -134,32 +134,63 @@ function plan(input: AssignmentInput): StickyPlan {
   for (const p of free) give(p, leastLoaded(p, NO_OWNER));
 
   // 3. Move from the most loaded to the least loaded eligible member until none can move.
-  const order = memberIds.map((_, m) => m);
+  // Each member gives up partitions it did not own first, then owned ones, the last listed first;
+  // partitions it receives while balancing go before all of those.
+  const giveUpOrder = held.map((partitionsHeld, m) => {
+    const rank = ownedRank[m]!;
+    const ownedRankOf = (p: number): number => (claimOwner[p] === m ? rank.get(p)! : -1);
+    return [...partitionsHeld].sort((a, b) => {
+      const ra = ownedRankOf(a);
+      const rb = ownedRankOf(b);
+      if (ra === -1 || rb === -1) return ra === rb ? a - b : ra === -1 ? -1 : 1;
+      return rb - ra;
+    });
+  });
+  const received = members.map((): number[] => []);
+  const giveUpStart = new Array<number>(numMembers).fill(0);
+
+  const tryMove = (p: number, from: number): boolean => {
+    const to = leastLoaded(p, from);
+    if (to === NO_OWNER || load[from]! <= load[to]! + 1) return false;
+    held[from]!.delete(p);
+    load[from]!--;
+    give(p, to);
+    received[to]!.push(p);
+    return true;
+  };
+  const tryMoveFrom = (from: number): boolean => {
+    const recent = received[from]!;
+    while (recent.length > 0 && assignedTo[recent[recent.length - 1]!] !== from) recent.pop();
+    for (let i = recent.length - 1; i >= 0; i--) {
+      if (assignedTo[recent[i]!] === from && tryMove(recent[i]!, from)) return true;
+    }
+    const order = giveUpOrder[from]!;
+    while (giveUpStart[from]! < order.length && assignedTo[order[giveUpStart[from]!]!] !== from) giveUpStart[from]!++;
+    for (let i = giveUpStart[from]!; i < order.length; i++) {
+      if (assignedTo[order[i]!] === from && tryMove(order[i]!, from)) return true;
+    }
+    return false;
+  };
+
+  const byLoad = memberIds.map((_, m) => m);
   for (;;) {
-    order.sort((a, b) => load[b]! - load[a]! || a - b);
-    const minLoad = load[order[order.length - 1]!] ?? 0;
+    let minLoad = Number.POSITIVE_INFINITY;
+    let mostLoaded = NO_OWNER;
+    for (let m = 0; m < numMembers; m++) {
+      if (load[m]! < minLoad) minLoad = load[m]!;
+      if (mostLoaded === NO_OWNER || load[m]! > load[mostLoaded]!) mostLoaded = m;
+    }
+    if (mostLoaded === NO_OWNER || load[mostLoaded]! <= minLoad + 1) break;
+    if (tryMoveFrom(mostLoaded)) continue;
+    // The most loaded member cannot give anything away: try the others, most loaded first.
+    byLoad.sort((a, b) => load[b]! - load[a]! || a - b);
     let moved = false;
-    for (const from of order) {
+    for (const from of byLoad) {
       if (load[from]! <= minLoad + 1) break;
-      // Partitions it did not own first, then owned ones, the last listed first.
-      const rank = ownedRank[from]!;
-      const candidates = [...held[from]!].sort((a, b) => {
-        const ra = claimOwner[a] === from ? rank.get(a)! : -1;
-        const rb = claimOwner[b] === from ? rank.get(b)! : -1;
-        if (ra === -1 || rb === -1) return ra === rb ? a - b : ra === -1 ? -1 : 1;
-        return rb - ra;
-      });
-      for (const p of candidates) {
-        const to = leastLoaded(p, from);
-        if (to !== NO_OWNER && load[from]! > load[to]! + 1) {
-          held[from]!.delete(p);
-          load[from]!--;
-          give(p, to);
-          moved = true;
-          break;
-        }
+      if (from !== mostLoaded && tryMoveFrom(from)) {
+        moved = true;
+        break;
       }
-      if (moved) break;
     }
     if (!moved) break;
   }
