@@ -136,7 +136,11 @@ describe('golden: produced record batches from real clients', () => {
             assert.ok(r.timestamp >= c.capturedFromMs && r.timestamp <= c.capturedToMs, `timestamp of record ${i}`);
           }
         });
-        for (const b of batches) b.records.forEach((r, i) => assert.equal(r.offsetDelta, i));
+        for (const b of batches) {
+          b.records.forEach((r, i) => {
+            assert.equal(r.offsetDelta, i);
+          });
+        }
       });
 
       it('re-encodes to an equivalent batch (and byte for byte when uncompressed)', () => {
