@@ -103,8 +103,18 @@ function fieldTsType(f: FieldSpec): string {
   return isNullableType(f) ? `${base} | null` : base;
 }
 
+/**
+ * The default is null when the spec says "null", or when the spec gives no default and the
+ * field is nullable in every version that has it (so the default is always encodable).
+ */
 function isNullDefault(f: FieldSpec): boolean {
-  return f.default === 'null' || f.default === null;
+  if (f.default === 'null' || f.default === null) return true;
+  return (
+    f.default === undefined &&
+    f.nullableVersions.min <= f.versions.min &&
+    f.nullableVersions.max >= f.versions.max &&
+    !isEmpty(f.nullableVersions)
+  );
 }
 
 /** Default value expression of a field. */

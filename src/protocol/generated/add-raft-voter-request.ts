@@ -78,7 +78,7 @@ export function readAddRaftVoterRequest(r: Reader, version: number): AddRaftVote
 
 export function defaultsAddRaftVoterRequest(): AddRaftVoterRequest {
   return {
-    clusterId: "",
+    clusterId: null,
     timeoutMs: 0,
     voterId: 0,
     voterDirectoryId: ZERO_UUID,

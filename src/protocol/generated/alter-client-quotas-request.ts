@@ -216,7 +216,7 @@ export function readAlterClientQuotasRequestEntityData(r: Reader, version: numbe
 export function defaultsAlterClientQuotasRequestEntityData(): AlterClientQuotasRequestEntityData {
   return {
     entityType: "",
-    entityName: "",
+    entityName: null,
   };
 }
 

@@ -149,7 +149,7 @@ export function readAlterClientQuotasResponseEntryData(r: Reader, version: numbe
 export function defaultsAlterClientQuotasResponseEntryData(): AlterClientQuotasResponseEntryData {
   return {
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     entity: [],
   };
 }
@@ -208,7 +208,7 @@ export function readAlterClientQuotasResponseEntityData(r: Reader, version: numb
 export function defaultsAlterClientQuotasResponseEntityData(): AlterClientQuotasResponseEntityData {
   return {
     entityType: "",
-    entityName: "",
+    entityName: null,
   };
 }
 

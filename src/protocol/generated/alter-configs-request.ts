@@ -208,7 +208,7 @@ export function readAlterConfigsRequestAlterableConfig(r: Reader, version: numbe
 export function defaultsAlterConfigsRequestAlterableConfig(): AlterConfigsRequestAlterableConfig {
   return {
     name: "",
-    value: "",
+    value: null,
   };
 }
 

@@ -140,7 +140,7 @@ export function readAlterConfigsResponseAlterConfigsResourceResponse(r: Reader, 
 export function defaultsAlterConfigsResponseAlterConfigsResourceResponse(): AlterConfigsResponseAlterConfigsResourceResponse {
   return {
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     resourceType: 0,
     resourceName: "",
   };

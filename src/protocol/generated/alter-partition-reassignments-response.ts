@@ -74,7 +74,7 @@ export function defaultsAlterPartitionReassignmentsResponse(): AlterPartitionRea
   return {
     throttleTimeMs: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     responses: [],
   };
 }
@@ -193,7 +193,7 @@ export function defaultsAlterPartitionReassignmentsResponseReassignablePartition
   return {
     partitionIndex: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
   };
 }
 

@@ -118,7 +118,7 @@ export function defaultsAlterUserScramCredentialsResponseAlterUserScramCredentia
   return {
     user: "",
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
   };
 }
 

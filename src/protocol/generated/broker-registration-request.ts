@@ -143,7 +143,7 @@ export function defaultsBrokerRegistrationRequest(): BrokerRegistrationRequest {
     incarnationId: ZERO_UUID,
     listeners: [],
     features: [],
-    rack: "",
+    rack: null,
     isMigratingZkBroker: false,
     logDirs: [],
     previousBrokerEpoch: -1n,

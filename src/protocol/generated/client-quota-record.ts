@@ -124,7 +124,7 @@ export function readClientQuotaRecordEntityData(r: Reader, _version: number): Cl
 export function defaultsClientQuotaRecordEntityData(): ClientQuotaRecordEntityData {
   return {
     entityType: "",
-    entityName: "",
+    entityName: null,
   };
 }
 

@@ -61,7 +61,7 @@ export function defaultsConfigRecord(): ConfigRecord {
     resourceType: 0,
     resourceName: "",
     name: "",
-    value: "",
+    value: null,
   };
 }
 

@@ -122,14 +122,14 @@ export function readConsumerGroupMemberMetadataValue(r: Reader, version: number)
 
 export function defaultsConsumerGroupMemberMetadataValue(): ConsumerGroupMemberMetadataValue {
   return {
-    instanceId: "",
-    rackId: "",
+    instanceId: null,
+    rackId: null,
     clientId: "",
     clientHost: "",
     subscribedTopicNames: [],
-    subscribedTopicRegex: "",
+    subscribedTopicRegex: null,
     rebalanceTimeoutMs: -1,
-    serverAssignor: "",
+    serverAssignor: null,
     classicMemberMetadata: null,
   };
 }

@@ -130,7 +130,7 @@ export function readCreateAclsResponseAclCreationResult(r: Reader, version: numb
 export function defaultsCreateAclsResponseAclCreationResult(): CreateAclsResponseAclCreationResult {
   return {
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
   };
 }
 

@@ -53,11 +53,11 @@ export function readCreateDelegationTokenRequest(r: Reader, version: number): Cr
   let vOwnerPrincipalType: string | null;
   if (version >= 3) {
     vOwnerPrincipalType = r.readCompactNullableString();
-  } else vOwnerPrincipalType = "";
+  } else vOwnerPrincipalType = null;
   let vOwnerPrincipalName: string | null;
   if (version >= 3) {
     vOwnerPrincipalName = r.readCompactNullableString();
-  } else vOwnerPrincipalName = "";
+  } else vOwnerPrincipalName = null;
   let vRenewers: CreateDelegationTokenRequestCreatableRenewers[];
   {
     const n5 = (flexible ? r.readCompactArrayLength() : r.readArrayLength());
@@ -87,8 +87,8 @@ export function readCreateDelegationTokenRequest(r: Reader, version: number): Cr
 
 export function defaultsCreateDelegationTokenRequest(): CreateDelegationTokenRequest {
   return {
-    ownerPrincipalType: "",
-    ownerPrincipalName: "",
+    ownerPrincipalType: null,
+    ownerPrincipalName: null,
     renewers: [],
     maxLifetimeMs: 0n,
   };

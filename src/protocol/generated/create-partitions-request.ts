@@ -159,7 +159,7 @@ export function defaultsCreatePartitionsRequestCreatePartitionsTopic(): CreatePa
   return {
     name: "",
     count: 0,
-    assignments: [],
+    assignments: null,
   };
 }
 

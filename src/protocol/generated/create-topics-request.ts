@@ -315,7 +315,7 @@ export function readCreateTopicsRequestCreatableTopicConfig(r: Reader, version: 
 export function defaultsCreateTopicsRequestCreatableTopicConfig(): CreateTopicsRequestCreatableTopicConfig {
   return {
     name: "",
-    value: "",
+    value: null,
   };
 }
 

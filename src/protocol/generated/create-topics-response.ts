@@ -167,7 +167,7 @@ export function readCreateTopicsResponseCreatableTopicResult(r: Reader, version:
   let vErrorMessage: string | null;
   if (version >= 1) {
     vErrorMessage = (flexible ? r.readCompactNullableString() : r.readNullableString());
-  } else vErrorMessage = "";
+  } else vErrorMessage = null;
   let vTopicConfigErrorCode: number = 0;
   let vNumPartitions: number;
   if (version >= 5) {
@@ -188,7 +188,7 @@ export function readCreateTopicsResponseCreatableTopicResult(r: Reader, version:
         vConfigs = a13;
       }
     }
-  } else vConfigs = [];
+  } else vConfigs = null;
   let unknownTaggedFields: TaggedField[] | undefined;
   if (flexible) {
     const numTagged = r.readTaggedFieldCount();
@@ -222,11 +222,11 @@ export function defaultsCreateTopicsResponseCreatableTopicResult(): CreateTopics
     name: "",
     topicId: ZERO_UUID,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     topicConfigErrorCode: 0,
     numPartitions: -1,
     replicationFactor: -1,
-    configs: [],
+    configs: null,
   };
 }
 
@@ -290,7 +290,7 @@ export function readCreateTopicsResponseCreatableTopicConfigs(r: Reader, _versio
 export function defaultsCreateTopicsResponseCreatableTopicConfigs(): CreateTopicsResponseCreatableTopicConfigs {
   return {
     name: "",
-    value: "",
+    value: null,
     readOnly: false,
     configSource: -1,
     isSensitive: false,

@@ -152,10 +152,10 @@ export function readDeleteAclsRequestDeleteAclsFilter(r: Reader, version: number
 export function defaultsDeleteAclsRequestDeleteAclsFilter(): DeleteAclsRequestDeleteAclsFilter {
   return {
     resourceTypeFilter: 0,
-    resourceNameFilter: "",
+    resourceNameFilter: null,
     patternTypeFilter: 3,
-    principalFilter: "",
-    hostFilter: "",
+    principalFilter: null,
+    hostFilter: null,
     operation: 0,
     permissionType: 0,
   };

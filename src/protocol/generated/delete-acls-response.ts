@@ -149,7 +149,7 @@ export function readDeleteAclsResponseDeleteAclsFilterResult(r: Reader, version:
 export function defaultsDeleteAclsResponseDeleteAclsFilterResult(): DeleteAclsResponseDeleteAclsFilterResult {
   return {
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     matchingAcls: [],
   };
 }
@@ -246,7 +246,7 @@ export function readDeleteAclsResponseDeleteAclsMatchingAcl(r: Reader, version: 
 export function defaultsDeleteAclsResponseDeleteAclsMatchingAcl(): DeleteAclsResponseDeleteAclsMatchingAcl {
   return {
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     resourceType: 0,
     resourceName: "",
     patternType: 3,

@@ -86,10 +86,10 @@ export function readDescribeAclsRequest(r: Reader, version: number): DescribeAcl
 export function defaultsDescribeAclsRequest(): DescribeAclsRequest {
   return {
     resourceTypeFilter: 0,
-    resourceNameFilter: "",
+    resourceNameFilter: null,
     patternTypeFilter: 3,
-    principalFilter: "",
-    hostFilter: "",
+    principalFilter: null,
+    hostFilter: null,
     operation: 0,
     permissionType: 0,
   };

@@ -83,7 +83,7 @@ export function defaultsDescribeAclsResponse(): DescribeAclsResponse {
   return {
     throttleTimeMs: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     resources: [],
   };
 }

@@ -136,7 +136,7 @@ export function defaultsDescribeClientQuotasRequestComponentData(): DescribeClie
   return {
     entityType: "",
     matchType: 0,
-    match: "",
+    match: null,
   };
 }
 

@@ -86,8 +86,8 @@ export function defaultsDescribeClientQuotasResponse(): DescribeClientQuotasResp
   return {
     throttleTimeMs: 0,
     errorCode: 0,
-    errorMessage: "",
-    entries: [],
+    errorMessage: null,
+    entries: null,
   };
 }
 
@@ -231,7 +231,7 @@ export function readDescribeClientQuotasResponseEntityData(r: Reader, version: n
 export function defaultsDescribeClientQuotasResponseEntityData(): DescribeClientQuotasResponseEntityData {
   return {
     entityType: "",
-    entityName: "",
+    entityName: null,
   };
 }
 

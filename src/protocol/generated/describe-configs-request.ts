@@ -165,7 +165,7 @@ export function defaultsDescribeConfigsRequestDescribeConfigsResource(): Describ
   return {
     resourceType: 0,
     resourceName: "",
-    configurationKeys: [],
+    configurationKeys: null,
   };
 }
 

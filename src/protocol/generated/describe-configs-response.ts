@@ -159,7 +159,7 @@ export function readDescribeConfigsResponseDescribeConfigsResult(r: Reader, vers
 export function defaultsDescribeConfigsResponseDescribeConfigsResult(): DescribeConfigsResponseDescribeConfigsResult {
   return {
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     resourceType: 0,
     resourceName: "",
     configs: [],
@@ -259,7 +259,7 @@ export function readDescribeConfigsResponseDescribeConfigsResourceResult(r: Read
   let vDocumentation: string | null;
   if (version >= 3) {
     vDocumentation = (flexible ? r.readCompactNullableString() : r.readNullableString());
-  } else vDocumentation = "";
+  } else vDocumentation = null;
   let unknownTaggedFields: TaggedField[] | undefined;
   if (flexible) {
     const numTagged = r.readTaggedFieldCount();
@@ -287,14 +287,14 @@ export function readDescribeConfigsResponseDescribeConfigsResourceResult(r: Read
 export function defaultsDescribeConfigsResponseDescribeConfigsResourceResult(): DescribeConfigsResponseDescribeConfigsResourceResult {
   return {
     name: "",
-    value: "",
+    value: null,
     readOnly: false,
     isDefault: false,
     configSource: -1,
     isSensitive: false,
     synonyms: [],
     configType: 0,
-    documentation: "",
+    documentation: null,
   };
 }
 
@@ -357,7 +357,7 @@ export function readDescribeConfigsResponseDescribeConfigsSynonym(r: Reader, ver
 export function defaultsDescribeConfigsResponseDescribeConfigsSynonym(): DescribeConfigsResponseDescribeConfigsSynonym {
   return {
     name: "",
-    value: "",
+    value: null,
     source: 0,
   };
 }

@@ -69,7 +69,7 @@ export function readDescribeDelegationTokenRequest(r: Reader, version: number): 
 
 export function defaultsDescribeDelegationTokenRequest(): DescribeDelegationTokenRequest {
   return {
-    owners: [],
+    owners: null,
   };
 }
 

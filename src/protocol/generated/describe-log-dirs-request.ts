@@ -69,7 +69,7 @@ export function readDescribeLogDirsRequest(r: Reader, version: number): Describe
 
 export function defaultsDescribeLogDirsRequest(): DescribeLogDirsRequest {
   return {
-    topics: [],
+    topics: null,
   };
 }
 

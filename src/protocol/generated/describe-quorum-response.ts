@@ -60,7 +60,7 @@ export function readDescribeQuorumResponse(r: Reader, version: number): Describe
   let vErrorMessage: string | null;
   if (version >= 2) {
     vErrorMessage = r.readCompactNullableString();
-  } else vErrorMessage = "";
+  } else vErrorMessage = null;
   let vTopics: DescribeQuorumResponseTopicData[];
   {
     const n9 = r.readCompactArrayLength();
@@ -97,7 +97,7 @@ export function readDescribeQuorumResponse(r: Reader, version: number): Describe
 export function defaultsDescribeQuorumResponse(): DescribeQuorumResponse {
   return {
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     topics: [],
     nodes: [],
   };
@@ -306,7 +306,7 @@ export function readDescribeQuorumResponsePartitionData(r: Reader, version: numb
   let vErrorMessage: string | null;
   if (version >= 2) {
     vErrorMessage = r.readCompactNullableString();
-  } else vErrorMessage = "";
+  } else vErrorMessage = null;
   const vLeaderId: number = r.readInt32();
   const vLeaderEpoch: number = r.readInt32();
   const vHighWatermark: bigint = r.readInt64();
@@ -349,7 +349,7 @@ export function defaultsDescribeQuorumResponsePartitionData(): DescribeQuorumRes
   return {
     partitionIndex: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     leaderId: 0,
     leaderEpoch: 0,
     highWatermark: 0n,

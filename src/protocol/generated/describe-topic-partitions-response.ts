@@ -158,7 +158,7 @@ export function readDescribeTopicPartitionsResponseTopic(r: Reader, version: num
 export function defaultsDescribeTopicPartitionsResponseTopic(): DescribeTopicPartitionsResponseTopic {
   return {
     errorCode: 0,
-    name: "",
+    name: null,
     topicId: ZERO_UUID,
     isInternal: false,
     partitions: [],

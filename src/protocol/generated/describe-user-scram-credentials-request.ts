@@ -60,7 +60,7 @@ export function readDescribeUserScramCredentialsRequest(r: Reader, version: numb
 
 export function defaultsDescribeUserScramCredentialsRequest(): DescribeUserScramCredentialsRequest {
   return {
-    users: [],
+    users: null,
   };
 }
 

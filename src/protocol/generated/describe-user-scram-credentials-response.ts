@@ -74,7 +74,7 @@ export function defaultsDescribeUserScramCredentialsResponse(): DescribeUserScra
   return {
     throttleTimeMs: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     results: [],
   };
 }
@@ -149,7 +149,7 @@ export function defaultsDescribeUserScramCredentialsResponseDescribeUserScramCre
   return {
     user: "",
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     credentialInfos: [],
   };
 }

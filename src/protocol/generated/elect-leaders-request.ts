@@ -83,7 +83,7 @@ export function readElectLeadersRequest(r: Reader, version: number): ElectLeader
 export function defaultsElectLeadersRequest(): ElectLeadersRequest {
   return {
     electionType: 0,
-    topicPartitions: [],
+    topicPartitions: null,
     timeoutMs: 60000,
   };
 }

@@ -217,7 +217,7 @@ export function defaultsElectLeadersResponsePartitionResult(): ElectLeadersRespo
   return {
     partitionId: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
   };
 }
 

@@ -54,7 +54,7 @@ export function readEnvelopeRequest(r: Reader, _version: number): EnvelopeReques
 export function defaultsEnvelopeRequest(): EnvelopeRequest {
   return {
     requestData: EMPTY_BYTES,
-    requestPrincipal: EMPTY_BYTES,
+    requestPrincipal: null,
     clientHostAddress: EMPTY_BYTES,
   };
 }

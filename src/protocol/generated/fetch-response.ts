@@ -366,7 +366,7 @@ export function readFetchResponsePartitionData(r: Reader, version: number): Fetc
         vAbortedTransactions = a29;
       }
     }
-  } else vAbortedTransactions = [];
+  } else vAbortedTransactions = null;
   let vPreferredReadReplica: number;
   if (version >= 11) {
     vPreferredReadReplica = r.readInt32();
@@ -419,7 +419,7 @@ export function defaultsFetchResponsePartitionData(): FetchResponsePartitionData
     divergingEpoch: defaultsFetchResponseEpochEndOffset(),
     currentLeader: defaultsFetchResponseLeaderIdAndEpoch(),
     snapshotId: defaultsFetchResponseSnapshotId(),
-    abortedTransactions: [],
+    abortedTransactions: null,
     preferredReadReplica: -1,
     records: null,
   };

@@ -74,7 +74,7 @@ export function readFindCoordinatorResponse(r: Reader, version: number): FindCoo
   let vErrorMessage: string | null;
   if (version >= 1 && version <= 3) {
     vErrorMessage = (flexible ? r.readCompactNullableString() : r.readNullableString());
-  } else vErrorMessage = "";
+  } else vErrorMessage = null;
   let vNodeId: number;
   if (version <= 3) {
     vNodeId = r.readInt32();
@@ -122,7 +122,7 @@ export function defaultsFindCoordinatorResponse(): FindCoordinatorResponse {
   return {
     throttleTimeMs: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     nodeId: 0,
     host: "",
     port: 0,
@@ -199,7 +199,7 @@ export function defaultsFindCoordinatorResponseCoordinator(): FindCoordinatorRes
     host: "",
     port: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
   };
 }
 

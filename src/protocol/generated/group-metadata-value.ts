@@ -96,8 +96,8 @@ export function defaultsGroupMetadataValue(): GroupMetadataValue {
   return {
     protocolType: "",
     generation: 0,
-    protocol: "",
-    leader: "",
+    protocol: null,
+    leader: null,
     currentStateTimestamp: -1n,
     members: [],
   };

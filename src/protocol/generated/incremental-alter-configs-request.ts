@@ -214,7 +214,7 @@ export function defaultsIncrementalAlterConfigsRequestAlterableConfig(): Increme
   return {
     name: "",
     configOperation: 0,
-    value: "",
+    value: null,
   };
 }
 

@@ -140,7 +140,7 @@ export function readIncrementalAlterConfigsResponseAlterConfigsResourceResponse(
 export function defaultsIncrementalAlterConfigsResponseAlterConfigsResourceResponse(): IncrementalAlterConfigsResponseAlterConfigsResourceResponse {
   return {
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     resourceType: 0,
     resourceName: "",
   };

@@ -73,7 +73,7 @@ export function readInitProducerIdRequest(r: Reader, version: number): InitProdu
 
 export function defaultsInitProducerIdRequest(): InitProducerIdRequest {
   return {
-    transactionalId: "",
+    transactionalId: null,
     transactionTimeoutMs: 0,
     producerId: -1n,
     producerEpoch: -1,

@@ -150,7 +150,7 @@ export function readLeaveGroupResponseMemberResponse(r: Reader, version: number)
 export function defaultsLeaveGroupResponseMemberResponse(): LeaveGroupResponseMemberResponse {
   return {
     memberId: "",
-    groupInstanceId: "",
+    groupInstanceId: null,
     errorCode: 0,
   };
 }

@@ -74,7 +74,7 @@ export function defaultsListPartitionReassignmentsResponse(): ListPartitionReass
   return {
     throttleTimeMs: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     topics: [],
   };
 }

@@ -262,7 +262,7 @@ export function defaultsOffsetCommitRequestPartition(): OffsetCommitRequestParti
     committedOffset: 0n,
     committedLeaderEpoch: -1,
     commitTimestamp: -1n,
-    committedMetadata: "",
+    committedMetadata: null,
   };
 }
 

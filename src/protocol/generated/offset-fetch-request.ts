@@ -276,7 +276,7 @@ export function defaultsOffsetFetchRequestGroup(): OffsetFetchRequestGroup {
     groupId: "",
     memberId: null,
     memberEpoch: -1,
-    topics: [],
+    topics: null,
   };
 }
 

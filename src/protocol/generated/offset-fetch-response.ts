@@ -266,7 +266,7 @@ export function defaultsOffsetFetchResponsePartition(): OffsetFetchResponseParti
     partitionIndex: 0,
     committedOffset: 0n,
     committedLeaderEpoch: -1,
-    metadata: "",
+    metadata: null,
     errorCode: 0,
   };
 }
@@ -465,7 +465,7 @@ export function defaultsOffsetFetchResponsePartitions(): OffsetFetchResponsePart
     partitionIndex: 0,
     committedOffset: 0n,
     committedLeaderEpoch: -1,
-    metadata: "",
+    metadata: null,
     errorCode: 0,
   };
 }

@@ -83,7 +83,7 @@ export function readQuorumStateData(r: Reader, version: number): QuorumStateData
         vCurrentVoters = a6;
       }
     }
-  } else vCurrentVoters = [];
+  } else vCurrentVoters = null;
   let unknownTaggedFields: TaggedField[] | undefined;
   const numTagged = r.readTaggedFieldCount();
   for (let t = 0; t < numTagged; t++) {
@@ -112,7 +112,7 @@ export function defaultsQuorumStateData(): QuorumStateData {
     votedId: -1,
     votedDirectoryId: ZERO_UUID,
     appliedOffset: 0n,
-    currentVoters: [],
+    currentVoters: null,
   };
 }
 

@@ -167,7 +167,7 @@ export function defaultsRegisterBrokerRecord(): RegisterBrokerRecord {
     brokerEpoch: 0n,
     endPoints: [],
     features: [],
-    rack: "",
+    rack: null,
     fenced: true,
     inControlledShutdown: false,
     logDirs: [],

@@ -54,7 +54,7 @@ export function readRemoveRaftVoterRequest(r: Reader, _version: number): RemoveR
 
 export function defaultsRemoveRaftVoterRequest(): RemoveRaftVoterRequest {
   return {
-    clusterId: "",
+    clusterId: null,
     voterId: 0,
     voterDirectoryId: ZERO_UUID,
   };

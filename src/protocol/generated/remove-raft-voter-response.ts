@@ -55,7 +55,7 @@ export function defaultsRemoveRaftVoterResponse(): RemoveRaftVoterResponse {
   return {
     throttleTimeMs: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
   };
 }
 

@@ -48,7 +48,7 @@ export function readRequestHeader(r: Reader, version: number): RequestHeader {
   let vClientId: string | null;
   if (version >= 1) {
     vClientId = r.readNullableString();
-  } else vClientId = "";
+  } else vClientId = null;
   let unknownTaggedFields: TaggedField[] | undefined;
   if (flexible) {
     const numTagged = r.readTaggedFieldCount();
@@ -73,7 +73,7 @@ export function defaultsRequestHeader(): RequestHeader {
     requestApiKey: 0,
     requestApiVersion: 0,
     correlationId: 0,
-    clientId: "",
+    clientId: null,
   };
 }
 

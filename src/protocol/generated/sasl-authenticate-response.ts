@@ -71,7 +71,7 @@ export function readSaslAuthenticateResponse(r: Reader, version: number): SaslAu
 export function defaultsSaslAuthenticateResponse(): SaslAuthenticateResponse {
   return {
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     authBytes: EMPTY_BYTES,
     sessionLifetimeMs: 0n,
   };

@@ -74,7 +74,7 @@ export function readShareAcknowledgeRequest(r: Reader, version: number): ShareAc
 export function defaultsShareAcknowledgeRequest(): ShareAcknowledgeRequest {
   return {
     groupId: null,
-    memberId: "",
+    memberId: null,
     shareSessionEpoch: 0,
     topics: [],
   };

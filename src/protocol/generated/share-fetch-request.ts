@@ -108,7 +108,7 @@ export function readShareFetchRequest(r: Reader, version: number): ShareFetchReq
 export function defaultsShareFetchRequest(): ShareFetchRequest {
   return {
     groupId: null,
-    memberId: "",
+    memberId: null,
     shareSessionEpoch: 0,
     maxWaitMs: 0,
     minBytes: 0,

@@ -72,7 +72,7 @@ export function readShareGroupMemberMetadataValue(r: Reader, _version: number): 
 
 export function defaultsShareGroupMemberMetadataValue(): ShareGroupMemberMetadataValue {
   return {
-    rackId: "",
+    rackId: null,
     clientId: "",
     clientHost: "",
     subscribedTopicNames: [],

@@ -114,7 +114,7 @@ export function defaultsTransactionLogValue(): TransactionLogValue {
     producerEpoch: 0,
     transactionTimeoutMs: 0,
     transactionStatus: 0,
-    transactionPartitions: [],
+    transactionPartitions: null,
     transactionLastUpdateTimestampMs: 0n,
     transactionStartTimestampMs: 0n,
     clientTransactionVersion: 0,

@@ -262,7 +262,7 @@ export function defaultsTxnOffsetCommitRequestPartition(): TxnOffsetCommitReques
     partitionIndex: 0,
     committedOffset: 0n,
     committedLeaderEpoch: -1,
-    committedMetadata: "",
+    committedMetadata: null,
   };
 }
 

@@ -55,7 +55,7 @@ export function defaultsUnregisterBrokerResponse(): UnregisterBrokerResponse {
   return {
     throttleTimeMs: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
   };
 }
 

@@ -80,7 +80,7 @@ export function defaultsUpdateFeaturesResponse(): UpdateFeaturesResponse {
   return {
     throttleTimeMs: 0,
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
     results: [],
   };
 }
@@ -136,7 +136,7 @@ export function defaultsUpdateFeaturesResponseUpdatableFeatureResult(): UpdateFe
   return {
     feature: "",
     errorCode: 0,
-    errorMessage: "",
+    errorMessage: null,
   };
 }
 

@@ -486,7 +486,7 @@ export function readUpdateMetadataRequestUpdateMetadataBroker(r: Reader, version
   let vRack: string | null;
   if (version >= 2) {
     vRack = (flexible ? r.readCompactNullableString() : r.readNullableString());
-  } else vRack = "";
+  } else vRack = null;
   let unknownTaggedFields: TaggedField[] | undefined;
   if (flexible) {
     const numTagged = r.readTaggedFieldCount();
@@ -513,7 +513,7 @@ export function defaultsUpdateMetadataRequestUpdateMetadataBroker(): UpdateMetad
     v0Host: "",
     v0Port: 0,
     endpoints: [],
-    rack: "",
+    rack: null,
   };
 }
 

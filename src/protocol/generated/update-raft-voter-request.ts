@@ -84,7 +84,7 @@ export function readUpdateRaftVoterRequest(r: Reader, version: number): UpdateRa
 
 export function defaultsUpdateRaftVoterRequest(): UpdateRaftVoterRequest {
   return {
-    clusterId: "",
+    clusterId: null,
     currentLeaderEpoch: 0,
     voterId: 0,
     voterDirectoryId: ZERO_UUID,
