@@ -222,6 +222,17 @@ function claims(input: AssignmentInput): Map<string, Map<string, number>> {
 
 /** Cooperative safety: a partition goes to M only if nobody else claims it, or M's own claim beats every other. */
 function assertNoAssignmentBeforeRevocation(input: AssignmentInput, assignment: GroupAssignment): void {
+  // Kafka's own check: nothing is added to one member in the rebalance that revokes it from another.
+  const added = new Set<string>();
+  const revoked = new Set<string>();
+  for (const m of input.members) {
+    const owned = new Set((m.ownedPartitions ?? []).map(key));
+    const now = new Set(assignment.get(m.memberId)!.map(key));
+    for (const k of owned) if (!now.has(k)) revoked.add(k);
+    for (const k of now) if (!owned.has(k)) added.add(k);
+  }
+  for (const k of added) assert.ok(!revoked.has(k), `${k} added and revoked in the same rebalance`);
+  // Stronger: a partition goes to M only if M's claim beats every other member's claim.
   const byPartition = claims(input);
   for (const [memberId, partitions] of assignment) {
     for (const p of partitions) {
@@ -413,6 +424,26 @@ void describe('sticky assignor: properties', () => {
     );
   });
 
+  void it('spreads a large group that one member owned entirely', () => {
+    const topics = Array.from({ length: 20 }, (_, i) => `t${i}`);
+    const counts = new Map(topics.map((t) => [t, 300]));
+    const all = topics.flatMap((topic) => Array.from({ length: 300 }, (_, partition) => ({ topic, partition })));
+    const members = Array.from({ length: 300 }, (_, i) => ({
+      memberId: `m${String(i).padStart(3, '0')}`,
+      topics,
+      ownedPartitions: i === 0 ? all : [],
+      generationId: 4,
+    }));
+    const input: AssignmentInput = { members, partitionsPerTopic: counts };
+    const started = performance.now();
+    const a = stickyAssignor.assign(input);
+    const elapsedMs = performance.now() - started;
+    assertValid(input, a, true);
+    assertEvenlyBalanced(a);
+    assert.equal(a.get('m000')!.length, 20);
+    assert.ok(elapsedMs < 2000, `took ${elapsedMs} ms`);
+  });
+
   void it('handles a large group quickly', () => {
     const topics = ['a', 'b', 'c', 'd', 'e'];
     const counts = new Map(topics.map((t) => [t, 400]));
@@ -496,6 +527,37 @@ void describe('cooperative-sticky assignor: properties', () => {
         },
       ),
       { numRuns: 150 },
+    );
+  });
+
+  void it('assigns a subset of what sticky assigns: sticky minus the partitions changing hands', () => {
+    const claimsArb = fc.array(fc.record({ topic: fc.constantFrom(...TOPICS), partition: fc.nat({ max: 10 }) }), {
+      maxLength: 10,
+    });
+    fc.assert(
+      fc.property(
+        groupArb(false),
+        fc.array(fc.tuple(claimsArb, fc.integer({ min: -1, max: 2 })), { minLength: 8, maxLength: 8 }),
+        (base, owned) => {
+          const input: AssignmentInput = {
+            ...base,
+            members: base.members.map((m, i) => ({ ...m, ownedPartitions: owned[i]![0], generationId: owned[i]![1] })),
+          };
+          const sticky = stickyAssignor.assign(input);
+          const cooperative = cooperativeStickyAssignor.assign(input);
+          const byPartition = claims(input);
+          for (const [memberId, partitions] of sticky) {
+            const kept = new Set(cooperative.get(memberId)!.map(key));
+            for (const p of partitions) {
+              const c = byPartition.get(key(p));
+              const othersClaim = c !== undefined && [...c.keys()].some((id) => id !== memberId);
+              if (!othersClaim) assert.ok(kept.has(key(p)), `${key(p)} should go to ${memberId} now`);
+            }
+            for (const k of kept) assert.ok(partitions.some((p) => key(p) === k));
+          }
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 

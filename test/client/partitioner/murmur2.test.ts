@@ -38,6 +38,11 @@ void describe('murmur2', () => {
     }
   });
 
+  void it('empty and binary keys (vectors from Java-compatible clients, equal to kafkajs)', () => {
+    assert.equal(murmur2(new Uint8Array(0)), 275646681);
+    assert.equal(murmur2(Uint8Array.from([12, 42, 56, 24, 109, 111])), 274204207);
+  });
+
   void it('covers every tail length (0..3 trailing bytes) and returns a signed int32', () => {
     for (let len = 0; len < 16; len++) {
       const h = murmur2(Buffer.alloc(len, 0xff));
