@@ -12,8 +12,14 @@
  * The algorithm is ours: keep every valid owned partition, deal the free partitions to the least
  * loaded subscribed members (partitions with the fewest possible members first), then move
  * partitions one at a time from the most loaded member to the least loaded member that can take
- * them, preferring partitions the source did not own before (then the ones it listed last), until no such move exists. Each move
- * lowers the sum of squared member loads, so the loop ends.
+ * them, until no such move exists. A member gives up partitions it did not own before first, then
+ * the owned ones it listed last (as Kafka keeps the first listed). Each move lowers the sum of
+ * squared member loads, so the loop ends; it costs O(members + one member's partitions).
+ *
+ * The caller supplies owned partitions and generation: for cooperative-sticky from the
+ * subscription's owned partitions and generation id; for eager sticky from the previous
+ * assignment the member reports in its subscription user data (eager members revoke everything
+ * before joining).
  *
  * cooperative-sticky (KIP-429) computes the same target, then leaves out of this round every
  * partition that goes to a member other than the one still owning it: the owner sees it missing,
@@ -38,7 +44,7 @@ const NO_OWNER = -1;
 interface StickyPlan {
   memberIds: string[];
   partitions: TopicPartition[];
-  /** Member index per partition index, or NO_OWNER (an unsubscribed partition stays NO_OWNER). */
+  /** Member index per partition index (every partition here has a subscriber). */
   assignedTo: Int32Array;
   /** The member each partition is validly claimed by (highest generation, no tie), or NO_OWNER. */
   claimOwner: Int32Array;
