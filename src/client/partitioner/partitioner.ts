@@ -119,6 +119,11 @@ export class BuiltInPartitioner implements Partitioner {
   /**
    * Account `appendedBytes` appended to the sticky partition; may switch. `enableSwitch` is false
    * while the partition's queue has a batch that is not yet full. Returns true if it switched.
+   *
+   * The accumulator's flow for an unkeyed record, as in the Java client: `choose`; if the chosen
+   * queue's batches are all full, `onAppend(topic, sticky, 0, partitions, true)` first and, if that
+   * switched, `choose` again (a switch held back earlier completes now); append; then
+   * `onAppend(topic, sticky, appendedBytes, partitions, allBatchesFull)`.
    */
   onAppend(
     topic: string,
