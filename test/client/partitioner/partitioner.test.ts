@@ -131,6 +131,15 @@ void describe('TopicStickyPartitioner', () => {
     assert.notEqual(p.peek(partitions), first);
   });
 
+  void it('completes a held-back switch once the batch is full (0 bytes, switch enabled)', () => {
+    const partitions = leaders(0, 1, 2);
+    const p = new TopicStickyPartitioner('a', 100, sequentialRandom());
+    const first = p.peek(partitions);
+    assert.equal(p.update(first, 120, partitions, false), false);
+    assert.equal(p.update(first, 0, partitions, true), true);
+    assert.notEqual(p.peek(partitions), first);
+  });
+
   void it('ignores updates for a sticky partition that was already replaced', () => {
     const partitions = leaders(0, 1);
     const p = new TopicStickyPartitioner('a', 10, sequentialRandom());
