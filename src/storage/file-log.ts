@@ -1,0 +1,1275 @@
+/**
+ * FileLog: a partition log as segments in one directory on a Disk.
+ *
+ *   <dir>/00000000000000000000.log        batches, exactly as appended
+ *   <dir>/00000000000000000000.index      sparse offset index
+ *   <dir>/00000000000000000000.timeindex  time index
+ *   <dir>/leader-epoch-checkpoint         epoch -> start offset
+ *   <dir>/log-start-offset-checkpoint     moved by DeleteRecords
+ *   <dir>/recovery-point-offset-checkpoint everything below is fsynced
+ *   <dir>/cleaner-offset-checkpoint       compaction's first dirty offset
+ *
+ * Concurrency: every change (append, roll, truncation, retention, compaction swap, flush)
+ * runs in the log's SerialQueue, one at a time. Reads run concurrently with appends: an
+ * append publishes the new segment size only after its bytes (and index entries) are
+ * written. Operations that remove or rewrite bytes readers may be looking at (truncation,
+ * segment deletion, compaction swap) also take the exclusive side of a RwLock whose
+ * shared side readers hold.
+ */
+import { posix } from 'node:path';
+import type { Clock } from '../env/clock.ts';
+import type { Disk } from '../env/disk.ts';
+import { StorageError, toStorageError } from '../env/disk.ts';
+import { assignBatchOffset, BATCH_HEADER_SIZE, setLogAppendTime } from '../protocol/records/batch-header.ts';
+import { cleanBatch, collectKeys, dirtyRatio, noteProducerBatch } from './compaction.ts';
+import type { LogConfig } from './config.ts';
+import { EpochCache } from './epoch-cache.ts';
+import { FilePool, IndexCache, RwLock, SerialQueue } from './file-pool.ts';
+import type {
+  AppendOptions,
+  AppendResult,
+  CompactionResult,
+  DeleteRecordsResult,
+  EpochEndOffset,
+  PartitionLog,
+  ReadOptions,
+  ReadResult,
+  TimestampAndOffset,
+} from './partition-log.ts';
+import { type BatchInfo, batchProblem, lastOffsetOfInfo, readBatchInfo, validateBatches } from './records.ts';
+import {
+  countOffsetEntriesBelow,
+  countTimeEntriesBelow,
+  emptySegmentState,
+  finalTimeEntry,
+  IndexEntries,
+  lookupOffsetIndex,
+  lookupTimeIndex,
+  MAX_RELATIVE_OFFSET,
+  OFFSET_INDEX_ENTRY_SIZE,
+  parseSegmentFileName,
+  Segment,
+  type SegmentState,
+  segmentFileName,
+  TIME_INDEX_ENTRY_SIZE,
+  trackBatch,
+} from './segment.ts';
+
+export interface FileLogOptions {
+  dir: string;
+  topic: string;
+  partition: number;
+  config: LogConfig;
+  disk: Disk;
+  clock: Clock;
+  /** Shared by all logs of a LogManager; a private one (64 handles) when omitted. */
+  pool?: FilePool;
+  indexCache?: IndexCache;
+  /** The previous process closed this log cleanly: skip the recovery scan. */
+  cleanShutdown?: boolean;
+  /** Initial high watermark (owned by replication); defaults to the log start offset. */
+  highWatermark?: number;
+  /** Appends allowed to wait on this log before 'overloaded' errors. */
+  maxPendingAppends?: number;
+  /** Bound on the keys one compaction pass holds in memory. */
+  maxCompactionKeys?: number;
+}
+
+const SCAN_CHUNK_BYTES = 64 * 1024;
+const BULK_CHUNK_BYTES = 4 * 1024 * 1024;
+const LOG_START_CHECKPOINT = 'log-start-offset-checkpoint';
+const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
+const CLEANER_CHECKPOINT = 'cleaner-offset-checkpoint';
+const EPOCH_CHECKPOINT = 'leader-epoch-checkpoint';
+
+/** A whole batch read while streaming a segment. */
+interface StreamedBatch {
+  buf: Buffer;
+  /** Where the batch starts in buf. */
+  at: number;
+  /** Where it starts in the file. */
+  position: number;
+  size: number;
+}
+
+export class FileLog implements PartitionLog {
+  readonly topic: string;
+  readonly partition: number;
+  config: LogConfig;
+  private readonly dir: string;
+  private readonly disk: Disk;
+  private readonly clock: Clock;
+  private readonly pool: FilePool;
+  private readonly indexCache: IndexCache;
+  private readonly queue: SerialQueue;
+  private readonly lock = new RwLock();
+  private segments: Segment[] = [];
+  private startOffset = 0;
+  private endOffset = 0;
+  private hw = 0;
+  private recoveryPoint = 0;
+  private cleanerCheckpoint = 0;
+  private epochs = new EpochCache();
+  private unflushedRecords = 0;
+  private lastFlushMs: number;
+  private pendingRepair: { seg: Segment; state: SegmentState } | undefined;
+  private compacting = false;
+  private closed = false;
+  private readonly maxCompactionKeys: number;
+
+  private constructor(private readonly options: FileLogOptions) {
+    this.topic = options.topic;
+    this.partition = options.partition;
+    this.config = options.config;
+    this.dir = options.dir;
+    this.disk = options.disk;
+    this.clock = options.clock;
+    this.pool = options.pool ?? new FilePool(options.disk, 64);
+    this.indexCache = options.indexCache ?? new IndexCache(16 * 1024 * 1024);
+    this.queue = new SerialQueue(options.maxPendingAppends ?? 1000);
+    this.lastFlushMs = options.clock.monotonicMs();
+    this.maxCompactionKeys = options.maxCompactionKeys ?? 1_000_000;
+  }
+
+  /** Opens (creating if needed) and recovers the log in `options.dir`. */
+  static async open(options: FileLogOptions): Promise<FileLog> {
+    const log = new FileLog(options);
+    await log.load();
+    return log;
+  }
+
+  // ---- state ------------------------------------------------------------------------
+
+  logStartOffset(): number {
+    return this.startOffset;
+  }
+  logEndOffset(): number {
+    return this.endOffset;
+  }
+  highWatermark(): number {
+    return this.hw;
+  }
+  updateHighWatermark(offset: number): number {
+    this.hw = Math.max(this.startOffset, Math.min(offset, this.endOffset));
+    return this.hw;
+  }
+  latestEpoch(): number {
+    return this.epochs.latestEpoch();
+  }
+  endOffsetForEpoch(leaderEpoch: number): EpochEndOffset {
+    return this.epochs.endOffsetFor(leaderEpoch, this.endOffset);
+  }
+  updateConfig(config: LogConfig): void {
+    this.config = config;
+  }
+  segmentCount(): number {
+    return this.segments.length;
+  }
+  sizeInBytes(): number {
+    let total = 0;
+    for (const s of this.segments) total += s.size;
+    return total;
+  }
+  /** For tests and tools: the base offsets of the segments. */
+  segmentBaseOffsets(): number[] {
+    return this.segments.map((s) => s.baseOffset);
+  }
+  recoveryPointOffset(): number {
+    return this.recoveryPoint;
+  }
+
+  private active(): Segment {
+    return this.segments.at(-1)!;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StorageError('closed', `log ${this.topic}-${this.partition} is closed`);
+  }
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    return this.queue.run(
+      async () => {
+        this.checkOpen();
+        return fn();
+      },
+      () => new StorageError('overloaded', `too many operations waiting on ${this.topic}-${this.partition}`),
+    );
+  }
+
+  /** Index of the last segment whose base offset is <= offset (0 when before all). */
+  private floorIndex(segments: readonly Segment[], offset: number): number {
+    let lo = 0;
+    let hi = segments.length - 1;
+    let found = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (segments[mid]!.baseOffset <= offset) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  // ---- file helpers -----------------------------------------------------------------
+
+  private path(name: string): string {
+    return posix.join(this.dir, name);
+  }
+
+  private readAt(path: string, position: number, length: number): Promise<Buffer> {
+    return this.pool.withFile(path, (f) => f.read(position, length));
+  }
+
+  private async loadIndex(path: string, entries: number, entrySize: number): Promise<Buffer> {
+    const wanted = entries * entrySize;
+    const cached = this.indexCache.get(path);
+    if (cached && cached.length >= wanted) return cached.buf;
+    const buf = await this.readAt(path, 0, wanted);
+    if (buf.length < wanted) throw new StorageError('corrupt', `index shorter than expected`, path);
+    this.indexCache.set(path, buf);
+    return buf;
+  }
+
+  private async readNumberCheckpoint(name: string): Promise<number | undefined> {
+    const path = this.path(name);
+    if (!(await this.disk.stat(path))) return undefined;
+    const text = (await this.readAt(path, 0, 256)).toString();
+    const lines = text.split('\n');
+    const value = Number(lines[1]);
+    return lines[0] === '0' && Number.isSafeInteger(value) ? value : undefined;
+  }
+
+  /** Replaces a checkpoint file atomically (tmp, fsync, rename, fsync dir). */
+  private async writeCheckpoint(name: string, data: Buffer): Promise<void> {
+    const path = this.path(name);
+    const tmp = `${path}.tmp`;
+    await this.pool.withFile(
+      tmp,
+      async (f) => {
+        await f.truncate(0);
+        await f.write(0, data);
+        await f.sync();
+      },
+      true,
+    );
+    this.pool.invalidate(tmp);
+    await this.disk.rename(tmp, path);
+    await this.disk.syncDir(this.dir);
+  }
+
+  private writeNumberCheckpoint(name: string, value: number): Promise<void> {
+    return this.writeCheckpoint(name, Buffer.from(`0\n${value}\n`));
+  }
+
+  private persistEpochs(): Promise<void> {
+    return this.writeCheckpoint(EPOCH_CHECKPOINT, this.epochs.serialize());
+  }
+
+  private async unlinkQuietly(path: string): Promise<void> {
+    this.pool.invalidate(path);
+    this.indexCache.invalidate(path);
+    try {
+      await this.disk.unlink(path);
+    } catch (err) {
+      if (!(err instanceof StorageError && err.kind === 'not-found')) throw err;
+    }
+  }
+
+  private async deleteSegmentFiles(seg: Segment): Promise<void> {
+    await this.unlinkQuietly(seg.logPath);
+    await this.unlinkQuietly(seg.indexPath);
+    await this.unlinkQuietly(seg.timeIndexPath);
+  }
+
+  private async createSegment(baseOffset: number): Promise<Segment> {
+    const seg = new Segment(this.dir, baseOffset, this.clock.nowMs());
+    for (const path of [seg.logPath, seg.indexPath, seg.timeIndexPath]) {
+      await this.pool.withFile(path, (f) => f.truncate(0), true);
+    }
+    seg.metaLoaded = true;
+    return seg;
+  }
+
+  private async syncSegment(seg: Segment): Promise<void> {
+    for (const path of [seg.logPath, seg.indexPath, seg.timeIndexPath]) {
+      await this.pool.withFile(path, (f) => f.datasync());
+    }
+  }
+
+  /**
+   * Streams the whole batches of a file from `from` to `end`. Yields undefined once, at
+   * the first position where no well-framed batch fits (recovery truncates there).
+   */
+  private async *streamBatches(
+    path: string,
+    from: number,
+    end: number,
+    checkCrc: boolean,
+  ): AsyncGenerator<StreamedBatch | { bad: string; position: number }> {
+    let buf: Buffer = Buffer.alloc(0);
+    let bufPos = from;
+    let pos = from;
+    while (pos < end) {
+      if (end - pos < BATCH_HEADER_SIZE) {
+        yield { bad: 'short header', position: pos };
+        return;
+      }
+      if (pos + BATCH_HEADER_SIZE > bufPos + buf.length) {
+        buf = await this.readAt(path, pos, Math.min(BULK_CHUNK_BYTES, end - pos));
+        bufPos = pos;
+        if (buf.length < BATCH_HEADER_SIZE) {
+          yield { bad: 'file shorter than expected', position: pos };
+          return;
+        }
+      }
+      const size = buf.readInt32BE(pos - bufPos + 8) + 12;
+      if (size < BATCH_HEADER_SIZE || pos + size > end) {
+        yield { bad: `bad batch length ${size}`, position: pos };
+        return;
+      }
+      if (pos + size > bufPos + buf.length) {
+        buf = await this.readAt(path, pos, Math.min(Math.max(size, BULK_CHUNK_BYTES), end - pos));
+        bufPos = pos;
+      }
+      const problem = batchProblem(buf, pos - bufPos, checkCrc);
+      if (problem) {
+        yield { bad: problem, position: pos };
+        return;
+      }
+      yield { buf, at: pos - bufPos, position: pos, size };
+      pos += size;
+    }
+  }
+
+  // ---- open and recovery --------------------------------------------------------------
+
+  private async load(): Promise<void> {
+    await this.disk.mkdirp(this.dir);
+    let names = await this.disk.readdir(this.dir);
+    // Leftovers of an interrupted compaction or checkpoint write.
+    for (const name of names) {
+      if (name.endsWith('.cleaned') || name.endsWith('.tmp') || name.endsWith('.deleted')) {
+        await this.unlinkQuietly(this.path(name));
+      }
+    }
+    for (const name of names) {
+      const base = parseSegmentFileName(name, '.log.swap');
+      if (base === undefined) continue;
+      // The cleaned segment was complete (it is renamed to .swap only after fsync): finish
+      // the swap and let recovery rebuild its indexes.
+      await this.disk.rename(this.path(name), this.path(segmentFileName(base, '.log')));
+      await this.unlinkQuietly(this.path(segmentFileName(base, '.index')));
+      await this.unlinkQuietly(this.path(segmentFileName(base, '.timeindex')));
+    }
+    names = await this.disk.readdir(this.dir);
+    const bases = names
+      .map((n) => parseSegmentFileName(n, '.log'))
+      .filter((b): b is number => b !== undefined)
+      .sort((a, b) => a - b);
+
+    const lsoCheckpoint = await this.readNumberCheckpoint(LOG_START_CHECKPOINT);
+    const rpCheckpoint = await this.readNumberCheckpoint(RECOVERY_POINT_CHECKPOINT);
+    const cleanerCheckpoint = await this.readNumberCheckpoint(CLEANER_CHECKPOINT);
+    if (names.includes(EPOCH_CHECKPOINT)) {
+      try {
+        const text = await this.readAt(this.path(EPOCH_CHECKPOINT), 0, 1 << 20);
+        this.epochs = EpochCache.parse(text.toString());
+      } catch {
+        this.epochs = new EpochCache(); // rebuilt from the batches recovery scans
+      }
+    }
+
+    const now = this.clock.nowMs();
+    const segments: Segment[] = [];
+    const indexValid: boolean[] = [];
+    for (const base of bases) {
+      const seg = new Segment(this.dir, base, now);
+      const logStat = await this.disk.stat(seg.logPath);
+      const indexStat = await this.disk.stat(seg.indexPath);
+      const timeStat = await this.disk.stat(seg.timeIndexPath);
+      seg.size = logStat?.size ?? 0;
+      const valid =
+        indexStat !== undefined &&
+        timeStat !== undefined &&
+        indexStat.size % OFFSET_INDEX_ENTRY_SIZE === 0 &&
+        timeStat.size % TIME_INDEX_ENTRY_SIZE === 0;
+      if (valid) {
+        seg.indexEntries = indexStat.size / OFFSET_INDEX_ENTRY_SIZE;
+        seg.timeIndexEntries = timeStat.size / TIME_INDEX_ENTRY_SIZE;
+      }
+      segments.push(seg);
+      indexValid.push(valid);
+    }
+
+    let recovered = false;
+    if (segments.length === 0) {
+      segments.push(await this.createSegment(lsoCheckpoint ?? 0));
+    } else {
+      const recoverFrom = this.options.cleanShutdown
+        ? segments.length
+        : this.floorIndex(segments, rpCheckpoint ?? segments[0]!.baseOffset);
+      for (let i = 0; i < segments.length; i++) {
+        const seg = segments[i]!;
+        const isLast = i === segments.length - 1;
+        let truncated = false;
+        if (i >= recoverFrom || !indexValid[i]) {
+          truncated = await this.recoverSegment(seg, isLast);
+          recovered = true;
+        } else if (isLast && !(await this.loadActiveState(seg))) {
+          truncated = await this.recoverSegment(seg, true);
+          recovered = true;
+        }
+        if (truncated && !isLast) {
+          // Everything after the first bad batch goes, later segments included.
+          for (const later of segments.splice(i + 1)) await this.deleteSegmentFiles(later);
+          if (!seg.metaLoaded) seg.metaLoaded = true;
+          break;
+        }
+      }
+    }
+    this.segments = segments;
+    const active = this.active();
+    this.endOffset = Math.max(active.nextOffset, active.baseOffset);
+    this.startOffset = Math.max(lsoCheckpoint ?? 0, segments[0]!.baseOffset);
+    if (this.startOffset > this.endOffset) {
+      await this.resetTo(this.startOffset);
+    }
+    const cutEnd = this.epochs.truncateFromEnd(this.endOffset);
+    const cutStart = this.epochs.truncateFromStart(this.startOffset);
+    if ((cutEnd || cutStart || recovered) && this.epochs.all().length > 0) await this.persistEpochs();
+    this.hw = Math.max(this.startOffset, Math.min(this.options.highWatermark ?? this.startOffset, this.endOffset));
+    this.cleanerCheckpoint = Math.min(cleanerCheckpoint ?? this.startOffset, this.endOffset);
+    if (recovered || rpCheckpoint === undefined || rpCheckpoint > this.endOffset) {
+      this.recoveryPoint = this.endOffset;
+      await this.writeNumberCheckpoint(RECOVERY_POINT_CHECKPOINT, this.recoveryPoint);
+    } else {
+      this.recoveryPoint = this.options.cleanShutdown ? this.endOffset : rpCheckpoint;
+    }
+  }
+
+  /**
+   * Scans a segment from the start, checking every batch (framing, CRC, monotonic
+   * offsets), truncates it at the first bad batch, rewrites both indexes and fsyncs.
+   * Returns true when bytes were cut.
+   */
+  private async recoverSegment(seg: Segment, isActive: boolean): Promise<boolean> {
+    const fileSize = await this.pool.withFile(seg.logPath, (f) => f.size());
+    const state = emptySegmentState(seg.baseOffset);
+    const entries = new IndexEntries();
+    let validEnd = 0;
+    for await (const item of this.streamBatches(seg.logPath, 0, fileSize, true)) {
+      if ('bad' in item) break;
+      const info = readBatchInfo(item.buf, item.at, item.position);
+      if (info.baseOffset < state.nextOffset || lastOffsetOfInfo(info) - seg.baseOffset > MAX_RELATIVE_OFFSET) break;
+      trackBatch(state, seg.baseOffset, info, item.position, this.config.indexIntervalBytes, entries);
+      this.epochs.assign(info.partitionLeaderEpoch, info.baseOffset);
+      validEnd = item.position + item.size;
+    }
+    if (!isActive) finalTimeEntry(state, seg.baseOffset, entries);
+    const truncated = validEnd < fileSize;
+    if (truncated) await this.pool.withFile(seg.logPath, (f) => f.truncate(validEnd));
+    const offsetBuf = entries.offsetBuffer();
+    const timeBuf = entries.timeBuffer();
+    for (const [path, buf] of [
+      [seg.indexPath, offsetBuf],
+      [seg.timeIndexPath, timeBuf],
+    ] as const) {
+      this.indexCache.invalidate(path);
+      await this.pool.withFile(
+        path,
+        async (f) => {
+          await f.truncate(0);
+          await f.write(0, buf);
+        },
+        true,
+      );
+    }
+    await this.syncSegment(seg);
+    seg.restore(state);
+    seg.metaLoaded = true;
+    seg.generation++;
+    return truncated;
+  }
+
+  /** Loads the state of the active segment of a cleanly closed log. False if inconsistent. */
+  private async loadActiveState(seg: Segment): Promise<boolean> {
+    const state = emptySegmentState(seg.baseOffset);
+    state.size = seg.size;
+    state.indexEntries = seg.indexEntries;
+    state.timeIndexEntries = seg.timeIndexEntries;
+    let from = 0;
+    if (seg.indexEntries > 0) {
+      const last = await this.readAt(
+        seg.indexPath,
+        (seg.indexEntries - 1) * OFFSET_INDEX_ENTRY_SIZE,
+        OFFSET_INDEX_ENTRY_SIZE,
+      );
+      if (last.length < OFFSET_INDEX_ENTRY_SIZE) return false;
+      from = last.readInt32BE(4);
+      if (from >= seg.size) return false;
+    }
+    if (seg.timeIndexEntries > 0) {
+      const last = await this.readAt(
+        seg.timeIndexPath,
+        (seg.timeIndexEntries - 1) * TIME_INDEX_ENTRY_SIZE,
+        TIME_INDEX_ENTRY_SIZE,
+      );
+      if (last.length < TIME_INDEX_ENTRY_SIZE) return false;
+      state.maxTimestamp = state.lastTimeIndexTimestamp = Number(last.readBigInt64BE(0));
+      state.offsetOfMaxTimestamp = seg.baseOffset + last.readInt32BE(8);
+    }
+    let pos = from;
+    for await (const item of this.streamBatches(seg.logPath, from, seg.size, false)) {
+      if ('bad' in item) return false;
+      const info = readBatchInfo(item.buf, item.at, item.position);
+      if (info.maxTimestamp > state.maxTimestamp) {
+        state.maxTimestamp = info.maxTimestamp;
+        state.offsetOfMaxTimestamp = info.baseOffset;
+      }
+      state.nextOffset = lastOffsetOfInfo(info) + 1;
+      pos = item.position + item.size;
+    }
+    if (pos !== seg.size) return false;
+    state.bytesSinceLastIndexEntry = seg.size - from;
+    seg.restore(state);
+    seg.metaLoaded = true;
+    return true;
+  }
+
+  /** Loads max timestamp of a closed segment (from its time index's last entry, or a scan). */
+  private async ensureMeta(seg: Segment): Promise<void> {
+    if (seg.metaLoaded) return;
+    if (seg.timeIndexEntries > 0) {
+      const last = await this.readAt(
+        seg.timeIndexPath,
+        (seg.timeIndexEntries - 1) * TIME_INDEX_ENTRY_SIZE,
+        TIME_INDEX_ENTRY_SIZE,
+      );
+      if (last.length === TIME_INDEX_ENTRY_SIZE) {
+        seg.maxTimestamp = seg.lastTimeIndexTimestamp = Number(last.readBigInt64BE(0));
+        seg.offsetOfMaxTimestamp = seg.baseOffset + last.readInt32BE(8);
+        seg.metaLoaded = true;
+        return;
+      }
+    }
+    for await (const item of this.streamBatches(seg.logPath, 0, seg.size, false)) {
+      if ('bad' in item) break;
+      const info = readBatchInfo(item.buf, item.at, item.position);
+      if (info.maxTimestamp > seg.maxTimestamp) {
+        seg.maxTimestamp = info.maxTimestamp;
+        seg.offsetOfMaxTimestamp = info.baseOffset;
+      }
+      seg.nextOffset = lastOffsetOfInfo(info) + 1;
+    }
+    seg.metaLoaded = true;
+  }
+
+  // ---- append -------------------------------------------------------------------------
+
+  append(batches: Buffer, options: AppendOptions): Promise<AppendResult> {
+    return this.enqueue(() => this.doAppend(batches, true, options.leaderEpoch));
+  }
+
+  appendAsFollower(batches: Buffer): Promise<AppendResult> {
+    return this.enqueue(() => this.doAppend(batches, false, -1));
+  }
+
+  private async doAppend(buf: Buffer, assign: boolean, leaderEpoch: number): Promise<AppendResult> {
+    const infos = validateBatches(buf);
+    await this.repair();
+    const now = this.clock.nowMs();
+    let logAppendTimeMs = -1;
+    if (assign) {
+      const logAppendTime = this.config.messageTimestampType === 'LogAppendTime';
+      if (logAppendTime) logAppendTimeMs = now;
+      let next = this.endOffset;
+      for (const info of infos) {
+        assignBatchOffset(buf, info.position, next, leaderEpoch);
+        if (logAppendTime) {
+          setLogAppendTime(buf, info.position, now);
+          info.maxTimestamp = now;
+        }
+        info.baseOffset = next;
+        info.partitionLeaderEpoch = leaderEpoch;
+        next += info.lastOffsetDelta + 1;
+      }
+    } else {
+      let expected = this.endOffset;
+      for (const info of infos) {
+        if (info.baseOffset < expected) {
+          throw new StorageError(
+            'corrupt',
+            `follower append at offset ${info.baseOffset} below the expected ${expected} (log ${this.topic}-${this.partition})`,
+          );
+        }
+        expected = lastOffsetOfInfo(info) + 1;
+      }
+    }
+    const firstOffset = infos[0]!.baseOffset;
+    const lastOffset = lastOffsetOfInfo(infos.at(-1)!);
+    await this.maybeRoll(buf.length, infos.length, firstOffset, lastOffset, now);
+
+    const seg = this.active();
+    const before = seg.snapshot();
+    const position = seg.size;
+    const epochsBefore = new EpochCache(this.epochs.all().map((e) => ({ ...e })));
+    try {
+      await this.pool.withFile(seg.logPath, (f) => f.write(position, buf));
+      const state = seg.snapshot();
+      const entries = new IndexEntries();
+      for (const info of infos) {
+        trackBatch(state, seg.baseOffset, info, position + info.position, this.config.indexIntervalBytes, entries);
+      }
+      await this.writeIndexEntries(seg, before, entries);
+      let epochsChanged = false;
+      if (assign) epochsChanged = this.epochs.assign(leaderEpoch, firstOffset);
+      else
+        for (const info of infos)
+          epochsChanged = this.epochs.assign(info.partitionLeaderEpoch, info.baseOffset) || epochsChanged;
+      if (epochsChanged) await this.persistEpochs();
+      // Publish: readers see the new bytes from here on.
+      seg.restore(state);
+      this.endOffset = lastOffset + 1;
+    } catch (err) {
+      this.epochs = epochsBefore;
+      await this.rollback(seg, before);
+      throw toStorageError(err, seg.logPath);
+    }
+    let recordCount = 0;
+    for (const info of infos) recordCount += info.recordsCount;
+    this.unflushedRecords += recordCount;
+    if (this.unflushedRecords >= this.config.flushMessages) await this.flushNow();
+    return { baseOffset: firstOffset, lastOffset, logAppendTimeMs, logStartOffset: this.startOffset, recordCount };
+  }
+
+  private async writeIndexEntries(seg: Segment, before: SegmentState, entries: IndexEntries): Promise<void> {
+    if (entries.offset.length > 0) {
+      const data = entries.offsetBuffer();
+      const at = before.indexEntries * OFFSET_INDEX_ENTRY_SIZE;
+      await this.pool.withFile(seg.indexPath, (f) => f.write(at, data));
+      this.indexCache.append(seg.indexPath, data, at);
+    }
+    if (entries.time.length > 0) {
+      const data = entries.timeBuffer();
+      const at = before.timeIndexEntries * TIME_INDEX_ENTRY_SIZE;
+      await this.pool.withFile(seg.timeIndexPath, (f) => f.write(at, data));
+      this.indexCache.append(seg.timeIndexPath, data, at);
+    }
+  }
+
+  /** Cuts back whatever a failed append may have written; retried before the next append. */
+  private async rollback(seg: Segment, state: SegmentState): Promise<void> {
+    this.indexCache.truncate(seg.indexPath, state.indexEntries * OFFSET_INDEX_ENTRY_SIZE);
+    this.indexCache.truncate(seg.timeIndexPath, state.timeIndexEntries * TIME_INDEX_ENTRY_SIZE);
+    this.pendingRepair = { seg, state };
+    try {
+      await this.repair();
+    } catch {
+      // Left for the next append (or the next open's recovery).
+    }
+  }
+
+  private async repair(): Promise<void> {
+    const pending = this.pendingRepair;
+    if (!pending) return;
+    const { seg, state } = pending;
+    if (this.segments.includes(seg)) {
+      await this.pool.withFile(seg.logPath, (f) => f.truncate(state.size));
+      await this.pool.withFile(seg.indexPath, (f) => f.truncate(state.indexEntries * OFFSET_INDEX_ENTRY_SIZE));
+      await this.pool.withFile(seg.timeIndexPath, (f) => f.truncate(state.timeIndexEntries * TIME_INDEX_ENTRY_SIZE));
+    }
+    this.pendingRepair = undefined;
+  }
+
+  private async maybeRoll(bytes: number, batches: number, first: number, last: number, now: number): Promise<void> {
+    const seg = this.active();
+    if (seg.size === 0) return;
+    const c = this.config;
+    const maxOffsetEntries = Math.floor(c.segmentIndexBytes / OFFSET_INDEX_ENTRY_SIZE);
+    const maxTimeEntries = Math.floor(c.segmentIndexBytes / TIME_INDEX_ENTRY_SIZE);
+    if (
+      seg.size + bytes > c.segmentBytes ||
+      now - seg.createdMs >= c.segmentMs ||
+      seg.indexEntries + batches >= maxOffsetEntries ||
+      seg.timeIndexEntries + batches + 1 >= maxTimeEntries ||
+      last - seg.baseOffset > MAX_RELATIVE_OFFSET
+    ) {
+      await this.rollTo(Math.max(first, this.endOffset));
+    }
+  }
+
+  /** Closes the active segment (final time index entry, fsync) and starts one at `base`. */
+  private async rollTo(base: number): Promise<void> {
+    const old = this.active();
+    if (old.size > 0 || old.baseOffset !== base) {
+      const state = old.snapshot();
+      const entries = new IndexEntries();
+      finalTimeEntry(state, old.baseOffset, entries);
+      await this.writeIndexEntries(old, old.snapshot(), entries);
+      old.restore(state);
+    }
+    const seg = await this.createSegment(base);
+    if (old.size === 0) {
+      this.segments = [...this.segments.slice(0, -1), seg];
+      await this.deleteSegmentFiles(old);
+    } else {
+      this.segments = [...this.segments, seg];
+    }
+    await this.disk.syncDir(this.dir);
+    // Kafka flushes a segment when it rolls: recovery after a crash only scans from here.
+    await this.flushSegmentsBelow(base);
+  }
+
+  /** Public roll (tests, tools): closes the active segment if it has data. */
+  roll(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.active().size > 0) await this.rollTo(this.endOffset);
+    });
+  }
+
+  // ---- flush --------------------------------------------------------------------------
+
+  private async flushSegmentsBelow(offset: number): Promise<void> {
+    if (offset <= this.recoveryPoint) return;
+    const from = this.floorIndex(this.segments, this.recoveryPoint);
+    for (let i = from; i < this.segments.length; i++) {
+      const seg = this.segments[i]!;
+      if (seg.baseOffset >= offset) break;
+      await this.syncSegment(seg);
+    }
+    this.recoveryPoint = offset;
+    if (offset >= this.endOffset) this.unflushedRecords = 0;
+    this.lastFlushMs = this.clock.monotonicMs();
+    await this.writeNumberCheckpoint(RECOVERY_POINT_CHECKPOINT, this.recoveryPoint);
+  }
+
+  private flushNow(): Promise<void> {
+    return this.flushSegmentsBelow(this.endOffset);
+  }
+
+  flush(): Promise<void> {
+    return this.enqueue(() => this.flushNow());
+  }
+
+  async maybeFlush(nowMs: number): Promise<void> {
+    void nowMs;
+    if (!Number.isFinite(this.config.flushMs)) return;
+    if (this.clock.monotonicMs() - this.lastFlushMs < this.config.flushMs) return;
+    if (this.endOffset <= this.recoveryPoint) return;
+    await this.flush();
+  }
+
+  // ---- read ---------------------------------------------------------------------------
+
+  read(fetchOffset: number, maxBytes: number, options: ReadOptions = {}): Promise<ReadResult> {
+    this.checkOpen();
+    const logStartOffset = this.startOffset;
+    const logEndOffset = this.endOffset;
+    const highWatermark = this.hw;
+    if (fetchOffset < logStartOffset || fetchOffset > logEndOffset) {
+      return Promise.resolve({ kind: 'offset-out-of-range', logStartOffset, logEndOffset, highWatermark });
+    }
+    const limit = Math.min(options.maxOffset ?? logEndOffset, logEndOffset);
+    const minOneBatch = options.minOneBatch ?? true;
+    const done = (records: Buffer): ReadResult => ({
+      kind: 'records',
+      records,
+      logStartOffset,
+      logEndOffset,
+      highWatermark,
+    });
+    if (fetchOffset >= limit) return Promise.resolve(done(Buffer.alloc(0)));
+    return this.lock.shared(async () => {
+      const segments = this.segments;
+      for (let i = this.floorIndex(segments, fetchOffset); i < segments.length; i++) {
+        const seg = segments[i]!;
+        if (seg.baseOffset >= limit) break;
+        const end = seg.size;
+        if (end === 0) continue;
+        const cursor = new Cursor(
+          this,
+          seg.logPath,
+          end,
+          Math.min(Math.max(maxBytes, SCAN_CHUNK_BYTES), BULK_CHUNK_BYTES),
+        );
+        let pos = await this.positionFor(seg, fetchOffset);
+        let start = -1;
+        let total = 0;
+        for (;;) {
+          const info = await cursor.info(pos);
+          if (!info) break;
+          const last = lastOffsetOfInfo(info);
+          if (start < 0) {
+            if (last < fetchOffset) {
+              pos += info.sizeInBytes;
+              continue;
+            }
+            start = pos;
+          }
+          if (last >= limit) break;
+          if (total + info.sizeInBytes > maxBytes && (total > 0 || !minOneBatch)) break;
+          total += info.sizeInBytes;
+          pos += info.sizeInBytes;
+        }
+        if (start < 0) continue; // nothing at or after fetchOffset in this segment
+        return done(total === 0 ? Buffer.alloc(0) : await cursor.bytes(start, total));
+      }
+      return done(Buffer.alloc(0));
+    });
+  }
+
+  /** readAt for Cursor. */
+  readBytes(path: string, position: number, length: number): Promise<Buffer> {
+    return this.readAt(path, position, length);
+  }
+
+  /** A file position at or before the batch containing `offset` (from the offset index). */
+  private async positionFor(seg: Segment, offset: number): Promise<number> {
+    const entries = seg.indexEntries;
+    if (entries === 0) return 0;
+    const index = await this.loadIndex(seg.indexPath, entries, OFFSET_INDEX_ENTRY_SIZE);
+    return lookupOffsetIndex(index, entries, offset - seg.baseOffset);
+  }
+
+  offsetForTimestamp(timestampMs: number): Promise<TimestampAndOffset | undefined> {
+    this.checkOpen();
+    return this.lock.shared(async () => {
+      for (const seg of this.segments) {
+        await this.ensureMeta(seg);
+        if (seg.maxTimestamp < timestampMs || seg.size === 0) continue;
+        let from = 0;
+        if (seg.timeIndexEntries > 0) {
+          const index = await this.loadIndex(seg.timeIndexPath, seg.timeIndexEntries, TIME_INDEX_ENTRY_SIZE);
+          const rel = lookupTimeIndex(index, seg.timeIndexEntries, timestampMs);
+          if (rel >= 0) from = await this.positionFor(seg, seg.baseOffset + rel);
+        }
+        const cursor = new Cursor(this, seg.logPath, seg.size, SCAN_CHUNK_BYTES);
+        for (let pos = from; ; ) {
+          const info = await cursor.info(pos);
+          if (!info) break;
+          if (info.maxTimestamp >= timestampMs && lastOffsetOfInfo(info) >= this.startOffset) {
+            return {
+              timestamp: info.maxTimestamp,
+              offset: Math.max(info.baseOffset, this.startOffset),
+              leaderEpoch: info.partitionLeaderEpoch,
+            };
+          }
+          pos += info.sizeInBytes;
+        }
+      }
+      return undefined;
+    });
+  }
+
+  maxTimestamp(): Promise<TimestampAndOffset | undefined> {
+    this.checkOpen();
+    return this.lock.shared(async () => {
+      let best: Segment | undefined;
+      for (const seg of this.segments) {
+        await this.ensureMeta(seg);
+        if (seg.size > 0 && seg.maxTimestamp >= 0 && (!best || seg.maxTimestamp > best.maxTimestamp)) best = seg;
+      }
+      if (!best) return undefined;
+      const position = await this.positionFor(best, best.offsetOfMaxTimestamp);
+      const cursor = new Cursor(this, best.logPath, best.size, SCAN_CHUNK_BYTES);
+      for (let pos = position; ; ) {
+        const info = await cursor.info(pos);
+        if (!info) break;
+        if (info.baseOffset >= best.offsetOfMaxTimestamp) {
+          return { timestamp: best.maxTimestamp, offset: info.baseOffset, leaderEpoch: info.partitionLeaderEpoch };
+        }
+        pos += info.sizeInBytes;
+      }
+      return { timestamp: best.maxTimestamp, offset: best.offsetOfMaxTimestamp, leaderEpoch: -1 };
+    });
+  }
+
+  // ---- truncation ---------------------------------------------------------------------
+
+  truncateTo(offset: number): Promise<void> {
+    return this.enqueue(() =>
+      this.lock.exclusive(async () => {
+        if (offset >= this.endOffset) return;
+        if (offset < this.startOffset) {
+          await this.resetTo(offset);
+          return;
+        }
+        await this.repair();
+        const i = this.floorIndex(this.segments, offset);
+        const seg = this.segments[i]!;
+        for (const later of this.segments.slice(i + 1)) await this.deleteSegmentFiles(later);
+        this.segments = this.segments.slice(0, i + 1);
+        await this.truncateSegment(seg, offset);
+        this.endOffset = seg.nextOffset;
+        this.hw = Math.min(this.hw, this.endOffset);
+        this.cleanerCheckpoint = Math.min(this.cleanerCheckpoint, this.endOffset);
+        if (this.epochs.truncateFromEnd(this.endOffset)) await this.persistEpochs();
+        if (this.recoveryPoint > this.endOffset) {
+          this.recoveryPoint = this.endOffset;
+          await this.writeNumberCheckpoint(RECOVERY_POINT_CHECKPOINT, this.recoveryPoint);
+        }
+      }),
+    );
+  }
+
+  /** Cuts a segment before the batch containing `offset` (or at its end). */
+  private async truncateSegment(seg: Segment, offset: number): Promise<void> {
+    const cursor = new Cursor(this, seg.logPath, seg.size, SCAN_CHUNK_BYTES);
+    let pos = await this.positionFor(seg, offset);
+    let newEnd = offset;
+    for (;;) {
+      const info = await cursor.info(pos);
+      if (!info) break;
+      if (lastOffsetOfInfo(info) >= offset) {
+        newEnd = Math.min(offset, info.baseOffset);
+        break;
+      }
+      pos += info.sizeInBytes;
+    }
+    const rel = newEnd - seg.baseOffset;
+    const offsetEntries = countOffsetEntriesBelow(
+      await this.loadIndex(seg.indexPath, seg.indexEntries, OFFSET_INDEX_ENTRY_SIZE),
+      seg.indexEntries,
+      rel,
+    );
+    const timeIndex = await this.loadIndex(seg.timeIndexPath, seg.timeIndexEntries, TIME_INDEX_ENTRY_SIZE);
+    const timeEntries = countTimeEntriesBelow(timeIndex, seg.timeIndexEntries, rel);
+    await this.pool.withFile(seg.logPath, (f) => f.truncate(pos));
+    await this.pool.withFile(seg.indexPath, (f) => f.truncate(offsetEntries * OFFSET_INDEX_ENTRY_SIZE));
+    await this.pool.withFile(seg.timeIndexPath, (f) => f.truncate(timeEntries * TIME_INDEX_ENTRY_SIZE));
+    this.indexCache.invalidate(seg.indexPath);
+    this.indexCache.invalidate(seg.timeIndexPath);
+    // Recompute the tail state from the last remaining index entries.
+    const state = emptySegmentState(seg.baseOffset);
+    state.indexEntries = offsetEntries;
+    state.timeIndexEntries = timeEntries;
+    if (timeEntries > 0) {
+      const at = (timeEntries - 1) * TIME_INDEX_ENTRY_SIZE;
+      state.maxTimestamp = state.lastTimeIndexTimestamp = Number(timeIndex.readBigInt64BE(at));
+      state.offsetOfMaxTimestamp = seg.baseOffset + timeIndex.readInt32BE(at + 8);
+    }
+    let from = 0;
+    if (offsetEntries > 0) {
+      const index = await this.loadIndex(seg.indexPath, offsetEntries, OFFSET_INDEX_ENTRY_SIZE);
+      from = index.readInt32BE((offsetEntries - 1) * OFFSET_INDEX_ENTRY_SIZE + 4);
+    }
+    for await (const item of this.streamBatches(seg.logPath, from, pos, false)) {
+      if ('bad' in item) throw new StorageError('corrupt', `bad batch while truncating: ${item.bad}`, seg.logPath);
+      const info = readBatchInfo(item.buf, item.at, item.position);
+      if (info.maxTimestamp > state.maxTimestamp) {
+        state.maxTimestamp = info.maxTimestamp;
+        state.offsetOfMaxTimestamp = info.baseOffset;
+      }
+    }
+    state.size = pos;
+    state.nextOffset = newEnd;
+    state.bytesSinceLastIndexEntry = pos - from;
+    await this.syncSegment(seg);
+    seg.restore(state);
+    seg.metaLoaded = true;
+    seg.generation++;
+  }
+
+  truncateFullyAndStartAt(offset: number): Promise<void> {
+    return this.enqueue(() => this.lock.exclusive(() => this.resetTo(offset)));
+  }
+
+  private async resetTo(offset: number): Promise<void> {
+    this.pendingRepair = undefined;
+    for (const seg of this.segments) await this.deleteSegmentFiles(seg);
+    this.segments = [await this.createSegment(offset)];
+    await this.disk.syncDir(this.dir);
+    this.startOffset = this.endOffset = this.hw = this.recoveryPoint = this.cleanerCheckpoint = offset;
+    this.unflushedRecords = 0;
+    this.epochs.clear();
+    await this.persistEpochs();
+    await this.writeNumberCheckpoint(LOG_START_CHECKPOINT, offset);
+    await this.writeNumberCheckpoint(RECOVERY_POINT_CHECKPOINT, offset);
+  }
+
+  // ---- retention and DeleteRecords ----------------------------------------------------
+
+  deleteRecordsBefore(offset: number): Promise<DeleteRecordsResult> {
+    return this.enqueue(async () => {
+      if (offset > this.hw) return { kind: 'offset-out-of-range', lowWatermark: this.startOffset };
+      if (offset > this.startOffset) {
+        await this.writeNumberCheckpoint(LOG_START_CHECKPOINT, offset);
+        this.startOffset = offset;
+        await this.deleteSegmentPrefix(this.countBelowStart());
+        if (this.epochs.truncateFromStart(this.startOffset)) await this.persistEpochs();
+      }
+      return { kind: 'ok', lowWatermark: this.startOffset };
+    });
+  }
+
+  private countBelowStart(): number {
+    let n = 0;
+    while (n < this.segments.length - 1 && this.segments[n + 1]!.baseOffset <= this.startOffset) n++;
+    return n;
+  }
+
+  deleteOldSegments(nowMs: number): Promise<number> {
+    return this.enqueue(async () => {
+      const closed = this.segments.length - 1;
+      let count = this.countBelowStart();
+      const c = this.config;
+      if (c.cleanupPolicy.delete) {
+        if (c.retentionMs >= 0) {
+          let n = 0;
+          while (n < closed) {
+            const seg = this.segments[n]!;
+            await this.ensureMeta(seg);
+            if (nowMs - seg.maxTimestamp <= c.retentionMs) break;
+            n++;
+          }
+          count = Math.max(count, n);
+        }
+        if (c.retentionBytes >= 0) {
+          let excess = this.sizeInBytes() - c.retentionBytes;
+          let n = 0;
+          while (n < closed && excess - this.segments[n]!.size >= 0) {
+            excess -= this.segments[n]!.size;
+            n++;
+          }
+          count = Math.max(count, n);
+        }
+      }
+      if (count === 0) return 0;
+      await this.deleteSegmentPrefix(count);
+      return count;
+    });
+  }
+
+  /** Deletes the first `count` segments (never the active one); moves the log start offset. */
+  private async deleteSegmentPrefix(count: number): Promise<void> {
+    const n = Math.min(count, this.segments.length - 1);
+    if (n <= 0) return;
+    const doomed = this.segments.slice(0, n);
+    await this.lock.exclusive(async () => {
+      this.segments = this.segments.slice(n);
+      this.startOffset = Math.max(this.startOffset, this.segments[0]!.baseOffset);
+      this.hw = Math.max(this.hw, this.startOffset);
+      this.cleanerCheckpoint = Math.max(this.cleanerCheckpoint, this.startOffset);
+    });
+    if (this.epochs.truncateFromStart(this.startOffset)) await this.persistEpochs();
+    for (const seg of doomed) await this.deleteSegmentFiles(seg);
+  }
+
+  // ---- compaction ---------------------------------------------------------------------
+
+  async compact(nowMs: number, options: { force?: boolean } = {}): Promise<CompactionResult> {
+    const result: CompactionResult = { segmentsCleaned: 0, bytesBefore: 0, bytesAfter: 0 };
+    if (!this.config.cleanupPolicy.compact || this.compacting || this.closed) return result;
+    this.compacting = true;
+    try {
+      const segments = this.segments;
+      const activeIndex = segments.length - 1;
+      let end = activeIndex;
+      if (this.config.minCompactionLagMs > 0) {
+        for (let j = 0; j < activeIndex; j++) {
+          await this.ensureMeta(segments[j]!);
+          if (segments[j]!.maxTimestamp > nowMs - this.config.minCompactionLagMs) {
+            end = j;
+            break;
+          }
+        }
+      }
+      if (end <= 0) return result;
+      const firstDirty = Math.max(this.cleanerCheckpoint, this.startOffset);
+      let dirtyStart = end;
+      for (let j = 0; j < end; j++) {
+        const next = segments[j + 1]!.baseOffset;
+        if (next > firstDirty) {
+          dirtyStart = j;
+          break;
+        }
+      }
+      let cleanBytes = 0;
+      let dirtyBytes = 0;
+      for (let j = 0; j < end; j++) {
+        if (j < dirtyStart) cleanBytes += segments[j]!.size;
+        else dirtyBytes += segments[j]!.size;
+      }
+      if (!options.force && dirtyRatio(cleanBytes, dirtyBytes) < this.config.minCleanableDirtyRatio) return result;
+
+      // Pass 1: the latest offset of each key in the dirty range, the last batch of each producer.
+      const keys = new Map<string, number>();
+      const producerLastBatch = new Map<bigint, number>();
+      for (let j = 0; j < end; j++) {
+        if (j >= dirtyStart && keys.size >= this.maxCompactionKeys) {
+          end = j;
+          break;
+        }
+        const seg = segments[j]!;
+        await this.lock.shared(async () => {
+          for await (const item of this.streamBatches(seg.logPath, 0, seg.size, false)) {
+            if ('bad' in item) throw new StorageError('corrupt', item.bad, seg.logPath);
+            noteProducerBatch(item.buf, item.at, producerLastBatch);
+            if (j >= dirtyStart) collectKeys(item.buf, item.at, keys);
+          }
+        });
+      }
+      const ctx = { keys, producerLastBatch, nowMs, deleteRetentionMs: this.config.deleteRetentionMs };
+      // Pass 2: rewrite each segment, oldest first (so a crash never resurrects a value
+      // whose tombstone was already dropped from a later segment).
+      for (let j = 0; j < end; j++) {
+        const seg = segments[j]!;
+        const before = seg.size;
+        if (await this.cleanSegment(seg, ctx)) {
+          result.segmentsCleaned++;
+          result.bytesBefore += before;
+          result.bytesAfter += seg.size;
+        }
+      }
+      this.cleanerCheckpoint = Math.max(this.cleanerCheckpoint, segments[end]!.baseOffset);
+      await this.enqueue(() => this.writeNumberCheckpoint(CLEANER_CHECKPOINT, this.cleanerCheckpoint));
+      return result;
+    } finally {
+      this.compacting = false;
+    }
+  }
+
+  /** Writes a cleaned copy of a segment and swaps it in atomically. True when swapped. */
+  private async cleanSegment(seg: Segment, ctx: Parameters<typeof cleanBatch>[2]): Promise<boolean> {
+    const generation = seg.generation;
+    const cleanedLog = `${seg.logPath}.cleaned`;
+    const cleanedIndex = `${seg.indexPath}.cleaned`;
+    const cleanedTimeIndex = `${seg.timeIndexPath}.cleaned`;
+    const state = emptySegmentState(seg.baseOffset);
+    const entries = new IndexEntries();
+    let changed = false;
+    await this.lock.shared(async () => {
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      let written = 0;
+      const flushOut = async (): Promise<void> => {
+        if (pendingBytes === 0) return;
+        const data = Buffer.concat(pending, pendingBytes);
+        await this.pool.withFile(cleanedLog, (f) => f.write(written, data), true);
+        written += data.length;
+        pending = [];
+        pendingBytes = 0;
+      };
+      await this.pool.withFile(cleanedLog, (f) => f.truncate(0), true);
+      for await (const item of this.streamBatches(seg.logPath, 0, seg.size, false)) {
+        if ('bad' in item) throw new StorageError('corrupt', item.bad, seg.logPath);
+        const cleaned = cleanBatch(item.buf, item.at, ctx);
+        if (cleaned !== 'keep') changed = true;
+        if (cleaned === null) continue;
+        const bytes = cleaned === 'keep' ? item.buf.subarray(item.at, item.at + item.size) : cleaned;
+        const info: BatchInfo = readBatchInfo(bytes, 0, state.size);
+        trackBatch(state, seg.baseOffset, info, state.size, this.config.indexIntervalBytes, entries);
+        pending.push(bytes);
+        pendingBytes += bytes.length;
+        if (pendingBytes >= BULK_CHUNK_BYTES) await flushOut();
+      }
+      await flushOut();
+    });
+    if (!changed) {
+      await this.unlinkQuietly(cleanedLog);
+      return false;
+    }
+    finalTimeEntry(state, seg.baseOffset, entries);
+    await this.pool.withFile(cleanedIndex, (f) => f.write(0, entries.offsetBuffer()), true);
+    await this.pool.withFile(cleanedTimeIndex, (f) => f.write(0, entries.timeBuffer()), true);
+    for (const path of [cleanedLog, cleanedIndex, cleanedTimeIndex]) {
+      await this.pool.withFile(path, (f) => f.sync());
+      this.pool.invalidate(path);
+    }
+    return this.enqueue(() =>
+      this.lock.exclusive(async () => {
+        if (!this.segments.includes(seg) || seg === this.active() || seg.generation !== generation) {
+          for (const path of [cleanedLog, cleanedIndex, cleanedTimeIndex]) await this.unlinkQuietly(path);
+          return false;
+        }
+        const swap = `${seg.logPath}.swap`;
+        // The commit point: a complete cleaned log named .swap. Recovery finishes the swap.
+        await this.disk.rename(cleanedLog, swap);
+        await this.disk.rename(cleanedIndex, seg.indexPath);
+        await this.disk.rename(cleanedTimeIndex, seg.timeIndexPath);
+        await this.disk.rename(swap, seg.logPath);
+        await this.disk.syncDir(this.dir);
+        for (const path of [seg.logPath, seg.indexPath, seg.timeIndexPath]) {
+          this.pool.invalidate(path);
+          this.indexCache.invalidate(path);
+        }
+        seg.restore(state);
+        seg.metaLoaded = true;
+        seg.generation++;
+        return true;
+      }),
+    );
+  }
+
+  // ---- close --------------------------------------------------------------------------
+
+  /** Flushes, writes the final time index entry of the active segment, and closes. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return this.enqueue(async () => {
+      await this.repair();
+      const seg = this.active();
+      const state = seg.snapshot();
+      const entries = new IndexEntries();
+      finalTimeEntry(state, seg.baseOffset, entries);
+      await this.writeIndexEntries(seg, seg.snapshot(), entries);
+      seg.restore(state);
+      await this.flushSegmentsBelow(this.endOffset);
+      await this.syncSegment(seg);
+      this.closed = true;
+      this.pool.invalidatePrefix(`${this.dir}/`);
+      this.indexCache.invalidatePrefix(`${this.dir}/`);
+    });
+  }
+
+  /** Abandons the log without flushing (a simulated crash, or deleting the partition). */
+  abandon(): void {
+    this.closed = true;
+    this.pool.invalidatePrefix(`${this.dir}/`);
+    this.indexCache.invalidatePrefix(`${this.dir}/`);
+  }
+
+  /** Waits for queued operations (tests). */
+  drain(): Promise<void> {
+    return this.queue.drain();
+  }
+}
+
+/** Reads batch headers of one file sequentially through a chunk buffer. */
+class Cursor {
+  private chunk: Buffer = Buffer.alloc(0);
+  private chunkPos = 0;
+
+  constructor(
+    private readonly log: FileLog,
+    private readonly path: string,
+    private readonly end: number,
+    private readonly chunkSize: number,
+  ) {}
+
+  async info(pos: number): Promise<BatchInfo | undefined> {
+    if (pos + BATCH_HEADER_SIZE > this.end) return undefined;
+    if (pos < this.chunkPos || pos + BATCH_HEADER_SIZE > this.chunkPos + this.chunk.length) {
+      this.chunk = await this.log.readBytes(this.path, pos, Math.min(this.chunkSize, this.end - pos));
+      this.chunkPos = pos;
+      if (this.chunk.length < BATCH_HEADER_SIZE) {
+        throw new StorageError('corrupt', `segment shorter than expected at ${pos}`, this.path);
+      }
+    }
+    const info = readBatchInfo(this.chunk, pos - this.chunkPos, pos);
+    if (info.sizeInBytes < BATCH_HEADER_SIZE || pos + info.sizeInBytes > this.end) {
+      throw new StorageError('corrupt', `bad batch length at ${pos}`, this.path);
+    }
+    return info;
+  }
+
+  async bytes(pos: number, length: number): Promise<Buffer> {
+    if (pos >= this.chunkPos && pos + length <= this.chunkPos + this.chunk.length) {
+      return this.chunk.subarray(pos - this.chunkPos, pos - this.chunkPos + length);
+    }
+    const buf = await this.log.readBytes(this.path, pos, length);
+    if (buf.length < length) throw new StorageError('corrupt', `segment shorter than expected at ${pos}`, this.path);
+    return buf;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The partition log as the broker sees it: one ordered, immutable, append-only sequence
+ * of record batches with offsets that are never reused. Two implementations share this
+ * interface and one conformance suite (test/storage/conformance.test.ts): FileLog
+ * (segments on a Disk) and MemoryLog (tests of upper layers, the simulator).
+ *
+ * Offsets and timestamps are numbers (exact below 2^53); convert to bigint at the
+ * protocol boundary. Record bytes are opaque: batches go in as received (offsets
+ * assigned in place) and come out as the same bytes.
+ */
+import type { LogConfig } from './config.ts';
+
+export interface AppendOptions {
+  /** The leader epoch written into each batch's partitionLeaderEpoch. */
+  leaderEpoch: number;
+}
+
+export interface AppendResult {
+  baseOffset: number;
+  lastOffset: number;
+  /** The time written into the batches under LogAppendTime, else -1. */
+  logAppendTimeMs: number;
+  logStartOffset: number;
+  recordCount: number;
+}
+
+export interface ReadOptions {
+  /** Exclusive upper bound, e.g. the high watermark. Defaults to the log end offset. */
+  maxOffset?: number;
+  /** Return the first batch even when it is larger than maxBytes (default true). */
+  minOneBatch?: boolean;
+}
+
+export type ReadResult =
+  | {
+      kind: 'records';
+      /** Whole batches, concatenated as stored; may start before fetchOffset. */
+      records: Buffer;
+      logStartOffset: number;
+      logEndOffset: number;
+      highWatermark: number;
+    }
+  | {
+      /** fetchOffset is outside [logStartOffset, logEndOffset]. */
+      kind: 'offset-out-of-range';
+      logStartOffset: number;
+      logEndOffset: number;
+      highWatermark: number;
+    };
+
+export interface TimestampAndOffset {
+  timestamp: number;
+  offset: number;
+  leaderEpoch: number;
+}
+
+export interface EpochEndOffset {
+  /** -1 (UNDEFINED_EPOCH) when unknown. */
+  leaderEpoch: number;
+  /** -1 (UNDEFINED_EPOCH_OFFSET) when unknown. */
+  endOffset: number;
+}
+
+export type DeleteRecordsResult =
+  | { kind: 'ok'; lowWatermark: number }
+  /** The offset is above the high watermark. */
+  | { kind: 'offset-out-of-range'; lowWatermark: number };
+
+export interface CompactionResult {
+  /** Segments rewritten. */
+  segmentsCleaned: number;
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+export interface PartitionLog {
+  readonly topic: string;
+  readonly partition: number;
+  readonly config: LogConfig;
+
+  logStartOffset(): number;
+  logEndOffset(): number;
+  highWatermark(): number;
+  /** Moves the high watermark (clamped to [logStartOffset, logEndOffset]); returns it. */
+  updateHighWatermark(offset: number): number;
+
+  /** Leader append: assigns offsets in place, from the log end offset. Serialized per log. */
+  append(batches: Buffer, options: AppendOptions): Promise<AppendResult>;
+  /** Follower append: keeps the batches' offsets and epochs (must start at or after the LEO). */
+  appendAsFollower(batches: Buffer): Promise<AppendResult>;
+
+  read(fetchOffset: number, maxBytes: number, options?: ReadOptions): Promise<ReadResult>;
+  /** Earliest batch whose max timestamp is >= timestampMs (ListOffsets), or undefined. */
+  offsetForTimestamp(timestampMs: number): Promise<TimestampAndOffset | undefined>;
+  /** The largest timestamp in the log and the offset of its batch (ListOffsets -3), or undefined. */
+  maxTimestamp(): Promise<TimestampAndOffset | undefined>;
+
+  /** Follower truncation: removes every offset >= offset. */
+  truncateTo(offset: number): Promise<void>;
+  /** Drops everything and restarts the log empty at `offset`. */
+  truncateFullyAndStartAt(offset: number): Promise<void>;
+  latestEpoch(): number;
+  /** OffsetForLeaderEpoch. */
+  endOffsetForEpoch(leaderEpoch: number): EpochEndOffset;
+
+  /** DeleteRecords: moves the log start offset up to `offset` (<= high watermark). */
+  deleteRecordsBefore(offset: number): Promise<DeleteRecordsResult>;
+  /** Retention: deletes closed segments past retention.ms / retention.bytes / the log start offset. */
+  deleteOldSegments(nowMs: number): Promise<number>;
+  /** Compaction (cleanup.policy with compact); `force` ignores min.cleanable.dirty.ratio. */
+  compact(nowMs: number, options?: { force?: boolean }): Promise<CompactionResult>;
+  /** fsync what is not yet flushed. */
+  flush(): Promise<void>;
+  /** Runs flush.ms: flushes when the last flush is older than flush.ms. */
+  maybeFlush(nowMs: number): Promise<void>;
+
+  updateConfig(config: LogConfig): void;
+  segmentCount(): number;
+  sizeInBytes(): number;
+  close(): Promise<void>;
+}
