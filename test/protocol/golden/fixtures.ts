@@ -1,13 +1,12 @@
 /**
  * Loading the captured fixtures (test/fixtures/capture/<scenario>/capture.json + .bin files)
- * and reading Produce requests out of them. The Produce parsing here is a small
- * hand-written reader for v3..v8 (non-flexible) over the shared codec Reader; it only
- * exists so the records layer can be tested on real bytes independently of the
- * generated codecs.
+ * and reading Produce requests out of them with the generated codecs.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Reader } from '../../../src/protocol/codec/reader.ts';
+import { decodeRequest } from '../../../src/protocol/frame.ts';
+import { ApiKey } from '../../../src/protocol/generated/api-keys.ts';
+import type { ProduceRequest as GeneratedProduceRequest } from '../../../src/protocol/generated/produce-request.ts';
 import type { GeneratedRecords } from '../../../tools/capture/inputs.ts';
 
 export const CAPTURE_DIR = path.resolve(import.meta.dirname, '../../fixtures/capture');
@@ -73,28 +72,21 @@ export interface ProduceRequest {
   partitions: ProducePartition[];
 }
 
-/** Parses a Produce v3..v8 request frame (header v1 + body). */
+/** Decodes a captured Produce frame with the generated codecs (src/protocol/frame.ts). */
 export function parseProduceRequest(frame: Buffer): ProduceRequest {
-  const r = new Reader(frame);
-  const apiKey = r.readInt16();
-  const apiVersion = r.readInt16();
-  if (apiKey !== 0 || apiVersion < 3 || apiVersion > 8)
-    throw new Error(`not a Produce v3..v8 frame: ${apiKey} v${apiVersion}`);
-  const correlationId = r.readInt32();
-  const clientId = r.readNullableString();
-  const transactionalId = r.readNullableString();
-  const acks = r.readInt16();
-  const timeoutMs = r.readInt32();
-  const partitions: ProducePartition[] = [];
-  const topicCount = r.readArrayLength();
-  for (let t = 0; t < topicCount; t++) {
-    const topic = r.readString();
-    const count = r.readArrayLength();
-    for (let p = 0; p < count; p++) {
-      const partition = r.readInt32();
-      partitions.push({ topic, partition, records: r.readNullableBytes() });
-    }
-  }
-  r.expectOffset(frame.length);
-  return { apiVersion, correlationId, clientId, transactionalId, acks, timeoutMs, partitions };
+  const req = decodeRequest(frame);
+  if (req.unsupported || req.apiKey !== ApiKey.Produce)
+    throw new Error(`not a Produce frame: ${req.apiKey} v${req.apiVersion}`);
+  const body = req.body as GeneratedProduceRequest;
+  return {
+    apiVersion: req.apiVersion,
+    correlationId: req.header.correlationId,
+    clientId: req.header.clientId ?? null,
+    transactionalId: body.transactionalId,
+    acks: body.acks,
+    timeoutMs: body.timeoutMs,
+    partitions: body.topicData.flatMap((t) =>
+      t.partitionData.map((p) => ({ topic: t.name, partition: p.index, records: p.records })),
+    ),
+  };
 }

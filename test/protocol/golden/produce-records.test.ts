@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { decodeRequest } from '../../../src/protocol/frame.ts';
+import { ApiKey } from '../../../src/protocol/generated/api-keys.ts';
 import {
   BatchOffset,
   buildRecordBatch,
@@ -201,7 +203,34 @@ describe('golden: produced record batches from real clients', () => {
 
 describe('golden: other captured frames', () => {
   for (const c of captures) {
-    it(`${c.name}: request headers match the capture log`, () => {
+    it(`${c.name}: every frame decodes with the generated codecs, headers as logged`, () => {
+      for (const f of c.frames) {
+        const req = decodeRequest(frameBytes(c, f));
+        assert.equal(req.unsupported, false, f.file);
+        assert.equal(req.apiKey, f.apiKey);
+        assert.equal(req.apiVersion, f.apiVersion);
+        assert.equal(req.header.correlationId, f.correlationId);
+        assert.equal(req.header.clientId ?? null, f.clientId);
+      }
+    });
+
+    it(`${c.name}: ApiVersions, Metadata and InitProducerId bodies`, () => {
+      for (const f of c.frames) {
+        const req = decodeRequest(frameBytes(c, f));
+        if (req.unsupported) continue;
+        if (req.apiKey === ApiKey.ApiVersions && c.client === 'kcat') {
+          assert.equal(req.body.clientSoftwareName, 'librdkafka');
+          assert.equal(req.body.clientSoftwareVersion, '2.0.2');
+        } else if (req.apiKey === ApiKey.Metadata && req.body.topics !== null) {
+          // librdkafka also sends brokers-only queries (an empty topic list)
+          for (const t of req.body.topics) assert.equal(t.name, c.topic);
+        } else if (req.apiKey === ApiKey.InitProducerId) {
+          assert.equal(req.body.transactionalId, null);
+        }
+      }
+    });
+
+    it(`${c.name}: request header bytes match the capture log`, () => {
       for (const f of c.frames) {
         const b = frameBytes(c, f);
         assert.equal(b.length, f.sizeInBytes);
