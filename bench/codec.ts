@@ -30,15 +30,17 @@ const RECORD_VALUE_BYTES = 1000;
 const REQUEST_BYTES = 1 << 20;
 const MAX_UNCOMPRESSED_BYTES = 16 << 20;
 
-/** A deterministic, moderately compressible 1 KB value. */
+const WORDS = 'order user item price quantity status shipped pending region north south east west id'.split(' ');
+
+/** A deterministic 1 KB value of JSON-ish text: compressible the way real payloads are. */
 function value(i: number): Buffer {
-  const b = Buffer.allocUnsafe(RECORD_VALUE_BYTES);
   let x = (i * 2654435761) >>> 0;
-  for (let j = 0; j < b.length; j++) {
+  let s = '';
+  while (s.length < RECORD_VALUE_BYTES) {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    b[j] = 97 + ((x >>> 16) % 16);
+    s += `"${WORDS[(x >>> 16) % WORDS.length]}":${(x >>> 8) % 100000},`;
   }
-  return b;
+  return Buffer.from(s.slice(0, RECORD_VALUE_BYTES));
 }
 
 /** A Produce request frame (no size prefix) of about 1 MiB: PARTITIONS batches of 1 KB records. */
