@@ -1,0 +1,122 @@
+/**
+ * Turns request frames into response frames: decode, find the handler by API key,
+ * check the version, run it, encode. It knows nothing of sockets (the listener in
+ * network/ calls it) and nothing of any one API (handlers/ do).
+ *
+ * An API key or version the broker does not serve gets Kafka's answer, never a dropped
+ * connection: an ApiVersions request at an unknown version is answered at v0 with
+ * UNSUPPORTED_VERSION and the supported ranges (clients then retry at a version both
+ * know); any other unsupported request is answered with the error code field of its
+ * response set to UNSUPPORTED_VERSION where the response can be encoded, and otherwise
+ * closes the connection as Kafka does.
+ */
+import type { Clock } from '../env/clock.ts';
+import { decodeRequest, encodeResponse } from '../protocol/frame.ts';
+import { API_INFO, ApiKey } from '../protocol/generated/api-keys.ts';
+import { ErrorCode } from '../protocol/generated/errors.ts';
+import type { ApiVersionsResponse } from '../protocol/generated/api-versions-response.ts';
+import type { ApiHandler, RequestContext, ServedApiKey } from './handler.ts';
+import type { Connection, FrameResponse, NetworkLogger } from './network/index.ts';
+import type { BrokerServices } from './services.ts';
+
+export interface ApiVersionRange {
+  apiKey: number;
+  minVersion: number;
+  maxVersion: number;
+}
+
+export class Dispatcher {
+  private readonly handlers = new Map<number, ApiHandler>();
+
+  constructor(
+    handlers: readonly ApiHandler[],
+    private readonly services: BrokerServices,
+    private readonly clock: Clock,
+    private readonly logger: NetworkLogger,
+  ) {
+    for (const handler of handlers) {
+      const info = API_INFO.get(handler.apiKey);
+      if (info === undefined) throw new Error(`handler for unknown API key ${handler.apiKey}`);
+      if (handler.minVersion < info.validVersions.min || handler.maxVersion > info.validVersions.max) {
+        throw new Error(`${info.name} handler declares v${handler.minVersion}-${handler.maxVersion} beyond the spec`);
+      }
+      if (this.handlers.has(handler.apiKey)) throw new Error(`two handlers for ${info.name}`);
+      this.handlers.set(handler.apiKey, handler as ApiHandler);
+    }
+  }
+
+  /** The served version ranges, sorted by API key (the body of ApiVersions). */
+  apiVersions(): ApiVersionRange[] {
+    return [...this.handlers.values()]
+      .map((h) => ({ apiKey: h.apiKey, minVersion: h.minVersion, maxVersion: h.maxVersion }))
+      .sort((a, b) => a.apiKey - b.apiKey);
+  }
+
+  /** Handles one frame (the bytes after the size prefix). Rejects only on bugs or undecodable frames. */
+  async handleFrame(connection: Connection, frame: Buffer): Promise<FrameResponse> {
+    const receivedAtMs = this.clock.monotonicMs();
+    const request = decodeRequest(frame);
+    const handler = request.unsupported ? undefined : this.handlers.get(request.apiKey);
+    const { correlationId } = request.header;
+    if (
+      request.unsupported ||
+      handler === undefined ||
+      request.apiVersion < handler.minVersion ||
+      request.apiVersion > handler.maxVersion
+    ) {
+      return this.unsupported(request.apiKey, request.apiVersion, correlationId);
+    }
+    const ctx: RequestContext = {
+      header: request.header,
+      apiVersion: request.apiVersion,
+      connection,
+      listenerName: connection.listenerName,
+      clientId: request.header.clientId ?? '',
+      receivedAtMs,
+    };
+    const response = await handler.handle(request.body as never, ctx, this.services);
+    if (response === null) return null;
+    return encodeResponse(request.apiKey as ServedApiKey, request.apiVersion, correlationId, response as never);
+  }
+
+  private unsupported(apiKey: number, apiVersion: number, correlationId: number): FrameResponse {
+    if (apiKey === ApiKey.ApiVersions) {
+      const body: ApiVersionsResponse = {
+        errorCode: ErrorCode.UNSUPPORTED_VERSION,
+        apiKeys: this.apiVersions(),
+        throttleTimeMs: 0,
+        supportedFeatures: [],
+        finalizedFeaturesEpoch: -1n,
+        finalizedFeatures: [],
+        zkMigrationReady: false,
+      };
+      return encodeResponse(ApiKey.ApiVersions, 0, correlationId, body);
+    }
+    const info = API_INFO.get(apiKey);
+    const handler = this.handlers.get(apiKey);
+    if (info !== undefined && apiVersion >= info.validVersions.min && apiVersion <= info.validVersions.max) {
+      // A known version we do not serve: answer with the response's top-level error code if it has one.
+      const body = info.response.defaults() as Record<string, unknown>;
+      if ('errorCode' in body) {
+        body.errorCode = ErrorCode.UNSUPPORTED_VERSION;
+        return encodeResponse(apiKey as ServedApiKey, apiVersion, correlationId, body as never);
+      }
+    }
+    this.logger.warn('closing connection on unsupported request', {
+      apiKey,
+      apiVersion,
+      served: handler === undefined ? 'none' : `${handler.minVersion}-${handler.maxVersion}`,
+    });
+    throw new UnsupportedRequestError(apiKey, apiVersion);
+  }
+}
+
+export class UnsupportedRequestError extends Error {
+  constructor(
+    readonly apiKey: number,
+    readonly apiVersion: number,
+  ) {
+    super(`unsupported request: API key ${apiKey} version ${apiVersion}`);
+    this.name = 'UnsupportedRequestError';
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * What a request handler is. One API per file under handlers/, named by key
+ * (handlers/00-produce.ts). A handler declares the versions it serves; ApiVersions is
+ * computed from those declarations, so the two never drift.
+ *
+ * Protocol errors are data: a handler answers with Kafka error codes (per partition
+ * where the API has them). A thrown exception is a bug: the dispatcher logs it and
+ * closes that connection only.
+ */
+import type { Connection } from './network/index.ts';
+import type { RequestHeader } from '../protocol/generated/request-header.ts';
+import type { RequestTypes, ResponseTypes } from '../protocol/generated/api-keys.ts';
+import type { BrokerServices } from './services.ts';
+
+export type ServedApiKey = keyof RequestTypes & keyof ResponseTypes;
+
+/** Everything a handler knows about the request beyond its body. */
+export interface RequestContext {
+  readonly header: RequestHeader;
+  readonly apiVersion: number;
+  readonly connection: Connection;
+  readonly listenerName: string;
+  readonly clientId: string;
+  /** Monotonic time the request was read, for request-level timeouts. */
+  readonly receivedAtMs: number;
+}
+
+export interface ApiHandler<K extends ServedApiKey = ServedApiKey> {
+  readonly apiKey: K;
+  readonly minVersion: number;
+  readonly maxVersion: number;
+  /**
+   * Answers one request. Returning null sends no response (acks=0 produce).
+   * Must not throw for anything a client can send: bad input gets an error code.
+   */
+  handle(
+    request: RequestTypes[K],
+    ctx: RequestContext,
+    services: BrokerServices,
+  ): Promise<ResponseTypes[K] | null> | ResponseTypes[K] | null;
+}
+
+/** Helper that keeps the key literal, so `request` and the result are typed. */
+export function defineHandler<K extends ServedApiKey>(handler: ApiHandler<K>): ApiHandler<K> {
+  return handler;
+}

@@ -1,0 +1,29 @@
+/**
+ * What handlers reach through: the broker's parts, each the single writer of its own
+ * state. Handlers hold no state of their own.
+ *
+ * Members are added by the area that owns them (metadata, replicas, coordinators);
+ * keep each one an interface from its own folder, not a concrete class.
+ */
+import type { Clock } from '../env/clock.ts';
+import type { Random } from '../env/random.ts';
+import type {
+  ApiVersionsResponseFinalizedFeatureKey,
+  ApiVersionsResponseSupportedFeatureKey,
+} from '../protocol/generated/api-versions-response.ts';
+import type { ApiVersionRange } from './dispatcher.ts';
+import type { NetworkLogger } from './network/index.ts';
+
+export interface BrokerServices {
+  readonly nodeId: number;
+  readonly clusterId: string;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: NetworkLogger;
+
+  /** API ranges served (from the handlers' declarations). */
+  apiVersions(): ApiVersionRange[];
+  supportedFeatures(): ApiVersionsResponseSupportedFeatureKey[];
+  finalizedFeatures(): ApiVersionsResponseFinalizedFeatureKey[];
+  finalizedFeaturesEpoch(): bigint;
+}
