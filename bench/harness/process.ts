@@ -1,0 +1,151 @@
+/**
+ * Child processes, ports and deadlines for the benchmark. Every process started here is
+ * registered so that it is killed when the benchmark exits, however it exits.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createConnection, createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const LOOPBACK = '127.0.0.1';
+
+const running = new Set<ChildProcess>();
+
+function killAllNow(): void {
+  for (const child of running) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+process.on('exit', killAllNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAllNow();
+    process.exit(130);
+  });
+}
+
+/** Rejects with a message naming `what` if `promise` has not settled within `timeoutMs`. */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, LOOPBACK);
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (address === null || typeof address === 'string') throw new Error('no port from listen(0)');
+  return address.port;
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
+export async function waitForPort(port: number, timeoutMs: number, child?: ChildProcess): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (child !== undefined && child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}`);
+    const connected = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: LOOPBACK, port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (connected) return;
+    await sleep(20);
+  }
+  throw new Error(`nothing listening on ${LOOPBACK}:${port} after ${timeoutMs} ms`);
+}
+
+export interface Started {
+  readonly child: ChildProcess;
+  /** The last lines the process wrote to stdout and stderr, for error messages. */
+  output(): string;
+  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. Safe to call twice. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const OUTPUT_KEEP_CHARS = 4000;
+
+/** Spawns `command` (no shell), keeping the tail of its output and registering it for cleanup. */
+export function startProcess(command: string, args: string[], options: { cwd?: string } = {}): Started {
+  const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let tail = '';
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-OUTPUT_KEEP_CHARS);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (error) => {
+      tail += `\nspawn error: ${error.message}`;
+      resolve();
+    });
+  });
+  return {
+    child,
+    output: () => tail,
+    async stop(graceMs = 3000) {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      running.delete(child);
+    },
+  };
+}
+
+/** Resident set size of a running process in bytes, from /proc (Linux only). */
+export async function rssBytes(pid: number): Promise<number | null> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    return match === null ? null : Number(match[1]) * 1024;
+  } catch {
+    return null;
+  }
+}
+
+/** The first line a started process writes to stdout, without the newline. */
+export async function firstLine(started: Started, timeoutMs: number, what: string): Promise<string> {
+  const stdout = started.child.stdout;
+  if (stdout === null) throw new Error(`${what}: no stdout`);
+  const line = new Promise<string>((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const end = text.indexOf('\n');
+      if (end >= 0) {
+        stdout.off('data', onData);
+        resolve(text.slice(0, end));
+      }
+    };
+    stdout.on('data', onData);
+    started.child.once('exit', (code, signal) =>
+      reject(new Error(`${what}: exited (${code ?? signal}) before printing a line: ${started.output().slice(-800)}`)),
+    );
+  });
+  return await withTimeout(line, timeoutMs, what);
+}
+
+/** Arguments that run a TypeScript file with this Node through tsx, as `npm run` scripts do. */
+export function tsxArgs(script: string, args: string[] = []): string[] {
+  return ['--import', 'tsx', script, ...args];
+}
