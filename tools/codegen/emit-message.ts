@@ -169,6 +169,11 @@ function nonDefaultExpr(f: FieldSpec, v: string): string {
 class MessageEmitter {
   private readonly out: string[] = [];
   private uniq = 0;
+  /**
+   * True while emitting a tagged field's value. A nullable struct's presence marker is then
+   * an unsigned varint (0 = null, 1 = present) instead of the int8 (-1 / 1) of regular fields.
+   */
+  private inTag = false;
 
   constructor(private readonly msg: MessageSpec) {}
 
@@ -176,6 +181,15 @@ class MessageEmitter {
     const flex = f?.flexibleVersions ?? this.msg.flexibleVersions;
     const m = modeOf(flex, range);
     return m.kind === 'expr' ? { kind: 'expr', expr: 'flexible' } : m;
+  }
+
+  private tagged(emit: () => string[]): string[] {
+    this.inTag = true;
+    try {
+      return emit();
+    } finally {
+      this.inTag = false;
+    }
   }
 
   private nextName(base: string): string {
@@ -239,9 +253,9 @@ class MessageEmitter {
       const fn = `write${t.struct.tsName}`;
       if (!nullableTs) return [`${fn}(w, ${v}, version);`];
       const withMarker = [
-        `if (${v} === null) w.writeInt8(-1);`,
+        `if (${v} === null) ${this.inTag ? 'w.writeUnsignedVarint(0)' : 'w.writeInt8(-1)'};`,
         'else {',
-        '  w.writeInt8(1);',
+        `  ${this.inTag ? 'w.writeUnsignedVarint(1)' : 'w.writeInt8(1)'};`,
         `  ${fn}(w, ${v}, version);`,
         '}',
       ];
@@ -309,7 +323,7 @@ class MessageEmitter {
     if (t.kind === 'primitive') return [`${target} = ${this.primReadExpr(t.name, flex, nullMode)};`];
     if (t.kind === 'struct') {
       const fn = `read${t.struct.tsName}(r, version)`;
-      return [`${target} = ${sel(nullMode, `(r.readInt8() < 0 ? null : ${fn})`, fn)};`];
+      return [`${target} = ${sel(nullMode, `(${this.inTag ? 'r.readUnsignedVarint() === 0' : 'r.readInt8() < 0'} ? null : ${fn})`, fn)};`];
     }
     const n = this.nextName('n');
     const a = this.nextName('a');
@@ -438,7 +452,7 @@ class MessageEmitter {
           tagLines.push('  let s = 0;');
           tagLines.push(...indent(this.sizeLines(f, v, 's', ALWAYS, range)));
           tagLines.push('  w.writeUnsignedVarint(s);');
-          tagLines.push(...indent(this.writeLines(f, v, ALWAYS, range)));
+          tagLines.push(...indent(this.tagged(() => this.writeLines(f, v, ALWAYS, range))));
           tagLines.push('}');
         });
         tagLines.push('writeUnknownTaggedFields(w, unknown, u, Number.POSITIVE_INFINITY);');
@@ -486,7 +500,7 @@ class MessageEmitter {
         for (const { f, range } of tagged) {
           const c = cond2(`tag === ${f.tag}`, tagCond(range));
           loop.push(`  ${first ? '' : '} else '}if (${c}) {`);
-          loop.push(...indent(indent(this.readLines(f, `v${f.name}`, ALWAYS, range))));
+          loop.push(...indent(indent(this.tagged(() => this.readLines(f, `v${f.name}`, ALWAYS, range)))));
           loop.push('    r.expectOffset(end);');
           first = false;
         }

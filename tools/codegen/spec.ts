@@ -166,7 +166,7 @@ interface RawField {
   versions?: string;
   nullableVersions?: string;
   taggedVersions?: string;
-  tag?: number;
+  tag?: number | string;
   flexibleVersions?: string;
   default?: string | number | boolean | null;
   fields?: RawField[];
@@ -233,7 +233,7 @@ export function parseMessage(dir: string, raw: RawMessage): MessageSpec {
         type: resolveType(f.type),
         versions,
         nullableVersions: parseVersions(f.nullableVersions),
-        tag: f.tag,
+        tag: f.tag === undefined ? undefined : Number(f.tag),
         taggedVersions: f.tag === undefined ? NO_VERSIONS : parseVersions(f.taggedVersions, versions),
         flexibleVersions: f.flexibleVersions === undefined ? undefined : parseVersions(f.flexibleVersions),
         default: f.default,

@@ -198,6 +198,14 @@ export class Reader {
     return this.buf.toString('utf8', o, o + n);
   }
 
+  /** Compact strings share the int16 limit of classic ones: at most 32767 bytes. */
+  private compactUtf8(n: number, at: number): string {
+    if (n > 0x7fff && n <= this.end - this.offset) {
+      throw new DecodeError('invalid-value', `string length ${n} exceeds 32767`, at);
+    }
+    return this.utf8(n);
+  }
+
   private checkedLength(n: number, at: number): number {
     if (n < -1) throw new DecodeError('negative-length', `negative length ${n}`, at);
     return n;
@@ -225,12 +233,13 @@ export class Reader {
     const at = this.offset;
     const n = this.readUnsignedVarint() - 1;
     if (n === -1) throw new DecodeError('unexpected-null', 'null for a non-nullable string', at);
-    return this.utf8(n);
+    return this.compactUtf8(n, at);
   }
 
   readCompactNullableString(): string | null {
+    const at = this.offset;
     const n = this.readUnsignedVarint() - 1;
-    return n === -1 ? null : this.utf8(n);
+    return n === -1 ? null : this.compactUtf8(n, at);
   }
 
   // ---- bytes: int32 length (classic) or unsigned varint length + 1 (compact); zero-copy ----

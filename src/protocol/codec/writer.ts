@@ -137,6 +137,7 @@ export class Writer {
 
   writeCompactString(s: string): void {
     const n = Buffer.byteLength(s, 'utf8');
+    if (n > 0x7fff) throw new RangeError(`string of ${n} bytes exceeds the 32767-byte limit`);
     this.writeUnsignedVarint(n + 1);
     this.utf8(s, n);
   }

@@ -68,9 +68,9 @@ export function writeConsumerGroupMemberMetadataValue(w: Writer, msg: ConsumerGr
     let s = 0;
     s += (msg.classicMemberMetadata === null ? 1 : 1 + sizeOfConsumerGroupMemberMetadataValueClassicMemberMetadata(msg.classicMemberMetadata, version));
     w.writeUnsignedVarint(s);
-    if (msg.classicMemberMetadata === null) w.writeInt8(-1);
+    if (msg.classicMemberMetadata === null) w.writeUnsignedVarint(0);
     else {
-      w.writeInt8(1);
+      w.writeUnsignedVarint(1);
       writeConsumerGroupMemberMetadataValueClassicMemberMetadata(w, msg.classicMemberMetadata, version);
     }
   }
@@ -99,7 +99,7 @@ export function readConsumerGroupMemberMetadataValue(r: Reader, version: number)
     const tag = r.readUnsignedVarint();
     const end = r.readTaggedFieldEnd();
     if (tag === 0) {
-      vClassicMemberMetadata = (r.readInt8() < 0 ? null : readConsumerGroupMemberMetadataValueClassicMemberMetadata(r, version));
+      vClassicMemberMetadata = (r.readUnsignedVarint() === 0 ? null : readConsumerGroupMemberMetadataValueClassicMemberMetadata(r, version));
       r.expectOffset(end);
     } else {
       (unknownTaggedFields ??= []).push({ tag, data: r.readRawBytes(end - r.offset) });
