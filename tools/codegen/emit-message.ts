@@ -323,7 +323,9 @@ class MessageEmitter {
     if (t.kind === 'primitive') return [`${target} = ${this.primReadExpr(t.name, flex, nullMode)};`];
     if (t.kind === 'struct') {
       const fn = `read${t.struct.tsName}(r, version)`;
-      return [`${target} = ${sel(nullMode, `(${this.inTag ? 'r.readUnsignedVarint() === 0' : 'r.readInt8() < 0'} ? null : ${fn})`, fn)};`];
+      return [
+        `${target} = ${sel(nullMode, `(${this.inTag ? 'r.readUnsignedVarint() === 0' : 'r.readInt8() < 0'} ? null : ${fn})`, fn)};`,
+      ];
     }
     const n = this.nextName('n');
     const a = this.nextName('a');
