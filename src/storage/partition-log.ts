@@ -109,6 +109,8 @@ export interface PartitionLog {
   deleteOldSegments(nowMs: number): Promise<number>;
   /** Compaction (cleanup.policy with compact); `force` ignores min.cleanable.dirty.ratio. */
   compact(nowMs: number, options?: { force?: boolean }): Promise<CompactionResult>;
+  /** Closes the active segment if it holds data (tests, tools; Kafka's log.roll()). */
+  roll(): Promise<void>;
   /** fsync what is not yet flushed. */
   flush(): Promise<void>;
   /** Runs flush.ms: flushes when the last flush is older than flush.ms. */
