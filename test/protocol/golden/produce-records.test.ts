@@ -61,8 +61,8 @@ function producedBatches(c: Capture): { records: Buffer; batches: RecordBatch[];
 
 const captures = loadCaptures();
 
-describe('golden: produced record batches from real clients', () => {
-  it('has the expected scenarios', () => {
+void describe('golden: produced record batches from real clients', () => {
+  void it('has the expected scenarios', () => {
     const names = captures.map((c) => c.name);
     for (const n of [
       'kcat-none',
@@ -78,11 +78,11 @@ describe('golden: produced record batches from real clients', () => {
   });
 
   for (const c of captures) {
-    describe(c.name, () => {
+    void describe(c.name, () => {
       const { records: blob, batches, positions } = producedBatches(c);
       const expected = expectedRecords(c);
 
-      it('batches are well framed, CRC-valid and pass produce validation', () => {
+      void it('batches are well framed, CRC-valid and pass produce validation', () => {
         let end = 0;
         for (let i = 0; i < batches.length; i++) {
           assert.equal(positions[i], end);
@@ -93,7 +93,7 @@ describe('golden: produced record batches from real clients', () => {
         assert.equal(end, blob.length, 'no trailing bytes');
       });
 
-      it('header fields', () => {
+      void it('header fields', () => {
         const producer = c.idempotent
           ? { producerId: CAPTURE_PRODUCER_ID, producerEpoch: 0, baseSequence: 0 }
           : NON_IDEMPOTENT_PRODUCER[c.client]!;
@@ -119,7 +119,7 @@ describe('golden: produced record batches from real clients', () => {
         }
       });
 
-      it('every record as the client was asked to send it', () => {
+      void it('every record as the client was asked to send it', () => {
         const got = batches.flatMap((b) => b.records);
         assert.equal(got.length, expected.length);
         got.forEach((r, i) => {
@@ -145,7 +145,7 @@ describe('golden: produced record batches from real clients', () => {
         }
       });
 
-      it('re-encodes to an equivalent batch (and byte for byte when uncompressed)', () => {
+      void it('re-encodes to an equivalent batch (and byte for byte when uncompressed)', () => {
         batches.forEach((b, i) => {
           const firstIsBase = b.records[0]!.timestampDelta === 0;
           const again = buildRecordBatch({
@@ -171,7 +171,7 @@ describe('golden: produced record batches from real clients', () => {
     });
   }
 
-  it('lz4: librdkafka frames of 64 KiB blocks and @platformatic/kafka 4 MiB-block frames decode', () => {
+  void it('lz4: librdkafka frames of 64 KiB blocks and @platformatic/kafka 4 MiB-block frames decode', () => {
     for (const name of ['kcat-lz4-large', 'platformatic-lz4-large']) {
       const c = captures.find((x) => x.name === name)!;
       const { records: blob } = producedBatches(c);
@@ -186,14 +186,14 @@ describe('golden: produced record batches from real clients', () => {
     assert.equal(producedBatches(captures.find((x) => x.name === 'kcat-lz4-large')!).records[61 + 5]! >> 4, 4);
   });
 
-  it('kafkajs writes baseTimestamp = the smallest timestamp, so a delta can be relative to a later first record', () => {
+  void it('kafkajs writes baseTimestamp = the smallest timestamp, so a delta can be relative to a later first record', () => {
     const { batches } = producedBatches(captures.find((x) => x.name === 'kafkajs-none')!);
     const b = batches[0]!;
     assert.equal(b.baseTimestamp, 1_700_000_000_000 - 3);
     assert.equal(b.records[0]!.timestampDelta, 3);
   });
 
-  it('an uncompressed batch header read straight from the fixture', () => {
+  void it('an uncompressed batch header read straight from the fixture', () => {
     const { records: blob } = producedBatches(captures.find((x) => x.name === 'kcat-none')!);
     assert.equal(blob.readInt8(BatchOffset.Magic), 2);
     assert.equal(blob.readInt32BE(BatchOffset.RecordsCount), 5);
@@ -201,9 +201,9 @@ describe('golden: produced record batches from real clients', () => {
   });
 });
 
-describe('golden: other captured frames', () => {
+void describe('golden: other captured frames', () => {
   for (const c of captures) {
-    it(`${c.name}: every frame decodes with the generated codecs, headers as logged`, () => {
+    void it(`${c.name}: every frame decodes with the generated codecs, headers as logged`, () => {
       for (const f of c.frames) {
         const req = decodeRequest(frameBytes(c, f));
         assert.equal(req.unsupported, false, f.file);
@@ -214,7 +214,7 @@ describe('golden: other captured frames', () => {
       }
     });
 
-    it(`${c.name}: ApiVersions, Metadata and InitProducerId bodies`, () => {
+    void it(`${c.name}: ApiVersions, Metadata and InitProducerId bodies`, () => {
       for (const f of c.frames) {
         const req = decodeRequest(frameBytes(c, f));
         if (req.unsupported) continue;
@@ -230,7 +230,7 @@ describe('golden: other captured frames', () => {
       }
     });
 
-    it(`${c.name}: request header bytes match the capture log`, () => {
+    void it(`${c.name}: request header bytes match the capture log`, () => {
       for (const f of c.frames) {
         const b = frameBytes(c, f);
         assert.equal(b.length, f.sizeInBytes);

@@ -50,8 +50,8 @@ function toBuffer(b: RecordInput['key']): Buffer | null {
   return typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.from(b);
 }
 
-describe('record batch build -> decode', () => {
-  it('round-trips every field, for every compression codec', () => {
+void describe('record batch build -> decode', () => {
+  void it('round-trips every field, for every compression codec', () => {
     fc.assert(
       fc.property(batchOptions, (opts) => {
         const buf = buildRecordBatch(opts);
@@ -89,7 +89,7 @@ describe('record batch build -> decode', () => {
     );
   });
 
-  it('string keys, values and header values are written as UTF-8', () => {
+  void it('string keys, values and header values are written as UTF-8', () => {
     const buf = buildRecordBatch({
       records: [{ key: 'ключ', value: '値 ✓', headers: [{ key: 'ü', value: 'v' }, { key: 'n' }], timestamp: 5 }],
     });
@@ -102,7 +102,7 @@ describe('record batch build -> decode', () => {
     ]);
   });
 
-  it('tombstones, null keys, empty values and empty headers are distinct', () => {
+  void it('tombstones, null keys, empty values and empty headers are distinct', () => {
     const buf = buildRecordBatch({
       records: [
         { key: 'k', value: null, timestamp: 1 },
@@ -118,7 +118,7 @@ describe('record batch build -> decode', () => {
     assert.deepEqual(rs[2]!.headers, []);
   });
 
-  it('uncompressed: the exact bytes of a small batch', () => {
+  void it('uncompressed: the exact bytes of a small batch', () => {
     const buf = buildRecordBatch({
       records: [{ key: 'a', value: 'b', timestamp: 1000 }],
       baseOffset: 0,
@@ -133,7 +133,7 @@ describe('record batch build -> decode', () => {
     assert.ok(isBatchCrcValid(buf));
   });
 
-  it('negative timestamp deltas (a record older than the first)', () => {
+  void it('negative timestamp deltas (a record older than the first)', () => {
     const buf = buildRecordBatch({
       records: [
         { value: 'x', timestamp: 10_000 },
@@ -148,7 +148,7 @@ describe('record batch build -> decode', () => {
     assert.equal(b.maxTimestamp, 10_000);
   });
 
-  it('attribute bits: transactional, control, log append time, delete horizon', () => {
+  void it('attribute bits: transactional, control, log append time, delete horizon', () => {
     const buf = buildRecordBatch({
       records: [{ value: 'v', timestamp: 500 }],
       transactional: true,
@@ -169,7 +169,7 @@ describe('record batch build -> decode', () => {
     assert.equal(b.records[0]!.timestampDelta, 100);
   });
 
-  it('assignBatchOffset and setLogAppendTime keep the CRC valid', () => {
+  void it('assignBatchOffset and setLogAppendTime keep the CRC valid', () => {
     for (const compression of COMPRESSION_NAMES) {
       const buf = buildRecordBatch({
         records: [
@@ -194,7 +194,7 @@ describe('record batch build -> decode', () => {
     }
   });
 
-  it('decodeRecordBatches reads back-to-back batches and leaves out a partial tail', () => {
+  void it('decodeRecordBatches reads back-to-back batches and leaves out a partial tail', () => {
     const a = buildRecordBatch({ records: [{ value: 'a', timestamp: 1 }], baseOffset: 0 });
     const b = buildRecordBatch({ records: [{ value: 'b', timestamp: 2 }], baseOffset: 1, compression: 'zstd' });
     const blob = Buffer.concat([a, b, a.subarray(0, 20)]);
@@ -205,7 +205,7 @@ describe('record batch build -> decode', () => {
     );
   });
 
-  it('rejects an empty record list and unknown compression as programming errors', () => {
+  void it('rejects an empty record list and unknown compression as programming errors', () => {
     assert.throws(() => buildRecordBatch({ records: [] }), RangeError);
     assert.throws(
       () => buildRecordBatch({ records: [{ timestamp: 0 }], compression: 6 as CompressionType }),

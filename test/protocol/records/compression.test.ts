@@ -44,8 +44,8 @@ const payload = fc
   )
   .map((parts) => Buffer.concat(parts));
 
-describe('xxhash32', () => {
-  it('matches the published test vectors', () => {
+void describe('xxhash32', () => {
+  void it('matches the published test vectors', () => {
     assert.equal(xxhash32(Buffer.from('')), 0x02cc5d05);
     assert.equal(xxhash32(Buffer.from('a')), 0x550d7456);
     assert.equal(xxhash32(Buffer.from('abc')), 0x32d153ff);
@@ -54,8 +54,8 @@ describe('xxhash32', () => {
   });
 });
 
-describe('compression codecs', () => {
-  it('every codec round-trips arbitrary data', () => {
+void describe('compression codecs', () => {
+  void it('every codec round-trips arbitrary data', () => {
     fc.assert(
       fc.property(payload, fc.constantFrom(...CODECS), (data, codec) => {
         assert.deepEqual(decompress(codec, compress(codec, data), MiB), data);
@@ -64,7 +64,7 @@ describe('compression codecs', () => {
     );
   });
 
-  it('a decompression bomb stops at maxBytes with decompressed-too-large, for every codec', () => {
+  void it('a decompression bomb stops at maxBytes with decompressed-too-large, for every codec', () => {
     const zeros = Buffer.alloc(8 * MiB);
     for (const codec of CODECS) {
       const packed = compress(codec, zeros);
@@ -73,7 +73,7 @@ describe('compression codecs', () => {
     }
   });
 
-  it('garbage input is a typed error for every codec', () => {
+  void it('garbage input is a typed error for every codec', () => {
     fc.assert(
       fc.property(
         fc.uint8Array({ minLength: 1, maxLength: 200 }),
@@ -91,15 +91,15 @@ describe('compression codecs', () => {
   });
 });
 
-describe('snappy', () => {
+void describe('snappy', () => {
   const text = Buffer.from('snappy snappy snappy! '.repeat(5000));
 
-  it('decodes raw blocks (what librdkafka and @platformatic/kafka send)', () => {
+  void it('decodes raw blocks (what librdkafka and @platformatic/kafka send)', () => {
     assert.deepEqual(snappyDecompress(snappyRaw(text), MiB), text);
     assert.deepEqual(snappyDecompress(snappyCompressRaw(text), MiB), text);
   });
 
-  it('decodes the xerial framing (what the Java client sends), built here from its definition', () => {
+  void it('decodes the xerial framing (what the Java client sends), built here from its definition', () => {
     // magic 0x82 'SNAPPY' 0, version 1, compatible version 1, then [int32 BE length, raw block]*
     const header = Buffer.from('82534e415050590000000001000000 01'.replace(/ /g, ''), 'hex');
     const a = snappyRaw(text.subarray(0, 40000));
@@ -114,7 +114,7 @@ describe('snappy', () => {
     assert.deepEqual(snappyDecompress(framed, MiB), text);
   });
 
-  it('encodes with the xerial framing in 32 KiB chunks', () => {
+  void it('encodes with the xerial framing in 32 KiB chunks', () => {
     const framed = snappyCompressXerial(text);
     assert.equal(framed.subarray(0, 8).toString('hex'), '82534e4150505900');
     assert.equal(framed.readInt32BE(8), 1);
@@ -130,7 +130,7 @@ describe('snappy', () => {
     assert.deepEqual(snappyDecompress(framed, MiB), text);
   });
 
-  it('a xerial chunk length past the end, or a bad block, is a typed error', () => {
+  void it('a xerial chunk length past the end, or a bad block, is a typed error', () => {
     const framed = snappyCompressXerial(text);
     const cut = framed.subarray(0, framed.length - 10);
     assert.throws(() => snappyDecompress(cut, MiB), isCorrupt('decompression-failed'));
@@ -141,10 +141,10 @@ describe('snappy', () => {
   });
 });
 
-describe('lz4 frames', () => {
+void describe('lz4 frames', () => {
   const text = Buffer.from('lz4 frame content, fairly repetitive. '.repeat(10000));
 
-  it('writes what the Java client writes: FLG 0x60, BD 64 KiB, header checksum, end mark', () => {
+  void it('writes what the Java client writes: FLG 0x60, BD 64 KiB, header checksum, end mark', () => {
     const frame = lz4CompressFrame(text);
     assert.equal(frame.readUInt32LE(0), 0x184d2204);
     assert.equal(frame[4], 0x60);
@@ -154,13 +154,13 @@ describe('lz4 frames', () => {
     assert.deepEqual(lz4DecompressFrame(frame, MiB), text);
   });
 
-  it('decodes frames from another implementation (lz4_flex via lz4-napi), with and without checksums', () => {
+  void it('decodes frames from another implementation (lz4_flex via lz4-napi), with and without checksums', () => {
     for (const options of [{}, { contentChecksum: true }, { blockChecksums: true, contentChecksum: true }]) {
       assert.deepEqual(lz4DecompressFrame(compressFrameSync(text, options), MiB), text);
     }
   });
 
-  it('decodes a hand-built frame: content size, a stored block, a compressed block, content checksum', () => {
+  void it('decodes a hand-built frame: content size, a stored block, a compressed block, content checksum', () => {
     const first = Buffer.from('stored block; ');
     const second = text.subarray(0, 5000);
     const block = lz4BlockCompress(second).subarray(4); // raw block without lz4-napi's size prefix
@@ -198,7 +198,7 @@ describe('lz4 frames', () => {
     assert.throws(() => lz4DecompressFrame(badSum, MiB), isCorrupt('decompression-failed'));
   });
 
-  it('a bad header checksum, a truncated frame and a bad match offset are typed errors', () => {
+  void it('a bad header checksum, a truncated frame and a bad match offset are typed errors', () => {
     const frame = lz4CompressFrame(text);
     const badHc = Buffer.from(frame);
     badHc[6]! ^= 0xff;
@@ -219,14 +219,14 @@ describe('lz4 frames', () => {
     );
   });
 
-  it('overlapping matches (run-length style) decode', () => {
+  void it('overlapping matches (run-length style) decode', () => {
     const run = Buffer.alloc(100000, 0x61);
     assert.deepEqual(lz4DecompressFrame(lz4CompressFrame(run), MiB), run);
   });
 });
 
-describe('gzip', () => {
-  it('decodes multi-member streams and bounds them', () => {
+void describe('gzip', () => {
+  void it('decodes multi-member streams and bounds them', () => {
     const a = Buffer.from('first member ');
     const b = Buffer.from('second member');
     const two = Buffer.concat([gzipSync(a), gzipSync(b)]);

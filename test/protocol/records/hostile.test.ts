@@ -57,8 +57,8 @@ function decodeTyped(buf: Buffer, verifyCrc: boolean): void {
   assert.ok(kind === null || typeof kind === 'string');
 }
 
-describe('CRC', () => {
-  it('any flipped bit in the CRC-covered bytes is caught, by decode and by validateBatch', () => {
+void describe('CRC', () => {
+  void it('any flipped bit in the CRC-covered bytes is caught, by decode and by validateBatch', () => {
     for (const [, batch] of samples) {
       fc.assert(
         fc.property(fc.integer({ min: BatchOffset.Attributes * 8, max: batch.length * 8 - 1 }), (bit) => {
@@ -75,13 +75,13 @@ describe('CRC', () => {
     }
   });
 
-  it('a flipped bit in the stored CRC itself is caught', () => {
+  void it('a flipped bit in the stored CRC itself is caught', () => {
     const b = Buffer.from(samples[0]![1]);
     b[BatchOffset.Crc + 2]! ^= 0x10;
     assert.equal(validateBatch(b), 'crc-mismatch');
   });
 
-  it('base offset and leader epoch are outside the CRC (the broker rewrites them)', () => {
+  void it('base offset and leader epoch are outside the CRC (the broker rewrites them)', () => {
     const b = Buffer.from(samples[0]![1]);
     b[3]! ^= 0xff;
     b[BatchOffset.PartitionLeaderEpoch]! ^= 0x01;
@@ -89,9 +89,9 @@ describe('CRC', () => {
   });
 });
 
-describe('mutated batches give typed errors only', () => {
+void describe('mutated batches give typed errors only', () => {
   for (const [codec, batch] of samples) {
-    it(`${codec}: random byte overwrites (CRC fixed up, so the parsers see them)`, () => {
+    void it(`${codec}: random byte overwrites (CRC fixed up, so the parsers see them)`, () => {
       fc.assert(
         fc.property(
           fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }),
@@ -106,7 +106,7 @@ describe('mutated batches give typed errors only', () => {
       );
     });
 
-    it(`${codec}: truncation at every length`, () => {
+    void it(`${codec}: truncation at every length`, () => {
       for (let n = 0; n < batch.length; n++) {
         const cut = Buffer.from(batch.subarray(0, n));
         assert.throws(
@@ -124,7 +124,7 @@ describe('mutated batches give typed errors only', () => {
     });
   }
 
-  it('random bytes, and random bytes behind a valid-looking header', () => {
+  void it('random bytes, and random bytes behind a valid-looking header', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 400 }), fc.constantFrom(0, 1, 2, 3, 4), (junk, codec) => {
         decodeTyped(Buffer.from(junk), true);
@@ -140,7 +140,7 @@ describe('mutated batches give typed errors only', () => {
     );
   });
 
-  it('a huge records count is refused before any allocation', () => {
+  void it('a huge records count is refused before any allocation', () => {
     const b = Buffer.from(samples[0]![1]);
     b.writeInt32BE(2_000_000_000, BatchOffset.RecordsCount);
     reCrc(b);
@@ -153,7 +153,7 @@ describe('mutated batches give typed errors only', () => {
     assert.equal(validateBatch(b), 'invalid-record-count');
   });
 
-  it('a huge batch length is truncated, not allocated', () => {
+  void it('a huge batch length is truncated, not allocated', () => {
     const b = Buffer.from(samples[0]![1]);
     b.writeInt32BE(0x7fffffff, 8);
     assert.equal(validateBatch(b), 'truncated');
@@ -161,7 +161,7 @@ describe('mutated batches give typed errors only', () => {
     assert.deepEqual(decodeRecordBatches(b), []);
   });
 
-  it('a compressed batch that inflates past the bound is decompressed-too-large', () => {
+  void it('a compressed batch that inflates past the bound is decompressed-too-large', () => {
     for (const codec of COMPRESSION_NAMES.slice(1)) {
       const big = buildRecordBatch({ records: [{ value: Buffer.alloc(2 << 20), timestamp: 0 }], compression: codec });
       assert.ok(big.length < 1 << 20);

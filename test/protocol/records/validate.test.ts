@@ -30,14 +30,14 @@ function withCrc(b: Buffer): Buffer {
   return b;
 }
 
-describe('validateBatch', () => {
-  it('accepts well-formed batches', () => {
+void describe('validateBatch', () => {
+  void it('accepts well-formed batches', () => {
     assert.equal(validateBatch(batch()), null);
     assert.equal(validateBatch(batch(5, 'gzip')), null);
     assert.equal(validateBatch(batch(5, 'gzip'), 0, { maxUncompressedBytes: 1 << 20 }), null);
   });
 
-  it('truncated and invalid lengths', () => {
+  void it('truncated and invalid lengths', () => {
     assert.equal(validateBatch(Buffer.alloc(5)), 'truncated');
     const b = batch();
     assert.equal(validateBatch(b.subarray(0, b.length - 1)), 'truncated');
@@ -46,25 +46,25 @@ describe('validateBatch', () => {
     assert.equal(validateBatch(short), 'invalid-length');
   });
 
-  it('magic other than 2', () => {
+  void it('magic other than 2', () => {
     const b = batch();
     b.writeInt8(1, BatchOffset.Magic);
     assert.equal(validateBatch(b), 'unsupported-magic');
   });
 
-  it('unknown compression code', () => {
+  void it('unknown compression code', () => {
     const b = batch();
     b.writeInt16BE(5, BatchOffset.Attributes);
     assert.equal(validateBatch(withCrc(b)), 'unsupported-compression');
   });
 
-  it('lastOffsetDelta inconsistent with recordsCount', () => {
+  void it('lastOffsetDelta inconsistent with recordsCount', () => {
     const b = batch();
     b.writeInt32BE(5, BatchOffset.LastOffsetDelta);
     assert.equal(validateBatch(withCrc(b)), 'invalid-offset-delta');
   });
 
-  it('recordsCount larger or smaller than the records present', () => {
+  void it('recordsCount larger or smaller than the records present', () => {
     for (const count of [2, 4]) {
       const b = batch();
       b.writeInt32BE(count, BatchOffset.RecordsCount);
@@ -80,7 +80,7 @@ describe('validateBatch', () => {
     assert.equal(validateBatch(withCrc(empty)), 'invalid-record-count');
   });
 
-  it('record offset deltas that do not run 0, 1, 2', () => {
+  void it('record offset deltas that do not run 0, 1, 2', () => {
     const b = batch();
     // first record: length varint (1 byte), attributes, timestampDelta (1 byte), offsetDelta
     const offsetDeltaAt = BATCH_HEADER_SIZE + 3;
@@ -89,15 +89,15 @@ describe('validateBatch', () => {
     assert.equal(validateBatch(withCrc(b)), 'invalid-offset-delta');
   });
 
-  it('a record whose fields overrun its length', () => {
+  void it('a record whose fields overrun its length', () => {
     const b = batch();
     b[BATCH_HEADER_SIZE + 4] = 0x7e; // key length 63 inside a 10-byte record
     assert.equal(validateBatch(withCrc(b)), 'invalid-record');
   });
 });
 
-describe('iterateBatches', () => {
-  it('yields positions and headers, stopping at a partial trailing batch', () => {
+void describe('iterateBatches', () => {
+  void it('yields positions and headers, stopping at a partial trailing batch', () => {
     const a = batch(2);
     const b = batch(4, 'gzip');
     for (let cut = 0; cut < b.length; cut += 7) {
@@ -114,7 +114,7 @@ describe('iterateBatches', () => {
     }
   });
 
-  it('an impossible batch length is a typed error, not an endless loop', () => {
+  void it('an impossible batch length is a typed error, not an endless loop', () => {
     const blob = Buffer.concat([batch(), Buffer.alloc(20)]);
     assert.throws(
       () => [...iterateBatches(blob)],
@@ -123,8 +123,8 @@ describe('iterateBatches', () => {
   });
 });
 
-describe('control records', () => {
-  it('key and end-transaction marker layouts', () => {
+void describe('control records', () => {
+  void it('key and end-transaction marker layouts', () => {
     assert.equal(encodeControlKey(ControlRecordType.Commit).toString('hex'), '00000001');
     assert.equal(encodeControlKey(ControlRecordType.Abort).toString('hex'), '00000000');
     assert.equal(encodeEndTxnMarker(7).toString('hex'), '000000000007');
@@ -134,7 +134,7 @@ describe('control records', () => {
     assert.deepEqual(decodeControlKey(Buffer.from('0001000100ff', 'hex')), { version: 1, type: 1 });
   });
 
-  it('bad control keys and markers are typed errors', () => {
+  void it('bad control keys and markers are typed errors', () => {
     for (const bad of [null, Buffer.alloc(3), Buffer.from('ffff0001', 'hex')]) {
       assert.throws(
         () => decodeControlKey(bad),
@@ -144,7 +144,7 @@ describe('control records', () => {
     assert.throws(() => decodeEndTxnMarker(Buffer.alloc(5)), CorruptRecordError);
   });
 
-  it('a COMMIT marker batch is transactional + control with one control record', () => {
+  void it('a COMMIT marker batch is transactional + control with one control record', () => {
     const buf = buildControlBatch({
       type: ControlRecordType.Commit,
       coordinatorEpoch: 3,
@@ -169,7 +169,7 @@ describe('control records', () => {
     assert.equal(b.records[0]!.timestamp, 1_700_000_000_000);
   });
 
-  it('an ABORT marker', () => {
+  void it('an ABORT marker', () => {
     const b = decodeRecordBatch(
       buildControlBatch({
         type: ControlRecordType.Abort,
