@@ -130,7 +130,14 @@ function apiName(req: MessageSpec): string {
 
 export function emitMetadataRecords(specs: MessageSpec[]): string {
   const recs = specs.filter((s) => s.type === 'metadata').sort((a, b) => a.apiKey - b.apiKey);
-  const lines: string[] = [GENERATED_HEADER, "import type { MessageCodec } from '../codec/message.ts';"];
+  const lines: string[] = [
+    GENERATED_HEADER,
+    "import { DecodeError } from '../codec/errors.ts';",
+    "import { isSupportedVersion, type MessageCodec } from '../codec/message.ts';",
+    "import { Reader } from '../codec/reader.ts';",
+    "import { sizeOfUnsignedVarint } from '../codec/varint.ts';",
+    "import { Writer } from '../codec/writer.ts';",
+  ];
   lines.push(...importCodecs(recs.map((r) => r.name)));
   lines.push('');
   lines.push(
@@ -152,11 +159,115 @@ export function emitMetadataRecords(specs: MessageSpec[]): string {
   lines.push('export function metadataRecordCodec(typeId: number): MessageCodec<unknown> | undefined {');
   lines.push('  return METADATA_RECORDS.get(typeId);');
   lines.push('}');
+  lines.push(...METADATA_FRAMING);
   return `${lines.join('\n')}\n`;
 }
 
+/** Framing of metadata log records (emitted verbatim after the table). */
+const METADATA_FRAMING: string[] = `
+/** The frame version Kafka writes before every metadata record. */
+export const METADATA_FRAME_VERSION = 1;
+
+/** A metadata log record: type id, record version and the decoded record. */
+export interface MetadataRecord {
+  typeId: number;
+  version: number;
+  record: unknown;
+}
+
+/**
+ * Encodes a metadata record as Kafka's metadata log stores it: unsigned varints for the
+ * frame version (1), the type id and the record version, then the record. Throws RangeError
+ * for an unknown type id or version.
+ */
+export function encodeMetadataRecord(typeId: number, version: number, record: unknown): Buffer {
+  const codec = METADATA_RECORDS.get(typeId);
+  if (codec === undefined) throw new RangeError(\`unknown metadata record type \${typeId}\`);
+  if (!isSupportedVersion(codec, version)) throw new RangeError(\`\${codec.name} has no version \${version}\`);
+  const size =
+    sizeOfUnsignedVarint(METADATA_FRAME_VERSION) +
+    sizeOfUnsignedVarint(typeId) +
+    sizeOfUnsignedVarint(version) +
+    codec.size(record, version);
+  const w = Writer.alloc(size);
+  w.writeUnsignedVarint(METADATA_FRAME_VERSION);
+  w.writeUnsignedVarint(typeId);
+  w.writeUnsignedVarint(version);
+  codec.write(w, record, version);
+  return w.buf;
+}
+
+/** Decodes a framed metadata record; throws DecodeError on bad bytes, unknown type or version. */
+export function decodeMetadataRecord(buf: Buffer): MetadataRecord {
+  const r = new Reader(buf);
+  const frameVersion = r.readUnsignedVarint();
+  if (frameVersion !== METADATA_FRAME_VERSION) {
+    throw new DecodeError('invalid-value', \`unsupported metadata frame version \${frameVersion}\`, 0);
+  }
+  const typeId = r.readUnsignedVarint();
+  const version = r.readUnsignedVarint();
+  const codec = METADATA_RECORDS.get(typeId);
+  if (codec === undefined) throw new DecodeError('invalid-value', \`unknown metadata record type \${typeId}\`);
+  if (!isSupportedVersion(codec, version)) {
+    throw new DecodeError('unsupported-version', \`\${codec.name} has no version \${version}\`);
+  }
+  return { typeId, version, record: codec.read(r, version) };
+}`.split('\n');
+
+/** Framing of coordinator records (emitted verbatim after the tables). */
+const COORDINATOR_FRAMING: string[] = `
+/**
+ * Encodes a coordinator record key or value as Kafka stores it in its topic: an int16
+ * version followed by the message. Throws RangeError for a version the codec lacks.
+ */
+export function encodeVersioned(codec: MessageCodec<unknown>, version: number, message: unknown): Buffer {
+  if (!isSupportedVersion(codec, version)) throw new RangeError(\`\${codec.name} has no version \${version}\`);
+  const w = Writer.alloc(2 + codec.size(message, version));
+  w.writeInt16(version);
+  codec.write(w, message, version);
+  return w.buf;
+}
+
+/** A decoded coordinator record; value is null for a tombstone. */
+export interface CoordinatorRecord {
+  type: CoordinatorRecordType;
+  keyVersion: number;
+  key: unknown;
+  valueVersion: number;
+  value: unknown;
+}
+
+/**
+ * Decodes a record of a coordinator topic from its key and value bytes (value null =
+ * tombstone). Throws DecodeError on bad bytes or unknown key/value versions.
+ */
+export function decodeCoordinatorRecord(
+  table: readonly CoordinatorRecordType[],
+  keyBytes: Buffer,
+  valueBytes: Buffer | null,
+): CoordinatorRecord {
+  const kr = new Reader(keyBytes);
+  const keyVersion = kr.readInt16();
+  const type = coordinatorRecordType(table, keyVersion);
+  if (type === undefined) throw new DecodeError('unsupported-version', \`unknown record key version \${keyVersion}\`, 0);
+  const key = type.key.read(kr, keyVersion);
+  if (valueBytes === null) return { type, keyVersion, key, valueVersion: -1, value: null };
+  const vr = new Reader(valueBytes);
+  const valueVersion = vr.readInt16();
+  if (!isSupportedVersion(type.value, valueVersion)) {
+    throw new DecodeError('unsupported-version', \`\${type.value.name} has no version \${valueVersion}\`, 0);
+  }
+  return { type, keyVersion, key, valueVersion, value: type.value.read(vr, valueVersion) };
+}`.split('\n');
+
 export function emitCoordinatorRecords(specs: MessageSpec[]): string {
-  const lines: string[] = [GENERATED_HEADER, "import type { MessageCodec } from '../codec/message.ts';"];
+  const lines: string[] = [
+    GENERATED_HEADER,
+    "import { DecodeError } from '../codec/errors.ts';",
+    "import { isSupportedVersion, type MessageCodec } from '../codec/message.ts';",
+    "import { Reader } from '../codec/reader.ts';",
+    "import { Writer } from '../codec/writer.ts';",
+  ];
   const groups: [string, string, string][] = [
     ['group-coordinator', 'GROUP_COORDINATOR_RECORDS', '__consumer_offsets'],
     ['transaction-coordinator', 'TRANSACTION_COORDINATOR_RECORDS', '__transaction_state'],
@@ -204,6 +315,7 @@ export function emitCoordinatorRecords(specs: MessageSpec[]): string {
   lines.push('): CoordinatorRecordType | undefined {');
   lines.push('  return table.find((t) => keyVersion >= t.keyVersions.min && keyVersion <= t.keyVersions.max);');
   lines.push('}');
+  lines.push(...COORDINATOR_FRAMING);
   return `${lines.join('\n')}\n`;
 }
 
