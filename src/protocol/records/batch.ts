@@ -35,6 +35,7 @@ import {
   skipRecord,
   writeRecord,
 } from './record.ts';
+import { snappyCompressRaw } from './snappy.ts';
 
 export type TimestampType = 'create' | 'log-append';
 
@@ -54,6 +55,11 @@ export interface BuildRecordBatchOptions {
   transactional?: boolean | undefined;
   isControl?: boolean | undefined;
   timestampType?: TimestampType | undefined;
+  /**
+   * Snappy only: 'xerial' (default) is the framing the Java client writes and every
+   * Kafka client reads; 'raw' is one plain Snappy block, as librdkafka writes.
+   */
+  snappyFraming?: 'xerial' | 'raw' | undefined;
   /**
    * Set by the log cleaner: the batch's baseTimestamp becomes this delete horizon and
    * the delete-horizon attribute bit is set (record timestamps stay correct).
@@ -118,7 +124,10 @@ export function buildRecordBatch(opts: BuildRecordBatchOptions): Buffer {
   } else {
     const raw = Buffer.allocUnsafe(recordsSize);
     writeRecords(new Writer(raw, 0), records, bodySizes, baseTimestamp);
-    const packed = compress(compression, raw);
+    const packed =
+      compression === CompressionType.Snappy && opts.snappyFraming === 'raw'
+        ? snappyCompressRaw(raw)
+        : compress(compression, raw);
     out = Buffer.allocUnsafe(BATCH_HEADER_SIZE + packed.length);
     packed.copy(out, BATCH_HEADER_SIZE);
   }
