@@ -161,7 +161,7 @@ function nonDefaultExpr(f: FieldSpec, v: string): string {
   if (t.kind === 'array' || (t.kind === 'primitive' && (t.name === 'bytes' || t.name === 'records'))) {
     return nullable ? `(${v} === null || ${v}.length !== 0)` : `${v}.length !== 0`;
   }
-  if (t.kind === 'struct') return `!deepEqualValue(${v}, ${def})`;
+  if (t.kind === 'struct') return `!isDefault${t.struct.tsName}(${v})`;
   return `${v} !== ${def}`;
 }
 
@@ -526,6 +526,35 @@ class MessageEmitter {
       const body = ['return {', ...s.fields.map((f) => `  ${f.prop}: ${defaultExpr(f)},`), '};'];
       this.fn(`export function defaults${T}(): ${T}`, body);
     }
+
+    // isDefault: allocation-free comparison used to omit tagged struct fields equal to their default
+    if (this.needsIsDefault.has(s)) {
+      const conds = s.fields.map((f) => `!(${nonDefaultExpr(f, `msg.${f.prop}`)})`);
+      conds.push('(msg.unknownTaggedFields === undefined || msg.unknownTaggedFields.length === 0)');
+      this.fn(`export function isDefault${T}(msg: ${T}): boolean`, [
+        `return (`,
+        ...conds.map((c, i) => `  ${c}${i < conds.length - 1 ? ' &&' : ''}`),
+        ');',
+      ]);
+    }
+  }
+
+  /** Structs that need an isDefault function: tagged struct fields with a non-null default, recursively. */
+  private readonly needsIsDefault = new Set<StructSpec>();
+
+  private collectIsDefault(): void {
+    const add = (st: StructSpec): void => {
+      if (this.needsIsDefault.has(st)) return;
+      this.needsIsDefault.add(st);
+      for (const f of st.fields) {
+        if (f.type.kind === 'struct' && defaultExpr(f) !== 'null') add(f.type.struct);
+      }
+    };
+    for (const st of this.msg.structs) {
+      for (const f of st.fields) {
+        if (f.tag !== undefined && f.type.kind === 'struct' && defaultExpr(f) !== 'null') add(f.type.struct);
+      }
+    }
   }
 
   /** Emits a function, declaring `flexible` and renaming unused parameters as needed. */
@@ -547,6 +576,7 @@ class MessageEmitter {
 
   emit(): string {
     const m = this.msg;
+    this.collectIsDefault();
     for (const s of m.structs) this.emitStruct(s);
     const v = m.validVersions;
     const flexMin = isEmpty(m.flexibleVersions) ? -1 : m.flexibleVersions.min;
