@@ -21,32 +21,68 @@ export class Writer {
     return new Writer(Buffer.allocUnsafe(size));
   }
 
+  // Fixed-width integers are written byte by byte (faster than Buffer's checked writers);
+  // a value outside the type's range is a bug and throws RangeError instead of wrapping.
+
   writeInt8(v: number): void {
-    this.offset = this.buf.writeInt8(v, this.offset);
+    if ((v << 24) >> 24 !== v) throw outOfRange('int8', v);
+    this.byte1(v);
   }
 
   writeUint8(v: number): void {
-    this.offset = this.buf.writeUInt8(v, this.offset);
+    if ((v & 0xff) !== v) throw outOfRange('uint8', v);
+    this.byte1(v);
   }
 
   writeBool(v: boolean): void {
-    this.offset = this.buf.writeUInt8(v ? 1 : 0, this.offset);
+    this.byte1(v ? 1 : 0);
   }
 
   writeInt16(v: number): void {
-    this.offset = this.buf.writeInt16BE(v, this.offset);
+    if ((v << 16) >> 16 !== v) throw outOfRange('int16', v);
+    this.bytes2(v);
   }
 
   writeUint16(v: number): void {
-    this.offset = this.buf.writeUInt16BE(v, this.offset);
+    if ((v & 0xffff) !== v) throw outOfRange('uint16', v);
+    this.bytes2(v);
   }
 
   writeInt32(v: number): void {
-    this.offset = this.buf.writeInt32BE(v, this.offset);
+    if ((v | 0) !== v) throw outOfRange('int32', v);
+    this.bytes4(v);
   }
 
   writeUint32(v: number): void {
-    this.offset = this.buf.writeUInt32BE(v, this.offset);
+    if (v >>> 0 !== v) throw outOfRange('uint32', v);
+    this.bytes4(v);
+  }
+
+  private byte1(v: number): void {
+    const o = this.offset;
+    if (o + 1 > this.buf.length) throw new RangeError('write past end of buffer');
+    this.buf[o] = v;
+    this.offset = o + 1;
+  }
+
+  private bytes2(v: number): void {
+    const b = this.buf;
+    const o = this.offset;
+    if (o + 2 > b.length) throw new RangeError('write past end of buffer');
+    b[o] = v >>> 8;
+    b[o + 1] = v;
+    this.offset = o + 2;
+  }
+
+  private bytes4(v: number): void {
+    const b = this.buf;
+    const o = this.offset;
+    if (o + 4 > b.length) throw new RangeError('write past end of buffer');
+    b[o] = v >>> 24;
+    b[o + 1] = v >>> 16;
+    b[o + 2] = v >>> 8;
+    b[o + 3] = v;
+    this.offset = o + 4;
   }
 
   writeInt64(v: bigint): void {
@@ -188,6 +224,10 @@ export class Writer {
   writeCompactNullableArrayLength(n: number): void {
     this.writeUnsignedVarint(n + 1);
   }
+}
+
+function outOfRange(type: string, v: number): RangeError {
+  return new RangeError(`${v} is not a valid ${type}`);
 }
 
 function sizeOfUnsigned(v: number): number {

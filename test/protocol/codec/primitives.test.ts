@@ -162,6 +162,17 @@ void describe('fixed-width primitives', () => {
     decodeFails('truncated', () => new Reader(hex('00000000000000')).readInt64());
   });
 
+  void test('out-of-range values and writes past the end are RangeErrors (bugs), not silent wraps', () => {
+    throws(() => Writer.alloc(1).writeInt8(128), RangeError);
+    throws(() => Writer.alloc(2).writeInt16(-32769), RangeError);
+    throws(() => Writer.alloc(4).writeInt32(2 ** 31), RangeError);
+    throws(() => Writer.alloc(4).writeInt32(1.5), RangeError);
+    throws(() => Writer.alloc(2).writeUint16(-1), RangeError);
+    throws(() => Writer.alloc(4).writeUint32(2 ** 32), RangeError);
+    throws(() => Writer.alloc(3).writeInt32(1), RangeError);
+    throws(() => Writer.alloc(1).writeString('ab'), RangeError);
+  });
+
   void test('reader honours its end bound inside a larger buffer', () => {
     const buf = hex('0000000100000002');
     const r = new Reader(buf, 0, 4);
