@@ -5,26 +5,49 @@
  * topic asked for exists with `partitions` partitions led by it; produce always succeeds.
  */
 import net from 'node:net';
+import { decodeRequest, encodeResponse } from '../../src/protocol/frame.ts';
+import type { FetchRequest } from '../../src/protocol/generated/fetch-request.ts';
+import {
+  defaultsFetchResponse,
+  defaultsFetchResponseFetchableTopicResponse,
+  defaultsFetchResponsePartitionData,
+} from '../../src/protocol/generated/fetch-response.ts';
+import type { ListOffsetsRequest } from '../../src/protocol/generated/list-offsets-request.ts';
+import {
+  defaultsListOffsetsResponse,
+  defaultsListOffsetsResponseListOffsetsPartitionResponse,
+} from '../../src/protocol/generated/list-offsets-response.ts';
 import { iterateBatches } from '../../src/protocol/records/batch.ts';
 import { In, Out } from './wire.ts';
 
-export const ApiKey = { Produce: 0, Metadata: 3, ApiVersions: 18, InitProducerId: 22 } as const;
+export const ApiKey = {
+  Produce: 0,
+  Fetch: 1,
+  ListOffsets: 2,
+  Metadata: 3,
+  ApiVersions: 18,
+  InitProducerId: 22,
+} as const;
 export const API_NAMES: Record<number, string> = {
   0: 'Produce',
+  1: 'Fetch',
+  2: 'ListOffsets',
   3: 'Metadata',
   18: 'ApiVersions',
   22: 'InitProducerId',
 };
 
 /**
- * What we advertise. Produce stays below v9 and Metadata at v9 so few encodings are
- * needed. Fetch is advertised but never answered: librdkafka only enables message
- * format v2 when the broker lists Produce v3 and Fetch v4 (and older versions for
- * its other feature checks).
+ * What we advertise. Produce stays below v9 and Metadata at v9 so few hand encodings
+ * are needed. librdkafka only enables message format v2 when the broker lists
+ * Produce v3 and Fetch v4 (and older versions for its other feature checks). Fetch and
+ * ListOffsets are answered (with the generated codecs) only when the responder is
+ * given `logs` to serve.
  */
 const SUPPORTED: [apiKey: number, min: number, max: number][] = [
   [ApiKey.Produce, 0, 8],
-  [1, 0, 11],
+  [ApiKey.Fetch, 0, 11],
+  [ApiKey.ListOffsets, 1, 5],
   // Never answered either: librdkafka takes FindCoordinator as the sign of a broker
   // recent enough for LZ4 (and otherwise silently sends lz4 batches uncompressed).
   [10, 0, 3],
@@ -53,6 +76,8 @@ export interface ResponderOptions {
   producerId?: bigint;
   /** Default topics for a Metadata request that asks for all topics. */
   topics?: string[];
+  /** Partition 0 of each topic, as a records blob (batches with their final offsets), for Fetch. */
+  logs?: Map<string, Buffer>;
 }
 
 export class CaptureResponder {
@@ -115,6 +140,7 @@ export class CaptureResponder {
     const correlationId = r.int32();
     const clientId = r.string(false);
     this.frames.push({ apiKey, apiVersion, correlationId, clientId, bytes: frame });
+    if (apiKey === ApiKey.Fetch || apiKey === ApiKey.ListOffsets) return this.serve(frame);
     const flexible = apiVersion >= (FLEXIBLE_FROM[apiKey] ?? 99);
     if (apiKey !== ApiKey.ApiVersions) r.skipTags(flexible);
     let body: Out | null;
@@ -221,5 +247,63 @@ export class CaptureResponder {
     }
     out.int32(0);
     return acks === 0 ? null : out;
+  }
+
+  /** End offset (high watermark) of a served log. */
+  private logEndOffset(topic: string): bigint {
+    const log = this.opts.logs?.get(topic);
+    let end = 0n;
+    if (log) for (const b of iterateBatches(log)) end = BigInt(b.header.baseOffset + b.header.lastOffsetDelta + 1);
+    return end;
+  }
+
+  /** Fetch and ListOffsets over `logs`, encoded by the generated codecs. */
+  private serve(frame: Buffer): Buffer {
+    const req = decodeRequest(frame);
+    if (req.unsupported) throw new Error(`capture responder: unsupported ${req.apiKey} v${req.apiVersion}`);
+    const correlationId = req.header.correlationId;
+    if (req.apiKey === ApiKey.ListOffsets) {
+      const body = req.body as ListOffsetsRequest;
+      const res = defaultsListOffsetsResponse();
+      res.topics = body.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => ({
+          ...defaultsListOffsetsResponseListOffsetsPartitionResponse(),
+          partitionIndex: p.partitionIndex,
+          // -2 = earliest, anything else answered as latest
+          offset: p.timestamp === -2n ? 0n : this.logEndOffset(t.name),
+          timestamp: -1n,
+          leaderEpoch: 0,
+        })),
+      }));
+      return encodeResponse(ApiKey.ListOffsets, req.apiVersion, correlationId, res);
+    }
+    const body = req.body as FetchRequest;
+    const res = defaultsFetchResponse();
+    res.responses = body.topics.map((t) => ({
+      ...defaultsFetchResponseFetchableTopicResponse(),
+      topic: t.topic,
+      partitions: t.partitions.map((p) => {
+        const log = this.opts.logs?.get(t.topic) ?? Buffer.alloc(0);
+        const end = this.logEndOffset(t.topic);
+        let from = log.length;
+        for (const b of iterateBatches(log)) {
+          if (BigInt(b.header.baseOffset + b.header.lastOffsetDelta) >= p.fetchOffset) {
+            from = b.position;
+            break;
+          }
+        }
+        return {
+          ...defaultsFetchResponsePartitionData(),
+          partitionIndex: p.partition,
+          highWatermark: end,
+          lastStableOffset: end,
+          logStartOffset: 0n,
+          abortedTransactions: [],
+          records: log.subarray(from),
+        };
+      }),
+    }));
+    return encodeResponse(ApiKey.Fetch, req.apiVersion, correlationId, res);
   }
 }
