@@ -225,6 +225,95 @@ void describe('lz4 frames', () => {
   });
 });
 
+void describe('decoders past their magic: random payloads give typed errors only', () => {
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n >>> 0);
+    return b;
+  };
+
+  void it('lz4: random block contents inside a valid frame header', () => {
+    const hdr = Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x00]);
+    hdr[6] = (xxhash32(hdr.subarray(4, 6)) >>> 8) & 0xff;
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.boolean(), (block, endMark) => {
+        const frame = Buffer.concat([
+          hdr,
+          u32(block.length),
+          Buffer.from(block),
+          endMark ? Buffer.alloc(4) : Buffer.alloc(0),
+        ]);
+        try {
+          const out = lz4DecompressFrame(frame, 4096);
+          assert.ok(out.length <= 4096);
+        } catch (e) {
+          assert.ok(isCorrupt()(e), String(e));
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  void it('lz4: mutated real frames', () => {
+    const frame = lz4CompressFrame(Buffer.from('mutate me, mutate me, mutate me please. '.repeat(300)));
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+        (edits) => {
+          const b = Buffer.from(frame);
+          for (const [at, v] of edits) b[7 + (at % (b.length - 7))] = v;
+          try {
+            lz4DecompressFrame(b, 1 << 16);
+          } catch (e) {
+            assert.ok(isCorrupt()(e), String(e));
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  void it('snappy: random raw blocks with a small length preamble, and random xerial chunks', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 127 }), fc.uint8Array({ maxLength: 200 }), (len, body) => {
+        for (const data of [
+          Buffer.concat([Buffer.from([len]), Buffer.from(body)]),
+          Buffer.concat([
+            snappyCompressXerial(Buffer.alloc(0)),
+            Buffer.from([0, 0, 0, body.length + 1, len]),
+            Buffer.from(body),
+          ]),
+        ]) {
+          try {
+            snappyDecompress(data, 1 << 16);
+          } catch (e) {
+            assert.ok(isCorrupt()(e), String(e));
+          }
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  void it('zstd and gzip: random bytes after a valid magic', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (body) => {
+        for (const [codec, magic] of [
+          [CompressionType.Zstd, Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
+          [CompressionType.Gzip, Buffer.from([0x1f, 0x8b, 0x08, 0x00])],
+        ] as const) {
+          try {
+            decompress(codec, Buffer.concat([magic, Buffer.from(body)]), 1 << 16);
+          } catch (e) {
+            assert.ok(isCorrupt()(e), String(e));
+          }
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 void describe('gzip', () => {
   void it('decodes multi-member streams and bounds them', () => {
     const a = Buffer.from('first member ');
