@@ -219,6 +219,28 @@ void describe('lz4 frames', () => {
     );
   });
 
+  void it('kafkajs-lz4 style (node-lz4 encoder defaults): 4 MiB block size, content checksum, one big block', () => {
+    const content = Buffer.from('{"event":"click","user":12345,"page":"/home"}\n'.repeat(3000));
+    const block = lz4BlockCompress(content).subarray(4);
+    const descriptor = Buffer.from([0x64, 0x70]); // version 01, independent, content checksum; BD 4 MiB
+    const u32 = (n: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(n >>> 0);
+      return b;
+    };
+    const frame = Buffer.concat([
+      u32(0x184d2204),
+      descriptor,
+      Buffer.from([(xxhash32(descriptor) >>> 8) & 0xff]),
+      u32(block.length),
+      block,
+      u32(0),
+      u32(xxhash32(content)),
+    ]);
+    assert.deepEqual(lz4DecompressFrame(frame, MiB), content);
+    assert.deepEqual(decompress(CompressionType.Lz4, frame, MiB), content);
+  });
+
   void it('overlapping matches (run-length style) decode', () => {
     const run = Buffer.alloc(100000, 0x61);
     assert.deepEqual(lz4DecompressFrame(lz4CompressFrame(run), MiB), run);
