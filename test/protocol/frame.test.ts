@@ -1,5 +1,6 @@
 import { deepStrictEqual, equal, ok, throws } from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { DecodeError } from '../../src/protocol/codec/errors.ts';
 import { encode } from '../../src/protocol/codec/message.ts';
 import { Reader } from '../../src/protocol/codec/reader.ts';
@@ -19,6 +20,9 @@ import {
 } from '../../src/protocol/generated/api-versions-response.ts';
 import { ErrorCode, errorInfo } from '../../src/protocol/generated/errors.ts';
 import { defaultsMetadataRequest, type MetadataRequest } from '../../src/protocol/generated/metadata-request.ts';
+import { DEFAULT_SPEC_DIR } from '../../tools/codegen/main.ts';
+import { loadSpecs } from '../../tools/codegen/spec.ts';
+import { structArb } from './codegen/arbitraries.ts';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const ascii = (s: string): string => Buffer.from(s).toString('hex');
@@ -203,5 +207,70 @@ void describe('errors', () => {
   void test('peekCorrelationId', () => {
     equal(peekCorrelationId(hex('0000002a00')), 42);
     throws(() => peekCorrelationId(hex('00')), DecodeError);
+  });
+});
+
+void describe('frame round trips (property, every API)', () => {
+  const specs = loadSpecs(DEFAULT_SPEC_DIR);
+  const requests = specs.filter((s) => s.type === 'request');
+  const responses = new Map(specs.filter((s) => s.type === 'response').map((s) => [s.apiKey, s]));
+  const pick = fc
+    .constantFrom(...requests)
+    .chain((spec) =>
+      fc.integer({ min: spec.validVersions.min, max: spec.validVersions.max }).map((v) => ({ spec, v })),
+    );
+
+  void test('encodeRequest -> decodeRequest', () => {
+    fc.assert(
+      fc.property(
+        pick.chain(({ spec, v }) =>
+          fc.record({
+            spec: fc.constant(spec),
+            v: fc.constant(v),
+            body: structArb(spec, spec.root, v),
+            correlationId: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+            clientId: fc.option(fc.string({ maxLength: 10 }), { nil: null }),
+          }),
+        ),
+        ({ spec, v, body, correlationId, clientId }) => {
+          const frame = encodeRequest(
+            { requestApiKey: spec.apiKey, requestApiVersion: v, correlationId, clientId },
+            body as never,
+          );
+          equal(frame.readInt32BE(0), frame.length - 4);
+          const req = decodeRequest(frame.subarray(4));
+          ok(!req.unsupported);
+          equal(req.header.correlationId, correlationId);
+          equal(req.header.clientId, req.headerVersion === 0 ? null : clientId);
+          deepStrictEqual(req.body, body);
+        },
+      ),
+      { numRuns: 400, seed: 11 },
+    );
+  });
+
+  void test('encodeResponse -> decodeResponse', () => {
+    fc.assert(
+      fc.property(
+        pick.chain(({ spec, v }) => {
+          const resp = responses.get(spec.apiKey)!;
+          return fc.record({
+            apiKey: fc.constant(spec.apiKey),
+            v: fc.constant(v),
+            body: structArb(resp, resp.root, v),
+            correlationId: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+          });
+        }),
+        ({ apiKey, v, body, correlationId }) => {
+          const frame = encodeResponse(apiKey, v, correlationId, body as never);
+          equal(frame.readInt32BE(0), frame.length - 4);
+          equal(peekCorrelationId(frame.subarray(4)), correlationId);
+          const decoded = decodeResponse(apiKey, v, frame.subarray(4));
+          equal(decoded.correlationId, correlationId);
+          deepStrictEqual(decoded.body, body);
+        },
+      ),
+      { numRuns: 400, seed: 12 },
+    );
   });
 });
