@@ -40,7 +40,8 @@ export class Reader {
     const o = this.offset;
     if (o + 1 > this.end) this.need(1);
     this.offset = o + 1;
-    return this.buf.readInt8(o);
+    const b = this.buf[o]!;
+    return (b << 24) >> 24;
   }
 
   readUint8(): number {
@@ -58,28 +59,32 @@ export class Reader {
     const o = this.offset;
     if (o + 2 > this.end) this.need(2);
     this.offset = o + 2;
-    return this.buf.readInt16BE(o);
+    const b = this.buf;
+    return ((b[o]! << 24) | (b[o + 1]! << 16)) >> 16;
   }
 
   readUint16(): number {
     const o = this.offset;
     if (o + 2 > this.end) this.need(2);
     this.offset = o + 2;
-    return this.buf.readUInt16BE(o);
+    const b = this.buf;
+    return (b[o]! << 8) | b[o + 1]!;
   }
 
   readInt32(): number {
     const o = this.offset;
     if (o + 4 > this.end) this.need(4);
     this.offset = o + 4;
-    return this.buf.readInt32BE(o);
+    const b = this.buf;
+    return (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
   }
 
   readUint32(): number {
     const o = this.offset;
     if (o + 4 > this.end) this.need(4);
     this.offset = o + 4;
-    return this.buf.readUInt32BE(o);
+    const b = this.buf;
+    return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
   }
 
   readInt64(): bigint {
