@@ -21,8 +21,10 @@ export class FilePool {
   private readonly entries = new Map<string, PoolEntry>();
   /** Entries invalidated while borrowed: closed on release. */
   private readonly retiring = new Set<PoolEntry>();
-  private waiters: (() => void)[] = [];
+  private readonly waiters: (() => void)[] = [];
   private maxSeen = 0;
+  /** Handles being closed. */
+  private closing = 0;
 
   constructor(
     readonly disk: Disk,
@@ -32,7 +34,7 @@ export class FilePool {
   }
 
   openCount(): number {
-    return this.entries.size + this.retiring.size;
+    return this.entries.size + this.retiring.size + this.closing;
   }
 
   maxOpenCount(): number {
@@ -64,7 +66,10 @@ export class FilePool {
         }
         return existing;
       }
-      if (this.openCount() >= this.maxOpenFiles && !this.evictOne()) {
+      if (this.openCount() >= this.maxOpenFiles) {
+        // Close the least recently used idle handle (if any) and wait for a slot: a handle
+        // being closed still counts, so the bound holds at every moment.
+        this.evictOne();
         await new Promise<void>((resolve) => this.waiters.push(resolve));
         continue;
       }
@@ -91,10 +96,9 @@ export class FilePool {
     this.wake();
   }
 
+  /** Wakes one waiter per event (a release, a completed close): no thundering herd. */
   private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
+    this.waiters.shift()?.();
   }
 
   private evictOne(): boolean {
@@ -108,11 +112,18 @@ export class FilePool {
     return false;
   }
 
+  /** Closes a handle; it counts against the bound until the close completes. */
   private closeEntry(entry: PoolEntry): void {
-    entry.file.then(
-      (f) => f.close().catch(() => {}),
-      () => {},
-    );
+    this.closing++;
+    entry.file
+      .then(
+        (f) => f.close().catch(() => {}),
+        () => {},
+      )
+      .finally(() => {
+        this.closing--;
+        this.wake();
+      });
   }
 
   /** Forgets the handle of `path` (file deleted, renamed or replaced); closed once unborrowed. */

@@ -188,6 +188,11 @@ export class LogManager {
     this.cancels.push(() => cancel());
   }
 
+  /** Resolves when the background tasks running now have finished (tests, shutdown). */
+  async whenIdle(): Promise<void> {
+    await Promise.allSettled([...this.running]);
+  }
+
   /** Retention over every log; returns the number of segments deleted. */
   async runRetention(): Promise<number> {
     const now = this.options.clock.nowMs();
