@@ -95,6 +95,7 @@ export class Writer {
 
   /** Unsigned LEB128 of 0 <= v < 2^32. */
   writeUnsignedVarint(v: number): void {
+    if (v >>> 0 !== v) throw outOfRange('unsigned varint', v);
     const buf = this.buf;
     let o = this.offset;
     if (o + 5 > buf.length && o + sizeOfUnsigned(v) > buf.length) throw new RangeError('write past end of buffer');
@@ -108,6 +109,7 @@ export class Writer {
 
   /** Zigzag signed 32-bit varint. */
   writeVarint(v: number): void {
+    if ((v | 0) !== v) throw outOfRange('varint', v);
     this.writeUnsignedVarint(zigzagEncode32(v));
   }
 
@@ -132,6 +134,7 @@ export class Writer {
 
   /** Zigzag varlong of a safe integer (number fast path for record fields). */
   writeVarlongNumber(v: number): void {
+    if (!Number.isSafeInteger(v)) throw outOfRange('varlong (safe integer)', v);
     if (v >= -0x40000000 && v < 0x40000000) {
       this.writeUnsignedVarint(zigzagEncode32(v));
       return;

@@ -171,6 +171,10 @@ void describe('fixed-width primitives', () => {
     throws(() => Writer.alloc(4).writeUint32(2 ** 32), RangeError);
     throws(() => Writer.alloc(3).writeInt32(1), RangeError);
     throws(() => Writer.alloc(1).writeString('ab'), RangeError);
+    throws(() => Writer.alloc(6).writeUnsignedVarint(2 ** 32), RangeError);
+    throws(() => Writer.alloc(6).writeUnsignedVarint(-1), RangeError);
+    throws(() => Writer.alloc(6).writeVarint(2 ** 31), RangeError);
+    throws(() => Writer.alloc(10).writeVarlongNumber(2 ** 53), RangeError);
   });
 
   void test('reader honours its end bound inside a larger buffer', () => {
