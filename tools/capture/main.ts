@@ -8,9 +8,11 @@
  * NN-<Api>-v<version>.bin plus a capture.json describing the frames and the records the
  * client was asked to produce, so golden tests can check our decoding field by field.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { buildRecordBatch } from '../../src/protocol/records/batch.ts';
+import type { RecordInput } from '../../src/protocol/records/record.ts';
 import { type GeneratedRecords, generateRecords } from './inputs.ts';
 import { API_NAMES, CaptureResponder } from './responder.ts';
 
@@ -36,6 +38,8 @@ interface Scenario {
   records?: ExpectedRecord[];
   generatedRecords?: GeneratedRecords;
   idempotent?: boolean;
+  /** A consumer scenario: the responder serves `records` (built by us) on partition 0 and the client fetches them. */
+  consume?: boolean;
   description: string;
   run(port: number, s: Scenario, records: ExpectedRecord[]): Promise<string>;
 }
@@ -187,6 +191,28 @@ p.close(10)
   return `kafka-python KafkaProducer (compression ${s.compression}, api_version 2.0.0)`;
 }
 
+function toRecordInput(r: ExpectedRecord): RecordInput {
+  return {
+    key: r.key,
+    value: r.value,
+    headers: r.headers.map(([key, value]) => ({ key, value })),
+    timestamp: r.timestamp ?? 0,
+  };
+}
+
+async function runKcatConsume(port: number, s: Scenario, records: ExpectedRecord[]): Promise<string> {
+  const args = ['-C', '-b', `127.0.0.1:${port}`, '-t', s.topic, '-p', '0', '-o', 'beginning', '-e', '-q'];
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile('kcat', args, { timeout: CLIENT_TIMEOUT_MS }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`kcat: ${err.message} ${stderr}`));
+      else resolve(stdout);
+    });
+  });
+  const lines = out.trimEnd().split('\n');
+  if (lines.length !== records.length) throw new Error(`kcat consumed ${lines.length} of ${records.length} records`);
+  return `kcat ${args.join(' ')}`;
+}
+
 // ---------- scenarios ----------
 
 const KCAT_VERSION = 'kcat 1.7.1, librdkafka 2.0.2';
@@ -274,6 +300,17 @@ for (const c of ['snappy', 'lz4'] as const) {
   });
 }
 scenarios.push({
+  name: 'kcat-consume-zstd',
+  client: 'kcat',
+  clientVersion: KCAT_VERSION,
+  compression: 'zstd',
+  topic: 'golden-consume',
+  records: jsClientRecords(),
+  consume: true,
+  description: 'kcat -C -o beginning -e on one partition served by the responder: ListOffsets and Fetch requests',
+  run: runKcatConsume,
+});
+scenarios.push({
   name: 'kafka-python-gzip',
   client: 'kafka-python',
   clientVersion: 'kafka-python 2.0.2',
@@ -285,12 +322,16 @@ scenarios.push({
 });
 
 async function capture(s: Scenario): Promise<void> {
-  const responder = new CaptureResponder({ topics: [s.topic] });
+  const records = s.records ?? generateRecords(s.generatedRecords!);
+  const logs = s.consume
+    ? new Map([[s.topic, buildRecordBatch({ records: records.map(toRecordInput), compression: s.compression })]])
+    : undefined;
+  const responder = new CaptureResponder({ topics: [s.topic], logs });
   const port = await responder.listen();
   const capturedFromMs = Date.now();
   let command: string;
   try {
-    command = await s.run(port, s, s.records ?? generateRecords(s.generatedRecords!));
+    command = await s.run(port, s, records);
   } finally {
     await responder.close();
   }
