@@ -13,6 +13,9 @@ import type {
 } from '../protocol/generated/api-versions-response.ts';
 import type { ApiVersionRange } from './dispatcher.ts';
 import type { NetworkLogger } from './network/index.ts';
+import type { FetchSessionCache } from './fetch/sessions.ts';
+import type { ProducerIdManager } from './producer-state/producer-ids.ts';
+import type { ReplicaManager } from './replica/replica-manager.ts';
 
 export interface BrokerServices {
   readonly nodeId: number;
@@ -26,4 +29,11 @@ export interface BrokerServices {
   supportedFeatures(): ApiVersionsResponseSupportedFeatureKey[];
   finalizedFeatures(): ApiVersionsResponseFinalizedFeatureKey[];
   finalizedFeaturesEpoch(): bigint;
+
+  /** The partitions this node hosts: logs, produce and fetch (src/broker/replica). */
+  readonly replicas: ReplicaManager;
+  /** Incremental fetch sessions (KIP-227). */
+  readonly fetchSessions: FetchSessionCache;
+  /** Producer ids for idempotent producers (blocks from the controller). */
+  readonly producerIds: ProducerIdManager;
 }

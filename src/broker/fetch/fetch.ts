@@ -1,0 +1,307 @@
+/**
+ * Fetch, versions 4-17: sessions (sessions.ts), reading each partition below its high
+ * watermark (read_committed: below the last stable offset), the response and partition
+ * byte limits, and the long poll through the purgatory.
+ *
+ * Versions 0-3 are not served: they predate message format v2 and would need record
+ * conversion to v0/v1, which Kafka 4 dropped too. Every client we target negotiates v4+.
+ *
+ * Byte limits (Kafka's rules): each partition reads at most min(partitionMaxBytes, what
+ * is left of maxBytes); until the answer holds some records, a partition returns its
+ * first batch whole even when it is bigger, so a consumer always progresses.
+ *
+ * Long poll: when the first read finds fewer than minBytes and no partition has an
+ * error, the fetch parks in the purgatory until appends have added about minBytes to
+ * its partitions (Partition.appendedBytes) or maxWaitMs passes; then it reads again and
+ * answers. Session bookkeeping happens once, before the first read; what the answer
+ * says is recorded in the session when the answer is built.
+ */
+import type { Clock } from '../../env/clock.ts';
+import { ZERO_UUID } from '../../protocol/codec/uuid.ts';
+import { ErrorCode } from '../../protocol/generated/errors.ts';
+import type { FetchRequest, FetchRequestFetchPartition } from '../../protocol/generated/fetch-request.ts';
+import type {
+  FetchResponse,
+  FetchResponseFetchableTopicResponse,
+  FetchResponsePartitionData,
+} from '../../protocol/generated/fetch-response.ts';
+import type { Partition } from '../replica/partition.ts';
+import type { ReplicaManager } from '../replica/replica-manager.ts';
+import {
+  type FetchSession,
+  type FetchSessionCache,
+  FINAL_EPOCH,
+  INITIAL_EPOCH,
+  type SessionPartition,
+} from './sessions.ts';
+
+export const FETCH_MIN_VERSION = 4;
+export const FETCH_MAX_VERSION = 17;
+
+const EMPTY = Buffer.alloc(0);
+
+export interface FetchDeps {
+  replicas: ReplicaManager;
+  sessions: FetchSessionCache;
+  clock: Clock;
+}
+
+/** One partition to read in this request. */
+interface FetchTarget {
+  sp: SessionPartition;
+  /** Set when the partition cannot be read (unknown topic id, ...). */
+  errorCode: number;
+}
+
+interface PartitionRead {
+  target: FetchTarget;
+  data: FetchResponsePartitionData;
+  bytes: number;
+  partition: Partition | undefined;
+}
+
+function sessionPartition(topic: string, topicId: string, p: FetchRequestFetchPartition): SessionPartition {
+  return {
+    topic,
+    topicId,
+    partition: p.partition,
+    fetchOffset: Number(p.fetchOffset),
+    partitionMaxBytes: p.partitionMaxBytes,
+    currentLeaderEpoch: p.currentLeaderEpoch,
+    sentHighWatermark: -1,
+    sentLastStableOffset: -1,
+    sentLogStartOffset: -1,
+  };
+}
+
+function spKey(topic: string, topicId: string, partition: number, byId: boolean): string {
+  return `${byId ? topicId : topic}:${partition}`;
+}
+
+function errorResponse(errorCode: number, sessionId = 0): FetchResponse {
+  return { throttleTimeMs: 0, errorCode, sessionId, responses: [], nodeEndpoints: [] };
+}
+
+export async function handleFetch(request: FetchRequest, apiVersion: number, deps: FetchDeps): Promise<FetchResponse> {
+  const byId = apiVersion >= 13;
+  const { replicas, sessions } = deps;
+  const replicaId = apiVersion >= 15 ? request.replicaState.replicaId : request.replicaId;
+  const follower = replicaId >= 0;
+
+  // ---- resolve the request's partitions (and topic names/ids) ----
+  const requested: FetchTarget[] = [];
+  for (const t of request.topics) {
+    let name = t.topic;
+    let topicId = t.topicId;
+    let errorCode: number = ErrorCode.NONE;
+    if (byId) {
+      const resolved = topicId === ZERO_UUID ? undefined : replicas.topicName(topicId);
+      if (resolved === undefined) errorCode = ErrorCode.UNKNOWN_TOPIC_ID;
+      else name = resolved;
+    } else {
+      topicId = replicas.topicId(name) ?? ZERO_UUID;
+    }
+    for (const p of t.partitions) requested.push({ sp: sessionPartition(name, topicId, p), errorCode });
+  }
+
+  // ---- sessions ----
+  let session: FetchSession | undefined;
+  let incremental = false;
+  let targets: FetchTarget[];
+  const { sessionId, sessionEpoch } = apiVersion >= 7 ? request : { sessionId: 0, sessionEpoch: FINAL_EPOCH };
+  if (sessionEpoch === FINAL_EPOCH || sessionEpoch === INITIAL_EPOCH) {
+    if (sessionId !== 0) sessions.remove(sessionId);
+    targets = requested;
+    if (sessionEpoch === INITIAL_EPOCH) {
+      session = sessions.create(follower, requested.length);
+      if (session !== undefined) {
+        for (const t of requested) {
+          session.partitions.set(spKey(t.sp.topic, t.sp.topicId, t.sp.partition, byId), t.sp);
+        }
+      }
+    }
+  } else {
+    session = sessions.get(sessionId);
+    if (session === undefined) return errorResponse(ErrorCode.FETCH_SESSION_ID_NOT_FOUND);
+    if (session.epoch !== sessionEpoch) return errorResponse(ErrorCode.INVALID_FETCH_SESSION_EPOCH);
+    incremental = true;
+    for (const f of request.forgottenTopicsData) {
+      for (const p of f.partitions) session.partitions.delete(spKey(f.topic, f.topicId, p, byId));
+    }
+    const errors = new Map<string, number>();
+    for (const t of requested) {
+      const k = spKey(t.sp.topic, t.sp.topicId, t.sp.partition, byId);
+      const cached = session.partitions.get(k);
+      if (cached === undefined) session.partitions.set(k, t.sp);
+      else {
+        cached.fetchOffset = t.sp.fetchOffset;
+        cached.partitionMaxBytes = t.sp.partitionMaxBytes;
+        cached.currentLeaderEpoch = t.sp.currentLeaderEpoch;
+      }
+      if (t.errorCode !== ErrorCode.NONE) errors.set(k, t.errorCode);
+    }
+    session.nextEpoch();
+    targets = [];
+    for (const [k, sp] of session.partitions) {
+      let errorCode = errors.get(k) ?? ErrorCode.NONE;
+      if (byId && errorCode === ErrorCode.NONE && replicas.topicName(sp.topicId) === undefined) {
+        errorCode = ErrorCode.UNKNOWN_TOPIC_ID;
+      }
+      targets.push({ sp, errorCode });
+    }
+  }
+  const responseSessionId = session?.id ?? 0;
+  const isolationLevel = request.isolationLevel;
+
+  const readAll = async (): Promise<PartitionRead[]> => {
+    const out: PartitionRead[] = [];
+    let responseBytes = 0;
+    for (const target of targets) {
+      const r = await readPartition(target, apiVersion, replicas, {
+        isolationLevel,
+        follower,
+        replicaId,
+        maxBytes: Math.min(target.sp.partitionMaxBytes, request.maxBytes - responseBytes),
+        minOneBatch: responseBytes === 0,
+      });
+      responseBytes += r.bytes;
+      out.push(r);
+    }
+    return out;
+  };
+
+  let reads = await readAll();
+  const total = (rs: PartitionRead[]): number => rs.reduce((n, r) => n + r.bytes, 0);
+  const anyError = (rs: PartitionRead[]): boolean => rs.some((r) => r.data.errorCode !== ErrorCode.NONE);
+  if (request.maxWaitMs > 0 && targets.length > 0 && total(reads) < request.minBytes && !anyError(reads)) {
+    const watched = reads.filter((r) => r.partition !== undefined);
+    const baseline = watched.map((r) => r.partition!.appendedBytes);
+    const keys = watched.map((r) => `${r.partition!.topic}-${r.partition!.partition}`);
+    const already = total(reads);
+    const woken = await new Promise<boolean>((resolve) => {
+      const parked = replicas.fetchPurgatory.park(
+        {
+          keys,
+          tryComplete: () => {
+            let bytes = already;
+            for (let i = 0; i < watched.length; i++) {
+              const p = watched[i]!.partition!;
+              if (!p.isLeader() && !follower) return true;
+              bytes += p.appendedBytes - baseline[i]!;
+            }
+            return bytes >= request.minBytes;
+          },
+          onComplete: () => resolve(true),
+        },
+        request.maxWaitMs,
+      );
+      if (!parked) resolve(false);
+    });
+    if (woken) reads = await readAll();
+  }
+  return buildResponse(reads, responseSessionId, incremental, apiVersion);
+}
+
+interface ReadOptions {
+  isolationLevel: number;
+  follower: boolean;
+  replicaId: number;
+  maxBytes: number;
+  minOneBatch: boolean;
+}
+
+async function readPartition(
+  target: FetchTarget,
+  apiVersion: number,
+  replicas: ReplicaManager,
+  o: ReadOptions,
+): Promise<PartitionRead> {
+  const { sp } = target;
+  const data: FetchResponsePartitionData = {
+    partitionIndex: sp.partition,
+    errorCode: target.errorCode,
+    highWatermark: -1n,
+    lastStableOffset: -1n,
+    logStartOffset: -1n,
+    divergingEpoch: { epoch: -1, endOffset: -1n },
+    currentLeader: { leaderId: -1, leaderEpoch: -1 },
+    snapshotId: { endOffset: -1n, epoch: -1 },
+    abortedTransactions: null,
+    preferredReadReplica: -1,
+    records: EMPTY,
+  };
+  if (target.errorCode !== ErrorCode.NONE) return { target, data, bytes: 0, partition: undefined };
+  const lookup = replicas.lookupLeader(sp.topic, sp.partition, apiVersion >= 9 ? sp.currentLeaderEpoch : -1);
+  if (lookup.partition === undefined) {
+    data.errorCode = lookup.errorCode;
+    if (apiVersion >= 12) data.currentLeader = replicas.currentLeader(sp.topic, sp.partition);
+    return { target, data, bytes: 0, partition: undefined };
+  }
+  const partition = lookup.partition;
+  if (o.isolationLevel === 1) data.abortedTransactions = [];
+  let bytes = 0;
+  if (o.maxBytes > 0 || o.minOneBatch) {
+    try {
+      const read = await partition.read(sp.fetchOffset, Math.max(0, o.maxBytes), {
+        isolationLevel: o.isolationLevel,
+        minOneBatch: o.minOneBatch,
+        follower: o.follower,
+      });
+      if (read.kind === 'offset-out-of-range') {
+        data.errorCode = ErrorCode.OFFSET_OUT_OF_RANGE;
+      } else {
+        data.records = read.records;
+        bytes = read.records.length;
+      }
+      if (o.follower) partition.updateFollowerFetchState(o.replicaId, sp.fetchOffset);
+    } catch {
+      data.errorCode = ErrorCode.KAFKA_STORAGE_ERROR;
+    }
+  }
+  data.highWatermark = BigInt(partition.highWatermark());
+  data.lastStableOffset = BigInt(partition.lastStableOffset());
+  data.logStartOffset = BigInt(partition.log.logStartOffset());
+  return { target, data, bytes, partition };
+}
+
+function buildResponse(
+  reads: PartitionRead[],
+  sessionId: number,
+  incremental: boolean,
+  apiVersion: number,
+): FetchResponse {
+  const byTopic = new Map<string, FetchResponseFetchableTopicResponse>();
+  for (const r of reads) {
+    const { sp } = r.target;
+    const d = r.data;
+    const hw = Number(d.highWatermark);
+    const lso = Number(d.lastStableOffset);
+    const lsoStart = Number(d.logStartOffset);
+    if (incremental) {
+      const changed =
+        r.bytes > 0 ||
+        d.errorCode !== ErrorCode.NONE ||
+        hw !== sp.sentHighWatermark ||
+        lso !== sp.sentLastStableOffset ||
+        lsoStart !== sp.sentLogStartOffset;
+      if (!changed) continue;
+    }
+    sp.sentHighWatermark = hw;
+    sp.sentLastStableOffset = lso;
+    sp.sentLogStartOffset = lsoStart;
+    const k = apiVersion >= 13 ? sp.topicId : sp.topic;
+    let topic = byTopic.get(k);
+    if (topic === undefined) {
+      topic = { topic: sp.topic, topicId: sp.topicId, partitions: [] };
+      byTopic.set(k, topic);
+    }
+    topic.partitions.push(d);
+  }
+  return {
+    throttleTimeMs: 0,
+    errorCode: ErrorCode.NONE,
+    sessionId,
+    responses: [...byTopic.values()],
+    nodeEndpoints: [],
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * Produce (key 0), v0-11. The work is in replica/produce.ts: per-partition validation,
+ * the leader append, and the acks=-1 wait. acks=0 sends no answer; when such a request
+ * failed somewhere, the connection is closed, as Kafka does, so the client notices.
+ * Produce v0-2 are served so old clients get per-partition answers: their message
+ * formats v0/v1 are refused with UNSUPPORTED_FOR_MESSAGE_FORMAT.
+ */
+import { ApiKey } from '../../protocol/generated/api-keys.ts';
+import { defineHandler } from '../handler.ts';
+import { handleProduce } from '../replica/produce.ts';
+
+export const produceHandler = defineHandler({
+  apiKey: ApiKey.Produce,
+  minVersion: 0,
+  maxVersion: 11,
+  async handle(request, ctx, services) {
+    const { response, anyError } = await handleProduce(request, ctx.apiVersion, {
+      replicas: services.replicas,
+      nowMs: () => services.clock.nowMs(),
+    });
+    if (request.acks === 0) {
+      if (anyError) ctx.connection.close('acks=0 produce failed');
+      return null;
+    }
+    return response;
+  },
+});

@@ -1,0 +1,197 @@
+/**
+ * Idempotent producer state of one partition: for each producer id, its epoch and the
+ * sequence numbers and offsets of its last five batches (Kafka keeps five because a
+ * producer has at most five requests in flight per partition).
+ *
+ * The partition checks every batch carrying a producer id before appending it:
+ *
+ * - same epoch, a sequence range among the last five: a retry. The original offsets are
+ *   returned and nothing is appended.
+ * - an epoch below the producer's: INVALID_PRODUCER_EPOCH (a zombie).
+ * - a new epoch: the sequence must start at 0 (OUT_OF_ORDER_SEQUENCE_NUMBER otherwise).
+ * - the same epoch: the first sequence must follow the last one (wrapping at 2^31-1),
+ *   else OUT_OF_ORDER_SEQUENCE_NUMBER.
+ * - a producer id with no state (new, or its batches removed by retention or
+ *   DeleteRecords): any sequence is accepted. This is Kafka 2.5+ behaviour (KIP-360):
+ *   produce never answers UNKNOWN_PRODUCER_ID.
+ *
+ * The state changes only in `apply`, after the log accepted the batch, so a failed
+ * append leaves it untouched. It is persisted as snapshot files (snapshot.ts) and rebuilt
+ * from the log tail after an unclean stop by applying the batches' headers again.
+ */
+import { ErrorCode } from '../../protocol/generated/errors.ts';
+
+/** How many recent batches are remembered per producer. */
+export const BATCHES_PER_PRODUCER = 5;
+const INT32_MAX = 0x7fffffff;
+
+export interface BatchMetadata {
+  firstSeq: number;
+  lastSeq: number;
+  firstOffset: number;
+  lastOffset: number;
+  timestampMs: number;
+}
+
+export interface ProducerEntry {
+  producerId: bigint;
+  producerEpoch: number;
+  /** Oldest first, at most BATCHES_PER_PRODUCER. */
+  batches: BatchMetadata[];
+  /** Timestamp of the last batch appended (expiry uses it). */
+  lastTimestampMs: number;
+}
+
+/** The header fields of a batch that producer state looks at. */
+export interface ProducerBatch {
+  producerId: bigint;
+  producerEpoch: number;
+  baseSequence: number;
+  lastOffsetDelta: number;
+}
+
+export type SequenceCheck =
+  | { kind: 'new' }
+  | { kind: 'duplicate'; firstOffset: number; lastOffset: number; timestampMs: number }
+  | { kind: 'error'; errorCode: number; message: string };
+
+/** The last sequence of a batch: baseSequence + lastOffsetDelta, wrapping past 2^31-1 to 0. */
+export function lastSequenceOf(baseSequence: number, lastOffsetDelta: number): number {
+  if (baseSequence > INT32_MAX - lastOffsetDelta) return lastOffsetDelta - (INT32_MAX - baseSequence) - 1;
+  return baseSequence + lastOffsetDelta;
+}
+
+function inSequence(lastSeq: number, nextSeq: number): boolean {
+  return nextSeq === lastSeq + 1 || (nextSeq === 0 && lastSeq === INT32_MAX);
+}
+
+export class ProducerStateManager {
+  private readonly producers = new Map<bigint, ProducerEntry>();
+
+  /** Number of producers with state. */
+  get size(): number {
+    return this.producers.size;
+  }
+
+  entry(producerId: bigint): ProducerEntry | undefined {
+    return this.producers.get(producerId);
+  }
+
+  entries(): IterableIterator<ProducerEntry> {
+    return this.producers.values();
+  }
+
+  /**
+   * Checks one batch against the state. `staged` holds the batches of the same append
+   * already checked (several batches of one producer in one request), in order.
+   */
+  check(batch: ProducerBatch, staged: readonly ProducerBatch[] = []): SequenceCheck {
+    const entry = this.producers.get(batch.producerId);
+    // Earlier batches of this same request count as the producer's latest.
+    let epoch = entry?.producerEpoch ?? -1;
+    let lastSeq = entry?.batches.at(-1)?.lastSeq ?? -1;
+    let known = entry !== undefined && (entry.batches.length > 0 || entry.producerEpoch >= 0);
+    for (const s of staged) {
+      if (s.producerId !== batch.producerId) continue;
+      epoch = s.producerEpoch;
+      lastSeq = lastSequenceOf(s.baseSequence, s.lastOffsetDelta);
+      known = true;
+    }
+    if (!known) return { kind: 'new' };
+    if (batch.producerEpoch < epoch) {
+      return {
+        kind: 'error',
+        errorCode: ErrorCode.INVALID_PRODUCER_EPOCH,
+        message: `producer ${batch.producerId} epoch ${batch.producerEpoch} is older than the current epoch ${epoch}`,
+      };
+    }
+    if (entry !== undefined && batch.producerEpoch === entry.producerEpoch) {
+      const lastSeqOfBatch = lastSequenceOf(batch.baseSequence, batch.lastOffsetDelta);
+      for (const b of entry.batches) {
+        if (b.firstSeq === batch.baseSequence && b.lastSeq === lastSeqOfBatch) {
+          return {
+            kind: 'duplicate',
+            firstOffset: b.firstOffset,
+            lastOffset: b.lastOffset,
+            timestampMs: b.timestampMs,
+          };
+        }
+      }
+    }
+    if (batch.producerEpoch !== epoch) {
+      if (batch.baseSequence !== 0) {
+        return {
+          kind: 'error',
+          errorCode: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+          message: `producer ${batch.producerId}: new epoch ${batch.producerEpoch} must start at sequence 0, got ${batch.baseSequence}`,
+        };
+      }
+      return { kind: 'new' };
+    }
+    if (lastSeq < 0 || inSequence(lastSeq, batch.baseSequence)) return { kind: 'new' };
+    return {
+      kind: 'error',
+      errorCode: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+      message: `producer ${batch.producerId}: sequence ${batch.baseSequence} does not follow ${lastSeq}`,
+    };
+  }
+
+  /** Records a batch the log accepted at [firstOffset, firstOffset + lastOffsetDelta]. */
+  apply(batch: ProducerBatch, firstOffset: number, timestampMs: number): void {
+    let entry = this.producers.get(batch.producerId);
+    if (entry === undefined) {
+      entry = { producerId: batch.producerId, producerEpoch: batch.producerEpoch, batches: [], lastTimestampMs: -1 };
+      this.producers.set(batch.producerId, entry);
+    }
+    if (batch.producerEpoch !== entry.producerEpoch) {
+      entry.producerEpoch = batch.producerEpoch;
+      entry.batches = [];
+    }
+    if (batch.baseSequence >= 0) {
+      entry.batches.push({
+        firstSeq: batch.baseSequence,
+        lastSeq: lastSequenceOf(batch.baseSequence, batch.lastOffsetDelta),
+        firstOffset,
+        lastOffset: firstOffset + batch.lastOffsetDelta,
+        timestampMs,
+      });
+      if (entry.batches.length > BATCHES_PER_PRODUCER) entry.batches.shift();
+    }
+    entry.lastTimestampMs = timestampMs;
+  }
+
+  /** Restores an entry (snapshot loading). */
+  put(entry: ProducerEntry): void {
+    this.producers.set(entry.producerId, {
+      ...entry,
+      batches: entry.batches.slice(-BATCHES_PER_PRODUCER),
+    });
+  }
+
+  /**
+   * Forgets producers whose every remembered batch lies below the log start offset
+   * (retention, DeleteRecords): their sequences start afresh, as in Kafka.
+   */
+  removeBelow(logStartOffset: number): void {
+    for (const [id, entry] of this.producers) {
+      const last = entry.batches.at(-1);
+      if (last !== undefined && last.lastOffset < logStartOffset) this.producers.delete(id);
+    }
+  }
+
+  /** Drops producers idle longer than producer.id.expiration.ms (Kafka default 1 day). */
+  removeExpired(nowMs: number, expirationMs: number): number {
+    let removed = 0;
+    for (const [id, entry] of this.producers) {
+      if (entry.lastTimestampMs >= 0 && nowMs - entry.lastTimestampMs >= expirationMs) {
+        this.producers.delete(id);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  clear(): void {
+    this.producers.clear();
+  }
+}

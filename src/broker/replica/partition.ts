@@ -1,0 +1,350 @@
+/**
+ * One topic-partition this node replicates: its log, its role (leader epoch, replicas,
+ * ISR), its high watermark and its idempotent producer state.
+ *
+ * One writer: leader appends run one at a time in the partition's queue, so the
+ * producer-state check, the log append and the state update happen with nothing in
+ * between (Kafka holds the partition's lock across the same three steps). Reads do not
+ * queue: the log serves them concurrently with appends.
+ *
+ * High watermark: the smallest log end offset among the ISR. The leader's own is the
+ * log end offset; followers' come from their fetch positions (updateFollowerFetchState,
+ * used once replication lands). With ISR = [self], the high watermark follows the log end
+ * offset after every append. Waiters (acks=-1 produce) are resolved when it passes their
+ * offset; the hook onHighWatermarkAdvanced wakes parked fetches.
+ */
+import type { Clock } from '../../env/clock.ts';
+import { StorageError } from '../../env/disk.ts';
+import { ErrorCode } from '../../protocol/generated/errors.ts';
+import { ATTR_CONTROL } from '../../protocol/records/batch-header.ts';
+import { type BatchHeader, iterateBatches } from '../../protocol/records/index.ts';
+import type { LogConfig } from '../../storage/config.ts';
+import type { PartitionLog, ReadResult } from '../../storage/partition-log.ts';
+import { type ProducerBatch, ProducerStateManager } from '../producer-state/producer-state.ts';
+import type { ProducerSnapshotStore } from '../producer-state/snapshot.ts';
+
+/** The effective configuration of a partition: its log's and the produce path's. */
+export interface PartitionConfig {
+  log: LogConfig;
+  /** max.message.bytes: the largest batch accepted (default 1048588). */
+  maxMessageBytes: number;
+  /** min.insync.replicas (default 1): acks=-1 needs at least this many in the ISR. */
+  minInsyncReplicas: number;
+  /** message.timestamp.before.max.ms: how far in the past a CreateTime may be. */
+  timestampBeforeMaxMs: number;
+  /** message.timestamp.after.max.ms: how far in the future a CreateTime may be. */
+  timestampAfterMaxMs: number;
+}
+
+export interface PartitionRole {
+  leader: number;
+  leaderEpoch: number;
+  replicas: readonly number[];
+  isr: readonly number[];
+}
+
+export type AppendOutcome =
+  | {
+      kind: 'appended' | 'duplicate';
+      baseOffset: number;
+      lastOffset: number;
+      logAppendTimeMs: number;
+      logStartOffset: number;
+      /** Bytes appended (0 for a duplicate). */
+      bytes: number;
+    }
+  | { kind: 'error'; errorCode: number; message: string };
+
+/** Appends waiting in one partition's queue before new ones are refused (REQUEST_TIMED_OUT). */
+export const MAX_PENDING_APPENDS = 1024;
+
+interface CommitWaiter {
+  offset: number;
+  resolve: (committed: boolean) => void;
+  cancel: () => void;
+}
+
+export class Partition {
+  readonly producers = new ProducerStateManager();
+  leader = -1;
+  leaderEpoch = -1;
+  replicas: readonly number[] = [];
+  isr: readonly number[] = [];
+  /** Bytes appended since this object was created (parked fetches estimate new data with it). */
+  appendedBytes = 0;
+  /** Called when the high watermark moves up (the fetch purgatory listens). */
+  onHighWatermarkAdvanced: ((partition: Partition) => void) | undefined;
+
+  private tail: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+  private commitWaiters: CommitWaiter[] = [];
+  /** Followers' log end offsets, from their fetches (replication). */
+  private readonly followerEndOffsets = new Map<number, number>();
+  private producerStateDirty = false;
+  private closed = false;
+
+  constructor(
+    readonly nodeId: number,
+    readonly topic: string,
+    readonly partition: number,
+    public topicId: string,
+    readonly log: PartitionLog,
+    public config: PartitionConfig,
+    private readonly clock: Clock,
+    private readonly snapshots?: ProducerSnapshotStore,
+  ) {}
+
+  /** Loads producer state: the newest snapshot, then the log from there to its end. */
+  async loadProducerState(): Promise<void> {
+    const end = this.log.logEndOffset();
+    const from = (await this.snapshots?.load(this.producers, end)) ?? this.log.logStartOffset();
+    let offset = Math.max(from, this.log.logStartOffset());
+    while (offset < end) {
+      const read = await this.log.read(offset, 1 << 20, { maxOffset: end, minOneBatch: true });
+      if (read.kind !== 'records' || read.records.length === 0) break;
+      let next = offset;
+      for (const { header } of iterateBatches(read.records)) {
+        next = header.baseOffset + header.lastOffsetDelta + 1;
+        if (header.producerId < 0n || (header.attributes & ATTR_CONTROL) !== 0) continue;
+        if (header.baseOffset + header.lastOffsetDelta < offset) continue;
+        this.producers.apply(header, header.baseOffset, header.maxTimestamp);
+      }
+      if (next <= offset) break;
+      offset = next;
+    }
+    this.producers.removeBelow(this.log.logStartOffset());
+  }
+
+  isLeader(): boolean {
+    return this.leader === this.nodeId;
+  }
+
+  /** Applies a new role from metadata (leader, epoch, replicas, ISR). */
+  updateRole(role: PartitionRole): void {
+    const wasLeader = this.isLeader();
+    this.leader = role.leader;
+    this.leaderEpoch = role.leaderEpoch;
+    this.replicas = role.replicas;
+    this.isr = role.isr;
+    for (const id of [...this.followerEndOffsets.keys()]) {
+      if (!role.replicas.includes(id)) this.followerEndOffsets.delete(id);
+    }
+    if (this.isLeader()) this.maybeIncrementHighWatermark();
+    else if (wasLeader) this.failCommitWaiters();
+  }
+
+  highWatermark(): number {
+    return this.log.highWatermark();
+  }
+
+  /** With no transactions yet, the last stable offset is the high watermark. */
+  lastStableOffset(): number {
+    return this.log.highWatermark();
+  }
+
+  /** Records a follower's fetch position (replication); may move the high watermark. */
+  updateFollowerFetchState(replicaId: number, logEndOffset: number): void {
+    this.followerEndOffsets.set(replicaId, logEndOffset);
+    this.maybeIncrementHighWatermark();
+  }
+
+  /** HW = min LEO over the ISR (the leader's own LEO included). Returns true when it moved. */
+  maybeIncrementHighWatermark(): boolean {
+    if (!this.isLeader()) return false;
+    let hw = this.log.logEndOffset();
+    for (const id of this.isr) {
+      if (id === this.nodeId) continue;
+      hw = Math.min(hw, this.followerEndOffsets.get(id) ?? this.log.logStartOffset());
+    }
+    const before = this.log.highWatermark();
+    if (hw <= before) return false;
+    const now = this.log.updateHighWatermark(hw);
+    if (now <= before) return false;
+    this.resolveCommitWaiters(now);
+    this.onHighWatermarkAdvanced?.(this);
+    return true;
+  }
+
+  /**
+   * Leader append of validated batches (`headers` are theirs, in order): producer-state
+   * check, log append (offsets assigned in place), producer-state update.
+   */
+  appendAsLeader(batches: Buffer, headers: readonly BatchHeader[]): Promise<AppendOutcome> {
+    if (this.pending >= MAX_PENDING_APPENDS) {
+      return Promise.resolve({
+        kind: 'error',
+        errorCode: ErrorCode.REQUEST_TIMED_OUT,
+        message: `too many appends waiting on ${this.topic}-${this.partition}`,
+      });
+    }
+    this.pending++;
+    const result = this.tail.then(() => this.doAppend(batches, headers));
+    const done = (): void => {
+      this.pending--;
+    };
+    this.tail = result.then(done, done);
+    return result;
+  }
+
+  private async doAppend(batches: Buffer, headers: readonly BatchHeader[]): Promise<AppendOutcome> {
+    if (this.closed) {
+      return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: 'partition closed' };
+    }
+    if (!this.isLeader()) {
+      return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: 'not the leader' };
+    }
+    const staged: ProducerBatch[] = [];
+    for (const h of headers) {
+      if (h.producerId < 0n) continue;
+      const check = this.producers.check(h, staged);
+      if (check.kind === 'error') return { kind: 'error', errorCode: check.errorCode, message: check.message };
+      if (check.kind === 'duplicate') {
+        const logAppendTime = this.config.log.messageTimestampType === 'LogAppendTime';
+        return {
+          kind: 'duplicate',
+          baseOffset: check.firstOffset,
+          lastOffset: check.lastOffset,
+          logAppendTimeMs: logAppendTime ? check.timestampMs : -1,
+          logStartOffset: this.log.logStartOffset(),
+          bytes: 0,
+        };
+      }
+      staged.push(h);
+    }
+    let result: Awaited<ReturnType<PartitionLog['append']>>;
+    try {
+      result = await this.log.append(batches, { leaderEpoch: this.leaderEpoch });
+    } catch (err) {
+      if (err instanceof StorageError) {
+        return {
+          kind: 'error',
+          errorCode: err.kind === 'corrupt' ? ErrorCode.CORRUPT_MESSAGE : ErrorCode.KAFKA_STORAGE_ERROR,
+          message: err.message,
+        };
+      }
+      throw err;
+    }
+    if (staged.length > 0) {
+      let offset = result.baseOffset;
+      for (const h of headers) {
+        if (h.producerId >= 0n) {
+          const ts = result.logAppendTimeMs >= 0 ? result.logAppendTimeMs : h.maxTimestamp;
+          this.producers.apply(h, offset, ts);
+          this.producerStateDirty = true;
+        }
+        offset += h.lastOffsetDelta + 1;
+      }
+    }
+    this.appendedBytes += batches.length;
+    this.maybeIncrementHighWatermark();
+    return {
+      kind: 'appended',
+      baseOffset: result.baseOffset,
+      lastOffset: result.lastOffset,
+      logAppendTimeMs: result.logAppendTimeMs,
+      logStartOffset: result.logStartOffset,
+      bytes: batches.length,
+    };
+  }
+
+  /**
+   * Resolves true once the high watermark is past `lastOffset` (acks=-1), false when
+   * timeoutMs passes first or leadership is lost.
+   */
+  waitForCommit(lastOffset: number, timeoutMs: number): Promise<boolean> {
+    if (this.highWatermark() > lastOffset) return Promise.resolve(true);
+    if (!this.isLeader()) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const waiter: CommitWaiter = {
+        offset: lastOffset,
+        resolve,
+        cancel: () => {},
+      };
+      waiter.cancel = this.clock.schedule(Math.max(0, timeoutMs), () => {
+        this.commitWaiters = this.commitWaiters.filter((w) => w !== waiter);
+        resolve(false);
+      });
+      this.commitWaiters.push(waiter);
+    });
+  }
+
+  /** Whether the ISR is big enough for acks=-1 (NOT_ENOUGH_REPLICAS otherwise). */
+  hasEnoughReplicasForAcksAll(): boolean {
+    return this.isr.length >= this.config.minInsyncReplicas;
+  }
+
+  private resolveCommitWaiters(hw: number): void {
+    if (this.commitWaiters.length === 0) return;
+    const still: CommitWaiter[] = [];
+    for (const w of this.commitWaiters) {
+      if (hw > w.offset) {
+        w.cancel();
+        w.resolve(true);
+      } else still.push(w);
+    }
+    this.commitWaiters = still;
+  }
+
+  private failCommitWaiters(): void {
+    const waiters = this.commitWaiters;
+    this.commitWaiters = [];
+    for (const w of waiters) {
+      w.cancel();
+      w.resolve(false);
+    }
+  }
+
+  /**
+   * Consumer or follower read. Consumers read below the high watermark (read_committed:
+   * below the last stable offset); followers (replication) read to the log end.
+   */
+  read(
+    fetchOffset: number,
+    maxBytes: number,
+    options: { isolationLevel: number; minOneBatch: boolean; follower?: boolean },
+  ): Promise<ReadResult> {
+    const maxOffset = options.follower
+      ? this.log.logEndOffset()
+      : options.isolationLevel === 1
+        ? this.lastStableOffset()
+        : this.highWatermark();
+    return this.log.read(fetchOffset, maxBytes, { maxOffset, minOneBatch: options.minOneBatch });
+  }
+
+  /** DeleteRecords: moves the log start offset (producer state below it is dropped). */
+  async deleteRecordsBefore(offset: number): Promise<{ errorCode: number; lowWatermark: number }> {
+    const result = await this.log.deleteRecordsBefore(offset);
+    if (result.kind === 'offset-out-of-range') {
+      return { errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, lowWatermark: result.lowWatermark };
+    }
+    this.producers.removeBelow(result.lowWatermark);
+    return { errorCode: ErrorCode.NONE, lowWatermark: result.lowWatermark };
+  }
+
+  /** Writes a producer state snapshot at the log end offset when the state changed. */
+  snapshotProducerState(force = false): Promise<void> {
+    const store = this.snapshots;
+    if (store === undefined || (!force && !this.producerStateDirty)) return Promise.resolve();
+    const run = this.tail.then(async () => {
+      if (!this.producerStateDirty && !force) return;
+      this.producerStateDirty = false;
+      await store.write(this.producers, this.log.logEndOffset());
+    });
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  /** Stops appends (waiting for those queued), snapshots producer state, fails commit waiters. */
+  async close(): Promise<void> {
+    await this.snapshotProducerState(true).catch(() => {});
+    this.closed = true;
+    await this.tail.catch(() => {});
+    this.failCommitWaiters();
+  }
+
+  /** Refuses further appends without waiting (deleted partitions, shutdown on error). */
+  abandon(): void {
+    this.closed = true;
+    this.failCommitWaiters();
+  }
+}

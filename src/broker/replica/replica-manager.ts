@@ -1,0 +1,291 @@
+/**
+ * ReplicaManager: the partitions this node hosts, kept in step with the metadata image.
+ *
+ * It subscribes to the metadata cache; every published image creates the logs of
+ * partitions newly assigned here, applies role changes (leader, epoch, replicas, ISR) and
+ * config changes, and deletes the logs of partitions removed from this node or of deleted
+ * topics. The cache awaits the listener, so once CreateTopics has answered, the logs exist.
+ * Image changes are applied one at a time (a queue), never interleaved.
+ *
+ * Handlers find partitions through lookup(), which answers with Kafka's error codes:
+ * UNKNOWN_TOPIC_OR_PARTITION for what the image does not have, NOT_LEADER_OR_FOLLOWER
+ * for partitions led elsewhere (or not yet open here), FENCED_LEADER_EPOCH /
+ * UNKNOWN_LEADER_EPOCH when the client's epoch is older / newer than ours.
+ *
+ * Stray logs (on disk, absent from the image) are left alone and not served.
+ */
+import { posix } from 'node:path';
+import type { Clock } from '../../env/clock.ts';
+import type { Disk } from '../../env/disk.ts';
+import type { MetadataCache, MetadataUpdate } from '../../metadata/cache.ts';
+import { type MetadataImage, type PartitionImage, type TopicImage, topicConfigs } from '../../metadata/image.ts';
+import { ErrorCode } from '../../protocol/generated/errors.ts';
+import type { LogConfig } from '../../storage/config.ts';
+import { partitionDirName } from '../../storage/log-manager.ts';
+import type { PartitionLog } from '../../storage/partition-log.ts';
+import { FetchPurgatory } from '../fetch/purgatory.ts';
+import { ProducerSnapshotStore } from '../producer-state/snapshot.ts';
+import { partitionConfigFrom } from './config.ts';
+import { Partition } from './partition.ts';
+
+/** Where partition logs come from: LogManager (files) or an in-memory provider (tests). */
+export interface LogProvider {
+  getOrCreateLog(topic: string, partition: number, config: LogConfig): Promise<PartitionLog>;
+  deleteLog(topic: string, partition: number): Promise<void>;
+}
+
+export interface LogDirUsage {
+  totalBytes: number;
+  usableBytes: number;
+}
+
+export interface ReplicaManagerOptions {
+  nodeId: number;
+  clock: Clock;
+  metadata: MetadataCache;
+  logs: LogProvider;
+  /** The log directory (DescribeLogDirs) and, with `disk`, where producer snapshots go. */
+  logDir: string;
+  /** When given, producer state snapshots are written under logDir/<topic>-<partition>/. */
+  disk?: Disk;
+  /** Broker-level topic defaults (topic config names: "max.message.bytes", ...). */
+  topicDefaults?: Readonly<Record<string, string>>;
+  /** Total and usable bytes of the log directory (DescribeLogDirs v4). */
+  logDirUsage?: () => Promise<LogDirUsage>;
+  /** Bound on parked fetches (see FetchPurgatory). */
+  maxWaitingFetches?: number;
+  /** producer.id.expiration.ms (default 1 day). */
+  producerIdExpirationMs?: number;
+  /** producer.id.expiration.check.interval.ms (default 10 minutes); snapshots are written on the same tick. */
+  producerStateCheckIntervalMs?: number;
+  onError?: (err: unknown, task: string) => void;
+}
+
+export type PartitionLookup =
+  | { partition: Partition; errorCode?: undefined }
+  | { partition?: undefined; errorCode: number };
+
+export class ReplicaManager {
+  readonly nodeId: number;
+  readonly fetchPurgatory: FetchPurgatory;
+  private readonly partitions = new Map<string, Partition>();
+  private queue: Promise<void> = Promise.resolve();
+  private unsubscribe: (() => void) | undefined;
+  private cancelTick: (() => void) | undefined;
+  private closed = false;
+
+  private constructor(private readonly options: ReplicaManagerOptions) {
+    this.nodeId = options.nodeId;
+    this.fetchPurgatory = new FetchPurgatory(options.clock, options.maxWaitingFetches);
+  }
+
+  /** Creates the manager, opens the partitions of the current image, subscribes to later ones. */
+  static async start(options: ReplicaManagerOptions): Promise<ReplicaManager> {
+    const manager = new ReplicaManager(options);
+    manager.unsubscribe = options.metadata.subscribe((update) => manager.enqueue(() => manager.applyUpdate(update)));
+    await manager.enqueue(() => manager.applyImage(options.metadata.image(), undefined));
+    manager.scheduleTick();
+    return manager;
+  }
+
+  private enqueue(fn: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch((err: unknown) => this.options.onError?.(err, 'metadata'));
+    return run;
+  }
+
+  private image(): MetadataImage {
+    return this.options.metadata.image();
+  }
+
+  // ---- lookups ------------------------------------------------------------------------
+
+  getPartition(topic: string, partition: number): Partition | undefined {
+    return this.partitions.get(key(topic, partition));
+  }
+
+  allPartitions(): Partition[] {
+    return [...this.partitions.values()];
+  }
+
+  topicId(topic: string): string | undefined {
+    return this.image().topicsByName.get(topic)?.topicId;
+  }
+
+  topicName(topicId: string): string | undefined {
+    return this.image().topicsById.get(topicId)?.name;
+  }
+
+  /** The image's leader and epoch of a partition (NOT_LEADER answers carry them). */
+  currentLeader(topic: string, partition: number): { leaderId: number; leaderEpoch: number } {
+    const p = this.image().topicsByName.get(topic)?.partitions.get(partition);
+    return p === undefined ? { leaderId: -1, leaderEpoch: -1 } : { leaderId: p.leader, leaderEpoch: p.leaderEpoch };
+  }
+
+  /**
+   * The partition when this node leads it (and `currentLeaderEpoch`, when not -1, matches),
+   * else the error code Kafka answers with.
+   */
+  lookupLeader(topic: string, partition: number, currentLeaderEpoch = -1): PartitionLookup {
+    const p = this.partitions.get(key(topic, partition));
+    if (p === undefined || !p.isLeader()) {
+      const t = this.image().topicsByName.get(topic);
+      if (t === undefined || !t.partitions.has(partition)) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+      return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
+    }
+    if (currentLeaderEpoch >= 0) {
+      if (currentLeaderEpoch < p.leaderEpoch) return { errorCode: ErrorCode.FENCED_LEADER_EPOCH };
+      if (currentLeaderEpoch > p.leaderEpoch) return { errorCode: ErrorCode.UNKNOWN_LEADER_EPOCH };
+    }
+    return { partition: p };
+  }
+
+  // ---- log dirs -----------------------------------------------------------------------
+
+  get logDir(): string {
+    return this.options.logDir;
+  }
+
+  async logDirUsage(): Promise<LogDirUsage | undefined> {
+    return this.options.logDirUsage?.();
+  }
+
+  // ---- metadata -----------------------------------------------------------------------
+
+  private async applyUpdate(update: MetadataUpdate): Promise<void> {
+    if (this.closed) return;
+    const { image, delta } = update;
+    for (const topic of delta.deletedTopics) {
+      for (const partitionId of topic.partitions.keys()) await this.removePartition(topic.name, partitionId, true);
+    }
+    const touched = new Set<string>(delta.changedPartitions.keys());
+    for (const configKeyName of delta.changedConfigs) {
+      const name = configKeyName.slice(configKeyName.indexOf(':') + 1);
+      const t = image.topicsByName.get(name);
+      if (t !== undefined) touched.add(t.topicId);
+    }
+    if (touched.size === 0) return;
+    for (const topicId of touched) {
+      const topic = image.topicsById.get(topicId);
+      if (topic !== undefined) await this.applyTopic(image, topic, update.previous);
+    }
+  }
+
+  private async applyImage(image: MetadataImage, previous: MetadataImage | undefined): Promise<void> {
+    for (const topic of image.topicsByName.values()) await this.applyTopic(image, topic, previous);
+  }
+
+  private async applyTopic(
+    image: MetadataImage,
+    topic: TopicImage,
+    previous: MetadataImage | undefined,
+  ): Promise<void> {
+    const config = partitionConfigFrom(topicConfigs(image, topic.name), this.options.topicDefaults);
+    for (const p of topic.partitions.values()) {
+      if (p.replicas.includes(this.nodeId)) await this.ensurePartition(topic, p, config);
+      else if (previous?.topicsByName.get(topic.name)?.partitions.get(p.partitionId)?.replicas.includes(this.nodeId)) {
+        await this.removePartition(topic.name, p.partitionId, true);
+      }
+    }
+  }
+
+  private async ensurePartition(
+    topic: TopicImage,
+    image: PartitionImage,
+    config: ReturnType<typeof partitionConfigFrom>,
+  ): Promise<void> {
+    const k = key(topic.name, image.partitionId);
+    let partition = this.partitions.get(k);
+    if (partition !== undefined && partition.topicId !== topic.topicId) {
+      // Same name, new topic (deleted and re-created): start from an empty log.
+      await this.removePartition(topic.name, image.partitionId, true);
+      partition = undefined;
+    }
+    if (partition === undefined) {
+      const log = await this.options.logs.getOrCreateLog(topic.name, image.partitionId, config.log);
+      const snapshots =
+        this.options.disk === undefined
+          ? undefined
+          : new ProducerSnapshotStore(
+              this.options.disk,
+              posix.join(this.options.logDir, partitionDirName(topic.name, image.partitionId)),
+            );
+      partition = new Partition(
+        this.nodeId,
+        topic.name,
+        image.partitionId,
+        topic.topicId,
+        log,
+        config,
+        this.options.clock,
+        snapshots,
+      );
+      await partition.loadProducerState();
+      partition.onHighWatermarkAdvanced = (p) => this.fetchPurgatory.checkAndComplete(key(p.topic, p.partition));
+      this.partitions.set(k, partition);
+    } else {
+      partition.config = config;
+      partition.log.updateConfig(config.log);
+    }
+    const wasLeader = partition.isLeader();
+    partition.updateRole({
+      leader: image.leader,
+      leaderEpoch: image.leaderEpoch,
+      replicas: image.replicas,
+      isr: image.isr,
+    });
+    // A parked fetch on a partition that changed role answers now (with the new error).
+    if (wasLeader && !partition.isLeader()) this.fetchPurgatory.checkAndComplete(k, true);
+  }
+
+  private async removePartition(topic: string, partitionId: number, deleteLog: boolean): Promise<void> {
+    const k = key(topic, partitionId);
+    const partition = this.partitions.get(k);
+    if (partition === undefined) return;
+    this.partitions.delete(k);
+    partition.abandon();
+    this.fetchPurgatory.checkAndComplete(k, true);
+    if (deleteLog) await this.options.logs.deleteLog(topic, partitionId);
+  }
+
+  // ---- background ---------------------------------------------------------------------
+
+  private scheduleTick(): void {
+    const interval = this.options.producerStateCheckIntervalMs ?? 600_000;
+    this.cancelTick = this.options.clock.schedule(interval, () => {
+      if (this.closed) return;
+      this.tick()
+        .catch((err: unknown) => this.options.onError?.(err, 'producer-state'))
+        .finally(() => {
+          if (!this.closed) this.scheduleTick();
+        });
+    });
+  }
+
+  /** Expires idle producers and snapshots changed producer state. */
+  async tick(): Promise<void> {
+    const now = this.options.clock.nowMs();
+    const expiration = this.options.producerIdExpirationMs ?? 86_400_000;
+    for (const p of this.partitions.values()) {
+      p.producers.removeExpired(now, expiration);
+      await p.snapshotProducerState();
+    }
+  }
+
+  /** Stops following metadata, answers parked fetches, closes partitions (snapshots written). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe?.();
+    this.cancelTick?.();
+    await this.queue;
+    this.fetchPurgatory.completeAll();
+    await Promise.all([...this.partitions.values()].map((p) => p.close()));
+  }
+}
+
+function key(topic: string, partition: number): string {
+  return `${topic}-${partition}`;
+}
+
+export { key as partitionKey };
