@@ -7,6 +7,9 @@
  */
 import type { Clock } from '../env/clock.ts';
 import type { Random } from '../env/random.ts';
+import type { MetadataCache } from '../metadata/cache.ts';
+import type { BrokerConfigView } from '../metadata/config-view.ts';
+import type { QuorumController } from '../metadata/controller.ts';
 import type {
   ApiVersionsResponseFinalizedFeatureKey,
   ApiVersionsResponseSupportedFeatureKey,
@@ -29,6 +32,13 @@ export interface BrokerServices {
   supportedFeatures(): ApiVersionsResponseSupportedFeatureKey[];
   finalizedFeatures(): ApiVersionsResponseFinalizedFeatureKey[];
   finalizedFeaturesEpoch(): bigint;
+
+  /** The current metadata image and its updates (src/metadata). */
+  readonly metadata: MetadataCache;
+  /** The metadata controller: every metadata change goes through it. */
+  readonly controller: QuorumController;
+  /** The broker's configuration and the config rules (describe, validate, defaults). */
+  readonly config: BrokerConfigView;
 
   /** The partitions this node hosts: logs, produce and fetch (src/broker/replica). */
   readonly replicas: ReplicaManager;

@@ -1,0 +1,311 @@
+/**
+ * Starting a broker: config -> meta.properties -> logs -> metadata replay -> replicas ->
+ * broker registration -> listeners. One node is broker and controller (the whole quorum).
+ *
+ *   const broker = await startBroker({ config: { 'log.dirs': dir, listeners: 'PLAINTEXT://127.0.0.1:0' } });
+ *   broker.bootstrap; // "127.0.0.1:54321"
+ *   await broker.close();
+ *
+ * close() stops accepting connections, answers the requests in flight, closes the
+ * partitions (producer snapshots), flushes and closes every log and writes the
+ * clean-shutdown marker. kill() drops everything as a crash would (tests).
+ */
+import { hostname } from 'node:os';
+import type { Clock } from '../env/clock.ts';
+import { systemClock } from '../env/clock.ts';
+import type { Disk } from '../env/disk.ts';
+import { nodeDisk } from '../env/disk.ts';
+import type { Random } from '../env/random.ts';
+import { systemRandom } from '../env/random.ts';
+import { ConfigError, StaticBrokerConfig, validateBrokerProperties } from '../metadata/broker-config.ts';
+import { MetadataPublisher } from '../metadata/cache.ts';
+import { METADATA_VERSION_LEVEL, QuorumController } from '../metadata/controller.ts';
+import { emptyImage, SecurityProtocol } from '../metadata/image.ts';
+import { loadOrFormatMetaProperties, randomUuid } from '../metadata/meta-properties.ts';
+import { METADATA_PARTITION, METADATA_TOPIC, MetadataLog, metadataLogConfig } from '../metadata/metadata-log.ts';
+import { LogManager } from '../storage/log-manager.ts';
+import { VERSION } from '../version.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { FetchSessionCache } from './fetch/sessions.ts';
+import { allHandlers } from './handlers/index.ts';
+import { type Listener, type NetworkLogger, silentLogger, startListener } from './network/index.ts';
+import { ProducerIdManager } from './producer-state/producer-ids.ts';
+import { ReplicaManager } from './replica/replica-manager.ts';
+import type { BrokerServices } from './services.ts';
+
+export { ConfigError } from '../metadata/broker-config.ts';
+
+export interface StartBrokerOptions {
+  /** Kafka broker properties (string values), e.g. { 'log.dirs': '/tmp/x', listeners: 'PLAINTEXT://127.0.0.1:0' }. */
+  config?: Readonly<Record<string, string>>;
+  clock?: Clock;
+  random?: Random;
+  disk?: Disk;
+  logger?: NetworkLogger;
+  /** Where the one "listening" line goes (default: logger.info). */
+  announce?: (line: string) => void;
+}
+
+export interface RunningBroker {
+  /** host:port of the first listener, for clients. */
+  readonly bootstrap: string;
+  readonly host: string;
+  readonly port: number;
+  readonly nodeId: number;
+  readonly clusterId: string;
+  readonly logDir: string;
+  readonly services: BrokerServices;
+  readonly listeners: readonly Listener[];
+  close(): Promise<void>;
+  /** Drops the broker as a crash would: sockets closed, nothing flushed, no clean-shutdown marker. */
+  kill(): Promise<void>;
+}
+
+export interface ListenerSpec {
+  name: string;
+  host: string;
+  port: number;
+}
+
+/** Parses Kafka's listener lists: "PLAINTEXT://127.0.0.1:9092,OTHER://:9093". */
+export function parseListeners(value: string, property = 'listeners'): ListenerSpec[] {
+  const out: ListenerSpec[] = [];
+  for (const raw of value.split(',')) {
+    const entry = raw.trim();
+    if (entry === '') continue;
+    const m = /^([A-Za-z0-9_]+):\/\/(\[[^\]]*\]|[^:/]*):(\d+)$/.exec(entry);
+    if (!m)
+      throw new ConfigError(
+        `Invalid value ${value} for configuration ${property}: Unable to parse ${entry} to a broker endpoint`,
+      );
+    const port = Number(m[3]);
+    if (port > 65535)
+      throw new ConfigError(`Invalid value ${value} for configuration ${property}: port ${port} out of range`);
+    const name = m[1]!.toUpperCase();
+    if (out.some((l) => l.name === name)) {
+      throw new ConfigError(
+        `Invalid value ${value} for configuration ${property}: Each listener must have a different name, ${name} is repeated`,
+      );
+    }
+    out.push({ name, host: m[2]!.replace(/^\[|\]$/g, ''), port });
+  }
+  if (out.length === 0) throw new ConfigError(`Invalid value ${value} for configuration ${property}: no listener`);
+  return out;
+}
+
+function securityProtocolOf(name: string, map: string): number {
+  for (const pair of map.split(',')) {
+    const [listener, protocol] = pair.split(':').map((s) => s.trim());
+    if (listener?.toUpperCase() === name) {
+      const id = SecurityProtocol[protocol as keyof typeof SecurityProtocol];
+      if (id === undefined) throw new ConfigError(`Unknown security protocol ${protocol} for listener ${name}`);
+      return id;
+    }
+  }
+  const direct = SecurityProtocol[name as keyof typeof SecurityProtocol];
+  if (direct === undefined) {
+    throw new ConfigError(`No security protocol defined for listener ${name} in listener.security.protocol.map`);
+  }
+  return direct;
+}
+
+export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
+  const props = { ...(options.config ?? {}) };
+  validateBrokerProperties(props);
+  const config = new StaticBrokerConfig(props);
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
+  const disk = options.disk ?? nodeDisk;
+  const logger = options.logger ?? silentLogger;
+  const nodeId =
+    props['node.id'] !== undefined
+      ? config.int('node.id')
+      : props['broker.id'] !== undefined
+        ? config.int('broker.id')
+        : 1;
+  const logDirs = (props['log.dirs'] ?? props['log.dir'] ?? './data')
+    .split(',')
+    .map((d) => d.trim())
+    .filter((d) => d !== '');
+  if (logDirs.length !== 1) throw new ConfigError('log.dirs: Runnel supports exactly one log directory for now');
+  const logDir = logDirs[0]!;
+  const listenerSpecs = parseListeners(config.get('listeners')!);
+  const protocolMap = config.get('listener.security.protocol.map')!;
+  for (const l of listenerSpecs) {
+    if (securityProtocolOf(l.name, protocolMap) !== SecurityProtocol.PLAINTEXT) {
+      throw new ConfigError(`listeners: ${l.name} is not PLAINTEXT; only PLAINTEXT listeners are supported for now`);
+    }
+  }
+  const advertisedSpecs =
+    props['advertised.listeners'] !== undefined
+      ? parseListeners(props['advertised.listeners'], 'advertised.listeners')
+      : undefined;
+
+  const { clusterId } = await loadOrFormatMetaProperties({
+    disk,
+    random,
+    nowMs: clock.nowMs(),
+    logDirs,
+    nodeId,
+    ...(props['cluster.id'] !== undefined ? { clusterId: props['cluster.id'] } : {}),
+  });
+
+  const onError = (err: unknown, task: string): void => {
+    logger.error(`background task failed: ${task}`, { error: err instanceof Error ? err.message : String(err) });
+  };
+  const logs = await LogManager.open({
+    dataDir: logDir,
+    disk,
+    clock,
+    configFor: (topic) => (topic === METADATA_TOPIC ? metadataLogConfig : undefined),
+    retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
+    cleanerBackoffMs: config.int('log.cleaner.backoff.ms'),
+    openConcurrency: config.int('num.recovery.threads.per.data.dir'),
+    onError,
+  });
+  let listeners: Listener[] = [];
+  let replicas: ReplicaManager | undefined;
+  let controller: QuorumController | undefined;
+  try {
+    const metadataLog = new MetadataLog(
+      await logs.getOrCreateLog(METADATA_TOPIC, METADATA_PARTITION, metadataLogConfig),
+      clock,
+    );
+    const publisher = new MetadataPublisher(emptyImage(clusterId), (err) => onError(err, 'metadata listener'));
+    const ctl = new QuorumController({
+      nodeId,
+      log: metadataLog,
+      publisher,
+      clock,
+      random,
+      rules: config,
+      settings: {
+        numPartitions: config.int('num.partitions'),
+        defaultReplicationFactor: config.int('default.replication.factor'),
+        deleteTopicEnable: config.get('delete.topic.enable') !== 'false',
+      },
+    });
+    controller = ctl;
+    await ctl.load();
+    await ctl.bootstrap();
+
+    replicas = await ReplicaManager.start({
+      nodeId,
+      clock,
+      metadata: publisher,
+      logs,
+      logDir,
+      disk,
+      topicDefaults: config.topicDefaults(),
+      producerIdExpirationMs: config.int('producer.id.expiration.ms'),
+      onError,
+    });
+    logs.startBackgroundTasks();
+
+    let dispatcher: Dispatcher | undefined;
+    const services: BrokerServices = {
+      nodeId,
+      clusterId,
+      clock,
+      random,
+      logger,
+      apiVersions: () => dispatcher?.apiVersions() ?? [],
+      supportedFeatures: () => [{ name: 'metadata.version', minVersion: 1, maxVersion: METADATA_VERSION_LEVEL }],
+      finalizedFeatures: () =>
+        [...publisher.image().features].map(([name, level]) => ({
+          name,
+          maxVersionLevel: level,
+          minVersionLevel: level,
+        })),
+      finalizedFeaturesEpoch: () => BigInt(publisher.image().offset),
+      metadata: publisher,
+      controller: ctl,
+      config,
+      replicas,
+      fetchSessions: new FetchSessionCache(clock, random),
+      producerIds: new ProducerIdManager(nodeId, ctl),
+    };
+    const d = new Dispatcher(allHandlers, services, clock, logger);
+    dispatcher = d;
+
+    for (const spec of listenerSpecs) {
+      listeners.push(
+        await startListener({
+          name: spec.name,
+          host: spec.host,
+          port: spec.port,
+          clock,
+          logger,
+          maxRequestBytes: config.int('socket.request.max.bytes'),
+          maxInFlightPerConnection: config.int('queued.max.requests'),
+          idleTimeoutMs: config.int('connections.max.idle.ms'),
+          maxConnections: config.int('max.connections'),
+          async onFrame(conn, frame) {
+            const response = await d.handleFrame(conn, frame);
+            // The dispatcher's frames carry their size prefix; the listener writes its own.
+            if (response === null) return null;
+            if (Buffer.isBuffer(response)) return response.subarray(4);
+            return response;
+          },
+        }),
+      );
+    }
+
+    const bound = listeners.map((l, i) => ({ name: l.name, host: listenerSpecs[i]!.host, port: l.port }));
+    const advertised = (advertisedSpecs ?? bound).map((a) => {
+      const actual = bound.find((b) => b.name === a.name);
+      const port = a.port === 0 && actual !== undefined ? actual.port : a.port;
+      const host = a.host === '' || a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host;
+      return { name: a.name, host, port, securityProtocol: securityProtocolOf(a.name, protocolMap) };
+    });
+    await ctl.registerBroker({
+      nodeId,
+      incarnationId: randomUuid(random),
+      endpoints: advertised,
+      rack: props['broker.rack'] ?? null,
+      logDirs: [],
+    });
+
+    const first = advertised[0]!;
+    const where = advertised.map((a) => `${a.name}://${a.host}:${a.port}`).join(', ');
+    const line = `runnel ${VERSION}: node ${nodeId} of cluster ${clusterId} listening on ${where} (data in ${logDir})`;
+    (options.announce ?? ((l: string) => logger.info(l)))(line);
+
+    let stopping: Promise<void> | undefined;
+    const rm = replicas;
+    return {
+      bootstrap: `${first.host}:${first.port}`,
+      host: first.host,
+      port: first.port,
+      nodeId,
+      clusterId,
+      logDir,
+      services,
+      listeners,
+      close() {
+        stopping ??= (async () => {
+          await Promise.all(listeners.map((l) => l.close()));
+          await ctl.close();
+          await rm.close();
+          await logs.close();
+        })();
+        return stopping;
+      },
+      async kill() {
+        stopping ??= (async () => {
+          logs.abandon();
+          await Promise.all(listeners.map((l) => l.close()));
+          await ctl.close();
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close().catch(() => {})));
+    listeners = [];
+    await controller?.close().catch(() => {});
+    await replicas?.close().catch(() => {});
+    await logs.close().catch(() => {});
+    throw err;
+  }
+}
