@@ -367,6 +367,10 @@ export function emitErrors(rows: ErrorRow[]): string {
 }
 
 export function emitIndex(modules: string[]): string {
-  const lines = [GENERATED_HEADER, ...modules.sort().map((m) => `export * from './${m}.ts';`)];
+  const lines = [
+    GENERATED_HEADER,
+    ...modules.sort().map((m) => `export * from './${m}.ts';`),
+    "export { ZERO_UUID } from '../codec/uuid.ts';",
+  ];
   return `${lines.join('\n')}\n`;
 }

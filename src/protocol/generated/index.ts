@@ -251,3 +251,4 @@ export * from './write-share-group-state-response.ts';
 export * from './write-txn-markers-request.ts';
 export * from './write-txn-markers-response.ts';
 export * from './zk-migration-state-record.ts';
+export { ZERO_UUID } from '../codec/uuid.ts';
