@@ -39,3 +39,13 @@ void test('every message spec has a generated codec with matching versions', () 
   equal(specs.filter((s) => s.type === 'request').length, 88);
   equal(specs.filter((s) => s.type === 'response').length, 88);
 });
+
+void test('defaults() of every message encode and decode back at every version', () => {
+  for (const spec of specs) {
+    const codec = registry[`${spec.name}Codec`]!;
+    for (let version = spec.validVersions.min; version <= spec.validVersions.max; version++) {
+      const value = codec.defaults();
+      deepStrictEqual(decode(codec, encode(codec, value, version), version), value, `${spec.name} v${version}`);
+    }
+  }
+});
