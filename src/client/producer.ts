@@ -1,0 +1,879 @@
+/**
+ * The producer. `send()` serializes, picks a partition and appends to that partition's open
+ * batch (the accumulator); a batch leaves when it reaches `batch.size` or `linger.ms` passes.
+ * The sender drains, per leader, one batch per partition into one Produce request, with up to
+ * `max.in.flight.requests.per.connection` requests in flight.
+ *
+ * Idempotence (on by default): batches carry the producer id, epoch and a per-partition
+ * sequence assigned once, at first send. A retriable failure puts the batch back at the head
+ * of its partition's queue, in sequence order, and the partition is drained again only once
+ * everything it had in flight has come back, so retries resend the same sequences in the
+ * same order (the broker deduplicates a batch it already has). A sequence gap that cannot be
+ * repaired (OUT_OF_ORDER_SEQUENCE_NUMBER on the next expected batch, a non-retriable failure
+ * of a batch with a sequence) or UNKNOWN_PRODUCER_ID makes the producer bump its epoch
+ * (InitProducerId with the current id and epoch, KIP-360) and restart sequences at 0.
+ *
+ * Memory: every appended record reserves its estimated size from `buffer.memory`; `send`
+ * waits for room (FIFO) at most `max.block.ms`.
+ */
+import { Writer } from '../protocol/codec/writer.ts';
+import { ApiKey } from '../protocol/generated/api-keys.ts';
+import { ErrorCode } from '../protocol/generated/errors.ts';
+import type { ProduceRequestTopicProduceData } from '../protocol/generated/produce-request.ts';
+import type { ProduceResponse } from '../protocol/generated/produce-response.ts';
+import { buildRecordBatch } from '../protocol/records/batch.ts';
+import { BatchOffset, computeBatchCrc } from '../protocol/records/batch-header.ts';
+import { type CompressionName, compressionTypeOf } from '../protocol/records/compression.ts';
+import type { RecordInput } from '../protocol/records/record.ts';
+import { Cluster, type CommonClientOptions, isStaleMetadataError, type TopicMetadata } from './cluster.ts';
+import {
+  backoffMs,
+  isRetriable,
+  KafkaAbortError,
+  KafkaClientError,
+  KafkaConfigError,
+  KafkaProtocolError,
+  KafkaTimeoutError,
+} from './errors.ts';
+import { BuiltInPartitioner, type Partitioner, UNKNOWN_PARTITION } from './partitioner/index.ts';
+import { bytesSerializer, type Serializer } from './serde.ts';
+import { type Deferred, deferred, sleep } from './util.ts';
+
+export type Acks = 0 | 1 | -1 | 'all';
+
+export interface ProducerOptions<K = ProducerBytes, V = ProducerBytes> extends CommonClientOptions {
+  /** `acks`: 0 (no response), 1 (leader) or `'all'`/-1 (all in-sync replicas). Default `'all'`. */
+  acks?: Acks;
+  /** `linger.ms`: how long a batch waits for more records. Default 5. */
+  lingerMs?: number;
+  /** `batch.size`: target batch size in bytes. Default 16384. */
+  batchSize?: number;
+  /** `compression.type`: none, gzip, snappy, lz4, zstd. Default `'none'`. */
+  compressionType?: CompressionName;
+  /** `buffer.memory`: bytes of records waiting to be sent, at most. Default 33554432. */
+  bufferMemory?: number;
+  /** `max.block.ms`: how long `send` waits for metadata or buffer room. Default 60000. */
+  maxBlockMs?: number;
+  /** `delivery.timeout.ms`: bound on the time from `send` to success or failure. Default 120000. */
+  deliveryTimeoutMs?: number;
+  /** `max.in.flight.requests.per.connection`. Default 5 (at most 5 with idempotence). */
+  maxInFlightRequestsPerConnection?: number;
+  /** `max.request.size`: largest Produce request in bytes. Default 1048576. */
+  maxRequestSize?: number;
+  /** `enable.idempotence`. Default true (turned off quietly if acks is not all and it was not set). */
+  enableIdempotence?: boolean;
+  /** `partitioner.class`: a custom partitioner; returning UNKNOWN_PARTITION (-1) falls back to sticky. */
+  partitioner?: Partitioner;
+  /** `partitioner.ignore.keys`. Default false. */
+  partitionerIgnoreKeys?: boolean;
+  /** `partitioner.adaptive.partitioning.enable`. Default true. */
+  partitionerAdaptivePartitioningEnable?: boolean;
+  /** `partitioner.availability.timeout.ms`. Default 0. */
+  partitionerAvailabilityTimeoutMs?: number;
+  /** `key.serializer`. Default: Buffer / Uint8Array / string (UTF-8) / null as bytes. */
+  keySerializer?: Serializer<K>;
+  /** `value.serializer`. Default as for keys. */
+  valueSerializer?: Serializer<V>;
+}
+
+export type ProducerBytes = Buffer | Uint8Array | string | null | undefined;
+
+export type ProducerHeaders = Record<string, string | Buffer | null> | { key: string; value: string | Buffer | null }[];
+
+export interface ProducerRecord<K = ProducerBytes, V = ProducerBytes> {
+  topic: string;
+  key?: K;
+  value: V;
+  headers?: ProducerHeaders;
+  /** An explicit partition wins over the partitioner. */
+  partition?: number;
+  /** Create time in ms; default now. */
+  timestamp?: number;
+}
+
+export interface RecordMetadata {
+  topic: string;
+  partition: number;
+  /** -1 with acks=0. */
+  offset: number;
+  /** Create time, or the broker's append time on LogAppendTime topics. */
+  timestamp: number;
+}
+
+/** One `send` call: its records resolve together. */
+interface SendHandle {
+  results: RecordMetadata[];
+  remaining: number;
+  failed: boolean;
+  resolve(v: RecordMetadata[]): void;
+  reject(e: unknown): void;
+}
+
+class ProducerBatch {
+  records: RecordInput[] = [];
+  handles: SendHandle[] = [];
+  indexes: number[] = [];
+  /** Estimated encoded bytes (reserved from buffer.memory). */
+  sizeBytes = 0;
+  closed = false;
+  encoded: Buffer | null = null;
+  /** Create timestamps, kept for RecordMetadata after the records are encoded and dropped. */
+  timestamps: number[] = [];
+  inFlight = false;
+  /** Position among the partition's sent batches (retries go back in this order). */
+  sendOrder = -1;
+  baseSequence = -1;
+  producerEpoch = -1;
+  /** The producer's id generation the batch was encoded under. */
+  generation = -1;
+  attempts = 0;
+  recordCount = 0;
+
+  constructor(
+    readonly state: PartitionState,
+    readonly createdMs: number,
+  ) {}
+}
+
+interface PartitionState {
+  topic: string;
+  partition: number;
+  queue: ProducerBatch[];
+  inFlight: number;
+  nextSequence: number;
+  lastAckedSequence: number;
+  /** Set after a retriable failure: drain again only once nothing is in flight, after the backoff. */
+  retrying: boolean;
+  retryAtMs: number;
+  retryAttempt: number;
+  sendCounter: number;
+}
+
+interface MemoryWaiter {
+  bytes: number;
+  resolve(): void;
+  reject(e: unknown): void;
+  cancel: () => void;
+}
+
+const RECORD_OVERHEAD = 21; // length, attributes, deltas, key/value lengths, header count (varints, typical)
+const BATCH_OVERHEAD = 61;
+
+export class Producer<K = ProducerBytes, V = ProducerBytes> {
+  readonly cluster: Cluster;
+  private readonly acks: number;
+  private readonly lingerMs: number;
+  private readonly batchSize: number;
+  private readonly compression: number;
+  private readonly bufferMemory: number;
+  private readonly maxBlockMs: number;
+  private readonly deliveryTimeoutMs: number;
+  private readonly maxInFlight: number;
+  private readonly maxRequestSize: number;
+  readonly idempotent: boolean;
+  private readonly partitioner: BuiltInPartitioner;
+  private readonly customPartitioner: Partitioner | null;
+  private readonly keySerializer: Serializer<K>;
+  private readonly valueSerializer: Serializer<V>;
+  private readonly partitions = new Map<string, PartitionState[]>();
+  private bufferUsed = 0;
+  private readonly memoryWaiters: MemoryWaiter[] = [];
+  private incompleteBatches = 0;
+  private flushWaiters: Deferred<void>[] = [];
+  private flushing = 0;
+  private producerId = -1n;
+  private producerEpoch = -1;
+  private initializing: Promise<void> | null = null;
+  private needsEpochBump = false;
+  private generation = 0;
+  private wakeTimer: (() => void) | null = null;
+  private wakeAtMs = Number.POSITIVE_INFINITY;
+  private runScheduled = false;
+  private totalInFlight = 0;
+  private closed = false;
+  private fatal: Error | null = null;
+
+  constructor(opts: ProducerOptions<K, V>) {
+    const maxInFlight = opts.maxInFlightRequestsPerConnection ?? 5;
+    this.cluster = new Cluster(opts, maxInFlight);
+    const acks = opts.acks ?? 'all';
+    this.acks = acks === 'all' ? -1 : acks;
+    if (![0, 1, -1].includes(this.acks)) throw new KafkaConfigError(`acks must be 0, 1 or all, got ${String(acks)}`);
+    this.lingerMs = opts.lingerMs ?? 5;
+    this.batchSize = opts.batchSize ?? 16384;
+    this.compression = compressionTypeOf(opts.compressionType ?? 'none');
+    if (this.compression < 0) throw new KafkaConfigError(`compression.type ${String(opts.compressionType)}`);
+    this.bufferMemory = opts.bufferMemory ?? 33554432;
+    this.maxBlockMs = opts.maxBlockMs ?? 60000;
+    this.deliveryTimeoutMs = opts.deliveryTimeoutMs ?? 120000;
+    this.maxInFlight = maxInFlight;
+    this.maxRequestSize = opts.maxRequestSize ?? 1048576;
+    const idempotenceAllowed = this.acks === -1 && maxInFlight <= 5 && this.cluster.retry.retries > 0;
+    if (opts.enableIdempotence === true && !idempotenceAllowed) {
+      throw new KafkaConfigError('enable.idempotence needs acks=all, retries > 0 and max.in.flight <= 5');
+    }
+    this.idempotent = opts.enableIdempotence ?? idempotenceAllowed;
+    if (this.lingerMs < 0 || this.batchSize < 1 || this.bufferMemory < 1 || maxInFlight < 1) {
+      throw new KafkaConfigError('linger.ms, batch.size, buffer.memory and max.in.flight must be positive');
+    }
+    this.partitioner = new BuiltInPartitioner(
+      {
+        batchSize: this.batchSize,
+        ignoreKeys: opts.partitionerIgnoreKeys ?? false,
+        adaptivePartitioningEnable: opts.partitionerAdaptivePartitioningEnable ?? true,
+        availabilityTimeoutMs: opts.partitionerAvailabilityTimeoutMs ?? 0,
+      },
+      this.cluster.random,
+    );
+    this.customPartitioner = opts.partitioner ?? null;
+    this.keySerializer = opts.keySerializer ?? (bytesSerializer as Serializer<K>);
+    this.valueSerializer = opts.valueSerializer ?? (bytesSerializer as Serializer<V>);
+  }
+
+  /** Connects and (when idempotent) gets a producer id. Optional: `send` does it too. */
+  async connect(): Promise<void> {
+    await this.cluster.ensureMetadata();
+    if (this.idempotent) await this.ensureProducerId();
+  }
+
+  /** Sends one record; resolves when it is acknowledged per `acks`. */
+  send(record: ProducerRecord<K, V>, signal?: AbortSignal): Promise<RecordMetadata>;
+  /** Sends records; resolves with their metadata in the same order. */
+  send(records: readonly ProducerRecord<K, V>[], signal?: AbortSignal): Promise<RecordMetadata[]>;
+  async send(
+    input: ProducerRecord<K, V> | readonly ProducerRecord<K, V>[],
+    signal?: AbortSignal,
+  ): Promise<RecordMetadata | RecordMetadata[]> {
+    const single = !Array.isArray(input);
+    const records = (single ? [input] : input) as readonly ProducerRecord<K, V>[];
+    if (records.length === 0) return [];
+    if (this.closed) throw new KafkaAbortError('producer is closed');
+    if (this.fatal !== null) throw this.fatal;
+    const d = deferred<RecordMetadata[]>();
+    const handle: SendHandle = {
+      results: new Array<RecordMetadata>(records.length),
+      remaining: records.length,
+      failed: false,
+      resolve: d.resolve,
+      reject: d.reject,
+    };
+    const startMs = this.cluster.clock.monotonicMs();
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      let meta = this.cluster.topics.get(r.topic);
+      if (meta === undefined) meta = await this.waitForTopic(r.topic, startMs, signal);
+      const key = this.keySerializer(r.key as K, r.topic);
+      const value = this.valueSerializer(r.value, r.topic);
+      const headers = r.headers === undefined ? undefined : normalizeHeaders(r.headers);
+      const size = estimateSize(key, value, headers);
+      if (size + BATCH_OVERHEAD > this.maxRequestSize || size > this.bufferMemory) {
+        const e = new KafkaProtocolError(ErrorCode.MESSAGE_TOO_LARGE, `record of ${size} bytes`);
+        this.failHandle(handle, e);
+        throw e;
+      }
+      if (this.bufferUsed + size > this.bufferMemory || this.memoryWaiters.length > 0) {
+        await this.reserveMemory(size, startMs, signal);
+      } else {
+        this.bufferUsed += size;
+      }
+      const timestamp = r.timestamp ?? this.cluster.clock.nowMs();
+      const rec: RecordInput = { key, value, headers, timestamp };
+      this.append(meta, r.partition, rec, size, handle, i);
+    }
+    const out = await d.promise;
+    return single ? out[0]! : out;
+  }
+
+  private async waitForTopic(topic: string, startMs: number, signal?: AbortSignal): Promise<TopicMetadata> {
+    this.cluster.addTopics([topic]);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.cluster.ensureMetadata();
+      } catch (e) {
+        if (!isRetriable(e)) throw e;
+      }
+      const meta = this.cluster.topics.get(topic);
+      if (meta !== undefined && meta.partitions.length > 0) return meta;
+      const left = this.maxBlockMs - (this.cluster.clock.monotonicMs() - startMs);
+      if (left <= 0) throw new KafkaTimeoutError(`topic ${topic} not present in metadata after ${this.maxBlockMs} ms`);
+      this.cluster.requestUpdate();
+      const c = this.cluster.retry;
+      await sleep(
+        this.cluster.clock,
+        Math.min(left, backoffMs(attempt, c.retryBackoffMs, c.retryBackoffMaxMs, 0.5)),
+        signal,
+      );
+    }
+  }
+
+  private reserveMemory(bytes: number, startMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const left = this.maxBlockMs - (this.cluster.clock.monotonicMs() - startMs);
+      const w: MemoryWaiter = { bytes, resolve, reject, cancel: () => {} };
+      const remove = (): void => {
+        const i = this.memoryWaiters.indexOf(w);
+        if (i >= 0) this.memoryWaiters.splice(i, 1);
+      };
+      const onAbort = (): void => {
+        remove();
+        w.cancel();
+        reject(new KafkaAbortError());
+      };
+      const cancelTimer = this.cluster.clock.schedule(Math.max(0, left), () => {
+        remove();
+        signal?.removeEventListener('abort', onAbort);
+        reject(new KafkaTimeoutError(`no room in buffer.memory for ${bytes} bytes after ${this.maxBlockMs} ms`));
+        this.releaseMemory(0);
+      });
+      w.cancel = () => {
+        cancelTimer();
+        signal?.removeEventListener('abort', onAbort);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.memoryWaiters.push(w);
+      // Full buffer: everything queued is ready to go now, linger or not.
+      this.scheduleRun();
+    });
+  }
+
+  private releaseMemory(bytes: number): void {
+    this.bufferUsed -= bytes;
+    while (this.memoryWaiters.length > 0) {
+      const w = this.memoryWaiters[0]!;
+      if (this.bufferUsed + w.bytes > this.bufferMemory) break;
+      this.memoryWaiters.shift();
+      this.bufferUsed += w.bytes;
+      w.cancel();
+      w.resolve();
+    }
+  }
+
+  private partitionState(topic: string, partition: number): PartitionState {
+    let states = this.partitions.get(topic);
+    if (states === undefined) {
+      states = [];
+      this.partitions.set(topic, states);
+    }
+    let s = states[partition];
+    if (s === undefined) {
+      s = {
+        topic,
+        partition,
+        queue: [],
+        inFlight: 0,
+        nextSequence: 0,
+        lastAckedSequence: -1,
+        retrying: false,
+        retryAtMs: 0,
+        retryAttempt: 0,
+        sendCounter: 0,
+      };
+      states[partition] = s;
+    }
+    return s;
+  }
+
+  private append(
+    meta: TopicMetadata,
+    explicitPartition: number | undefined,
+    rec: RecordInput,
+    size: number,
+    handle: SendHandle,
+    index: number,
+  ): void {
+    const numPartitions = meta.partitions.length;
+    let partition = explicitPartition ?? UNKNOWN_PARTITION;
+    if (partition !== UNKNOWN_PARTITION && (partition < 0 || partition >= numPartitions)) {
+      this.bufferUsed -= size;
+      this.failHandle(
+        handle,
+        new KafkaProtocolError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${meta.name} has no partition ${partition}`),
+      );
+      return;
+    }
+    const key = rec.key as Buffer | null;
+    if (partition === UNKNOWN_PARTITION && this.customPartitioner !== null) {
+      partition = this.customPartitioner.partition(meta.name, key, rec.value as Buffer | null, numPartitions, {
+        partitionsForTopic: (t) => this.cluster.topics.get(t)?.leaders ?? [],
+      });
+    }
+    let sticky = null;
+    if (partition === UNKNOWN_PARTITION) {
+      let choice = this.partitioner.choose(meta.name, key, numPartitions, meta.leaders);
+      sticky = choice.sticky;
+      if (sticky !== null && this.queueFull(meta.name, choice.partition)) {
+        if (this.partitioner.onAppend(meta.name, sticky, 0, meta.leaders, true)) {
+          choice = this.partitioner.choose(meta.name, key, numPartitions, meta.leaders);
+          sticky = choice.sticky;
+        }
+      }
+      partition = choice.partition;
+    }
+    const state = this.partitionState(meta.name, partition);
+    const queue = state.queue;
+    let batch = queue.length > 0 ? queue[queue.length - 1]! : undefined;
+    if (batch === undefined || batch.closed || batch.sizeBytes + size > this.batchSize) {
+      if (batch !== undefined) batch.closed = true;
+      batch = new ProducerBatch(state, this.cluster.clock.monotonicMs());
+      queue.push(batch);
+      this.incompleteBatches++;
+      this.scheduleWake(this.lingerMs);
+    }
+    batch.records.push(rec);
+    batch.timestamps.push(rec.timestamp);
+    batch.handles.push(handle);
+    batch.indexes.push(index);
+    batch.sizeBytes += size;
+    batch.recordCount++;
+    if (batch.sizeBytes >= this.batchSize) {
+      batch.closed = true;
+      this.scheduleRun();
+    }
+    if (sticky !== null) this.partitioner.onAppend(meta.name, sticky, size, meta.leaders, batch.closed);
+  }
+
+  private queueFull(topic: string, partition: number): boolean {
+    const q = this.partitions.get(topic)?.[partition]?.queue;
+    if (q === undefined || q.length === 0) return true;
+    return q[q.length - 1]!.closed;
+  }
+
+  /** Sends everything queued now and resolves once every batch sent so far has completed. */
+  async flush(): Promise<void> {
+    if (this.incompleteBatches === 0) return;
+    const d = deferred<void>();
+    this.flushWaiters.push(d);
+    this.flushing++;
+    this.scheduleRun();
+    try {
+      await d.promise;
+    } finally {
+      this.flushing--;
+    }
+  }
+
+  /** Flushes (unless `force`), then closes connections. Pending sends fail when forced. */
+  async close(opts: { force?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    if (!opts.force) await this.flush();
+    this.closed = true;
+    this.wakeTimer?.();
+    const e = new KafkaAbortError('producer closed');
+    for (const states of this.partitions.values()) {
+      for (const s of states) {
+        if (s === undefined) continue;
+        for (const b of s.queue) this.failBatch(b, e);
+        s.queue.length = 0;
+      }
+    }
+    for (const w of this.memoryWaiters.splice(0)) {
+      w.cancel();
+      w.reject(e);
+    }
+    this.cluster.close();
+  }
+
+  // ---- sender -------------------------------------------------------------------------
+
+  private scheduleWake(delayMs: number): void {
+    const at = this.cluster.clock.monotonicMs() + delayMs;
+    if (this.wakeTimer !== null && this.wakeAtMs <= at) return;
+    this.wakeTimer?.();
+    this.wakeAtMs = at;
+    this.wakeTimer = this.cluster.clock.schedule(delayMs, () => {
+      this.wakeTimer = null;
+      this.wakeAtMs = Number.POSITIVE_INFINITY;
+      this.run();
+    });
+  }
+
+  private scheduleRun(): void {
+    if (this.runScheduled) return;
+    this.runScheduled = true;
+    queueMicrotask(() => {
+      this.runScheduled = false;
+      this.run();
+    });
+  }
+
+  private run(): void {
+    if (this.closed) return;
+    if (this.idempotent && (this.producerId < 0n || this.needsEpochBump)) {
+      if (this.needsEpochBump && this.totalInFlight > 0) return; // responses will call run again
+      this.ensureProducerId().then(
+        () => this.scheduleRun(),
+        (e: unknown) => this.failAll(e),
+      );
+      return;
+    }
+    const now = this.cluster.clock.monotonicMs();
+    const exhausted = this.memoryWaiters.length > 0 || this.flushing > 0;
+    let nextWake = Number.POSITIVE_INFINITY;
+    let needMetadata = false;
+    const perNode = new Map<number, ProducerBatch[]>();
+    for (const states of this.partitions.values()) {
+      for (const s of states) {
+        if (s === undefined || s.queue.length === 0) continue;
+        const head = s.queue[0]!;
+        if (!head.inFlight && head.createdMs + this.deliveryTimeoutMs <= now) {
+          this.expire(s, now);
+          if (s.queue.length === 0) continue;
+        }
+        if (s.retrying) {
+          if (s.inFlight > 0) continue;
+          if (s.retryAtMs > now) {
+            nextWake = Math.min(nextWake, s.retryAtMs);
+            continue;
+          }
+          s.retrying = false;
+        }
+        if (s.inFlight >= this.maxInFlight) continue;
+        const batch = s.queue[s.inFlight === 0 ? 0 : firstNotInFlight(s.queue)];
+        if (batch === undefined) continue;
+        const readyAt = batch.createdMs + this.lingerMs;
+        if (!batch.closed && !exhausted && readyAt > now) {
+          nextWake = Math.min(nextWake, readyAt);
+          continue;
+        }
+        const leader = this.cluster.leaderFor(s.topic, s.partition);
+        if (leader < 0) {
+          needMetadata = true;
+          continue;
+        }
+        const conn = this.cluster.connectedNode(leader);
+        if (conn === null) {
+          this.cluster.connection(leader).then(
+            () => this.scheduleRun(),
+            () => {
+              this.cluster.requestUpdate();
+              this.scheduleWake(this.cluster.retry.retryBackoffMs);
+            },
+          );
+          continue;
+        }
+        if (conn.inFlightCount >= this.maxInFlight) continue;
+        let list = perNode.get(leader);
+        if (list === undefined) {
+          list = [];
+          perNode.set(leader, list);
+        }
+        list.push(batch);
+      }
+    }
+    for (const [node, batches] of perNode) this.sendBatches(node, batches);
+    if (needMetadata) {
+      this.cluster.requestUpdate();
+      this.cluster.ensureMetadata().then(
+        () => this.scheduleWake(0),
+        () => this.scheduleWake(this.cluster.retry.retryBackoffMs),
+      );
+    }
+    if (nextWake < Number.POSITIVE_INFINITY) this.scheduleWake(Math.max(0, nextWake - now));
+  }
+
+  private sendBatches(nodeId: number, batches: ProducerBatch[]): void {
+    const topicData: ProduceRequestTopicProduceData[] = [];
+    const byTopic = new Map<string, ProduceRequestTopicProduceData>();
+    const sent: ProducerBatch[] = [];
+    let requestBytes = 0;
+    for (const b of batches) {
+      const s = b.state;
+      this.encode(b);
+      if (sent.length > 0 && requestBytes + b.encoded!.length > this.maxRequestSize) {
+        // Sequence assigned but not sent: it stays at its place in the queue, sent next round.
+        continue;
+      }
+      requestBytes += b.encoded!.length;
+      b.closed = true;
+      b.inFlight = true;
+      if (b.sendOrder < 0) b.sendOrder = s.sendCounter++;
+      b.attempts++;
+      s.inFlight++;
+      this.totalInFlight++;
+      sent.push(b);
+      let t = byTopic.get(s.topic);
+      if (t === undefined) {
+        t = { name: s.topic, partitionData: [] };
+        byTopic.set(s.topic, t);
+        topicData.push(t);
+      }
+      t.partitionData.push({ index: s.partition, records: b.encoded });
+    }
+    if (sent.length === 0) return;
+    const expectResponse = this.acks !== 0;
+    this.cluster
+      .request(
+        nodeId,
+        ApiKey.Produce,
+        { transactionalId: null, acks: this.acks, timeoutMs: this.cluster.requestTimeoutMs, topicData },
+        { expectResponse },
+      )
+      .then(
+        (res) => this.onProduceResponse(sent, res as ProduceResponse | undefined),
+        (e: unknown) => {
+          this.cluster.requestUpdate();
+          for (const b of sent) this.onBatchError(b, e);
+          this.scheduleRun();
+        },
+      );
+  }
+
+  /** Encodes the batch on first send (assigning its sequence), or patches producer fields after an epoch bump. */
+  private encode(b: ProducerBatch): void {
+    const s = b.state;
+    if (this.idempotent && b.baseSequence < 0) {
+      b.baseSequence = s.nextSequence;
+      s.nextSequence = (s.nextSequence + b.recordCount) % 2147483648;
+    }
+    if (b.encoded === null) {
+      b.producerEpoch = this.producerEpoch;
+      b.generation = this.generation;
+      b.encoded = buildRecordBatch({
+        records: b.records,
+        compression: this.compression,
+        producerId: this.idempotent ? this.producerId : -1n,
+        producerEpoch: this.idempotent ? this.producerEpoch : -1,
+        baseSequence: this.idempotent ? b.baseSequence : -1,
+      });
+      b.records = EMPTY_RECORDS;
+      return;
+    }
+    if (this.idempotent && b.generation !== this.generation) {
+      const buf = b.encoded;
+      const w = new Writer(buf, BatchOffset.ProducerId);
+      w.writeInt64(this.producerId);
+      w.writeInt16(this.producerEpoch);
+      w.writeInt32(b.baseSequence);
+      buf.writeUInt32BE(computeBatchCrc(buf, 0, buf.length), BatchOffset.Crc);
+      b.producerEpoch = this.producerEpoch;
+      b.generation = this.generation;
+    }
+  }
+
+  private onProduceResponse(sent: ProducerBatch[], res: ProduceResponse | undefined): void {
+    if (res === undefined) {
+      for (const b of sent) this.completeBatch(b, -1, -1);
+      this.scheduleRun();
+      return;
+    }
+    const found = new Set<ProducerBatch>();
+    for (const t of res.responses) {
+      for (const p of t.partitionResponses) {
+        const b = sent.find((x) => x.state.topic === t.name && x.state.partition === p.index);
+        if (b === undefined || found.has(b)) continue;
+        found.add(b);
+        if (p.errorCode === 0 || p.errorCode === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) {
+          this.completeBatch(b, Number(p.baseOffset), Number(p.logAppendTimeMs));
+        } else {
+          if (isStaleMetadataError(p.errorCode)) this.cluster.requestUpdate();
+          this.onBatchError(
+            b,
+            new KafkaProtocolError(
+              p.errorCode,
+              `produce to ${t.name}-${p.index}`,
+              p.errorMessage ?? p.recordErrors[0]?.batchIndexErrorMessage,
+            ),
+          );
+        }
+      }
+    }
+    for (const b of sent) {
+      if (!found.has(b)) {
+        this.onBatchError(b, new KafkaProtocolError(ErrorCode.UNKNOWN_SERVER_ERROR, 'partition missing in response'));
+      }
+    }
+    this.scheduleRun();
+  }
+
+  private completeBatch(b: ProducerBatch, baseOffset: number, logAppendTimeMs: number): void {
+    const s = b.state;
+    b.inFlight = false;
+    s.inFlight--;
+    this.totalInFlight--;
+    s.retryAttempt = 0;
+    if (this.idempotent) s.lastAckedSequence = b.baseSequence + b.recordCount - 1;
+    const i = s.queue.indexOf(b);
+    if (i >= 0) s.queue.splice(i, 1);
+    const topic = s.topic;
+    const partition = s.partition;
+    const timestamps = b.timestamps;
+    for (let j = 0; j < b.recordCount; j++) {
+      const h = b.handles[j]!;
+      if (h.failed) continue;
+      h.results[b.indexes[j]!] = {
+        topic,
+        partition,
+        offset: baseOffset < 0 ? -1 : baseOffset + j,
+        timestamp: logAppendTimeMs >= 0 ? logAppendTimeMs : timestamps[j]!,
+      };
+      if (--h.remaining === 0) h.resolve(h.results);
+    }
+    this.finishBatch(b);
+  }
+
+  private finishBatch(b: ProducerBatch): void {
+    this.releaseMemory(b.sizeBytes);
+    b.sizeBytes = 0;
+    if (--this.incompleteBatches === 0) {
+      for (const d of this.flushWaiters.splice(0)) d.resolve();
+    }
+  }
+
+  private onBatchError(b: ProducerBatch, e: unknown): void {
+    const s = b.state;
+    b.inFlight = false;
+    s.inFlight--;
+    this.totalInFlight--;
+    const now = this.cluster.clock.monotonicMs();
+    let retriable = isRetriable(e);
+    let bump = false;
+    if (this.idempotent && e instanceof KafkaProtocolError) {
+      if (e.code === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER) {
+        // A gap behind an earlier batch that is being retried heals by itself; on the next expected batch it cannot.
+        retriable = b.baseSequence !== (s.lastAckedSequence + 1) % 2147483648;
+        bump = !retriable;
+      } else if (e.code === ErrorCode.UNKNOWN_PRODUCER_ID) {
+        retriable = true;
+        bump = true;
+      }
+    }
+    const expired = b.createdMs + this.deliveryTimeoutMs <= now;
+    if (retriable && !expired && b.attempts <= this.cluster.retry.retries && !this.closed) {
+      // Back to the queue in sequence order; the partition waits for its other in-flight batches.
+      const i = s.queue.indexOf(b);
+      if (i >= 0) s.queue.splice(i, 1);
+      let at = 0;
+      while (at < s.queue.length && s.queue[at]!.sendOrder >= 0 && s.queue[at]!.sendOrder < b.sendOrder) at++;
+      s.queue.splice(at, 0, b);
+      s.retrying = true;
+      const c = this.cluster.retry;
+      s.retryAtMs =
+        now + backoffMs(s.retryAttempt++, c.retryBackoffMs, c.retryBackoffMaxMs, this.cluster.random.next());
+      if (bump) this.requestEpochBump();
+      return;
+    }
+    const i = s.queue.indexOf(b);
+    if (i >= 0) s.queue.splice(i, 1);
+    const err = expired
+      ? new KafkaTimeoutError(`batch for ${s.topic}-${s.partition} expired after ${this.deliveryTimeoutMs} ms`)
+      : e;
+    if (this.idempotent && b.baseSequence >= 0) this.requestEpochBump();
+    this.failBatch(b, err);
+  }
+
+  private requestEpochBump(): void {
+    this.needsEpochBump = true;
+  }
+
+  private expire(s: PartitionState, now: number): void {
+    while (s.queue.length > 0) {
+      const b = s.queue[0]!;
+      if (b.inFlight || b.createdMs + this.deliveryTimeoutMs > now) break;
+      s.queue.shift();
+      this.failBatch(
+        b,
+        new KafkaTimeoutError(`batch for ${s.topic}-${s.partition} expired after ${this.deliveryTimeoutMs} ms`),
+      );
+    }
+  }
+
+  private failBatch(b: ProducerBatch, e: unknown): void {
+    for (let j = 0; j < b.handles.length; j++) this.failHandle(b.handles[j]!, e);
+    b.handles = [];
+    this.finishBatch(b);
+  }
+
+  private failHandle(h: SendHandle, e: unknown): void {
+    if (h.failed) return;
+    h.failed = true;
+    h.reject(e);
+  }
+
+  private failAll(e: unknown): void {
+    if (!(e instanceof KafkaClientError) || !e.retriable) {
+      this.fatal = e instanceof Error ? e : new Error(String(e));
+      for (const states of this.partitions.values()) {
+        for (const s of states) {
+          if (s === undefined) continue;
+          for (const b of s.queue) this.failBatch(b, e);
+          s.queue.length = 0;
+        }
+      }
+      return;
+    }
+    this.scheduleWake(this.cluster.retry.retryBackoffMs);
+  }
+
+  /** InitProducerId: a new id, or (KIP-360) a new epoch for the current one. */
+  private ensureProducerId(): Promise<void> {
+    if (this.producerId >= 0n && !this.needsEpochBump) return Promise.resolve();
+    this.initializing ??= this.cluster
+      .withRetries(async () => {
+        const conn = await this.cluster.anyConnection();
+        const bumping = this.producerId >= 0n && conn.versionFor(ApiKey.InitProducerId) >= 3;
+        const res = await conn.request(ApiKey.InitProducerId, {
+          transactionalId: null,
+          transactionTimeoutMs: 60000,
+          producerId: bumping ? this.producerId : -1n,
+          producerEpoch: bumping ? this.producerEpoch : -1,
+        });
+        if (res.errorCode !== 0) throw new KafkaProtocolError(res.errorCode, 'InitProducerId');
+        this.producerId = res.producerId;
+        this.producerEpoch = res.producerEpoch;
+        this.needsEpochBump = false;
+        this.resetSequences();
+      })
+      .finally(() => {
+        this.initializing = null;
+      });
+    return this.initializing;
+  }
+
+  /** After a new id or epoch: sequences restart at 0; batches waiting for a retry get new ones, in order. */
+  private resetSequences(): void {
+    this.generation++;
+    for (const states of this.partitions.values()) {
+      for (const s of states) {
+        if (s === undefined) continue;
+        s.nextSequence = 0;
+        s.lastAckedSequence = -1;
+        for (const b of s.queue) {
+          if (b.encoded === null) continue;
+          b.baseSequence = s.nextSequence;
+          s.nextSequence += b.recordCount;
+        }
+      }
+    }
+  }
+
+  /** Current producer id and epoch (-1 before the first send with idempotence). */
+  get producerIdAndEpoch(): { producerId: bigint; producerEpoch: number } {
+    return { producerId: this.producerId, producerEpoch: this.producerEpoch };
+  }
+}
+
+const EMPTY_RECORDS: RecordInput[] = [];
+
+function firstNotInFlight(queue: ProducerBatch[]): number {
+  for (let i = 0; i < queue.length; i++) if (!queue[i]!.inFlight) return i;
+  return queue.length;
+}
+
+function estimateSize(
+  key: Buffer | null,
+  value: Buffer | null,
+  headers: { key: string; value: Buffer | null }[] | undefined,
+): number {
+  let size = RECORD_OVERHEAD + (key === null ? 0 : key.length) + (value === null ? 0 : value.length);
+  if (headers !== undefined) {
+    for (const h of headers) size += 10 + Buffer.byteLength(h.key) + (h.value === null ? 0 : h.value.length);
+  }
+  return size;
+}
+
+function normalizeHeaders(h: ProducerHeaders): { key: string; value: Buffer | null }[] {
+  const toBuf = (v: string | Buffer | null): Buffer | null =>
+    v === null ? null : typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+  if (Array.isArray(h)) return h.map((x) => ({ key: x.key, value: toBuf(x.value) }));
+  return Object.entries(h).map(([key, value]) => ({ key, value: toBuf(value as string | Buffer | null) }));
+}
