@@ -3,18 +3,28 @@
  * @platformatic/kafka's response parsers, and bodies it builds are decoded by ours.
  * (Its request builders and response parsers are used as a test oracle only.)
  */
-import { deepStrictEqual, equal } from 'node:assert/strict';
+import { deepStrictEqual, equal, ok } from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { apiVersionsV4, findCoordinatorV6, joinGroupV9, metadataV12, Reader as PltReader } from '@platformatic/kafka';
+import {
+  apiVersionsV4,
+  fetchV17,
+  findCoordinatorV6,
+  joinGroupV9,
+  metadataV12,
+  Reader as PltReader,
+  produceV11,
+} from '@platformatic/kafka';
 import { encode } from '../../src/protocol/codec/message.ts';
 import { Reader } from '../../src/protocol/codec/reader.ts';
 import { uuidToHex } from '../../src/protocol/codec/uuid.ts';
-import { decodeResponse, encodeResponse } from '../../src/protocol/frame.ts';
+import { decodeRequest, decodeResponse, encodeResponse } from '../../src/protocol/frame.ts';
 import { ApiKey } from '../../src/protocol/generated/api-keys.ts';
 import {
   type ApiVersionsResponse,
   defaultsApiVersionsResponse,
 } from '../../src/protocol/generated/api-versions-response.ts';
+import { defaultsFetchResponse, type FetchResponse } from '../../src/protocol/generated/fetch-response.ts';
 import { readFindCoordinatorRequest } from '../../src/protocol/generated/find-coordinator-request.ts';
 import {
   defaultsFindCoordinatorResponse,
@@ -28,6 +38,7 @@ import {
   type MetadataResponse,
   MetadataResponseCodec,
 } from '../../src/protocol/generated/metadata-response.ts';
+import { readProduceRequest } from '../../src/protocol/generated/produce-request.ts';
 
 interface PltWriter {
   buffer: Buffer;
@@ -168,4 +179,63 @@ void test('request bodies built by @platformatic/kafka decode here', () => {
   equal(jgReq.groupInstanceId, null);
   equal(jgReq.reason, 'joining');
   deepStrictEqual([...jgReq.protocols[0]!.metadata], [9]);
+});
+
+void test('FetchResponse v17 with a real record batch and a tagged field parses in @platformatic/kafka', () => {
+  // A record batch produced by @platformatic/kafka itself, taken from a captured Produce request.
+  const captured = readFileSync(new URL('../fixtures/capture/platformatic-none/02-Produce-v8.bin', import.meta.url));
+  const produce = decodeRequest(captured);
+  if (produce.unsupported || produce.apiKey !== ApiKey.Produce) throw new Error('fixture is not a Produce request');
+  const batch = produce.body.topicData[0]!.partitionData[0]!.records!;
+  const topicId = 'AAECAwQFBgcICQoLDA0ODw';
+  const body: FetchResponse = {
+    ...defaultsFetchResponse(),
+    sessionId: 9,
+    responses: [
+      {
+        topic: '',
+        topicId,
+        partitions: [
+          {
+            partitionIndex: 0,
+            errorCode: 0,
+            highWatermark: 3n,
+            lastStableOffset: 3n,
+            logStartOffset: 0n,
+            divergingEpoch: { epoch: -1, endOffset: -1n },
+            currentLeader: { leaderId: 1, leaderEpoch: 5 }, // not default: written as tagged field 1
+            snapshotId: { endOffset: -1n, epoch: -1 },
+            abortedTransactions: null,
+            preferredReadReplica: -1,
+            records: batch,
+          },
+        ],
+      },
+    ],
+  };
+  const bytes = responseBody(ApiKey.Fetch, 17, body, 5);
+  const parsed = (fetchV17.parseResponse as Parse)(1, 1, 17, PltReader.from(bytes)) as {
+    sessionId: number;
+    responses: { topicId: string; partitions: { highWatermark: bigint; records?: unknown[] }[] }[];
+  };
+  equal(parsed.sessionId, 9);
+  equal(parsed.responses[0]!.topicId, uuidToHex(topicId));
+  equal(parsed.responses[0]!.partitions[0]!.highWatermark, 3n);
+  equal(parsed.responses[0]!.partitions[0]!.records?.length, 1, 'one record batch');
+  deepStrictEqual(decodeResponse(ApiKey.Fetch, 17, encodeResponse(ApiKey.Fetch, 17, 1, body).subarray(4)).body, body);
+});
+
+void test('ProduceRequest v11 built by @platformatic/kafka decodes here', () => {
+  const writer = (produceV11.createRequest as (...a: unknown[]) => PltWriter)(1, 1500, [
+    { topic: 'orders', key: Buffer.from('k'), value: Buffer.from('v'), partition: 2, timestamp: 1000n },
+  ]);
+  const produce = readProduceRequest(new Reader(writer.buffer), 11);
+  equal(produce.transactionalId, null);
+  equal(produce.acks, 1);
+  equal(produce.timeoutMs, 1500);
+  equal(produce.topicData[0]!.name, 'orders');
+  const partition = produce.topicData[0]!.partitionData[0]!;
+  equal(partition.index, 2);
+  ok(partition.records !== null && partition.records.length > 61);
+  equal(partition.records.readInt8(16), 2, 'record batch magic 2');
 });
