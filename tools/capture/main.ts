@@ -38,6 +38,8 @@ interface Scenario {
   records?: ExpectedRecord[];
   generatedRecords?: GeneratedRecords;
   idempotent?: boolean;
+  /** Produce inside a transaction with this transactional id (kafkajs). */
+  transactionalId?: string;
   /** A consumer scenario: the responder serves `records` (built by us) on partition 0 and the client fetches them. */
   consume?: boolean;
   description: string;
@@ -121,14 +123,16 @@ async function runKafkajs(port: number, s: Scenario, records: ExpectedRecord[]):
     allowAutoTopicCreation: false,
     idempotent: s.idempotent ?? false,
     maxInFlightRequests: 1,
+    ...(s.transactionalId === undefined ? {} : { transactionalId: s.transactionalId }),
   });
   await producer.connect();
+  const txn = s.transactionalId === undefined ? null : await producer.transaction();
   const headerObject = (h: [string, string | null][]) => {
     const out: Record<string, string[]> = {};
     for (const [k, v] of h) (out[k] ??= []).push(v ?? '');
     return out;
   };
-  await producer.send({
+  await (txn ?? producer).send({
     topic: s.topic,
     acks: -1,
     compression: s.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
@@ -140,8 +144,10 @@ async function runKafkajs(port: number, s: Scenario, records: ExpectedRecord[]):
       timestamp: String(r.timestamp),
     })),
   });
+  await txn?.commit();
   await producer.disconnect();
-  return `kafkajs producer.send (compression ${s.compression}, idempotent ${s.idempotent ?? false})`;
+  const how = txn ? `a transaction (${s.transactionalId}) committed` : `idempotent ${s.idempotent ?? false}`;
+  return `kafkajs producer.send (compression ${s.compression}, ${how})`;
 }
 
 async function runPlatformatic(port: number, s: Scenario, records: ExpectedRecord[]): Promise<string> {
@@ -273,6 +279,19 @@ scenarios.push({
   records: jsClientRecords(),
   idempotent: true,
   description: 'kafkajs idempotent producer: InitProducerId, then a batch with producerId/epoch/sequence',
+  run: runKafkajs,
+});
+scenarios.push({
+  name: 'kafkajs-transactional',
+  client: 'kafkajs',
+  clientVersion: 'kafkajs 2.2.4',
+  compression: 'none',
+  topic: 'golden-kafkajs-transactional',
+  records: jsClientRecords(),
+  idempotent: true,
+  transactionalId: 'golden-txn',
+  description:
+    'kafkajs transaction: FindCoordinator, InitProducerId(transactional id), AddPartitionsToTxn, a transactional batch, EndTxn(commit)',
   run: runKafkajs,
 });
 for (const c of ['none', 'gzip', 'snappy', 'lz4'] as const) {

@@ -6,12 +6,16 @@
  */
 import net from 'node:net';
 import { decodeRequest, encodeResponse } from '../../src/protocol/frame.ts';
+import type { AddPartitionsToTxnRequest } from '../../src/protocol/generated/add-partitions-to-txn-request.ts';
+import { defaultsAddPartitionsToTxnResponse } from '../../src/protocol/generated/add-partitions-to-txn-response.ts';
+import { defaultsEndTxnResponse } from '../../src/protocol/generated/end-txn-response.ts';
 import type { FetchRequest } from '../../src/protocol/generated/fetch-request.ts';
 import {
   defaultsFetchResponse,
   defaultsFetchResponseFetchableTopicResponse,
   defaultsFetchResponsePartitionData,
 } from '../../src/protocol/generated/fetch-response.ts';
+import { defaultsFindCoordinatorResponse } from '../../src/protocol/generated/find-coordinator-response.ts';
 import type { ListOffsetsRequest } from '../../src/protocol/generated/list-offsets-request.ts';
 import {
   defaultsListOffsetsResponse,
@@ -25,16 +29,22 @@ export const ApiKey = {
   Fetch: 1,
   ListOffsets: 2,
   Metadata: 3,
+  FindCoordinator: 10,
   ApiVersions: 18,
   InitProducerId: 22,
+  AddPartitionsToTxn: 24,
+  EndTxn: 26,
 } as const;
 export const API_NAMES: Record<number, string> = {
   0: 'Produce',
   1: 'Fetch',
   2: 'ListOffsets',
   3: 'Metadata',
+  10: 'FindCoordinator',
   18: 'ApiVersions',
   22: 'InitProducerId',
+  24: 'AddPartitionsToTxn',
+  26: 'EndTxn',
 };
 
 /**
@@ -48,13 +58,23 @@ const SUPPORTED: [apiKey: number, min: number, max: number][] = [
   [ApiKey.Produce, 0, 8],
   [ApiKey.Fetch, 0, 11],
   [ApiKey.ListOffsets, 1, 5],
-  // Never answered either: librdkafka takes FindCoordinator as the sign of a broker
-  // recent enough for LZ4 (and otherwise silently sends lz4 batches uncompressed).
-  [10, 0, 3],
+  // librdkafka also takes FindCoordinator as the sign of a broker recent enough for LZ4
+  // (and otherwise silently sends lz4 batches uncompressed).
+  [ApiKey.FindCoordinator, 0, 3],
+  [ApiKey.AddPartitionsToTxn, 0, 1],
+  [ApiKey.EndTxn, 0, 1],
   [ApiKey.Metadata, 0, 9],
   [ApiKey.ApiVersions, 0, 3],
   [ApiKey.InitProducerId, 0, 1],
 ];
+/** APIs answered with the generated codecs (the rest are hand-encoded in this file). */
+const GENERATED_ANSWERS: ReadonlySet<number> = new Set([
+  ApiKey.Fetch,
+  ApiKey.ListOffsets,
+  ApiKey.FindCoordinator,
+  ApiKey.AddPartitionsToTxn,
+  ApiKey.EndTxn,
+]);
 /** First flexible version of each API. */
 const FLEXIBLE_FROM: Record<number, number> = { 0: 9, 3: 9, 18: 3, 22: 2 };
 const UNSUPPORTED_VERSION = 35;
@@ -140,7 +160,7 @@ export class CaptureResponder {
     const correlationId = r.int32();
     const clientId = r.string(false);
     this.frames.push({ apiKey, apiVersion, correlationId, clientId, bytes: frame });
-    if (apiKey === ApiKey.Fetch || apiKey === ApiKey.ListOffsets) return this.serve(frame);
+    if (GENERATED_ANSWERS.has(apiKey)) return this.serve(frame);
     const flexible = apiVersion >= (FLEXIBLE_FROM[apiKey] ?? 99);
     if (apiKey !== ApiKey.ApiVersions) r.skipTags(flexible);
     let body: Out | null;
@@ -257,11 +277,26 @@ export class CaptureResponder {
     return end;
   }
 
-  /** Fetch and ListOffsets over `logs`, encoded by the generated codecs. */
+  /** Fetch and ListOffsets over `logs`, and the transaction APIs, encoded by the generated codecs. */
   private serve(frame: Buffer): Buffer {
     const req = decodeRequest(frame);
     if (req.unsupported) throw new Error(`capture responder: unsupported ${req.apiKey} v${req.apiVersion}`);
     const correlationId = req.header.correlationId;
+    if (req.apiKey === ApiKey.FindCoordinator) {
+      const res = { ...defaultsFindCoordinatorResponse(), nodeId: NODE_ID, host: '127.0.0.1', port: this.port };
+      return encodeResponse(ApiKey.FindCoordinator, req.apiVersion, correlationId, res);
+    }
+    if (req.apiKey === ApiKey.AddPartitionsToTxn) {
+      const res = defaultsAddPartitionsToTxnResponse();
+      res.resultsByTopicV3AndBelow = (req.body as AddPartitionsToTxnRequest).v3AndBelowTopics.map((t) => ({
+        name: t.name,
+        resultsByPartition: t.partitions.map((partitionIndex) => ({ partitionIndex, partitionErrorCode: 0 })),
+      }));
+      return encodeResponse(ApiKey.AddPartitionsToTxn, req.apiVersion, correlationId, res);
+    }
+    if (req.apiKey === ApiKey.EndTxn) {
+      return encodeResponse(ApiKey.EndTxn, req.apiVersion, correlationId, defaultsEndTxnResponse());
+    }
     if (req.apiKey === ApiKey.ListOffsets) {
       const body = req.body as ListOffsetsRequest;
       const res = defaultsListOffsetsResponse();

@@ -38,6 +38,8 @@ export interface Capture {
   records?: ExpectedRecord[];
   generatedRecords?: GeneratedRecords;
   idempotent?: boolean;
+  /** Set when the client produced inside a transaction. */
+  transactionalId?: string;
   /** A consumer scenario: the responder served `records` and the client fetched them. */
   consume?: boolean;
   description: string;

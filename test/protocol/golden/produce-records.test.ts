@@ -47,6 +47,7 @@ function producedBatches(c: Capture): { records: Buffer; batches: RecordBatch[];
   const produce = c.frames.filter((f) => f.apiName === 'Produce');
   assert.equal(produce.length, 1, 'one Produce request per scenario');
   const req = parseProduceRequest(frameBytes(c, produce[0]!));
+  assert.equal(req.transactionalId, c.transactionalId ?? null);
   assert.equal(req.partitions.length, 1);
   const p = req.partitions[0]!;
   assert.equal(p.topic, c.topic);
@@ -104,7 +105,7 @@ void describe('golden: produced record batches from real clients', () => {
           assert.equal(b.partitionLeaderEpoch, 0);
           assert.equal(b.compression, compressionTypeOf(c.compression));
           assert.equal(b.timestampType, 'create');
-          assert.equal(b.isTransactional, false);
+          assert.equal(b.isTransactional, c.transactionalId !== undefined);
           assert.equal(b.isControl, false);
           assert.equal(b.deleteHorizonMs, -1);
           assert.equal(b.recordsCount, b.records.length);
@@ -245,7 +246,7 @@ void describe('golden: other captured frames', () => {
           // librdkafka also sends brokers-only queries (an empty topic list)
           for (const t of req.body.topics) assert.equal(t.name, c.topic);
         } else if (req.apiKey === ApiKey.InitProducerId) {
-          assert.equal(req.body.transactionalId, null);
+          assert.ok(req.body.transactionalId === null || req.body.transactionalId === c.transactionalId);
         }
       }
     });
