@@ -13,6 +13,7 @@
  * message per topic or resource), never exceptions.
  */
 import type { Clock } from '../env/clock.ts';
+import { StorageError } from '../env/disk.ts';
 import type { Random } from '../env/random.ts';
 import { uuidFromBytes, ZERO_UUID } from '../protocol/codec/uuid.ts';
 import { ErrorCode } from '../protocol/generated/errors.ts';
@@ -783,6 +784,18 @@ export class ControllerOverloadedError extends Error {
   constructor() {
     super('metadata controller queue full');
   }
+}
+
+/**
+ * The Kafka error an operation's failure maps to, for handlers: a closed controller is
+ * NOT_CONTROLLER (clients retry elsewhere), a full queue REQUEST_TIMED_OUT (retriable), a
+ * storage failure KAFKA_STORAGE_ERROR. Anything else is a bug and is rethrown.
+ */
+export function controllerErrorCode(err: unknown): number {
+  if (err instanceof ControllerClosedError) return ErrorCode.NOT_CONTROLLER;
+  if (err instanceof ControllerOverloadedError) return ErrorCode.REQUEST_TIMED_OUT;
+  if (err instanceof StorageError) return ErrorCode.KAFKA_STORAGE_ERROR;
+  throw err;
 }
 
 function configRecord(resourceType: number, resourceName: string, name: string, value: string | null): MetadataMessage {
