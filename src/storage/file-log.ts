@@ -76,6 +76,8 @@ export interface FileLogOptions {
 }
 
 const SCAN_CHUNK_BYTES = 64 * 1024;
+/** Pending index numbers (two per entry) that trigger a write of the index files. */
+const PENDING_INDEX_NUMBERS = 256;
 const BULK_CHUNK_BYTES = 4 * 1024 * 1024;
 const LOG_START_CHECKPOINT = 'log-start-offset-checkpoint';
 const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
@@ -487,6 +489,8 @@ export class FileLog implements PartitionLog {
     }
     await this.syncSegment(seg);
     seg.restore(state);
+    seg.pendingOffset = [];
+    seg.pendingTime = [];
     seg.metaLoaded = true;
     seg.generation++;
     return truncated;
@@ -614,27 +618,35 @@ export class FileLog implements PartitionLog {
     const before = seg.snapshot();
     const position = seg.size;
     const epochsBefore = new EpochCache(this.epochs.all().map((e) => ({ ...e })));
+    const entries = new IndexEntries();
     try {
       await this.pool.withFile(seg.logPath, (f) => f.write(position, buf));
       const state = seg.snapshot();
-      const entries = new IndexEntries();
       for (const info of infos) {
         trackBatch(state, seg.baseOffset, info, position + info.position, this.config.indexIntervalBytes, entries);
       }
-      await this.writeIndexEntries(seg, before, entries);
       let epochsChanged = false;
       if (assign) epochsChanged = this.epochs.assign(leaderEpoch, firstOffset);
       else
         for (const info of infos)
           epochsChanged = this.epochs.assign(info.partitionLeaderEpoch, info.baseOffset) || epochsChanged;
       if (epochsChanged) await this.persistEpochs();
-      // Publish: readers see the new bytes from here on.
+      // Publish: readers see the new bytes (and index entries) from here on.
       seg.restore(state);
+      seg.pendingOffset.push(...entries.offset);
+      seg.pendingTime.push(...entries.time);
       this.endOffset = lastOffset + 1;
     } catch (err) {
       this.epochs = epochsBefore;
       await this.rollback(seg, before);
       throw toStorageError(err, seg.logPath);
+    }
+    if (seg.pendingOffset.length + seg.pendingTime.length >= PENDING_INDEX_NUMBERS) {
+      try {
+        await this.writePendingIndex(seg);
+      } catch {
+        // Kept pending; written by a later append, the next flush, roll or close.
+      }
     }
     let recordCount = 0;
     for (const info of infos) recordCount += info.recordsCount;
@@ -643,25 +655,40 @@ export class FileLog implements PartitionLog {
     return { baseOffset: firstOffset, lastOffset, logAppendTimeMs, logStartOffset: this.startOffset, recordCount };
   }
 
-  private async writeIndexEntries(seg: Segment, before: SegmentState, entries: IndexEntries): Promise<void> {
-    if (entries.offset.length > 0) {
+  /** Writes a segment's pending index entries to its index files. */
+  private async writePendingIndex(seg: Segment): Promise<void> {
+    if (seg.pendingOffset.length > 0) {
+      const entries = new IndexEntries();
+      entries.offset.push(...seg.pendingOffset);
       const data = entries.offsetBuffer();
-      const at = before.indexEntries * OFFSET_INDEX_ENTRY_SIZE;
+      const at = (seg.indexEntries - seg.pendingOffset.length / 2) * OFFSET_INDEX_ENTRY_SIZE;
       await this.pool.withFile(seg.indexPath, (f) => f.write(at, data));
       this.indexCache.append(seg.indexPath, data, at);
+      seg.pendingOffset = [];
     }
-    if (entries.time.length > 0) {
+    if (seg.pendingTime.length > 0) {
+      const entries = new IndexEntries();
+      entries.time.push(...seg.pendingTime);
       const data = entries.timeBuffer();
-      const at = before.timeIndexEntries * TIME_INDEX_ENTRY_SIZE;
+      const at = (seg.timeIndexEntries - seg.pendingTime.length / 2) * TIME_INDEX_ENTRY_SIZE;
       await this.pool.withFile(seg.timeIndexPath, (f) => f.write(at, data));
       this.indexCache.append(seg.timeIndexPath, data, at);
+      seg.pendingTime = [];
     }
+  }
+
+  /** Adds the final time index entry of a segment that stops being active (or closes). */
+  private async finishTimeIndex(seg: Segment): Promise<void> {
+    const state = seg.snapshot();
+    const entries = new IndexEntries();
+    finalTimeEntry(state, seg.baseOffset, entries);
+    seg.restore(state);
+    seg.pendingTime.push(...entries.time);
+    await this.writePendingIndex(seg);
   }
 
   /** Cuts back whatever a failed append may have written; retried before the next append. */
   private async rollback(seg: Segment, state: SegmentState): Promise<void> {
-    this.indexCache.truncate(seg.indexPath, state.indexEntries * OFFSET_INDEX_ENTRY_SIZE);
-    this.indexCache.truncate(seg.timeIndexPath, state.timeIndexEntries * TIME_INDEX_ENTRY_SIZE);
     this.pendingRepair = { seg, state };
     try {
       await this.repair();
@@ -674,11 +701,7 @@ export class FileLog implements PartitionLog {
     const pending = this.pendingRepair;
     if (!pending) return;
     const { seg, state } = pending;
-    if (this.segments.includes(seg)) {
-      await this.pool.withFile(seg.logPath, (f) => f.truncate(state.size));
-      await this.pool.withFile(seg.indexPath, (f) => f.truncate(state.indexEntries * OFFSET_INDEX_ENTRY_SIZE));
-      await this.pool.withFile(seg.timeIndexPath, (f) => f.truncate(state.timeIndexEntries * TIME_INDEX_ENTRY_SIZE));
-    }
+    if (this.segments.includes(seg)) await this.pool.withFile(seg.logPath, (f) => f.truncate(state.size));
     this.pendingRepair = undefined;
   }
 
@@ -702,13 +725,7 @@ export class FileLog implements PartitionLog {
   /** Closes the active segment (final time index entry, fsync) and starts one at `base`. */
   private async rollTo(base: number): Promise<void> {
     const old = this.active();
-    if (old.size > 0 || old.baseOffset !== base) {
-      const state = old.snapshot();
-      const entries = new IndexEntries();
-      finalTimeEntry(state, old.baseOffset, entries);
-      await this.writeIndexEntries(old, old.snapshot(), entries);
-      old.restore(state);
-    }
+    await this.finishTimeIndex(old);
     const seg = await this.createSegment(base);
     if (old.size === 0) {
       this.segments = [...this.segments.slice(0, -1), seg];
@@ -736,6 +753,7 @@ export class FileLog implements PartitionLog {
     for (let i = from; i < this.segments.length; i++) {
       const seg = this.segments[i]!;
       if (seg.baseOffset >= offset) break;
+      await this.writePendingIndex(seg);
       await this.syncSegment(seg);
     }
     this.recoveryPoint = offset;
@@ -826,10 +844,31 @@ export class FileLog implements PartitionLog {
 
   /** A file position at or before the batch containing `offset` (from the offset index). */
   private async positionFor(seg: Segment, offset: number): Promise<number> {
-    const entries = seg.indexEntries;
-    if (entries === 0) return 0;
-    const index = await this.loadIndex(seg.indexPath, entries, OFFSET_INDEX_ENTRY_SIZE);
-    return lookupOffsetIndex(index, entries, offset - seg.baseOffset);
+    const rel = offset - seg.baseOffset;
+    const pending = seg.pendingOffset;
+    const fileEntries = seg.indexEntries - pending.length / 2;
+    if (pending.length > 0 && pending[0]! <= rel) {
+      let found = 0;
+      for (let i = 0; i < pending.length && pending[i]! <= rel; i += 2) found = i;
+      return pending[found + 1]!;
+    }
+    if (fileEntries === 0) return 0;
+    const index = await this.loadIndex(seg.indexPath, fileEntries, OFFSET_INDEX_ENTRY_SIZE);
+    return lookupOffsetIndex(index, fileEntries, rel);
+  }
+
+  /** Relative offset of the last time index entry with timestamp < timestampMs (-1 if none). */
+  private async timeIndexLookup(seg: Segment, timestampMs: number): Promise<number> {
+    const pending = seg.pendingTime;
+    const fileEntries = seg.timeIndexEntries - pending.length / 2;
+    if (pending.length > 0 && pending[0]! < timestampMs) {
+      let found = 0;
+      for (let i = 0; i < pending.length && pending[i]! < timestampMs; i += 2) found = i;
+      return pending[found + 1]!;
+    }
+    if (fileEntries === 0) return -1;
+    const index = await this.loadIndex(seg.timeIndexPath, fileEntries, TIME_INDEX_ENTRY_SIZE);
+    return lookupTimeIndex(index, fileEntries, timestampMs);
   }
 
   offsetForTimestamp(timestampMs: number): Promise<TimestampAndOffset | undefined> {
@@ -839,11 +878,8 @@ export class FileLog implements PartitionLog {
         await this.ensureMeta(seg);
         if (seg.maxTimestamp < timestampMs || seg.size === 0) continue;
         let from = 0;
-        if (seg.timeIndexEntries > 0) {
-          const index = await this.loadIndex(seg.timeIndexPath, seg.timeIndexEntries, TIME_INDEX_ENTRY_SIZE);
-          const rel = lookupTimeIndex(index, seg.timeIndexEntries, timestampMs);
-          if (rel >= 0) from = await this.positionFor(seg, seg.baseOffset + rel);
-        }
+        const rel = await this.timeIndexLookup(seg, timestampMs);
+        if (rel >= 0) from = await this.positionFor(seg, seg.baseOffset + rel);
         const cursor = new Cursor(this, seg.logPath, seg.size, SCAN_CHUNK_BYTES);
         for (let pos = from; ; ) {
           const info = await cursor.info(pos);
@@ -915,6 +951,7 @@ export class FileLog implements PartitionLog {
 
   /** Cuts a segment before the batch containing `offset` (or at its end). */
   private async truncateSegment(seg: Segment, offset: number): Promise<void> {
+    await this.writePendingIndex(seg);
     const cursor = new Cursor(this, seg.logPath, seg.size, SCAN_CHUNK_BYTES);
     let pos = await this.positionFor(seg, offset);
     let newEnd = offset;
@@ -1195,6 +1232,8 @@ export class FileLog implements PartitionLog {
           this.indexCache.invalidate(path);
         }
         seg.restore(state);
+        seg.pendingOffset = [];
+        seg.pendingTime = [];
         seg.metaLoaded = true;
         seg.generation++;
         return true;
@@ -1210,11 +1249,7 @@ export class FileLog implements PartitionLog {
     return this.enqueue(async () => {
       await this.repair();
       const seg = this.active();
-      const state = seg.snapshot();
-      const entries = new IndexEntries();
-      finalTimeEntry(state, seg.baseOffset, entries);
-      await this.writeIndexEntries(seg, seg.snapshot(), entries);
-      seg.restore(state);
+      await this.finishTimeIndex(seg);
       await this.flushSegmentsBelow(this.endOffset);
       await this.syncSegment(seg);
       this.closed = true;

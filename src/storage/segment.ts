@@ -69,6 +69,14 @@ export class Segment implements SegmentState {
   metaLoaded = false;
   /** Bumped when the segment's files are rewritten (truncation, compaction swap). */
   generation = 0;
+  /**
+   * Index entries counted in indexEntries/timeIndexEntries but not yet written to the
+   * index files (pairs: relative offset, position / timestamp, relative offset). They are
+   * written in groups, and before any fsync, roll or close; a crash that loses them costs
+   * nothing because recovery rebuilds the indexes of every unflushed segment.
+   */
+  pendingOffset: number[] = [];
+  pendingTime: number[] = [];
 
   constructor(
     readonly dir: string,
