@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../version.ts';
+import { runStart } from './start.ts';
 
 const program = new Command()
   .name('runnel')
@@ -13,8 +14,15 @@ const program = new Command()
 program
   .command('start')
   .description('start a broker (listens on 127.0.0.1:9092, data under ./data)')
-  .action(() => {
-    console.log(`runnel ${VERSION}: the broker is not built yet; see README.md for what works today.`);
+  .option('-c, --config <file>', 'Kafka server.properties file')
+  .option(
+    '-s, --set <key=value>',
+    'broker property, repeatable (e.g. --set listeners=PLAINTEXT://127.0.0.1:19092)',
+    (value: string, previous: string[]) => [...previous, value],
+    [] as string[],
+  )
+  .action(async (options: { config?: string; set: string[] }) => {
+    process.exitCode = await runStart(options);
   });
 
 await program.parseAsync(process.argv);

@@ -152,6 +152,7 @@ void describe('kafkajs admin', TIMEOUT, () => {
     assert.equal(cleanup.isDefault, true);
 
     await admin.alterConfigs({
+      validateOnly: false,
       resources: [
         {
           type: ConfigResourceTypes.TOPIC,
@@ -171,6 +172,7 @@ void describe('kafkajs admin', TIMEOUT, () => {
 
     await rejectsWith(
       admin.alterConfigs({
+        validateOnly: false,
         resources: [
           {
             type: ConfigResourceTypes.TOPIC,
