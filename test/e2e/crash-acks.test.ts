@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
+import { partitionForKey } from '../../src/client/partitioner/murmur2.ts';
 import { kcat } from './helpers/kcat.ts';
 import { type SpawnedBroker, spawnBroker } from './helpers/spawn-broker.ts';
 
@@ -43,7 +44,6 @@ void describe('crash: kill -9 under acks=-1 load', () => {
           const res = await producer.send({ topic: 'durable', acks: -1, messages });
           // kafkajs returns one baseOffset per partition; recover each message's offset.
           const byPartition = new Map<number, string[]>();
-          const { partitionForKey } = await import('../../src/client/partitioner/murmur2.ts');
           for (const m of messages) {
             const p = partitionForKey(Buffer.from(m.key), 4);
             const list = byPartition.get(p) ?? [];
@@ -52,7 +52,9 @@ void describe('crash: kill -9 under acks=-1 load', () => {
           }
           for (const r of res) {
             const values = byPartition.get(r.partition) ?? [];
-            values.forEach((v, i) => acked.set(`${r.partition}/${BigInt(r.baseOffset!) + BigInt(i)}`, v));
+            values.forEach((v, i) => {
+              acked.set(`${r.partition}/${BigInt(r.baseOffset!) + BigInt(i)}`, v);
+            });
           }
           sent++;
         } catch {
