@@ -37,8 +37,8 @@ const impls: [string, () => Promise<{ disk: Disk; root: string }>][] = [
 ];
 
 for (const [name, make] of impls) {
-  describe(`Disk contract: ${name}`, () => {
-    it('files: write at positions, read, size, truncate, sync', async () => {
+  void describe(`Disk contract: ${name}`, () => {
+    void it('files: write at positions, read, size, truncate, sync', async () => {
       const { disk, root } = await make();
       await disk.mkdirp(join(root, 'a/b'));
       const path = join(root, 'a/b/f');
@@ -61,7 +61,7 @@ for (const [name, make] of impls) {
       assert.equal(await disk.stat(join(root, 'nope')), undefined);
     });
 
-    it('directories: readdir, rename (replacing), unlink, rmrf, atomic writes', async () => {
+    void it('directories: readdir, rename (replacing), unlink, rmrf, atomic writes', async () => {
       const { disk, root } = await make();
       await disk.mkdirp(join(root, 'd'));
       await writeFileAtomic(disk, join(root, 'd/x'), Buffer.from('1'));
@@ -84,8 +84,8 @@ for (const [name, make] of impls) {
   });
 }
 
-describe('memoryDisk crash model', () => {
-  it('a power loss keeps synced bytes only; a process crash keeps everything', async () => {
+void describe('memoryDisk crash model', () => {
+  void it('a power loss keeps synced bytes only; a process crash keeps everything', async () => {
     const disk = memoryDisk();
     await disk.mkdirp('/d');
     const f = await disk.open('/d/f', { create: true });
@@ -106,8 +106,8 @@ describe('memoryDisk crash model', () => {
   });
 });
 
-describe('faultyDisk', () => {
-  it('injects ENOSPC, EIO and torn writes as typed errors', async () => {
+void describe('faultyDisk', () => {
+  void it('injects ENOSPC, EIO and torn writes as typed errors', async () => {
     const inner = memoryDisk();
     const disk = faultyDisk(inner, seededRandom(7));
     await disk.mkdirp('/d');
@@ -128,7 +128,7 @@ describe('faultyDisk', () => {
     assert.equal(disk.injected(), 4);
   });
 
-  it('maps errno codes to kinds', () => {
+  void it('maps errno codes to kinds', () => {
     assert.equal(toStorageError(Object.assign(new Error('x'), { code: 'ENOSPC' })).kind, 'no-space');
     assert.equal(toStorageError(Object.assign(new Error('x'), { code: 'EIO' })).kind, 'io');
     assert.equal(toStorageError(Object.assign(new Error('x'), { code: 'ENOENT' })).kind, 'not-found');

@@ -123,8 +123,8 @@ async function checkCompacted(log: PartitionLog, written: Written[], nowMs: numb
 }
 
 for (const [name, make] of makers) {
-  describe(`compaction properties: ${name}`, () => {
-    it('keeps the last value per key, tombstones until their retention, offsets unchanged', async () => {
+  void describe(`compaction properties: ${name}`, () => {
+    void it('keeps the last value per key, tombstones until their retention, offsets unchanged', async () => {
       await fc.assert(
         fc.asyncProperty(scenarioArb, async (sc) => {
           const clock = new ManualClock(T0);
@@ -158,8 +158,8 @@ for (const [name, make] of makers) {
   });
 }
 
-describe('compaction honours its settings', () => {
-  it('min.cleanable.dirty.ratio, min.compaction.lag.ms and the active segment', async () => {
+void describe('compaction honours its settings', () => {
+  void it('min.cleanable.dirty.ratio, min.compaction.lag.ms and the active segment', async () => {
     const clock = new ManualClock(T0);
     const log = new MemoryLog({
       topic: 't',
@@ -185,8 +185,8 @@ describe('compaction honours its settings', () => {
   });
 });
 
-describe('compaction is crash-safe', () => {
-  it('a crash at any moment of a compaction leaves a valid log with the same answers', async () => {
+void describe('compaction is crash-safe', () => {
+  void it('a crash at any moment of a compaction leaves a valid log with the same answers', async () => {
     let failures = 0;
     for (let seed = 1; seed <= 40; seed++) {
       const random = seededRandom(seed);

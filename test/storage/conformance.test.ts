@@ -28,10 +28,10 @@ function batchesOf(buf: Buffer): [number, number][] {
 }
 
 for (const factory of factories) {
-  describe(`PartitionLog conformance: ${factory.name}`, () => {
+  void describe(`PartitionLog conformance: ${factory.name}`, () => {
     after(() => factory.cleanup());
 
-    it('assigns consecutive offsets and never reuses them', async () => {
+    void it('assigns consecutive offsets and never reuses them', async () => {
       const log = await factory.create();
       const a = await log.append(batchOf(3), { leaderEpoch: 0 });
       const b = await log.append(Buffer.concat([batchOf(2), batchOf(1)]), { leaderEpoch: 0 });
@@ -49,7 +49,7 @@ for (const factory of factories) {
         ]);
     });
 
-    it('stamps LogAppendTime when configured', async () => {
+    void it('stamps LogAppendTime when configured', async () => {
       const clock = new ManualClock(5_000_000);
       const log = await factory.create({ messageTimestampType: 'LogAppendTime' }, clock);
       const a = await log.append(batchOf(2, 1), { leaderEpoch: 0 });
@@ -59,7 +59,7 @@ for (const factory of factories) {
       assert.equal(listBatches(r.records)[0]!.maxTimestamp, 5_000_000);
     });
 
-    it('rejects corrupt batches with a typed error and stays usable', async () => {
+    void it('rejects corrupt batches with a typed error and stays usable', async () => {
       const log = await factory.create();
       const bad = batchOf(2);
       bad[bad.length - 1]! ^= 0xff;
@@ -72,7 +72,7 @@ for (const factory of factories) {
       assert.equal(ok.baseOffset, 0);
     });
 
-    it('reads whole batches within maxBytes, at least one, from the middle of a batch', async () => {
+    void it('reads whole batches within maxBytes, at least one, from the middle of a batch', async () => {
       const log = await factory.create();
       await appendN(log, 10, 5);
       const size = batchOf(5).length;
@@ -102,7 +102,7 @@ for (const factory of factories) {
       assert.deepEqual(fourth.records.subarray(12 + 4 + 1), orig.subarray(12 + 4 + 1));
     });
 
-    it('stops at maxOffset (the high watermark)', async () => {
+    void it('stops at maxOffset (the high watermark)', async () => {
       const log = await factory.create();
       await appendN(log, 5, 2);
       assert.equal(log.highWatermark(), 0);
@@ -118,7 +118,7 @@ for (const factory of factories) {
       assert.ok(none.kind === 'records' && none.records.length === 0);
     });
 
-    it('finds offsets by timestamp and the max timestamp', async () => {
+    void it('finds offsets by timestamp and the max timestamp', async () => {
       const log = await factory.create({ indexIntervalBytes: 100, segmentBytes: 1000 });
       for (let i = 0; i < 40; i++) await log.append(batchOf(2, 10_000 + i * 10), { leaderEpoch: 3 });
       assert.ok(log.segmentCount() > 1);
@@ -134,7 +134,7 @@ for (const factory of factories) {
       assert.deepEqual(await log.maxTimestamp(), { offset: 80, timestamp: 50_000, leaderEpoch: 3 });
     });
 
-    it('tracks leader epochs and answers OffsetForLeaderEpoch', async () => {
+    void it('tracks leader epochs and answers OffsetForLeaderEpoch', async () => {
       const log = await factory.create();
       assert.deepEqual(log.endOffsetForEpoch(0), { leaderEpoch: -1, endOffset: -1 });
       await appendN(log, 3, 1, 1); // 0..2 epoch 1
@@ -152,7 +152,7 @@ for (const factory of factories) {
       assert.equal(listBatches(r.records)[0]!.partitionLeaderEpoch, 3);
     });
 
-    it('truncates (followers) at batch boundaries and continues from there', async () => {
+    void it('truncates (followers) at batch boundaries and continues from there', async () => {
       const log = await factory.create({ segmentBytes: 600, indexIntervalBytes: 100 });
       await appendN(log, 10, 2, 1);
       await appendN(log, 10, 2, 2);
@@ -180,7 +180,7 @@ for (const factory of factories) {
       assert.equal((await log.append(batchOf(1), { leaderEpoch: 8 })).baseOffset, 500);
     });
 
-    it('appendAsFollower keeps offsets and epochs, refuses to go backwards', async () => {
+    void it('appendAsFollower keeps offsets and epochs, refuses to go backwards', async () => {
       const log = await factory.create();
       const b1 = batchOf(3);
       b1.writeBigInt64BE(10n, 0);
@@ -194,7 +194,7 @@ for (const factory of factories) {
       await assert.rejects(log.appendAsFollower(back), StorageError);
     });
 
-    it('rolls on segment.bytes and segment.ms, reads across segments', async () => {
+    void it('rolls on segment.bytes and segment.ms, reads across segments', async () => {
       const clock = new ManualClock();
       const log = await factory.create({ segmentBytes: 500, segmentMs: 60_000 }, clock);
       const size = batchOf(2).length;
@@ -216,7 +216,7 @@ for (const factory of factories) {
       assert.equal(big.baseOffset, 26);
     });
 
-    it('retention deletes whole closed segments by size and time, never the active one', async () => {
+    void it('retention deletes whole closed segments by size and time, never the active one', async () => {
       const clock = new ManualClock();
       const log = await factory.create({ segmentBytes: 400, retentionMs: -1, retentionBytes: -1 }, clock);
       const now = clock.nowMs();
@@ -242,7 +242,7 @@ for (const factory of factories) {
       assert.equal(next.baseOffset, 40, 'offsets continue after retention');
     });
 
-    it('DeleteRecords moves the log start offset up to the high watermark', async () => {
+    void it('DeleteRecords moves the log start offset up to the high watermark', async () => {
       const log = await factory.create({ segmentBytes: 300 });
       await appendN(log, 20, 2);
       log.updateHighWatermark(30);
@@ -265,7 +265,7 @@ for (const factory of factories) {
       }
     });
 
-    it('reopens with the same state', async () => {
+    void it('reopens with the same state', async () => {
       if (!factory.reopen) return;
       let log = await factory.create({ segmentBytes: 500, indexIntervalBytes: 64 });
       await appendN(log, 15, 3, 2);
@@ -283,7 +283,7 @@ for (const factory of factories) {
       assert.equal((await log.append(batchOf(1), { leaderEpoch: 4 })).baseOffset, 50);
     });
 
-    it('serializes concurrent appends (no interleaving, offsets dense)', async () => {
+    void it('serializes concurrent appends (no interleaving, offsets dense)', async () => {
       const log = await factory.create({ segmentBytes: 2000 });
       const results = await Promise.all(
         Array.from({ length: 50 }, (_, i) =>

@@ -78,7 +78,7 @@ function runChild(dataDir: string, seed: number, killAfter: number): Promise<Ack
   });
 }
 
-it(`every acknowledged append survives ${KILLS} SIGKILLs (seed ${SEED})`, { timeout: 120_000 }, async () => {
+void it(`every acknowledged append survives ${KILLS} SIGKILLs (seed ${SEED})`, { timeout: 120_000 }, async () => {
   dir = await tempDir('runnel-crash-');
   const random = seededRandom(SEED);
   const acked: Ack[] = [];

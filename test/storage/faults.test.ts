@@ -69,8 +69,8 @@ async function appendAcked(log: FileLog, buf: Buffer, acked: Acked[]): Promise<v
   acked.push({ base: r.baseOffset, last: r.lastOffset, crc: buf.readUInt32BE(17) });
 }
 
-describe('storage under disk faults', () => {
-  it('ENOSPC: typed error, log stays readable, appends resume when space returns', async () => {
+void describe('storage under disk faults', () => {
+  void it('ENOSPC: typed error, log stays readable, appends resume when space returns', async () => {
     const { disk, mem, open, batch } = setup(1);
     const log = await open();
     const acked: Acked[] = [];
@@ -93,7 +93,7 @@ describe('storage under disk faults', () => {
     await checkLog(await open(), acked);
   });
 
-  it('torn write with a failing rollback: repaired before the next append, or by recovery', async () => {
+  void it('torn write with a failing rollback: repaired before the next append, or by recovery', async () => {
     const { disk, mem, open, batch } = setup(2);
     let log = await open();
     const acked: Acked[] = [];
@@ -118,7 +118,7 @@ describe('storage under disk faults', () => {
     await checkLog(log, acked);
   });
 
-  it('EIO on index, checkpoint, sync and read: typed errors, nothing acknowledged lost', async () => {
+  void it('EIO on index, checkpoint, sync and read: typed errors, nothing acknowledged lost', async () => {
     const { disk, mem, open, batch } = setup(3, { flushMessages: 7 });
     const log = await open();
     const acked: Acked[] = [];
@@ -151,7 +151,7 @@ describe('storage under disk faults', () => {
     await checkLog(await open(), acked);
   });
 
-  it('power loss drops unflushed data but never flushed data (random torn tails)', async () => {
+  void it('power loss drops unflushed data but never flushed data (random torn tails)', async () => {
     for (let round = 0; round < 25; round++) {
       const { mem, random, open, batch } = setup(100 + round, { segmentBytes: 2048 + round * 100 });
       let log = await open();
@@ -179,7 +179,7 @@ describe('storage under disk faults', () => {
     }
   });
 
-  it('random faults (torn writes, EIO) over many appends: every acknowledged append survives a crash', async () => {
+  void it('random faults (torn writes, EIO) over many appends: every acknowledged append survives a crash', async () => {
     for (let round = 0; round < 10; round++) {
       const { disk, mem, open, batch } = setup(1000 + round, { segmentBytes: 3000, flushMessages: 20 });
       let log = await open();

@@ -14,7 +14,7 @@ import { batchOf, ManualClock } from './helpers.ts';
 const PARTITIONS = 10_000;
 const MAX_OPEN_FILES = 256;
 
-it(`${PARTITIONS} partitions stay under ${MAX_OPEN_FILES} open files`, { timeout: 120_000 }, async () => {
+void it(`${PARTITIONS} partitions stay under ${MAX_OPEN_FILES} open files`, { timeout: 120_000 }, async () => {
   const disk = memoryDisk();
   const clock = new ManualClock();
   const options = {

@@ -49,8 +49,8 @@ async function assertValid(log: FileLog, leo: number): Promise<void> {
   assert.equal(next, leo);
 }
 
-describe('recovery at open', () => {
-  it('drops a torn tail (garbage after the last batch)', async () => {
+void describe('recovery at open', () => {
+  void it('drops a torn tail (garbage after the last batch)', async () => {
     const { dir, open, log } = await freshLog();
     log.abandon();
     const active = (await segmentFiles(dir, '.log')).at(-1)!;
@@ -63,7 +63,7 @@ describe('recovery at open', () => {
     await again.close();
   });
 
-  it('truncates at the first bad batch, deleting later segments', async () => {
+  void it('truncates at the first bad batch, deleting later segments', async () => {
     const { dir, open, log } = await freshLog();
     log.abandon();
     const logs = await segmentFiles(dir, '.log');
@@ -83,7 +83,7 @@ describe('recovery at open', () => {
     await again.close();
   });
 
-  it('rebuilds missing or damaged indexes, even after a clean shutdown', async () => {
+  void it('rebuilds missing or damaged indexes, even after a clean shutdown', async () => {
     const { dir, open, log } = await freshLog();
     const ts = await log.offsetForTimestamp(1017);
     await log.close();
@@ -101,7 +101,7 @@ describe('recovery at open', () => {
     await again.close();
   });
 
-  it('cleans compaction leftovers and finishes an interrupted swap', async () => {
+  void it('cleans compaction leftovers and finishes an interrupted swap', async () => {
     const { dir, open, log } = await freshLog();
     await log.close();
     const logs = await segmentFiles(dir, '.log');
@@ -124,8 +124,8 @@ describe('recovery at open', () => {
   });
 });
 
-describe('LogManager', () => {
-  it('writes the clean-shutdown marker on close, recovers without it, discovers and deletes logs', async () => {
+void describe('LogManager', () => {
+  void it('writes the clean-shutdown marker on close, recovers without it, discovers and deletes logs', async () => {
     const root = await tempDir();
     dirs.push(root);
     const clock = new ManualClock();
@@ -153,7 +153,7 @@ describe('LogManager', () => {
     await m.close();
   });
 
-  it('runs retention, compaction and flush.ms on the injected clock', async () => {
+  void it('runs retention, compaction and flush.ms on the injected clock', async () => {
     const root = await tempDir();
     dirs.push(root);
     const clock = new ManualClock();
