@@ -10,7 +10,7 @@ import type { RequestTypes, ResponseTypes } from '../../../src/protocol/generate
 type Key = keyof RequestTypes & keyof ResponseTypes & number;
 
 export class RawClient {
-  private buffered = Buffer.alloc(0);
+  private buffered: Buffer = Buffer.alloc(0);
   private waiting: { resolve: (frame: Buffer) => void; reject: (err: Error) => void }[] = [];
   private correlationId = 1;
   private closedError: Error | undefined;
