@@ -180,8 +180,8 @@ export function buildControlBatch(opts: BuildControlBatchOptions): Buffer {
   });
 }
 
-function corrupt(kind: CorruptRecordKind, message: string): never {
-  throw new CorruptRecordError(kind, message);
+function corrupt(kind: CorruptRecordKind, message: string, position = -1): never {
+  throw new CorruptRecordError(kind, message, position);
 }
 
 /**
@@ -189,22 +189,24 @@ function corrupt(kind: CorruptRecordKind, message: string): never {
  * compression code, count sign) and returns its total size. Throws CorruptRecordError.
  */
 export function checkBatchFraming(buf: Buffer, pos: number, verifyCrc: boolean): number {
-  if (pos < 0 || buf.length - pos < BATCH_LOG_OVERHEAD) corrupt('truncated', 'no room for a batch length');
+  if (pos < 0 || buf.length - pos < BATCH_LOG_OVERHEAD) corrupt('truncated', 'no room for a batch length', pos);
   const batchLength = buf.readInt32BE(pos + BatchOffset.BatchLength);
-  if (batchLength < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD) corrupt('invalid-length', `batch length ${batchLength}`);
+  if (batchLength < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD)
+    corrupt('invalid-length', `batch length ${batchLength}`, pos);
   const size = batchLength + BATCH_LOG_OVERHEAD;
-  if (size > buf.length - pos) corrupt('truncated', `batch of ${size} bytes, ${buf.length - pos} available`);
+  if (size > buf.length - pos) corrupt('truncated', `batch of ${size} bytes, ${buf.length - pos} available`, pos);
   const magic = buf.readInt8(pos + BatchOffset.Magic);
-  if (magic !== CURRENT_MAGIC) corrupt('unsupported-magic', `magic ${magic}`);
+  if (magic !== CURRENT_MAGIC) corrupt('unsupported-magic', `magic ${magic}`, pos);
   if (verifyCrc) {
     const stored = buf.readUInt32BE(pos + BatchOffset.Crc);
     const actual = computeBatchCrc(buf, pos, size);
-    if (stored !== actual) corrupt('crc-mismatch', `stored ${stored.toString(16)}, computed ${actual.toString(16)}`);
+    if (stored !== actual)
+      corrupt('crc-mismatch', `stored ${stored.toString(16)}, computed ${actual.toString(16)}`, pos);
   }
   const compression = buf.readInt16BE(pos + BatchOffset.Attributes) & ATTR_COMPRESSION_MASK;
-  if (compression > MAX_COMPRESSION_CODE) corrupt('unsupported-compression', `compression code ${compression}`);
+  if (compression > MAX_COMPRESSION_CODE) corrupt('unsupported-compression', `compression code ${compression}`, pos);
   const count = buf.readInt32BE(pos + BatchOffset.RecordsCount);
-  if (count < 0) corrupt('invalid-record-count', `records count ${count}`);
+  if (count < 0) corrupt('invalid-record-count', `records count ${count}`, pos);
   return size;
 }
 
@@ -216,6 +218,17 @@ function recordsBytes(buf: Buffer, pos: number, size: number, maxBytes: number):
 
 /** Decodes the batch at `pos` with all its records. Keys and values are views into `buf` (or the decompressed copy). */
 export function decodeRecordBatch(buf: Buffer, pos = 0, opts: DecodeBatchOptions = {}): RecordBatch {
+  try {
+    return decodeBatchAt(buf, pos, opts);
+  } catch (e) {
+    if (e instanceof CorruptRecordError && e.position < 0) {
+      throw new CorruptRecordError(e.kind, e.message.slice(e.kind.length + 2), pos);
+    }
+    throw e;
+  }
+}
+
+function decodeBatchAt(buf: Buffer, pos: number, opts: DecodeBatchOptions): RecordBatch {
   const size = checkBatchFraming(buf, pos, opts.verifyCrc ?? true);
   const header = readBatchHeader(buf, pos);
   const attributes = header.attributes;
@@ -305,12 +318,12 @@ export function* iterateBatches(buf: Buffer, start = 0, end = buf.length): Gener
   while (end - pos >= BATCH_LOG_OVERHEAD) {
     const batchLength = buf.readInt32BE(pos + BatchOffset.BatchLength);
     if (batchLength < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD) {
-      corrupt('invalid-length', `batch length ${batchLength} at ${pos}`);
+      corrupt('invalid-length', `batch length ${batchLength} at ${pos}`, pos);
     }
     const size = batchLength + BATCH_LOG_OVERHEAD;
     if (size > end - pos) return;
     const magic = buf.readInt8(pos + BatchOffset.Magic);
-    if (magic !== CURRENT_MAGIC) corrupt('unsupported-magic', `magic ${magic} at ${pos}`);
+    if (magic !== CURRENT_MAGIC) corrupt('unsupported-magic', `magic ${magic} at ${pos}`, pos);
     yield { position: pos, header: readBatchHeader(buf, pos) };
     pos += size;
   }

@@ -30,9 +30,15 @@ export type CorruptRecordKind =
 export class CorruptRecordError extends Error {
   override readonly name = 'CorruptRecordError';
   readonly kind: CorruptRecordKind;
+  /**
+   * Byte offset of the batch at fault within the buffer handed in, when known (-1 if not):
+   * log recovery truncates there.
+   */
+  readonly position: number;
 
-  constructor(kind: CorruptRecordKind, message: string) {
+  constructor(kind: CorruptRecordKind, message: string, position = -1) {
     super(`${kind}: ${message}`);
     this.kind = kind;
+    this.position = position;
   }
 }

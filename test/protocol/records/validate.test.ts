@@ -114,11 +114,30 @@ void describe('iterateBatches', () => {
     }
   });
 
-  void it('an impossible batch length is a typed error, not an endless loop', () => {
-    const blob = Buffer.concat([batch(), Buffer.alloc(20)]);
+  void it('an impossible batch length is a typed error carrying its position, not an endless loop', () => {
+    const first = batch();
+    const blob = Buffer.concat([first, Buffer.alloc(20)]);
     assert.throws(
       () => [...iterateBatches(blob)],
-      (e: unknown) => e instanceof CorruptRecordError && e.kind === 'invalid-length',
+      (e: unknown) => e instanceof CorruptRecordError && e.kind === 'invalid-length' && e.position === first.length,
+    );
+  });
+
+  void it('decode errors carry the position of the batch at fault (where log recovery truncates)', () => {
+    const a = batch();
+    const b = batch(4, 'gzip');
+    b[b.length - 1]! ^= 1;
+    const blob = Buffer.concat([a, b]);
+    assert.throws(
+      () => decodeRecordBatch(blob, a.length),
+      (e: unknown) => e instanceof CorruptRecordError && e.kind === 'crc-mismatch' && e.position === a.length,
+    );
+    const c = batch(3);
+    c.writeInt32BE(2, BatchOffset.RecordsCount);
+    withCrc(c);
+    assert.throws(
+      () => decodeRecordBatch(Buffer.concat([a, c]), a.length),
+      (e: unknown) => e instanceof CorruptRecordError && e.kind === 'invalid-record-count' && e.position === a.length,
     );
   });
 });
