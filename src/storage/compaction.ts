@@ -5,13 +5,28 @@
  * log the key map covers, or it is a tombstone (null value) whose batch's max timestamp
  * is older than delete.retention.ms. Kept as they are (not filtered):
  * - control and transactional batches (transactions come later),
- * - the last batch of each producer id in the cleaned range (producer state needs it),
- * - compressed batches: the record decoder for them is not used here yet, so their keys
- *   are neither collected nor filtered (the log stays correct, just less compact).
- * A surviving batch keeps its base offset and lastOffsetDelta, so offsets never move.
+ * - the last batch of each producer id in the cleaned range (producer state needs it).
+ * Compressed batches are decompressed (src/protocol/records codecs, bounded), filtered
+ * and recompressed with the same codec.
+ * A surviving batch keeps its header: base offset, lastOffsetDelta, timestamps, producer
+ * fields. Records keep their bytes (offset and timestamp deltas included), so offsets
+ * never move; only batchLength, recordsCount and the CRC change.
  */
-import { ATTR_CONTROL, ATTR_TRANSACTIONAL, BatchOffset } from '../protocol/records/batch-header.ts';
-import { isCompressed, type RecordView, rebuildBatch, recordsOf } from './records.ts';
+
+import { StorageError } from '../env/disk.ts';
+import {
+  ATTR_COMPRESSION_MASK,
+  ATTR_CONTROL,
+  ATTR_TRANSACTIONAL,
+  BATCH_HEADER_SIZE,
+  BatchOffset,
+  type CompressionType,
+} from '../protocol/records/batch-header.ts';
+import { compress, decompress } from '../protocol/records/compression.ts';
+import { type RecordView, rebuildBatch, recordsIn } from './records.ts';
+
+/** Bound on one batch's decompressed records during compaction. */
+export const MAX_UNCOMPRESSED_BATCH_BYTES = 64 * 1024 * 1024;
 
 export interface CleanContext {
   /** Key (bytes as latin1) -> offset of its latest record in the dirty range. */
@@ -23,15 +38,35 @@ export interface CleanContext {
 }
 
 function keepsWhole(buf: Buffer, pos: number): boolean {
-  const attributes = buf.readInt16BE(pos + BatchOffset.Attributes);
-  return (attributes & (ATTR_CONTROL | ATTR_TRANSACTIONAL)) !== 0 || isCompressed(buf, pos);
+  return (buf.readInt16BE(pos + BatchOffset.Attributes) & (ATTR_CONTROL | ATTR_TRANSACTIONAL)) !== 0;
+}
+
+/** The records of the batch at `pos` (decompressed when needed) and how to walk them. */
+function recordsBody(buf: Buffer, pos: number): { bytes: Buffer; start: number; end: number; codec: CompressionType } {
+  const size = buf.readInt32BE(pos + BatchOffset.BatchLength) + 12;
+  const codec = (buf.readInt16BE(pos + BatchOffset.Attributes) & ATTR_COMPRESSION_MASK) as CompressionType;
+  if (codec === 0) return { bytes: buf, start: pos + BATCH_HEADER_SIZE, end: pos + size, codec };
+  let raw: Buffer;
+  try {
+    raw = decompress(codec, buf.subarray(pos + BATCH_HEADER_SIZE, pos + size), MAX_UNCOMPRESSED_BATCH_BYTES);
+  } catch (err) {
+    throw new StorageError('corrupt', `cannot decompress batch for compaction: ${String(err)}`, undefined, {
+      cause: err,
+    });
+  }
+  return { bytes: raw, start: 0, end: raw.length, codec };
+}
+
+function recordCount(buf: Buffer, pos: number): number {
+  return buf.readInt32BE(pos + BatchOffset.RecordsCount);
 }
 
 /** Adds the keys of the batch at `pos` to the map (latest offset wins). */
 export function collectKeys(buf: Buffer, pos: number, keys: Map<string, number>): void {
   if (keepsWhole(buf, pos)) return;
   const base = Number(buf.readBigInt64BE(pos + BatchOffset.BaseOffset));
-  for (const r of recordsOf(buf, pos)) {
+  const body = recordsBody(buf, pos);
+  for (const r of recordsIn(body.bytes, body.start, body.end, recordCount(buf, pos))) {
     if (r.key) keys.set(r.key.toString('latin1'), base + r.offsetDelta);
   }
 }
@@ -52,9 +87,10 @@ export function cleanBatch(buf: Buffer, pos: number, ctx: CleanContext): Buffer 
   if (pid >= 0n && ctx.producerLastBatch.get(pid) === base) return 'keep';
   const maxTimestamp = Number(buf.readBigInt64BE(pos + BatchOffset.MaxTimestamp));
   const tombstonesExpired = maxTimestamp < ctx.nowMs - ctx.deleteRetentionMs;
+  const body = recordsBody(buf, pos);
   const kept: RecordView[] = [];
   let total = 0;
-  for (const r of recordsOf(buf, pos)) {
+  for (const r of recordsIn(body.bytes, body.start, body.end, recordCount(buf, pos))) {
     total++;
     if (r.key) {
       const latest = ctx.keys.get(r.key.toString('latin1'));
@@ -65,7 +101,9 @@ export function cleanBatch(buf: Buffer, pos: number, ctx: CleanContext): Buffer 
   }
   if (kept.length === total) return 'keep';
   if (kept.length === 0) return null;
-  return rebuildBatch(buf, pos, kept);
+  return body.codec === 0
+    ? rebuildBatch(buf, pos, kept)
+    : rebuildBatch(buf, pos, kept, body.bytes, (raw) => compress(body.codec, raw));
 }
 
 /** Kafka's dirty ratio: dirty bytes over all cleanable bytes (0 when nothing). */

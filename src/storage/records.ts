@@ -128,11 +128,14 @@ export interface RecordView {
 }
 
 /** Walks the records of the uncompressed batch at `pos`. */
-export function* recordsOf(buf: Buffer, pos: number): Generator<RecordView> {
+export function recordsOf(buf: Buffer, pos: number): Generator<RecordView> {
   const size = buf.readInt32BE(pos + BatchOffset.BatchLength) + 12;
-  const end = pos + size;
-  const count = buf.readInt32BE(pos + BatchOffset.RecordsCount);
-  let p = pos + BATCH_HEADER_SIZE;
+  return recordsIn(buf, pos + BATCH_HEADER_SIZE, pos + size, buf.readInt32BE(pos + BatchOffset.RecordsCount));
+}
+
+/** Walks `count` records laid out in buf[start, end) (a batch body, or decompressed records). */
+export function* recordsIn(buf: Buffer, start: number, end: number, count: number): Generator<RecordView> {
+  let p = start;
   for (let i = 0; i < count; i++) {
     const start = p;
     const len = readVarint(buf, p, end);
@@ -159,13 +162,29 @@ export function* recordsOf(buf: Buffer, pos: number): Generator<RecordView> {
  * base offset, lastOffsetDelta, timestamps and producer fields are kept, so the offsets of
  * the surviving records do not change. Only batchLength, recordsCount and the CRC change.
  */
-export function rebuildBatch(buf: Buffer, pos: number, records: readonly RecordView[]): Buffer {
-  let size = BATCH_HEADER_SIZE;
-  for (const r of records) size += r.end - r.start;
+export function rebuildBatch(
+  buf: Buffer,
+  pos: number,
+  records: readonly RecordView[],
+  /** Where the record views point (decompressed records), when not `buf`. */
+  recordBytes: Buffer = buf,
+  /** Compresses the surviving records (compressed batches). */
+  pack?: (raw: Buffer) => Buffer,
+): Buffer {
+  let body: Buffer;
+  if (pack) {
+    body = pack(Buffer.concat(records.map((r) => recordBytes.subarray(r.start, r.end))));
+  } else {
+    let length = 0;
+    for (const r of records) length += r.end - r.start;
+    body = Buffer.allocUnsafe(length);
+    let p = 0;
+    for (const r of records) p += recordBytes.copy(body, p, r.start, r.end);
+  }
+  const size = BATCH_HEADER_SIZE + body.length;
   const out = Buffer.allocUnsafe(size);
   buf.copy(out, 0, pos, pos + BATCH_HEADER_SIZE);
-  let p = BATCH_HEADER_SIZE;
-  for (const r of records) p += buf.copy(out, p, r.start, r.end);
+  body.copy(out, BATCH_HEADER_SIZE);
   out.writeInt32BE(size - 12, BatchOffset.BatchLength);
   out.writeInt32BE(records.length, BatchOffset.RecordsCount);
   out.writeUInt32BE(computeBatchCrc(out, 0, size), BatchOffset.Crc);

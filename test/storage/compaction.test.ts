@@ -14,6 +14,7 @@ import { faultyDisk } from '../../src/env/disk-faults.ts';
 import { memoryDisk } from '../../src/env/disk-memory.ts';
 import { seededRandom } from '../../src/env/random.ts';
 import { isBatchCrcValid } from '../../src/protocol/records/batch-header.ts';
+import { buildRecordBatch, compressionTypeOf, decodeRecordBatches } from '../../src/protocol/records/index.ts';
 import { logConfig } from '../../src/storage/config.ts';
 import { FileLog } from '../../src/storage/file-log.ts';
 import { MemoryLog } from '../../src/storage/memory-log.ts';
@@ -231,4 +232,53 @@ void describe('compaction is crash-safe', () => {
     }
     assert.ok(failures > 0, 'some compactions were interrupted');
   });
+});
+
+void describe('compaction of compressed batches', () => {
+  for (const compression of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
+    void it(`filters ${compression} batches and recompresses them, offsets and headers kept`, async () => {
+      const clock = new ManualClock(T0);
+      const log = await FileLog.open({
+        dir: `/d/${compression}-0`,
+        topic: compression,
+        partition: 0,
+        disk: memoryDisk(),
+        clock,
+        config: compactConfig(2000),
+      });
+      const written = new Map<string, { offset: number; value: string | null }>();
+      for (let i = 0; i < 30; i++) {
+        const records = Array.from({ length: 5 }, (_, j) => ({
+          key: `key-${(i * 5 + j) % 7}`,
+          value: j === 4 && i % 3 === 0 ? null : `value-${i}-${j}`,
+          headers: [{ key: 'h', value: `${i}` }],
+          timestamp: T0 + i,
+        }));
+        const batch = buildRecordBatch({ records, compression });
+        const r = await log.append(batch, { leaderEpoch: 0 });
+        records.forEach((rec, j) => {
+          written.set(rec.key, { offset: r.baseOffset + j, value: rec.value });
+        });
+      }
+      await log.roll();
+      const leo = log.logEndOffset();
+      const before = log.sizeInBytes();
+      const result = await log.compact(T0 + 1000, { force: true });
+      assert.ok(result.segmentsCleaned > 0 && log.sizeInBytes() < before);
+      const decoded = decodeRecordBatches(Buffer.concat(await readAll(log)));
+      const last = new Map<string, { offset: number; value: string | null }>();
+      for (const b of decoded) {
+        assert.equal(b.compression, compressionTypeOf(compression));
+        for (const rec of b.records) {
+          last.set(rec.key!.toString(), { offset: rec.offset, value: rec.value?.toString() ?? null });
+          assert.equal(rec.headers[0]!.key, 'h');
+          assert.equal(rec.timestamp, T0 + Number(rec.headers[0]!.value!.toString()));
+        }
+      }
+      assert.deepEqual(last, written);
+      assert.equal(log.logEndOffset(), leo);
+      assert.equal(decoded.length > 0, true);
+      await log.close();
+    });
+  }
 });
