@@ -35,10 +35,10 @@ function run(cmd: string, args: string[], stdinFile?: string): Promise<{ ms: num
     const child = spawn(cmd, args, { stdio: [stdinFile === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString();
     });
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
     if (stdinFile !== undefined) child.stdin!.end(readFileSync(stdinFile));
