@@ -122,7 +122,7 @@ void describe('@platformatic/kafka admin', { timeout: 30_000 }, () => {
           resourceType: TOPIC,
           resourceName: 'pl-a',
           configs: [
-            { name: 'retention.ms', configOperation: 1, value: null },
+            { name: 'retention.ms', configOperation: 1 },
             { name: 'cleanup.policy', configOperation: 0, value: 'compact' },
           ],
         },
