@@ -1099,8 +1099,9 @@ export class FileLog implements PartitionLog {
     const result: CompactionResult = { segmentsCleaned: 0, bytesBefore: 0, bytesAfter: 0 };
     if (!this.config.cleanupPolicy.compact || this.compacting || this.closed) return result;
     this.compacting = true;
+    const segments = this.segments;
+    const generations = segments.map((seg) => [seg, seg.generation] as const);
     try {
-      const segments = this.segments;
       const activeIndex = segments.length - 1;
       let end = activeIndex;
       if (this.config.minCompactionLagMs > 0) {
@@ -1139,13 +1140,11 @@ export class FileLog implements PartitionLog {
           break;
         }
         const seg = segments[j]!;
-        await this.lock.shared(async () => {
-          for await (const item of this.streamBatches(seg.logPath, 0, seg.size, false)) {
-            if ('bad' in item) throw new StorageError('corrupt', item.bad, seg.logPath);
-            noteProducerBatch(item.buf, item.at, producerLastBatch);
-            if (j >= dirtyStart) collectKeys(item.buf, item.at, keys);
-          }
-        });
+        for await (const item of this.streamBatches(seg.logPath, 0, seg.size, false)) {
+          if ('bad' in item) throw new StorageError('corrupt', item.bad, seg.logPath);
+          noteProducerBatch(item.buf, item.at, producerLastBatch);
+          if (j >= dirtyStart) collectKeys(item.buf, item.at, keys);
+        }
       }
       const ctx = { keys, producerLastBatch, nowMs, deleteRetentionMs: this.config.deleteRetentionMs };
       // Pass 2: rewrite each segment, oldest first (so a crash never resurrects a value
@@ -1159,9 +1158,17 @@ export class FileLog implements PartitionLog {
           result.bytesAfter += seg.size;
         }
       }
-      this.cleanerCheckpoint = Math.max(this.cleanerCheckpoint, segments[end]!.baseOffset);
-      await this.enqueue(() => this.writeNumberCheckpoint(CLEANER_CHECKPOINT, this.cleanerCheckpoint));
+      await this.enqueue(async () => {
+        this.cleanerCheckpoint = Math.min(Math.max(this.cleanerCheckpoint, segments[end]!.baseOffset), this.endOffset);
+        await this.writeNumberCheckpoint(CLEANER_CHECKPOINT, this.cleanerCheckpoint);
+      });
       return result;
+    } catch (err) {
+      // Segments are read without excluding truncation or retention (so readers never
+      // queue behind a long cleaning); if one changed under us, give up this pass quietly.
+      const changed = generations.some(([seg, gen]) => !this.segments.includes(seg) || seg.generation !== gen);
+      if (changed && !this.closed) return result;
+      throw err;
     } finally {
       this.compacting = false;
     }
@@ -1176,33 +1183,31 @@ export class FileLog implements PartitionLog {
     const state = emptySegmentState(seg.baseOffset);
     const entries = new IndexEntries();
     let changed = false;
-    await this.lock.shared(async () => {
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
-      let written = 0;
-      const flushOut = async (): Promise<void> => {
-        if (pendingBytes === 0) return;
-        const data = Buffer.concat(pending, pendingBytes);
-        await this.pool.withFile(cleanedLog, (f) => f.write(written, data), true);
-        written += data.length;
-        pending = [];
-        pendingBytes = 0;
-      };
-      await this.pool.withFile(cleanedLog, (f) => f.truncate(0), true);
-      for await (const item of this.streamBatches(seg.logPath, 0, seg.size, false)) {
-        if ('bad' in item) throw new StorageError('corrupt', item.bad, seg.logPath);
-        const cleaned = cleanBatch(item.buf, item.at, ctx);
-        if (cleaned !== 'keep') changed = true;
-        if (cleaned === null) continue;
-        const bytes = cleaned === 'keep' ? item.buf.subarray(item.at, item.at + item.size) : cleaned;
-        const info: BatchInfo = readBatchInfo(bytes, 0, state.size);
-        trackBatch(state, seg.baseOffset, info, state.size, this.config.indexIntervalBytes, entries);
-        pending.push(bytes);
-        pendingBytes += bytes.length;
-        if (pendingBytes >= BULK_CHUNK_BYTES) await flushOut();
-      }
-      await flushOut();
-    });
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let written = 0;
+    const flushOut = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
+      const data = Buffer.concat(pending, pendingBytes);
+      await this.pool.withFile(cleanedLog, (f) => f.write(written, data), true);
+      written += data.length;
+      pending = [];
+      pendingBytes = 0;
+    };
+    await this.pool.withFile(cleanedLog, (f) => f.truncate(0), true);
+    for await (const item of this.streamBatches(seg.logPath, 0, seg.size, false)) {
+      if ('bad' in item) throw new StorageError('corrupt', item.bad, seg.logPath);
+      const cleaned = cleanBatch(item.buf, item.at, ctx);
+      if (cleaned !== 'keep') changed = true;
+      if (cleaned === null) continue;
+      const bytes = cleaned === 'keep' ? item.buf.subarray(item.at, item.at + item.size) : cleaned;
+      const info: BatchInfo = readBatchInfo(bytes, 0, state.size);
+      trackBatch(state, seg.baseOffset, info, state.size, this.config.indexIntervalBytes, entries);
+      pending.push(bytes);
+      pendingBytes += bytes.length;
+      if (pendingBytes >= BULK_CHUNK_BYTES) await flushOut();
+    }
+    await flushOut();
     if (!changed) {
       await this.unlinkQuietly(cleanedLog);
       return false;
