@@ -282,3 +282,47 @@ void describe('compaction of compressed batches', () => {
     });
   }
 });
+
+void describe('compaction in the background', () => {
+  void it('runs while appends, reads and retention go on, and leaves the same answers', async () => {
+    const clock = new ManualClock(T0);
+    const log = await FileLog.open({
+      dir: '/d/bg-0',
+      topic: 'bg',
+      partition: 0,
+      disk: memoryDisk(),
+      clock,
+      config: { ...compactConfig(600), cleanupPolicy: { compact: true, delete: true }, retentionMs: -1 },
+    });
+    const written: Written[] = [];
+    const appendOne = async (i: number): Promise<void> => {
+      const { buf, maxTs } = encodeBatch([{ key: i % 9, tombstone: i % 11 === 0, tsDelta: i, valueSize: 30 }], i);
+      await log.append(buf, { leaderEpoch: 0 });
+      for (const rec of decodeRecords(buf)) written.push({ ...rec, batchMaxTimestamp: maxTs });
+    };
+    for (let i = 0; i < 200; i++) await appendOne(i);
+    const now = T0 + 10_000;
+    const compaction = log.compact(now, { force: true });
+    let appendsDone = 0;
+    const appends = (async () => {
+      for (let i = 200; i < 300; i++) {
+        await appendOne(i);
+        appendsDone++;
+      }
+    })();
+    const reads = (async () => {
+      for (let i = 0; i < 50; i++) {
+        const r = await log.read(log.logStartOffset(), 4096);
+        assert.equal(r.kind, 'records');
+      }
+    })();
+    const result = await compaction;
+    assert.ok(appendsDone > 0, 'appends made progress while the compaction ran');
+    await Promise.all([appends, reads]);
+    assert.ok(result.segmentsCleaned > 0);
+    await log.roll();
+    await log.compact(now, { force: true });
+    await checkCompacted(log, written, now, log.logEndOffset());
+    await log.close();
+  });
+});
