@@ -284,7 +284,7 @@ void describe('compaction of compressed batches', () => {
 });
 
 void describe('compaction in the background', () => {
-  void it('runs while appends, reads and retention go on, and leaves the same answers', async () => {
+  void it('runs while appends and reads go on, and leaves the same answers', async () => {
     const clock = new ManualClock(T0);
     const log = await FileLog.open({
       dir: '/d/bg-0',
