@@ -105,12 +105,19 @@ export class Reader {
   readUnsignedVarint(): number {
     const buf = this.buf;
     let o = this.offset;
+    // Fast path: most lengths and counts fit in one byte.
+    if (o < this.end && buf[o]! < 0x80) {
+      this.offset = o + 1;
+      return buf[o]!;
+    }
     let value = 0;
+    let scale = 1;
     for (let i = 0; i < 5; i++) {
       if (o >= this.end) throw new DecodeError('truncated', 'varint runs past the end', o);
       const b = buf[o++]!;
       if (i === 4 && b > 0x0f) throw new DecodeError('varint-too-long', 'unsigned varint exceeds 32 bits', o - 1);
-      value += (b & 0x7f) * 2 ** (7 * i);
+      value += (b & 0x7f) * scale;
+      scale *= 128;
       if (b < 0x80) {
         this.offset = o;
         return value;
