@@ -48,7 +48,7 @@ class RawClient {
     apiVersion: number,
     body: Partial<RequestTypes[K]>,
   ): Promise<ResponseTypes[K]> {
-    const full = { ...API_INFO.get(apiKey)!.request.defaults(), ...body } as RequestTypes[K];
+    const full = { ...(API_INFO.get(apiKey)!.request.defaults() as object), ...body } as RequestTypes[K];
     const frame = encodeRequest(
       { requestApiKey: apiKey, requestApiVersion: apiVersion, correlationId: ++this.correlationId, clientId: 'raw' },
       full as never,
