@@ -18,6 +18,8 @@
  *
  * Errors are per partition; one bad partition never fails the others.
  */
+
+import { Reader } from '../../protocol/codec/reader.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
 import type { ProduceRequest } from '../../protocol/generated/produce-request.ts';
 import type {
@@ -34,9 +36,18 @@ import {
   type BatchHeader,
   BatchOffset,
   CURRENT_MAGIC,
+  isBatchCrcValid,
   readBatchHeader,
 } from '../../protocol/records/batch-header.ts';
-import { type CorruptRecordKind, decodeRecordBatch, validateBatch } from '../../protocol/records/index.ts';
+import {
+  ATTR_COMPRESSION_MASK,
+  CorruptRecordError,
+  type CorruptRecordKind,
+  checkBatchFraming,
+  decodeRecordBatch,
+  validateBatch,
+} from '../../protocol/records/index.ts';
+import { MIN_RECORD_SIZE, skipRecord } from '../../protocol/records/record.ts';
 import type { PartitionConfig } from './partition.ts';
 import type { ReplicaManager } from './replica-manager.ts';
 
@@ -107,8 +118,16 @@ export function validateProducedBatches(
       );
     }
     const compact = config.log.cleanupPolicy.compact;
-    const problem = validateBatch(buf, pos, compact ? { maxUncompressedBytes: 64 * config.maxMessageBytes } : {});
+    // The CRC is checked once, by the log's append (a mismatch fails it as CORRUPT_MESSAGE);
+    // the paths here that decode records first (compacted topics) check it themselves.
+    const problem = compact
+      ? validateBatch(buf, pos, { maxUncompressedBytes: 64 * config.maxMessageBytes })
+      : checkStructure(buf, pos);
     if (problem !== null) {
+      // A damaged batch is CORRUPT_MESSAGE whatever the walk tripped on.
+      if (!CORRUPT_KINDS.has(problem) && !isBatchCrcValid(buf, pos)) {
+        return fail(ErrorCode.CORRUPT_MESSAGE, 'invalid record batch: crc-mismatch');
+      }
       return fail(
         CORRUPT_KINDS.has(problem) ? ErrorCode.CORRUPT_MESSAGE : ErrorCode.INVALID_RECORD,
         `invalid record batch: ${problem}`,
@@ -121,7 +140,13 @@ export function validateProducedBatches(
     if ((header.attributes & ATTR_TRANSACTIONAL) !== 0) {
       return fail(ErrorCode.INVALID_TXN_STATE, 'transactional produce is not supported yet');
     }
-    const timestamps = checkTimestamps(buf, pos, header, config, nowMs);
+    let timestamps: BatchValidation | undefined;
+    try {
+      timestamps = checkTimestamps(buf, pos, header, config, nowMs);
+    } catch (err) {
+      if (err instanceof CorruptRecordError) return fail(ErrorCode.CORRUPT_MESSAGE, err.message);
+      throw err;
+    }
     if (timestamps !== undefined) return timestamps;
     if (compact) {
       const errors: ProduceResponseBatchIndexAndErrorMessage[] = [];
@@ -145,6 +170,32 @@ export function validateProducedBatches(
   return { ok: true, headers };
 }
 
+/**
+ * validateBatch without the CRC: framing, compression code, count >= 1,
+ * lastOffsetDelta == count - 1 and, for uncompressed batches, a walk over the records
+ * (fields fit their lengths, offset deltas 0, 1, 2, ..., the count matches).
+ */
+function checkStructure(buf: Buffer, pos: number): CorruptRecordKind | null {
+  try {
+    const size = checkBatchFraming(buf, pos, false);
+    const count = buf.readInt32BE(pos + BatchOffset.RecordsCount);
+    if (count === 0) return 'invalid-record-count';
+    if (buf.readInt32BE(pos + BatchOffset.LastOffsetDelta) !== count - 1) return 'invalid-offset-delta';
+    if ((buf.readInt16BE(pos + BatchOffset.Attributes) & ATTR_COMPRESSION_MASK) !== 0) return null;
+    const end = pos + size;
+    if (count > (size - BATCH_HEADER_SIZE) / MIN_RECORD_SIZE) return 'invalid-record-count';
+    const r = new Reader(buf, pos + BATCH_HEADER_SIZE, end);
+    for (let i = 0; i < count; i++) {
+      if (r.offset >= end) return 'invalid-record-count';
+      if (skipRecord(r) !== i) return 'invalid-offset-delta';
+    }
+    return r.offset === end ? null : 'invalid-record-count';
+  } catch (e) {
+    if (e instanceof CorruptRecordError) return e.kind;
+    throw e;
+  }
+}
+
 function checkTimestamps(
   buf: Buffer,
   pos: number,
@@ -158,7 +209,7 @@ function checkTimestamps(
   const tooNew = Number.isFinite(after) && header.maxTimestamp - nowMs > after;
   if (!tooNew && !Number.isFinite(before)) return undefined;
   // The exact records (and the before bound) need the records themselves.
-  const batch = decodeRecordBatch(buf, pos, { verifyCrc: false, maxUncompressedBytes: 64 * config.maxMessageBytes });
+  const batch = decodeRecordBatch(buf, pos, { verifyCrc: true, maxUncompressedBytes: 64 * config.maxMessageBytes });
   const errors: ProduceResponseBatchIndexAndErrorMessage[] = [];
   batch.records.forEach((r, i) => {
     if (r.timestamp < 0) return;

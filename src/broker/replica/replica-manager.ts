@@ -16,7 +16,7 @@
  */
 import { posix } from 'node:path';
 import type { Clock } from '../../env/clock.ts';
-import type { Disk } from '../../env/disk.ts';
+import { type Disk, nodeDisk } from '../../env/disk.ts';
 import type { MetadataCache, MetadataUpdate } from '../../metadata/cache.ts';
 import { type MetadataImage, type PartitionImage, type TopicImage, topicConfigs } from '../../metadata/image.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
@@ -26,6 +26,7 @@ import type { PartitionLog } from '../../storage/partition-log.ts';
 import { FetchPurgatory } from '../fetch/purgatory.ts';
 import { ProducerSnapshotStore } from '../producer-state/snapshot.ts';
 import { partitionConfigFrom } from './config.ts';
+import { statfsUsage } from './log-dir-usage.ts';
 import { Partition } from './partition.ts';
 
 /** Where partition logs come from: LogManager (files) or an in-memory provider (tests). */
@@ -50,7 +51,7 @@ export interface ReplicaManagerOptions {
   disk?: Disk;
   /** Broker-level topic defaults (topic config names: "max.message.bytes", ...). */
   topicDefaults?: Readonly<Record<string, string>>;
-  /** Total and usable bytes of the log directory (DescribeLogDirs v4). */
+  /** Total and usable bytes of the log directory (DescribeLogDirs v4); statfs(2) by default on nodeDisk. */
   logDirUsage?: () => Promise<LogDirUsage>;
   /** Bound on parked fetches (see FetchPurgatory). */
   maxWaitingFetches?: number;
@@ -147,7 +148,9 @@ export class ReplicaManager {
   }
 
   async logDirUsage(): Promise<LogDirUsage | undefined> {
-    return this.options.logDirUsage?.();
+    if (this.options.logDirUsage !== undefined) return this.options.logDirUsage();
+    if (this.options.disk === nodeDisk) return statfsUsage(this.options.logDir);
+    return undefined;
   }
 
   // ---- metadata -----------------------------------------------------------------------
@@ -270,6 +273,19 @@ export class ReplicaManager {
       p.producers.removeExpired(now, expiration);
       await p.snapshotProducerState();
     }
+  }
+
+  /**
+   * Stops everything without writing anything (a simulated crash: the broker's kill()):
+   * no more metadata, timers cancelled, parked fetches answered, appends refused.
+   */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe?.();
+    this.cancelTick?.();
+    this.fetchPurgatory.completeAll();
+    for (const p of this.partitions.values()) p.abandon();
   }
 
   /** Stops following metadata, answers parked fetches, closes partitions (snapshots written). */
