@@ -18,7 +18,13 @@ import { posix } from 'node:path';
 import type { Clock } from '../../env/clock.ts';
 import { type Disk, nodeDisk } from '../../env/disk.ts';
 import type { MetadataCache, MetadataUpdate } from '../../metadata/cache.ts';
-import { type MetadataImage, type PartitionImage, type TopicImage, topicConfigs } from '../../metadata/image.ts';
+import {
+  ConfigResourceType,
+  type MetadataImage,
+  type PartitionImage,
+  type TopicImage,
+  topicConfigs,
+} from '../../metadata/image.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
 import type { LogConfig } from '../../storage/config.ts';
 import { partitionDirName } from '../../storage/log-manager.ts';
@@ -49,8 +55,11 @@ export interface ReplicaManagerOptions {
   logDir: string;
   /** When given, producer state snapshots are written under logDir/<topic>-<partition>/. */
   disk?: Disk;
-  /** Broker-level topic defaults (topic config names: "max.message.bytes", ...). */
-  topicDefaults?: Readonly<Record<string, string>>;
+  /**
+   * Broker-level topic defaults (topic config names: "max.message.bytes", ...); a function
+   * is asked again whenever broker configs change in the image (dynamic defaults).
+   */
+  topicDefaults?: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>);
   /** Total and usable bytes of the log directory (DescribeLogDirs v4); statfs(2) by default on nodeDisk. */
   logDirUsage?: () => Promise<LogDirUsage>;
   /** Bound on parked fetches (see FetchPurgatory). */
@@ -162,10 +171,16 @@ export class ReplicaManager {
       for (const partitionId of topic.partitions.keys()) await this.removePartition(topic.name, partitionId, true);
     }
     const touched = new Set<string>(delta.changedPartitions.keys());
-    for (const configKeyName of delta.changedConfigs) {
-      const name = configKeyName.slice(configKeyName.indexOf(':') + 1);
-      const t = image.topicsByName.get(name);
-      if (t !== undefined) touched.add(t.topicId);
+    for (const changed of delta.changedConfigs) {
+      const colon = changed.indexOf(':');
+      const type = Number(changed.slice(0, colon));
+      if (type === ConfigResourceType.BROKER) {
+        // Broker-level defaults may have changed: every topic's effective config.
+        for (const t of image.topicsByName.values()) touched.add(t.topicId);
+      } else if (type === ConfigResourceType.TOPIC) {
+        const t = image.topicsByName.get(changed.slice(colon + 1));
+        if (t !== undefined) touched.add(t.topicId);
+      }
     }
     if (touched.size === 0) return;
     for (const topicId of touched) {
@@ -183,7 +198,11 @@ export class ReplicaManager {
     topic: TopicImage,
     previous: MetadataImage | undefined,
   ): Promise<void> {
-    const config = partitionConfigFrom(topicConfigs(image, topic.name), this.options.topicDefaults);
+    const defaults = this.options.topicDefaults;
+    const config = partitionConfigFrom(
+      topicConfigs(image, topic.name),
+      typeof defaults === 'function' ? defaults() : defaults,
+    );
     for (const p of topic.partitions.values()) {
       if (p.replicas.includes(this.nodeId)) await this.ensurePartition(topic, p, config);
       else if (previous?.topicsByName.get(topic.name)?.partitions.get(p.partitionId)?.replicas.includes(this.nodeId)) {
