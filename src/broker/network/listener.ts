@@ -79,8 +79,10 @@ export interface ListenerOptions {
   logger?: NetworkLogger;
   /** How long close() waits for requests in flight to be answered (default 5000 ms). */
   closeTimeoutMs?: number;
-  /** Connections beyond this are refused (default unlimited). */
+  /** Connections beyond this are refused (max.connections; default unlimited). */
   maxConnections?: number;
+  /** Connections from one address beyond this are closed at once (max.connections.per.ip; default unlimited). */
+  maxConnectionsPerIp?: number;
   backlog?: number;
 }
 
@@ -92,6 +94,8 @@ export interface ListenerStats {
   responses: number;
   badFrames: number;
   idleClosed: number;
+  /** Connections closed at accept by maxConnectionsPerIp. */
+  refusedPerIp: number;
   requestsInFlight: number;
 }
 
@@ -111,6 +115,7 @@ interface Slot {
 }
 
 interface Counters {
+  refusedPerIp: number;
   accepted: number;
   closed: number;
   requests: number;
@@ -378,8 +383,17 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   }
   const logger = options.logger ?? silentLogger;
   const name = options.name ?? 'PLAINTEXT';
-  const counters: Counters = { accepted: 0, closed: 0, requests: 0, responses: 0, badFrames: 0, idleClosed: 0 };
+  const counters: Counters = {
+    refusedPerIp: 0,
+    accepted: 0,
+    closed: 0,
+    requests: 0,
+    responses: 0,
+    badFrames: 0,
+    idleClosed: 0,
+  };
   const connections = new Set<ConnectionImpl>();
+  const perIp = new Map<string, number>();
   const closeWaiters = new Set<() => void>();
   let seq = 0;
   let closing: Promise<void> | null = null;
@@ -389,11 +403,24 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
       socket.destroy();
       return;
     }
+    const ip = socket.remoteAddress ?? '';
+    const fromIp = perIp.get(ip) ?? 0;
+    if (options.maxConnectionsPerIp !== undefined && fromIp >= options.maxConnectionsPerIp) {
+      counters.refusedPerIp++;
+      logger.warn('too many connections from one address', { listener: name, address: ip, connections: fromIp });
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    perIp.set(ip, fromIp + 1);
     const conn = new ConnectionImpl(socket, seq++, options, logger, counters);
     connections.add(conn);
     counters.accepted++;
     socket.on('close', () => {
       connections.delete(conn);
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) perIp.delete(ip);
+      else perIp.set(ip, left);
       counters.closed++;
       try {
         options.onConnectionClose?.(conn);
@@ -474,6 +501,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
         responses: counters.responses,
         badFrames: counters.badFrames,
         idleClosed: counters.idleClosed,
+        refusedPerIp: counters.refusedPerIp,
         requestsInFlight,
       };
     },

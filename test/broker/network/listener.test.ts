@@ -368,6 +368,25 @@ void describe('listener: idle and shutdown', () => {
   });
 });
 
+void describe('listener: connection limits', () => {
+  void it('closes connections beyond maxConnectionsPerIp at once, and admits again after one closes', async () => {
+    const listener = await listen({ onFrame: echo, maxConnectionsPerIp: 2 });
+    const a = await client(listener.port);
+    const b = await client(listener.port);
+    await waitUntil(() => listener.connectionCount === 2, 5000, 'two accepted');
+    const c = await client(listener.port);
+    await c.closed;
+    assert.equal(listener.stats().refusedPerIp, 1);
+    a.destroy();
+    await waitUntil(() => listener.connectionCount === 1, 5000, 'one closed');
+    const d = await client(listener.port);
+    await d.write(frame('in'));
+    assert.equal((await d.waitForResponses(1))[0]!.toString(), 'in');
+    await b.write(frame('b'));
+    await b.waitForResponses(1);
+  });
+});
+
 void describe('listener: scale', () => {
   void it('serves 1,000 concurrent connections', async () => {
     const listener = await listen({ onFrame: (conn, f) => Buffer.from(`${conn.remotePort}:${f.toString()}`) });
