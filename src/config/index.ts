@@ -9,6 +9,7 @@
 
 export { BrokerConfig, ConfigResourceType, describeOrigin, type PropertyOrigin } from './broker-config.ts';
 export { BROKER_CONFIG_DEFS, BROKER_CONFIGS } from './broker-defs.ts';
+export { addBrokerConfigOptions, type BrokerConfigOptions, brokerConfigFromOptions } from './cli.ts';
 export {
   formatHostPort,
   type ListenerEndpoint,

@@ -203,6 +203,56 @@ void describe('listener: pipelining', () => {
   });
 });
 
+void describe('listener: random pipelining (seeded)', () => {
+  void it('keeps request order under random chunking, delays, null answers and in-flight bounds', async () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const random = seededRandom(seed);
+      const maxInFlight = 1 + random.int(6);
+      let inFlight = 0;
+      let peak = 0;
+      const listener = await listen({
+        maxInFlightPerConnection: maxInFlight,
+        onFrame: (_conn, f) => {
+          inFlight++;
+          peak = Math.max(peak, inFlight);
+          const body = f.toString();
+          const answer: FrameResponse = body.endsWith('!') ? null : Buffer.from(`re:${body}`);
+          const mode = random.int(3);
+          if (mode === 0) {
+            inFlight--;
+            return answer;
+          }
+          return new Promise<FrameResponse>((resolve) => {
+            const done = (): void => {
+              inFlight--;
+              resolve(answer);
+            };
+            if (mode === 1) queueMicrotask(done);
+            else setTimeout(done, random.int(3));
+          });
+        },
+      });
+      const c = await client(listener.port);
+      const bodies = Array.from({ length: 200 }, (_, i) => `${i}${random.next() < 0.2 ? '!' : ''}`);
+      const stream = Buffer.concat(bodies.map((b) => frame(b)));
+      for (let at = 0; at < stream.length; ) {
+        const n = 1 + random.int(64);
+        await c.write(stream.subarray(at, at + n));
+        at += n;
+      }
+      const expected = bodies.filter((b) => !b.endsWith('!')).map((b) => `re:${b}`);
+      const got = await c.waitForResponses(expected.length);
+      assert.deepEqual(
+        got.map((b) => b.toString()),
+        expected,
+        `seed ${seed}`,
+      );
+      assert.ok(peak <= maxInFlight, `seed ${seed}: ${peak} in flight > ${maxInFlight}`);
+      c.destroy();
+    }
+  });
+});
+
 void describe('listener: bad input', () => {
   void it('closes only the connection that sends an oversize frame, before reading its body', async () => {
     const bad: string[] = [];
