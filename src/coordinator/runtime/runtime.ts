@@ -1,0 +1,277 @@
+/**
+ * The coordinator runtime: generic over a state machine (a "shard"), one shard per
+ * partition of a coordinator topic (__consumer_offsets-N for groups).
+ *
+ * One writer per shard: every operation on a shard, read or write, runs on that
+ * shard's queue, one at a time. A write operation looks at the state and returns
+ * `{ records, response }` without changing durable state; the runtime appends the
+ * records to the shard's partition through the injected CoordinatorLog, and only once
+ * the append is durable (committed) replays them into the shard (`shard.replay`) and
+ * hands out the response. The next operation starts after that, so every operation
+ * sees every earlier one's records applied, and a failed append leaves the state as it
+ * was (the operation's caller gets the error code instead of the response). Loading a
+ * shard (after a restart, or when this node becomes leader of the partition) is the
+ * same replay over the partition's log; unloading drops the shard and its timers.
+ *
+ * Kafka's runtime applies records to an uncommitted snapshot and pipelines the next
+ * operations behind it (rolling back on failure). Serialising on the append is simpler
+ * and gives the same answers; its cost is one append latency per write operation.
+ *
+ * Timers (session timeouts, rebalance timeouts, offset expiration) go through the
+ * injected Clock and run as write operations on the shard's queue.
+ */
+import type { Clock } from '../../env/clock.ts';
+import { ErrorCode } from '../../protocol/generated/errors.ts';
+
+/** A record as stored in the coordinator topic: key and value bytes (null value = tombstone). */
+export interface SerializedRecord {
+  key: Buffer;
+  value: Buffer | null;
+}
+
+export type LogAppendOutcome = { errorCode: 0; lastOffset: number } | { errorCode: number; lastOffset?: undefined };
+
+/** Where a runtime's records go: the partition logs of the coordinator topic. */
+export interface CoordinatorLog {
+  /** Appends the records to `partition` as one batch; resolves once they are committed, or with an error code. */
+  append(partition: number, records: readonly SerializedRecord[], nowMs: number): Promise<LogAppendOutcome>;
+  /** Calls onRecord for every record of `partition`, from its start to its committed end, in order. */
+  readAll(partition: number, onRecord: (record: SerializedRecord, offset: number) => void): Promise<void>;
+}
+
+/** Records of the state machine, to and from their stored form. */
+export interface RecordSerde<R> {
+  serialize(record: R): SerializedRecord;
+  /** undefined for a record this state machine does not know (skipped while loading). */
+  deserialize(record: SerializedRecord): R | undefined;
+}
+
+export interface WriteResult<R, T> {
+  records: R[];
+  response: T;
+  /**
+   * Runs on the shard's queue right after the records were appended and replayed
+   * (errorCode 0), or after the append failed (the state is unchanged). Completes
+   * responses parked by earlier operations (a JoinGroup waiting for the others).
+   */
+  onAppended?: (errorCode: number) => void;
+}
+
+export type WriteOp<S, R, T> = (shard: S, nowMs: number) => WriteResult<R, T>;
+
+/** What a shard is handed: its partition, the time, and timers that run as write operations. */
+export interface ShardContext<S, R> {
+  readonly partition: number;
+  nowMs(): number;
+  /** Runs `op` on the shard's queue after delayMs; replaces a timer of the same key. */
+  schedule(key: string, delayMs: number, op: WriteOp<S, R, unknown>): void;
+  cancel(key: string): void;
+  isScheduled(key: string): boolean;
+}
+
+export interface CoordinatorShard<R> {
+  /** The only place durable state changes. `offset` is the record's offset in the partition. */
+  replay(record: R, offset: number): void;
+  /** After the log was replayed: re-arm timers (sessions, expiration). */
+  onLoaded?(): void;
+  /** Before the shard is dropped: answer parked requests (NOT_COORDINATOR). */
+  onUnloaded?(): void;
+}
+
+export type Outcome<T> = { errorCode: 0; value: T } | { errorCode: number; value?: undefined };
+
+export type ShardStatus = 'absent' | 'loading' | 'active';
+
+export interface CoordinatorRuntimeOptions<S extends CoordinatorShard<R>, R> {
+  clock: Clock;
+  log: CoordinatorLog;
+  serde: RecordSerde<R>;
+  newShard(ctx: ShardContext<S, R>): S;
+  /** Operations waiting on one shard before new ones get COORDINATOR_NOT_AVAILABLE. */
+  maxQueuedOps?: number;
+  onError?: (err: unknown, task: string) => void;
+}
+
+interface Timer {
+  cancel: () => void;
+}
+
+class ShardHolder<S> {
+  status: ShardStatus = 'loading';
+  shard!: S;
+  queue: Promise<void> = Promise.resolve();
+  queued = 0;
+  readonly timers = new Map<string, Timer>();
+  constructor(readonly partition: number) {}
+}
+
+/** The error codes a failed append maps to, as Kafka's coordinators answer them. */
+export function appendErrorToCoordinatorError(errorCode: number): number {
+  switch (errorCode) {
+    case ErrorCode.NONE:
+      return ErrorCode.NONE;
+    case ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+    case ErrorCode.NOT_ENOUGH_REPLICAS:
+    case ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case ErrorCode.REQUEST_TIMED_OUT:
+      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    case ErrorCode.NOT_LEADER_OR_FOLLOWER:
+    case ErrorCode.KAFKA_STORAGE_ERROR:
+      return ErrorCode.NOT_COORDINATOR;
+    case ErrorCode.MESSAGE_TOO_LARGE:
+    case ErrorCode.RECORD_LIST_TOO_LARGE:
+    case ErrorCode.INVALID_FETCH_SIZE:
+      return ErrorCode.UNKNOWN_SERVER_ERROR;
+    default:
+      return errorCode;
+  }
+}
+
+export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
+  private readonly shards = new Map<number, ShardHolder<S>>();
+  private readonly maxQueuedOps: number;
+  private closed = false;
+
+  constructor(private readonly options: CoordinatorRuntimeOptions<S, R>) {
+    this.maxQueuedOps = options.maxQueuedOps ?? 10_000;
+  }
+
+  status(partition: number): ShardStatus {
+    return this.shards.get(partition)?.status ?? 'absent';
+  }
+
+  partitions(): number[] {
+    return [...this.shards.keys()];
+  }
+
+  /** Replays the partition's log into a new shard; operations get COORDINATOR_LOAD_IN_PROGRESS meanwhile. */
+  async load(partition: number): Promise<void> {
+    if (this.closed || this.shards.has(partition)) return;
+    const holder = new ShardHolder<S>(partition);
+    holder.shard = this.options.newShard(this.contextFor(holder));
+    this.shards.set(partition, holder);
+    const { serde } = this.options;
+    const run = holder.queue.then(async () => {
+      try {
+        await this.options.log.readAll(partition, (rec, offset) => {
+          const record = serde.deserialize(rec);
+          if (record !== undefined) holder.shard.replay(record, offset);
+        });
+      } catch (err) {
+        this.options.onError?.(err, `loading coordinator partition ${partition}`);
+        if (this.shards.get(partition) === holder) this.shards.delete(partition);
+        return;
+      }
+      if (this.shards.get(partition) !== holder) return;
+      holder.status = 'active';
+      holder.shard.onLoaded?.();
+    });
+    holder.queue = run;
+    await run;
+  }
+
+  /** Drops the shard (leadership moved): timers cancelled, parked requests answered by the shard. */
+  async unload(partition: number): Promise<void> {
+    const holder = this.shards.get(partition);
+    if (holder === undefined) return;
+    this.shards.delete(partition);
+    for (const t of holder.timers.values()) t.cancel();
+    holder.timers.clear();
+    const wasActive = holder.status === 'active';
+    holder.status = 'absent';
+    await holder.queue.catch(() => {});
+    if (wasActive) holder.shard.onUnloaded?.();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.shards.keys()].map((p) => this.unload(p)));
+  }
+
+  /** Runs a read-only operation on the shard's queue. */
+  read<T>(partition: number, op: (shard: S, nowMs: number) => T): Promise<Outcome<T>> {
+    return this.write(partition, (shard, nowMs) => ({ records: [], response: op(shard, nowMs) }));
+  }
+
+  /**
+   * Runs a write operation on the shard's queue: op -> append its records -> replay ->
+   * onAppended -> response. A response that is a promise (a parked JoinGroup) is awaited
+   * after the queue moved on.
+   */
+  async write<T>(partition: number, op: WriteOp<S, R, T>): Promise<Outcome<Awaited<T>>> {
+    const holder = this.shards.get(partition);
+    if (holder === undefined) return { errorCode: ErrorCode.NOT_COORDINATOR };
+    if (holder.status === 'loading') return { errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS };
+    if (holder.queued >= this.maxQueuedOps) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE };
+    holder.queued++;
+    let release!: () => void;
+    const prev = holder.queue;
+    holder.queue = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      await prev;
+      const result = await this.runOp(holder, op);
+      if (result.errorCode !== 0) return { errorCode: result.errorCode };
+      release();
+      return { errorCode: 0, value: await (result.value as T) };
+    } finally {
+      holder.queued--;
+      release();
+    }
+  }
+
+  private async runOp<T>(holder: ShardHolder<S>, op: WriteOp<S, R, T>): Promise<Outcome<T>> {
+    if (holder.status !== 'active' || this.shards.get(holder.partition) !== holder) {
+      return { errorCode: ErrorCode.NOT_COORDINATOR };
+    }
+    const nowMs = this.options.clock.nowMs();
+    const result = op(holder.shard, nowMs);
+    if (result.records.length === 0) {
+      result.onAppended?.(0);
+      return { errorCode: 0, value: result.response };
+    }
+    const serialized = result.records.map((r) => this.options.serde.serialize(r));
+    let outcome: LogAppendOutcome;
+    try {
+      outcome = await this.options.log.append(holder.partition, serialized, nowMs);
+    } catch (err) {
+      this.options.onError?.(err, `append to coordinator partition ${holder.partition}`);
+      outcome = { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR };
+    }
+    if (outcome.errorCode !== 0 || holder.status !== 'active') {
+      const code = appendErrorToCoordinatorError(outcome.errorCode || ErrorCode.NOT_COORDINATOR);
+      result.onAppended?.(code);
+      return { errorCode: code };
+    }
+    const first = outcome.lastOffset! - result.records.length + 1;
+    result.records.forEach((r, i) => {
+      holder.shard.replay(r, first + i);
+    });
+    result.onAppended?.(0);
+    return { errorCode: 0, value: result.response };
+  }
+
+  private contextFor(holder: ShardHolder<S>): ShardContext<S, R> {
+    const { clock } = this.options;
+    return {
+      partition: holder.partition,
+      nowMs: () => clock.nowMs(),
+      schedule: (key, delayMs, op) => {
+        holder.timers.get(key)?.cancel();
+        const timer: Timer = { cancel: () => {} };
+        timer.cancel = clock.schedule(Math.max(0, delayMs), () => {
+          if (holder.timers.get(key) !== timer) return;
+          holder.timers.delete(key);
+          this.write(holder.partition, op).catch((err: unknown) => this.options.onError?.(err, `timer ${key}`));
+        });
+        holder.timers.set(key, timer);
+      },
+      cancel: (key) => {
+        holder.timers.get(key)?.cancel();
+        holder.timers.delete(key);
+      },
+      isScheduled: (key) => holder.timers.has(key),
+    };
+  }
+}
