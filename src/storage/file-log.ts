@@ -442,11 +442,12 @@ export class FileLog implements PartitionLog {
     if ((cutEnd || cutStart || recovered) && this.epochs.all().length > 0) await this.persistEpochs();
     this.hw = Math.max(this.startOffset, Math.min(this.options.highWatermark ?? this.startOffset, this.endOffset));
     this.cleanerCheckpoint = Math.min(cleanerCheckpoint ?? this.startOffset, this.endOffset);
-    if (recovered || rpCheckpoint === undefined || rpCheckpoint > this.endOffset) {
+    if (recovered || (rpCheckpoint !== undefined && rpCheckpoint > this.endOffset)) {
       this.recoveryPoint = this.endOffset;
       await this.writeNumberCheckpoint(RECOVERY_POINT_CHECKPOINT, this.recoveryPoint);
     } else {
-      this.recoveryPoint = this.options.cleanShutdown ? this.endOffset : rpCheckpoint;
+      // A new log, or a clean shutdown (whose close flushed everything).
+      this.recoveryPoint = this.options.cleanShutdown || rpCheckpoint === undefined ? this.endOffset : rpCheckpoint;
     }
   }
 
@@ -1258,16 +1259,24 @@ export class FileLog implements PartitionLog {
       await this.flushSegmentsBelow(this.endOffset);
       await this.syncSegment(seg);
       this.closed = true;
-      this.pool.invalidatePrefix(`${this.dir}/`);
-      this.indexCache.invalidatePrefix(`${this.dir}/`);
+      this.releaseFiles();
     });
   }
 
   /** Abandons the log without flushing (a simulated crash, or deleting the partition). */
   abandon(): void {
     this.closed = true;
-    this.pool.invalidatePrefix(`${this.dir}/`);
-    this.indexCache.invalidatePrefix(`${this.dir}/`);
+    this.releaseFiles();
+  }
+
+  /** Closes this log's pooled handles and drops its cached indexes (O(segments)). */
+  private releaseFiles(): void {
+    for (const seg of this.segments) {
+      for (const path of [seg.logPath, seg.indexPath, seg.timeIndexPath]) {
+        this.pool.invalidate(path);
+        this.indexCache.invalidate(path);
+      }
+    }
   }
 
   /** Waits for queued operations (tests). */
