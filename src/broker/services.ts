@@ -5,6 +5,7 @@
  * Members are added by the area that owns them (metadata, replicas, coordinators);
  * keep each one an interface from its own folder, not a concrete class.
  */
+import type { GroupCoordinatorService } from '../coordinator/group/coordinator.ts';
 import type { Clock } from '../env/clock.ts';
 import type { Random } from '../env/random.ts';
 import type { MetadataCache } from '../metadata/cache.ts';
@@ -15,8 +16,8 @@ import type {
   ApiVersionsResponseSupportedFeatureKey,
 } from '../protocol/generated/api-versions-response.ts';
 import type { ApiVersionRange } from './dispatcher.ts';
-import type { NetworkLogger } from './network/index.ts';
 import type { FetchSessionCache } from './fetch/sessions.ts';
+import type { NetworkLogger } from './network/index.ts';
 import type { ProducerIdManager } from './producer-state/producer-ids.ts';
 import type { ReplicaManager } from './replica/replica-manager.ts';
 
@@ -46,4 +47,6 @@ export interface BrokerServices {
   readonly fetchSessions: FetchSessionCache;
   /** Producer ids for idempotent producers (blocks from the controller). */
   readonly producerIds: ProducerIdManager;
+  /** The group coordinator: consumer groups and committed offsets (src/coordinator). */
+  readonly groups: GroupCoordinatorService;
 }

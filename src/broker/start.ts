@@ -11,6 +11,9 @@
  * clean-shutdown marker. kill() drops everything as a crash would (tests).
  */
 import { hostname } from 'node:os';
+import { groupConfigFrom } from '../coordinator/group/config.ts';
+import { GROUP_METADATA_TOPIC, GroupCoordinator } from '../coordinator/group/coordinator.ts';
+import { ReplicaCoordinatorLog } from '../coordinator/runtime/replica-log.ts';
 import type { Clock } from '../env/clock.ts';
 import { systemClock } from '../env/clock.ts';
 import type { Disk } from '../env/disk.ts';
@@ -166,6 +169,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   let listeners: Listener[] = [];
   let replicas: ReplicaManager | undefined;
   let controller: QuorumController | undefined;
+  let groupCoordinator: GroupCoordinator | undefined;
   try {
     const metadataLog = new MetadataLog(
       await logs.getOrCreateLog(METADATA_TOPIC, METADATA_PARTITION, metadataLogConfig),
@@ -202,6 +206,27 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     });
     logs.startBackgroundTasks();
 
+    const groups = new GroupCoordinator({
+      nodeId,
+      clock,
+      random,
+      config: groupConfigFrom((name) => config.get(name)),
+      log: new ReplicaCoordinatorLog({
+        topic: GROUP_METADATA_TOPIC,
+        replicas,
+        commitTimeoutMs: config.int('offsets.commit.timeout.ms'),
+      }),
+      metadata: publisher,
+      controller: ctl,
+      offsetsTopic: {
+        replicationFactor: config.int('offsets.topic.replication.factor'),
+        segmentBytes: Number(config.get('offsets.topic.segment.bytes') ?? '104857600'),
+      },
+      onError,
+    });
+    groupCoordinator = groups;
+    groups.start();
+
     let dispatcher: Dispatcher | undefined;
     const services: BrokerServices = {
       nodeId,
@@ -224,6 +249,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       replicas,
       fetchSessions: new FetchSessionCache(clock, random),
       producerIds: new ProducerIdManager(nodeId, ctl),
+      groups,
     };
     const d = new Dispatcher(allHandlers, services, clock, logger);
     dispatcher = d;
@@ -285,6 +311,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       close() {
         stopping ??= (async () => {
           await Promise.all(listeners.map((l) => l.close()));
+          await groups.close();
           await ctl.close();
           await rm.close();
           await logs.close();
@@ -295,6 +322,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
         stopping ??= (async () => {
           logs.abandon();
           await Promise.all(listeners.map((l) => l.close()));
+          await groups.close();
           await ctl.close();
         })();
         return stopping;
@@ -303,6 +331,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close().catch(() => {})));
     listeners = [];
+    await groupCoordinator?.close().catch(() => {});
     await controller?.close().catch(() => {});
     await replicas?.close().catch(() => {});
     await logs.close().catch(() => {});
