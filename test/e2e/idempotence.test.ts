@@ -14,6 +14,7 @@ import { ApiKey } from '../../src/protocol/generated/api-keys.ts';
 import { ErrorCode } from '../../src/protocol/generated/errors.ts';
 import { buildRecordBatch } from '../../src/protocol/records/index.ts';
 import { startTestBroker } from './fixture.ts';
+import { startDroppingProxy } from './helpers/dropping-proxy.ts';
 import { kcat } from './helpers/kcat.ts';
 import { RawClient } from './helpers/raw-client.ts';
 import { produceRequest } from './helpers/requests.ts';
@@ -130,6 +131,41 @@ void describe('idempotent producer', () => {
       assert.equal(new Set(values).size, 200);
     } finally {
       await broker.stop();
+    }
+  });
+
+  void it('kafkajs idempotent producer through a proxy that loses answers: retries, no duplicates', {
+    timeout: 60_000,
+  }, async () => {
+    const proxy = await startDroppingProxy();
+    const broker = await startTestBroker({
+      config: { 'num.partitions': '1', 'advertised.listeners': `PLAINTEXT://127.0.0.1:${proxy.port}` },
+    });
+    proxy.setTarget('127.0.0.1', broker.listeners[0]!.port);
+    try {
+      const kafka = new Kafka({
+        brokers: [`127.0.0.1:${proxy.port}`],
+        logLevel: logLevel.NOTHING,
+        retry: { initialRetryTime: 50, retries: 10 },
+      });
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      await producer.send({ topic: 'lossy', acks: -1, messages: [{ value: 'warm-up' }] });
+      for (let i = 0; i < 10; i++) {
+        if (i % 3 === 1) proxy.dropNextProduceAnswers(1);
+        const [r] = await producer.send({ topic: 'lossy', acks: -1, messages: [{ value: `m${i}` }] });
+        assert.equal(r!.baseOffset, String(i + 1), `m${i} acknowledged at its first offset`);
+      }
+      await producer.disconnect();
+      assert.ok(proxy.dropped >= 3, `answers dropped: ${proxy.dropped}`);
+      const out = await kcat(['-C', '-b', broker.bootstrap, '-t', 'lossy', '-e', '-q', '-f', '%o=%s\n']);
+      assert.deepEqual(
+        out.split('\n').filter((l) => l !== ''),
+        ['0=warm-up', ...Array.from({ length: 10 }, (_, i) => `${i + 1}=m${i}`)],
+      );
+    } finally {
+      await broker.stop();
+      await proxy.close();
     }
   });
 });

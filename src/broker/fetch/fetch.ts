@@ -240,7 +240,16 @@ async function readPartition(
   const partition = lookup.partition;
   if (o.isolationLevel === 1) data.abortedTransactions = [];
   let bytes = 0;
-  if (o.maxBytes > 0 || o.minOneBatch) {
+  const readable = o.follower
+    ? partition.log.logEndOffset()
+    : o.isolationLevel === 1
+      ? partition.lastStableOffset()
+      : partition.highWatermark();
+  // Caught up (the common case of a long poll): nothing to read, no I/O.
+  const caughtUp = sp.fetchOffset === readable && sp.fetchOffset >= partition.log.logStartOffset();
+  if (caughtUp) {
+    if (o.follower) partition.updateFollowerFetchState(o.replicaId, sp.fetchOffset);
+  } else if (o.maxBytes > 0 || o.minOneBatch) {
     try {
       const read = await partition.read(sp.fetchOffset, Math.max(0, o.maxBytes), {
         isolationLevel: o.isolationLevel,
