@@ -5,8 +5,9 @@
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { firstLine, LOOPBACK, startProcess, tsxArgs, withTimeout } from './harness/process.ts';
+import { firstLine, LOOPBACK, rssBytes, startProcess, tsxArgs, withTimeout } from './harness/process.ts';
 import { type Figure, figure } from './harness/results.ts';
 
 const SECTION = 'machine';
@@ -33,11 +34,30 @@ export async function runMachineBench(options: MachineOptions): Promise<Figure[]
     maxBytes: (options.quick ? 512 : 2048) * MiB,
     syncEveryBytes: MiB,
   });
+  const idleRss = await idleRssMB(IDLE_SETTLE_MS);
   return [
     figure(SECTION, SOURCE, 'ceiling', 'loopback-MBps', loopback),
     figure(SECTION, SOURCE, 'ceiling', 'disk-write-MBps', write),
     figure(SECTION, SOURCE, 'ceiling', 'disk-fdatasync-MBps', synced),
+    figure(SECTION, SOURCE, 'ceiling', 'idle-rss-floor-MB', idleRss, idleRss === null ? 'no /proc' : undefined),
   ];
+}
+
+/** How long a broker (and the idle floor) settles before its RSS is read. */
+export const IDLE_SETTLE_MS = 2000;
+
+/** RSS of a Node process that loaded tsx and nothing else: what any broker run this way starts from. */
+async function idleRssMB(settleMs: number): Promise<number | null> {
+  const script = fileURLToPath(new URL('./harness/idle-child.ts', import.meta.url));
+  const child = startProcess(process.execPath, tsxArgs(script));
+  try {
+    await firstLine(child, 15_000, 'idle child start');
+    await sleep(settleMs);
+    const rss = await rssBytes(child.child.pid!);
+    return rss === null ? null : rss / MB;
+  } finally {
+    await child.stop();
+  }
 }
 
 /**

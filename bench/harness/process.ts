@@ -123,18 +123,22 @@ export async function rssBytes(pid: number): Promise<number | null> {
   }
 }
 
-/** The first line a started process writes to stdout, without the newline. */
-export async function firstLine(started: Started, timeoutMs: number, what: string): Promise<string> {
+/** The first line a started process writes to stdout (that starts with `prefix`), without the newline. */
+export async function firstLine(started: Started, timeoutMs: number, what: string, prefix = ''): Promise<string> {
   const stdout = started.child.stdout;
   if (stdout === null) throw new Error(`${what}: no stdout`);
   const line = new Promise<string>((resolve, reject) => {
     let text = '';
     const onData = (chunk: Buffer) => {
       text += chunk.toString('utf8');
-      const end = text.indexOf('\n');
-      if (end >= 0) {
-        stdout.off('data', onData);
-        resolve(text.slice(0, end));
+      for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n')) {
+        const line = text.slice(0, end);
+        text = text.slice(end + 1);
+        if (line.startsWith(prefix)) {
+          stdout.off('data', onData);
+          resolve(line);
+          return;
+        }
       }
     };
     stdout.on('data', onData);

@@ -11,6 +11,8 @@ export interface MachineInfo {
   readonly kernel: string;
   readonly node: string;
   readonly commit: string;
+  /** 1-minute load average when the run started and ended: other work on the machine skews figures. */
+  readonly loadAverage: { readonly start: number; readonly end: number };
 }
 
 export function formatNumber(value: number): string {
@@ -99,6 +101,8 @@ export function renderMarkdown(rows: readonly Row[], text: ReportText): string {
     `- Date: ${machine.date}`,
     `- Machine: ${machine.nproc} CPUs (\`nproc\`; ${machine.cpuModel}), ${machine.memoryGiB.toFixed(1)} GiB memory, Linux ${machine.kernel}`,
     `- Node ${machine.node}; git commit ${machine.commit}`,
+    `- Load average (1 min) at start / end: ${machine.loadAverage.start.toFixed(2)} / ${machine.loadAverage.end.toFixed(2)}` +
+      ` on ${machine.nproc} CPUs${machine.loadAverage.start > machine.nproc ? ' (busy machine: expect noisy figures)' : ''}`,
     ...text.setup.map((line) => `- ${line}`),
     '',
     '"Of ceiling" is the figure divided by the machine ceiling measured in the same run.',

@@ -30,10 +30,10 @@ export const METRICS = {
   'disk-write-MBps': { name: 'sequential write, no fsync', unit: 'MB/s', better: 'higher' },
   'disk-fdatasync-MBps': { name: 'sequential write, fdatasync/1 MiB', unit: 'MB/s', better: 'higher' },
   'produce-MBps': { name: 'produce, max rate', unit: 'MB/s', better: 'higher', ceiling: 'loopback-MBps' },
-  'produce-rps': { name: 'produce, max rate', unit: 'records/s', better: 'higher' },
+  'produce-rps': { name: 'produce, max rate, records', unit: 'records/s', better: 'higher' },
   'produce-MBps-rf3': { name: 'produce, max rate, RF=3', unit: 'MB/s', better: 'higher', ceiling: 'loopback-MBps' },
   'consume-MBps': { name: 'consume backlog', unit: 'MB/s', better: 'higher', ceiling: 'loopback-MBps' },
-  'consume-rps': { name: 'consume backlog', unit: 'records/s', better: 'higher' },
+  'consume-rps': { name: 'consume backlog, records', unit: 'records/s', better: 'higher' },
   'e2e-rate-MBps': { name: 'fixed rate achieved', unit: 'MB/s', better: 'higher' },
   'e2e-p50-ms': { name: 'end-to-end p50', unit: 'ms', better: 'lower' },
   'e2e-p99-ms': { name: 'end-to-end p99', unit: 'ms', better: 'lower' },
@@ -41,7 +41,8 @@ export const METRICS = {
   'e2e-max-ms': { name: 'end-to-end max', unit: 'ms', better: 'lower' },
   'ready-ms': { name: 'ready (startBroker -> listening)', unit: 'ms', better: 'lower' },
   'process-ready-ms': { name: 'ready (spawn -> bootstrap printed)', unit: 'ms', better: 'lower' },
-  'idle-rss-MB': { name: 'idle RSS', unit: 'MB', better: 'lower' },
+  'idle-rss-floor-MB': { name: 'idle RSS of node --import tsx', unit: 'MB', better: 'lower' },
+  'idle-rss-MB': { name: 'idle RSS', unit: 'MB', better: 'lower', ceiling: 'idle-rss-floor-MB' },
 } as const satisfies Record<string, { name: string; unit: string; better: 'higher' | 'lower'; ceiling?: string }>;
 
 export type MetricId = keyof typeof METRICS;
