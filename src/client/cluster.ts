@@ -5,6 +5,8 @@
  * when a caller reports a stale leader (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION)
  * and when a broker connection is lost.
  */
+
+import { randomInt } from 'node:crypto';
 import type { Clock } from '../env/clock.ts';
 import { systemClock } from '../env/clock.ts';
 import type { Random } from '../env/random.ts';
@@ -113,7 +115,7 @@ export class Cluster {
 
   constructor(opts: CommonClientOptions, maxInFlight = 5) {
     this.clock = opts.clock ?? systemClock;
-    this.random = opts.random ?? systemRandom;
+    this.random = opts.random ?? clientRandom;
     this.clientId = opts.clientId ?? 'runnel';
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30000;
     this.connectTimeoutMs = opts.connectionSetupTimeoutMs ?? 10000;
@@ -155,6 +157,11 @@ export class Cluster {
     this.wantAllTopics = true;
   }
 
+  /** True when metadata should be fetched again (stale or older than `metadata.max.age.ms`). */
+  get needsUpdate(): boolean {
+    return this.stale || this.clock.monotonicMs() - this.lastRefreshMs >= this.metadataMaxAgeMs;
+  }
+
   /** Marks the metadata stale: the next `ensureMetadata` refreshes it. */
   requestUpdate(): void {
     this.stale = true;
@@ -163,6 +170,7 @@ export class Cluster {
   /** Refreshes metadata when stale, older than `metadata.max.age.ms`, or missing one of `topics`. */
   async ensureMetadata(topics?: Iterable<string>): Promise<void> {
     if (topics !== undefined) this.addTopics(topics);
+    if (this.refreshing !== null) await this.refreshing;
     const age = this.clock.monotonicMs() - this.lastRefreshMs;
     if (this.stale || age >= this.metadataMaxAgeMs) await this.refreshMetadata();
   }
@@ -385,3 +393,10 @@ export function isStaleMetadataError(code: number): boolean {
     code === ErrorCode.UNKNOWN_TOPIC_ID
   );
 }
+
+/** systemRandom with a `next()` inside node:crypto's randomInt range (2^48 - 1 at most). */
+const clientRandom: Random = {
+  next: () => randomInt(0, 2 ** 47) / 2 ** 47,
+  int: (maxExclusive) => systemRandom.int(maxExclusive),
+  bytes: (n) => systemRandom.bytes(n),
+};

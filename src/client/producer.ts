@@ -120,6 +120,7 @@ class ProducerBatch {
   /** Create timestamps, kept for RecordMetadata after the records are encoded and dropped. */
   timestamps: number[] = [];
   inFlight = false;
+  done = false;
   /** Position among the partition's sent batches (retries go back in this order). */
   sendOrder = -1;
   baseSequence = -1;
@@ -189,6 +190,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   private wakeTimer: (() => void) | null = null;
   private wakeAtMs = Number.POSITIVE_INFINITY;
   private runScheduled = false;
+  private refreshingMetadata = false;
   private totalInFlight = 0;
   private closed = false;
   private fatal: Error | null = null;
@@ -417,7 +419,8 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       batch = new ProducerBatch(state, this.cluster.clock.monotonicMs());
       queue.push(batch);
       this.incompleteBatches++;
-      this.scheduleWake(this.lingerMs);
+      if (this.lingerMs === 0) this.scheduleRun();
+      else this.scheduleWake(this.lingerMs);
     }
     batch.records.push(rec);
     batch.timestamps.push(rec.timestamp);
@@ -561,12 +564,18 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       }
     }
     for (const [node, batches] of perNode) this.sendBatches(node, batches);
-    if (needMetadata) {
-      this.cluster.requestUpdate();
-      this.cluster.ensureMetadata().then(
-        () => this.scheduleWake(0),
-        () => this.scheduleWake(this.cluster.retry.retryBackoffMs),
-      );
+    if (needMetadata) this.cluster.requestUpdate();
+    if ((needMetadata || this.cluster.needsUpdate) && !this.refreshingMetadata) {
+      this.refreshingMetadata = true;
+      this.cluster
+        .ensureMetadata()
+        .finally(() => {
+          this.refreshingMetadata = false;
+        })
+        .then(
+          () => this.scheduleWake(0),
+          () => this.scheduleWake(this.cluster.retry.retryBackoffMs),
+        );
     }
     if (nextWake < Number.POSITIVE_INFINITY) this.scheduleWake(Math.max(0, nextWake - now));
   }
@@ -651,6 +660,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   }
 
   private onProduceResponse(sent: ProducerBatch[], res: ProduceResponse | undefined): void {
+    sent = sent.filter((b) => !b.done);
     if (res === undefined) {
       for (const b of sent) this.completeBatch(b, -1, -1);
       this.scheduleRun();
@@ -712,6 +722,8 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   }
 
   private finishBatch(b: ProducerBatch): void {
+    if (b.done) return;
+    b.done = true;
     this.releaseMemory(b.sizeBytes);
     b.sizeBytes = 0;
     if (--this.incompleteBatches === 0) {
@@ -720,6 +732,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   }
 
   private onBatchError(b: ProducerBatch, e: unknown): void {
+    if (b.done) return;
     const s = b.state;
     b.inFlight = false;
     s.inFlight--;

@@ -48,6 +48,7 @@ export type Fault =
   | { kind: 'close' } // close the connection
   | { kind: 'error'; code: number } // answer with this error code for every partition/top level
   | { kind: 'delay'; ms: number }
+  | { kind: 'hold'; until: Promise<void> } // answer once `until` resolves
   | undefined;
 
 export type FaultHook = (req: DecodedRequest, nodeId: number) => Fault;
@@ -195,6 +196,7 @@ export class FakeKafka {
       else reply(out);
     };
     if (fault?.kind === 'delay') setTimeout(run, fault.ms);
+    else if (fault?.kind === 'hold') void fault.until.then(run);
     else run();
   }
 
