@@ -43,8 +43,8 @@ function lcg(seed: number): () => number {
   };
 }
 
-describe('Histogram', () => {
-  it('is empty before anything is recorded', () => {
+void describe('Histogram', () => {
+  void it('is empty before anything is recorded', () => {
     const histogram = new Histogram();
     assert.equal(histogram.count, 0);
     assert.equal(histogram.percentile(99), 0);
@@ -52,14 +52,14 @@ describe('Histogram', () => {
     assert.equal(histogram.max, 0);
   });
 
-  it('keeps small values exactly', () => {
+  void it('keeps small values exactly', () => {
     const values = Array.from({ length: 2048 }, (_, i) => i);
     const histogram = new Histogram();
     for (const value of values) histogram.record(value);
     for (const p of PERCENTILES) assert.equal(histogram.percentile(p), exactPercentile(values, p));
   });
 
-  it('matches exact percentiles of log-normal latencies within 3 significant digits', () => {
+  void it('matches exact percentiles of log-normal latencies within 3 significant digits', () => {
     const random = lcg(42);
     const values = Array.from({ length: 100_000 }, () => {
       // Box-Muller: a log-normal around 1 ms with a long tail, as network latencies look.
@@ -69,7 +69,7 @@ describe('Histogram', () => {
     checkAgainstExact(values);
   });
 
-  it('matches exact percentiles of any data within its precision', () => {
+  void it('matches exact percentiles of any data within its precision', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 2 ** 34 }), { minLength: 1, maxLength: 500 }), (values) => {
         checkAgainstExact(values);
@@ -77,7 +77,7 @@ describe('Histogram', () => {
     );
   });
 
-  it('clamps negative and too large values', () => {
+  void it('clamps negative and too large values', () => {
     const histogram = new Histogram();
     histogram.record(-5);
     histogram.record(HIGHEST_TRACKABLE_MICROS * 4);
@@ -86,7 +86,7 @@ describe('Histogram', () => {
     assert.equal(histogram.percentile(100), HIGHEST_TRACKABLE_MICROS);
   });
 
-  it('merges into the same answers as recording everything in one', () => {
+  void it('merges into the same answers as recording everything in one', () => {
     const random = lcg(7);
     const all = new Histogram();
     const parts = [new Histogram(), new Histogram(), new Histogram()];
