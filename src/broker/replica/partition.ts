@@ -97,17 +97,28 @@ export class Partition {
   /** Loads producer state: the newest snapshot, then the log from there to its end. */
   async loadProducerState(): Promise<void> {
     const end = this.log.logEndOffset();
-    const from = (await this.snapshots?.load(this.producers, end)) ?? this.log.logStartOffset();
+    let from: number | undefined;
+    try {
+      from = await this.snapshots?.load(this.producers, end);
+    } catch {
+      // An unreadable snapshot directory: rebuild everything from the log.
+      this.producers.clear();
+    }
+    from ??= this.log.logStartOffset();
     let offset = Math.max(from, this.log.logStartOffset());
     while (offset < end) {
       const read = await this.log.read(offset, 1 << 20, { maxOffset: end, minOneBatch: true });
       if (read.kind !== 'records' || read.records.length === 0) break;
       let next = offset;
-      for (const { header } of iterateBatches(read.records)) {
-        next = header.baseOffset + header.lastOffsetDelta + 1;
-        if (header.producerId < 0n || (header.attributes & ATTR_CONTROL) !== 0) continue;
-        if (header.baseOffset + header.lastOffsetDelta < offset) continue;
-        this.producers.apply(header, header.baseOffset, header.maxTimestamp);
+      try {
+        for (const { header } of iterateBatches(read.records)) {
+          next = header.baseOffset + header.lastOffsetDelta + 1;
+          if (header.producerId < 0n || (header.attributes & ATTR_CONTROL) !== 0) continue;
+          if (header.baseOffset + header.lastOffsetDelta < offset) continue;
+          this.producers.apply(header, header.baseOffset, header.maxTimestamp);
+        }
+      } catch {
+        break; // the log recovered its own bytes; an unreadable header ends the replay here
       }
       if (next <= offset) break;
       offset = next;
@@ -216,11 +227,15 @@ export class Partition {
       result = await this.log.append(batches, { leaderEpoch: this.leaderEpoch });
     } catch (err) {
       if (err instanceof StorageError) {
-        return {
-          kind: 'error',
-          errorCode: err.kind === 'corrupt' ? ErrorCode.CORRUPT_MESSAGE : ErrorCode.KAFKA_STORAGE_ERROR,
-          message: err.message,
-        };
+        const errorCode =
+          err.kind === 'corrupt'
+            ? ErrorCode.CORRUPT_MESSAGE
+            : err.kind === 'closed'
+              ? ErrorCode.NOT_LEADER_OR_FOLLOWER // shutting down or deleted: the client looks again
+              : err.kind === 'overloaded'
+                ? ErrorCode.REQUEST_TIMED_OUT
+                : ErrorCode.KAFKA_STORAGE_ERROR;
+        return { kind: 'error', errorCode, message: err.message };
       }
       throw err;
     }

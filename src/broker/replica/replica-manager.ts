@@ -204,8 +204,16 @@ export class ReplicaManager {
       typeof defaults === 'function' ? defaults() : defaults,
     );
     for (const p of topic.partitions.values()) {
-      if (p.replicas.includes(this.nodeId)) await this.ensurePartition(topic, p, config);
-      else if (previous?.topicsByName.get(topic.name)?.partitions.get(p.partitionId)?.replicas.includes(this.nodeId)) {
+      if (p.replicas.includes(this.nodeId)) {
+        try {
+          await this.ensurePartition(topic, p, config);
+        } catch (err) {
+          // One partition failing to open (a storage error) must not stop the others.
+          this.options.onError?.(err, `open ${topic.name}-${p.partitionId}`);
+        }
+      } else if (
+        previous?.topicsByName.get(topic.name)?.partitions.get(p.partitionId)?.replicas.includes(this.nodeId)
+      ) {
         await this.removePartition(topic.name, p.partitionId, true);
       }
     }
