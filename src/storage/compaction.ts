@@ -17,6 +17,7 @@ import { StorageError } from '../env/disk.ts';
 import {
   ATTR_COMPRESSION_MASK,
   ATTR_CONTROL,
+  ATTR_TIMESTAMP_TYPE_LOG_APPEND,
   ATTR_TRANSACTIONAL,
   BATCH_HEADER_SIZE,
   BatchOffset,
@@ -104,6 +105,36 @@ export function cleanBatch(buf: Buffer, pos: number, ctx: CleanContext): Buffer 
   return body.codec === 0
     ? rebuildBatch(buf, pos, kept)
     : rebuildBatch(buf, pos, kept, body.bytes, (raw) => compress(body.codec, raw));
+}
+
+/**
+ * ListOffsets inside a batch: the first record at or after `minOffset` whose timestamp is
+ * >= timestampMs (LogAppendTime batches: every record has the batch's max timestamp).
+ * Undefined when none.
+ */
+export function firstRecordAtOrAfter(
+  buf: Buffer,
+  pos: number,
+  timestampMs: number,
+  minOffset: number,
+): { offset: number; timestamp: number } | undefined {
+  const base = Number(buf.readBigInt64BE(pos + BatchOffset.BaseOffset));
+  const maxTimestamp = Number(buf.readBigInt64BE(pos + BatchOffset.MaxTimestamp));
+  const attributes = buf.readInt16BE(pos + BatchOffset.Attributes);
+  if ((attributes & ATTR_TIMESTAMP_TYPE_LOG_APPEND) !== 0 || (attributes & ATTR_CONTROL) !== 0) {
+    const last = base + buf.readInt32BE(pos + BatchOffset.LastOffsetDelta);
+    return maxTimestamp >= timestampMs && last >= minOffset
+      ? { offset: Math.max(base, minOffset), timestamp: maxTimestamp }
+      : undefined;
+  }
+  const baseTimestamp = Number(buf.readBigInt64BE(pos + BatchOffset.BaseTimestamp));
+  const body = recordsBody(buf, pos);
+  for (const r of recordsIn(body.bytes, body.start, body.end, recordCount(buf, pos))) {
+    const offset = base + r.offsetDelta;
+    const timestamp = baseTimestamp + r.timestampDelta;
+    if (offset >= minOffset && timestamp >= timestampMs) return { offset, timestamp };
+  }
+  return undefined;
 }
 
 /** Kafka's dirty ratio: dirty bytes over all cleanable bytes (0 when nothing). */

@@ -21,7 +21,7 @@ import type { Clock } from '../env/clock.ts';
 import type { Disk } from '../env/disk.ts';
 import { StorageError, toStorageError } from '../env/disk.ts';
 import { assignBatchOffset, BATCH_HEADER_SIZE, setLogAppendTime } from '../protocol/records/batch-header.ts';
-import { cleanBatch, collectKeys, dirtyRatio, noteProducerBatch } from './compaction.ts';
+import { cleanBatch, collectKeys, dirtyRatio, firstRecordAtOrAfter, noteProducerBatch } from './compaction.ts';
 import type { LogConfig } from './config.ts';
 import { EpochCache } from './epoch-cache.ts';
 import { FilePool, IndexCache, RwLock, SerialQueue } from './file-pool.ts';
@@ -886,11 +886,9 @@ export class FileLog implements PartitionLog {
           const info = await cursor.info(pos);
           if (!info) break;
           if (info.maxTimestamp >= timestampMs && lastOffsetOfInfo(info) >= this.startOffset) {
-            return {
-              timestamp: info.maxTimestamp,
-              offset: Math.max(info.baseOffset, this.startOffset),
-              leaderEpoch: info.partitionLeaderEpoch,
-            };
+            const bytes = await cursor.bytes(pos, info.sizeInBytes);
+            const found = firstRecordAtOrAfter(bytes, 0, timestampMs, this.startOffset);
+            if (found) return { ...found, leaderEpoch: info.partitionLeaderEpoch };
           }
           pos += info.sizeInBytes;
         }
@@ -914,7 +912,13 @@ export class FileLog implements PartitionLog {
         const info = await cursor.info(pos);
         if (!info) break;
         if (info.baseOffset >= best.offsetOfMaxTimestamp) {
-          return { timestamp: best.maxTimestamp, offset: info.baseOffset, leaderEpoch: info.partitionLeaderEpoch };
+          const bytes = await cursor.bytes(pos, info.sizeInBytes);
+          const record = firstRecordAtOrAfter(bytes, 0, best.maxTimestamp, 0);
+          return {
+            timestamp: best.maxTimestamp,
+            offset: record?.offset ?? info.baseOffset,
+            leaderEpoch: info.partitionLeaderEpoch,
+          };
         }
         pos += info.sizeInBytes;
       }

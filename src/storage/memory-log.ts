@@ -7,7 +7,7 @@
 import type { Clock } from '../env/clock.ts';
 import { StorageError } from '../env/disk.ts';
 import { assignBatchOffset, setLogAppendTime } from '../protocol/records/batch-header.ts';
-import { cleanBatch, collectKeys, dirtyRatio, noteProducerBatch } from './compaction.ts';
+import { cleanBatch, collectKeys, dirtyRatio, firstRecordAtOrAfter, noteProducerBatch } from './compaction.ts';
 import type { LogConfig } from './config.ts';
 import { EpochCache } from './epoch-cache.ts';
 import { SerialQueue } from './file-pool.ts';
@@ -247,11 +247,8 @@ export class MemoryLog implements PartitionLog {
     for (const seg of this.segments) {
       for (const b of seg.batches) {
         if (b.maxTimestamp >= timestampMs && b.lastOffset >= this.startOffset) {
-          return {
-            timestamp: b.maxTimestamp,
-            offset: Math.max(b.baseOffset, this.startOffset),
-            leaderEpoch: b.leaderEpoch,
-          };
+          const found = firstRecordAtOrAfter(b.bytes, 0, timestampMs, this.startOffset);
+          if (found) return { ...found, leaderEpoch: b.leaderEpoch };
         }
       }
     }
@@ -263,7 +260,9 @@ export class MemoryLog implements PartitionLog {
     for (const seg of this.segments) {
       for (const b of seg.batches) if (b.maxTimestamp >= 0 && (!best || b.maxTimestamp > best.maxTimestamp)) best = b;
     }
-    return best && { timestamp: best.maxTimestamp, offset: best.baseOffset, leaderEpoch: best.leaderEpoch };
+    if (!best) return undefined;
+    const record = firstRecordAtOrAfter(best.bytes, 0, best.maxTimestamp, 0);
+    return { timestamp: best.maxTimestamp, offset: record?.offset ?? best.baseOffset, leaderEpoch: best.leaderEpoch };
   }
 
   truncateTo(offset: number): Promise<void> {

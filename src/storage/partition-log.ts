@@ -90,9 +90,12 @@ export interface PartitionLog {
   appendAsFollower(batches: Buffer): Promise<AppendResult>;
 
   read(fetchOffset: number, maxBytes: number, options?: ReadOptions): Promise<ReadResult>;
-  /** Earliest batch whose max timestamp is >= timestampMs (ListOffsets), or undefined. */
+  /**
+   * ListOffsets: the first record (at or after the log start offset) whose timestamp is
+   * >= timestampMs, found through the time index; undefined when none.
+   */
   offsetForTimestamp(timestampMs: number): Promise<TimestampAndOffset | undefined>;
-  /** The largest timestamp in the log and the offset of its batch (ListOffsets -3), or undefined. */
+  /** The largest timestamp in the log and the offset of its (first) record (ListOffsets -3), or undefined. */
   maxTimestamp(): Promise<TimestampAndOffset | undefined>;
 
   /** Follower truncation: removes every offset >= offset. */

@@ -121,6 +121,7 @@ export interface RecordView {
   start: number;
   end: number;
   offsetDelta: number;
+  timestampDelta: number;
   /** null for a null key. */
   key: Buffer | null;
   /** A tombstone has a null value. */
@@ -142,8 +143,8 @@ export function* recordsIn(buf: Buffer, start: number, end: number, count: numbe
     const recordEnd = len.next + len.value;
     if (len.value < 0 || recordEnd > end) throw new StorageError('corrupt', 'record overruns its batch');
     p = len.next + 1; // attributes
-    p = readVarint(buf, p, recordEnd).next; // timestampDelta
-    const offsetDelta = readVarint(buf, p, recordEnd);
+    const timestampDelta = readVarint(buf, p, recordEnd);
+    const offsetDelta = readVarint(buf, timestampDelta.next, recordEnd);
     const keyLength = readVarint(buf, offsetDelta.next, recordEnd);
     let key: Buffer | null = null;
     p = keyLength.next;
@@ -152,7 +153,14 @@ export function* recordsIn(buf: Buffer, start: number, end: number, count: numbe
       p += keyLength.value;
     }
     const valueLength = readVarint(buf, p, recordEnd);
-    yield { start, end: recordEnd, offsetDelta: offsetDelta.value, key, valueIsNull: valueLength.value < 0 };
+    yield {
+      start,
+      end: recordEnd,
+      offsetDelta: offsetDelta.value,
+      timestampDelta: timestampDelta.value,
+      key,
+      valueIsNull: valueLength.value < 0,
+    };
     p = recordEnd;
   }
 }

@@ -134,6 +134,20 @@ for (const factory of factories) {
       assert.deepEqual(await log.maxTimestamp(), { offset: 80, timestamp: 50_000, leaderEpoch: 3 });
     });
 
+    void it('finds the first record by timestamp inside a batch, at or after the log start offset', async () => {
+      const log = await factory.create();
+      await log.append(batchOf(1, 50), { leaderEpoch: 2 });
+      const ts = [100, 300, 200, 400].map((t) => ({ key: 'k', value: 'v', timestampMs: t }));
+      await log.append(buildSimpleBatch(ts), { leaderEpoch: 2 });
+      assert.deepEqual(await log.offsetForTimestamp(150), { offset: 2, timestamp: 300, leaderEpoch: 2 });
+      assert.deepEqual(await log.offsetForTimestamp(400), { offset: 4, timestamp: 400, leaderEpoch: 2 });
+      assert.deepEqual(await log.offsetForTimestamp(60), { offset: 1, timestamp: 100, leaderEpoch: 2 });
+      log.updateHighWatermark(5);
+      await log.deleteRecordsBefore(3);
+      assert.deepEqual(await log.offsetForTimestamp(150), { offset: 3, timestamp: 200, leaderEpoch: 2 });
+      assert.deepEqual(await log.maxTimestamp(), { offset: 4, timestamp: 400, leaderEpoch: 2 });
+    });
+
     void it('tracks leader epochs and answers OffsetForLeaderEpoch', async () => {
       const log = await factory.create();
       assert.deepEqual(log.endOffsetForEpoch(0), { leaderEpoch: -1, endOffset: -1 });
