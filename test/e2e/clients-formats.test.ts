@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import { startTestBroker, type TestBroker } from './fixture.ts';
-import { kcat } from './helpers/kcat.ts';
+import { kcat, python } from './helpers/kcat.ts';
 import { pythonConsume } from './helpers/python-consume.ts';
 
 void describe('clients: record formats and compression', () => {
@@ -115,5 +115,25 @@ void describe('clients: record formats and compression', () => {
     } finally {
       await producer.close();
     }
+  });
+
+  void it('kafka-python producer (gzip, headers, acks=all), read by kcat', { timeout: 60_000 }, async () => {
+    await python(
+      `
+import sys
+from kafka import KafkaProducer
+p = KafkaProducer(bootstrap_servers=sys.argv[1], acks='all', compression_type='gzip', linger_ms=20)
+futures = [p.send('py', key=('k%d' % i).encode(), value=('v%d' % i).encode(), headers=[('h', b'x')]) for i in range(100)]
+offsets = [f.get(timeout=30).offset for f in futures]
+assert offsets == list(range(100)), offsets
+p.close()
+`,
+      [broker.bootstrap],
+    );
+    const out = await kcat(['-C', '-b', broker.bootstrap, '-t', 'py', '-e', '-q', '-f', '%o %k=%s %h\n']);
+    assert.deepEqual(
+      out.split('\n').filter((l) => l !== ''),
+      Array.from({ length: 100 }, (_, i) => `${i} k${i}=v${i} h=x`),
+    );
   });
 });
