@@ -221,7 +221,7 @@ export const TOPIC_CONFIG_DEFS: readonly TopicConfigDef[] = [
     'Whether old fetch versions get down-converted batches.',
     {
       importance: 'low',
-      note: 'Accepted for compatibility (removed in Kafka 4); Runnel never down-converts.',
+      note: 'A deprecated no-op since Kafka 4.0; Runnel never down-converts.',
     },
   ),
   t(

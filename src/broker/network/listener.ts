@@ -16,6 +16,12 @@
  * - Idle connections (nothing read or written for idleTimeoutMs, nothing in flight) are
  *   closed; time comes from the injected Clock.
  *
+ * Ordering contract for the dispatcher: onFrame is called synchronously, once per frame,
+ * in the order the frames arrived. Work a handler starts before its first await therefore
+ * starts in request order (e.g. enqueueing an append on a partition's queue); work after an
+ * await may interleave with later requests of the same connection. Kafka processes one
+ * request per connection at a time; maxInFlightPerConnection = 1 gives exactly that.
+ *
  * close() stops accepting, stops reading requests, lets the requests in flight be answered
  * (for at most closeTimeoutMs), then closes every socket.
  */
