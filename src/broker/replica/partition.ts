@@ -81,6 +81,8 @@ export class Partition {
   /** Followers' log end offsets, from their fetches (replication). */
   private readonly followerEndOffsets = new Map<number, number>();
   private producerStateDirty = false;
+  /** Offset of the last snapshot written or loaded (-1: none). */
+  private snapshotOffset = -1;
   private closed = false;
 
   constructor(
@@ -100,6 +102,7 @@ export class Partition {
     let from: number | undefined;
     try {
       from = await this.snapshots?.load(this.producers, end);
+      if (from !== undefined) this.snapshotOffset = from;
     } catch {
       // An unreadable snapshot directory: rebuild everything from the log.
       this.producers.clear();
@@ -336,14 +339,21 @@ export class Partition {
     return { errorCode: ErrorCode.NONE, lowWatermark: result.lowWatermark };
   }
 
-  /** Writes a producer state snapshot at the log end offset when the state changed. */
+  /**
+   * Writes a producer state snapshot at the log end offset when the state changed or the
+   * log grew since the last one: the snapshot's offset also bounds how much log a restart
+   * after a crash replays (an empty state is worth writing for that alone).
+   */
   snapshotProducerState(force = false): Promise<void> {
     const store = this.snapshots;
-    if (store === undefined || (!force && !this.producerStateDirty)) return Promise.resolve();
+    const stale = (): boolean => this.producerStateDirty || this.log.logEndOffset() !== this.snapshotOffset;
+    if (store === undefined || (!force && !stale())) return Promise.resolve();
     const run = this.tail.then(async () => {
-      if (!this.producerStateDirty && !force) return;
+      if (!force && !stale()) return;
       this.producerStateDirty = false;
-      await store.write(this.producers, this.log.logEndOffset());
+      const offset = this.log.logEndOffset();
+      await store.write(this.producers, offset);
+      this.snapshotOffset = offset;
     });
     this.tail = run.catch(() => {});
     return run;
