@@ -82,12 +82,18 @@ void describe('listener: framing', () => {
     for (const [i, b] of got.entries()) assert.equal(b.toString(), `req-${i}`);
   });
 
-  void it('writes multi-part answers back to back with one size prefix', async () => {
-    const listener = await listen({ onFrame: () => [Buffer.from('ab'), Buffer.alloc(0), Buffer.from('cde')] });
+  void it('writes multi-part answers back to back with one size prefix, small and large', async () => {
+    const large = [Buffer.alloc(5000, 1), Buffer.alloc(0), Buffer.alloc(3000, 2)];
+    const listener = await listen({
+      onFrame: (_conn, f) =>
+        f.toString() === 'large' ? large : [Buffer.from('ab'), Buffer.alloc(0), Buffer.from('cde')],
+    });
     const c = await client(listener.port);
-    await c.write(frame('x'));
-    const [got] = await c.waitForResponses(1);
-    assert.equal(got!.toString(), 'abcde');
+    await c.write(Buffer.concat([frame('small'), frame('large'), frame('small')]));
+    const [small, big, small2] = await c.waitForResponses(3);
+    assert.equal(small!.toString(), 'abcde');
+    assert.ok(big!.equals(Buffer.concat(large)));
+    assert.equal(small2!.toString(), 'abcde');
   });
 });
 
