@@ -3,12 +3,14 @@
  * and a coordinator over them, with a fixed topic list for consumer-protocol groups.
  */
 
+import { createHash } from 'node:crypto';
 import { DEFAULT_GROUP_CONFIG, type GroupCoordinatorConfig } from '../../src/coordinator/group/config.ts';
 import type { TopicLookup } from '../../src/coordinator/group/consumer-group.ts';
 import { GroupCoordinator } from '../../src/coordinator/group/coordinator.ts';
 import { MemoryCoordinatorLog } from '../../src/coordinator/runtime/memory-log.ts';
 import type { Clock } from '../../src/env/clock.ts';
 import { seededRandom } from '../../src/env/random.ts';
+import { uuidFromBytes } from '../../src/protocol/codec/uuid.ts';
 
 export class TestClock implements Clock {
   now = 1_700_000_000_000;
@@ -60,7 +62,7 @@ export function fixedTopics(topics: Record<string, number>): TopicLookup & { set
   const idOf = (name: string): string => {
     let id = ids.get(name);
     if (id === undefined) {
-      id = `id-${name}`;
+      id = uuidFromBytes(createHash('md5').update(name).digest());
       ids.set(name, id);
     }
     return id;
@@ -72,7 +74,7 @@ export function fixedTopics(topics: Record<string, number>): TopicLookup & { set
     },
     nameOf(topicId) {
       for (const [name, id] of ids) if (id === topicId) return name;
-      return topicId.startsWith('id-') ? topicId.slice(3) : undefined;
+      return undefined;
     },
     names() {
       return counts.keys();
