@@ -526,9 +526,60 @@ export const BROKER_CONFIG_DEFS: readonly BrokerConfigDef[] = [
     valid: atLeast(1),
     importance: 'low',
   }),
+  // --- Share groups (KIP-932): accepted so that Kafka's sample server.properties loads
+  b('share.coordinator.state.topic.num.partitions', 'int', '50', 'Partitions of __share_group_state.', {
+    valid: atLeast(1),
+    note: 'Share groups are not implemented yet.',
+  }),
+  b('share.coordinator.state.topic.replication.factor', 'short', '1', 'Replication factor of __share_group_state.', {
+    valid: atLeast(1),
+    note: 'Kafka defaults to 3; Runnel defaults to 1 for a single node. Share groups are not implemented yet.',
+  }),
+  b('share.coordinator.state.topic.min.isr', 'short', '1', 'min.insync.replicas of __share_group_state.', {
+    valid: atLeast(1),
+    note: 'Kafka defaults to 2; Runnel defaults to 1 for a single node. Share groups are not implemented yet.',
+  }),
   // --- KRaft
   b('broker.heartbeat.interval.ms', 'int', '2000', 'How often a broker heartbeats to the controller.'),
   b('broker.session.timeout.ms', 'int', '9000', 'A broker silent for this long is fenced.'),
+  b(
+    'initial.broker.registration.timeout.ms',
+    'int',
+    '60000',
+    'How long a starting broker waits to register with the controller.',
+  ),
+  b(
+    'controller.quorum.election.timeout.ms',
+    'int',
+    '1000',
+    'A follower that hears from no leader for this long starts an election.',
+  ),
+  b('controller.quorum.election.backoff.max.ms', 'int', '1000', 'Longest random wait before a new election.'),
+  b(
+    'controller.quorum.fetch.timeout.ms',
+    'int',
+    '2000',
+    'A leader without fetches from a majority for this long resigns.',
+  ),
+  b('controller.quorum.request.timeout.ms', 'int', '2000', 'Timeout of quorum requests.'),
+  b('controller.quorum.retry.backoff.ms', 'int', '20', 'Pause before retrying a failed quorum request.'),
+  b('metadata.log.segment.bytes', 'int', '1073741824', 'segment.bytes of the metadata log.', { valid: atLeast(12) }),
+  b('metadata.log.segment.ms', 'long', '604800000', 'segment.ms of the metadata log.'),
+  b(
+    'metadata.max.retention.bytes',
+    'long',
+    '104857600',
+    'Metadata log bytes kept past the latest snapshot (-1: no limit).',
+  ),
+  b(
+    'metadata.max.retention.ms',
+    'long',
+    '604800000',
+    'Age of metadata log segments kept past the latest snapshot (-1: no limit).',
+  ),
+  b('metadata.max.idle.interval.ms', 'int', '500', 'How often the controller writes a no-op record when idle.', {
+    valid: atLeast(0),
+  }),
   // --- Security (accepted; only PLAINTEXT is served for now)
   b('authorizer.class.name', 'string', '', 'Authorizer plug-in (empty: no authorization).', {
     note: 'Accepted; Runnel does not authorize yet.',

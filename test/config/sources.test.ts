@@ -105,3 +105,47 @@ void describe('precedence', () => {
     );
   });
 });
+
+void describe("Kafka's own sample configuration", () => {
+  void it('the KRaft single-node server.properties shipped with Kafka 4 loads', () => {
+    // The property names and values of Kafka's config/server.properties (comments ours).
+    const text = [
+      '# Server basics',
+      'process.roles=broker,controller',
+      'node.id=1',
+      'controller.quorum.bootstrap.servers=localhost:9093',
+      '# Socket server settings',
+      'listeners=PLAINTEXT://:9092,CONTROLLER://:9093',
+      'inter.broker.listener.name=PLAINTEXT',
+      'advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093',
+      'controller.listener.names=CONTROLLER',
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL',
+      'num.network.threads=3',
+      'num.io.threads=8',
+      'socket.send.buffer.bytes=102400',
+      'socket.receive.buffer.bytes=102400',
+      'socket.request.max.bytes=104857600',
+      '# Log basics',
+      'log.dirs=/tmp/kraft-combined-logs',
+      'num.partitions=1',
+      'num.recovery.threads.per.data.dir=1',
+      '# Internal topic settings',
+      'offsets.topic.replication.factor=1',
+      'share.coordinator.state.topic.replication.factor=1',
+      'share.coordinator.state.topic.min.isr=1',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      '# Log retention policy',
+      'log.retention.hours=168',
+      'log.segment.bytes=1073741824',
+      'log.retention.check.interval.ms=300000',
+    ].join('\n');
+    const c = loadBrokerConfig({ file: { path: 'server.properties', text } });
+    assert.deepEqual(
+      c.listeners.map((l) => `${l.name}:${l.port}`),
+      ['PLAINTEXT:9092', 'CONTROLLER:9093'],
+    );
+    assert.equal(c.nodeId, 1);
+    assert.deepEqual(c.logDirs(), ['/tmp/kraft-combined-logs']);
+  });
+});
