@@ -90,6 +90,8 @@ export class FakeKafka {
   /** Join window: how long the fake waits for other members before completing a rebalance. */
   rebalanceDelayMs = 30;
   autoCreateTopics = false;
+  /** Aborted transactions listed in Fetch responses (tests of read_committed). */
+  abortedTransactions: (topic: string, partition: number) => { producerId: bigint; firstOffset: bigint }[] = () => [];
   private fetchWaiters: (() => void)[] = [];
 
   static async start(nodeCount = 1): Promise<FakeKafka> {
@@ -659,6 +661,7 @@ export class FakeKafka {
             lastStableOffset: BigInt(p.nextOffset),
             logStartOffset: BigInt(p.logStartOffset),
             records: Buffer.concat(out),
+            abortedTransactions: b.isolationLevel === 1 ? this.abortedTransactions(ft.topic, fp.partition) : null,
           };
         }),
       }));

@@ -1,0 +1,324 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Consumer } from '../../src/client/consumer.ts';
+import { Producer } from '../../src/client/producer.ts';
+import { stringDeserializer } from '../../src/client/serde.ts';
+import { ApiKey } from '../../src/protocol/generated/api-keys.ts';
+import { buildControlBatch, buildRecordBatch, ControlRecordType } from '../../src/protocol/records/index.ts';
+import { FakeKafka } from './fake-broker.ts';
+
+async function produce(kafka: FakeKafka, topic: string, values: string[], partition = 0, opts = {}): Promise<void> {
+  const producer = new Producer({ bootstrapServers: kafka.bootstrap, lingerMs: 0, ...opts });
+  await producer.send(values.map((value) => ({ topic, value, partition })));
+  await producer.close();
+}
+
+async function take<T>(it: AsyncIterable<T>, n: number): Promise<T[]> {
+  const out: T[] = [];
+  if (n === 0) return out;
+  for await (const x of it) {
+    out.push(x);
+    if (out.length >= n) break;
+  }
+  return out;
+}
+
+void describe('consumer against the fake broker', () => {
+  let kafka: FakeKafka;
+  before(async () => {
+    kafka = await FakeKafka.start(1);
+  });
+  after(async () => {
+    await kafka.stop();
+  });
+
+  void it('reads assigned partitions from the beginning with for await, all codecs', async () => {
+    kafka.createTopic('c-assign', 1);
+    for (const compressionType of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) {
+      await produce(kafka, 'c-assign', [`${compressionType}-1`, `${compressionType}-2`], 0, { compressionType });
+    }
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      autoOffsetReset: 'earliest',
+      valueDeserializer: stringDeserializer,
+    });
+    consumer.assign([{ topic: 'c-assign', partition: 0 }]);
+    const records = await take(consumer, 10);
+    assert.deepEqual(
+      records.map((r) => [r.offset, r.value]),
+      ['none', 'gzip', 'snappy', 'lz4', 'zstd'].flatMap((c, i) => [
+        [2 * i, `${c}-1`],
+        [2 * i + 1, `${c}-2`],
+      ]),
+    );
+    await consumer.close();
+  });
+
+  void it('seeks, seeks to end, and finds offsets for times', async () => {
+    kafka.createTopic('c-seek', 1);
+    await produce(kafka, 'c-seek', ['a', 'b', 'c', 'd']);
+    const consumer = new Consumer({ bootstrapServers: kafka.bootstrap, valueDeserializer: stringDeserializer });
+    const tp = { topic: 'c-seek', partition: 0 };
+    consumer.assign([tp]);
+    consumer.seek(tp, 2);
+    assert.deepEqual(
+      (await take(consumer, 2)).map((r) => r.value),
+      ['c', 'd'],
+    );
+    await consumer.seekToBeginning();
+    assert.equal((await consumer.poll({ timeoutMs: 2000 }))[0]?.value, 'a');
+    await consumer.seekToEnd([tp]);
+    assert.equal(consumer.position(tp), 4);
+    const [o] = await consumer.offsetsForTimes([{ ...tp, timestamp: 0 }]);
+    assert.equal(o!.offset, 0);
+    assert.deepEqual(await consumer.endOffsets([tp]), [{ ...tp, offset: 4, timestamp: -1 }]);
+    await consumer.close();
+  });
+
+  void it('auto.offset.reset=latest skips what was there before', async () => {
+    kafka.createTopic('c-latest', 1);
+    await produce(kafka, 'c-latest', ['old']);
+    const consumer = new Consumer({ bootstrapServers: kafka.bootstrap, valueDeserializer: stringDeserializer });
+    consumer.assign([{ topic: 'c-latest', partition: 0 }]);
+    assert.deepEqual(await consumer.poll({ timeoutMs: 50 }), []);
+    await produce(kafka, 'c-latest', ['new']);
+    const [r] = await take(consumer, 1);
+    assert.equal(r!.value, 'new');
+    await consumer.close();
+  });
+
+  void it('pauses and resumes a partition without a rebalance', async () => {
+    kafka.createTopic('c-pause', 2);
+    await produce(kafka, 'c-pause', ['p0'], 0);
+    await produce(kafka, 'c-pause', ['p1'], 1);
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      autoOffsetReset: 'earliest',
+      valueDeserializer: stringDeserializer,
+    });
+    consumer.assign([
+      { topic: 'c-pause', partition: 0 },
+      { topic: 'c-pause', partition: 1 },
+    ]);
+    consumer.pause([{ topic: 'c-pause', partition: 1 }]);
+    const first = await consumer.poll({ timeoutMs: 2000 });
+    assert.deepEqual(
+      first.map((r) => r.value),
+      ['p0'],
+    );
+    assert.deepEqual(await consumer.poll({ timeoutMs: 100 }), []);
+    consumer.resume([{ topic: 'c-pause', partition: 1 }]);
+    assert.deepEqual(
+      (await consumer.poll({ timeoutMs: 2000 })).map((r) => r.value),
+      ['p1'],
+    );
+    await consumer.close();
+  });
+
+  void it('skips control batches and, under read_committed, aborted transactions', async () => {
+    const t = kafka.createTopic('c-txn', 1);
+    const p = t.partitions[0]!;
+    const append = (b: Buffer): void => {
+      b.writeBigInt64BE(BigInt(p.nextOffset), 0);
+      p.batches.push(b);
+      p.nextOffset += b.readInt32BE(23) + 1;
+    };
+    const txn = (producerId: bigint, values: string[]) =>
+      buildRecordBatch({
+        records: values.map((value) => ({ value, timestamp: 1 })),
+        producerId,
+        producerEpoch: 0,
+        baseSequence: 0,
+        transactional: true,
+      });
+    append(txn(7n, ['aborted-1', 'aborted-2'])); // offsets 0-1
+    append(txn(8n, ['committed-1'])); // offset 2
+    append(
+      buildControlBatch({
+        type: ControlRecordType.Abort,
+        coordinatorEpoch: 0,
+        producerId: 7n,
+        producerEpoch: 0,
+        timestamp: 1,
+      }),
+    ); // 3
+    append(
+      buildControlBatch({
+        type: ControlRecordType.Commit,
+        coordinatorEpoch: 0,
+        producerId: 8n,
+        producerEpoch: 0,
+        timestamp: 1,
+      }),
+    ); // 4
+    append(buildRecordBatch({ records: [{ value: 'plain', timestamp: 1 }] })); // 5
+    const removeHook = kafka.inject(() => undefined);
+    // The fake lists the aborted transaction for the fetch response.
+    const origFetch = kafka.abortedTransactions;
+    kafka.abortedTransactions = (topic) => (topic === 'c-txn' ? [{ producerId: 7n, firstOffset: 0n }] : []);
+    for (const [isolationLevel, expected] of [
+      ['read_uncommitted', ['aborted-1', 'aborted-2', 'committed-1', 'plain']],
+      ['read_committed', ['committed-1', 'plain']],
+    ] as const) {
+      const consumer = new Consumer({
+        bootstrapServers: kafka.bootstrap,
+        autoOffsetReset: 'earliest',
+        isolationLevel,
+        valueDeserializer: stringDeserializer,
+      });
+      consumer.assign([{ topic: 'c-txn', partition: 0 }]);
+      const got = await take(consumer, expected.length);
+      assert.deepEqual(
+        got.map((r) => r.value),
+        [...expected],
+      );
+      assert.deepEqual(await consumer.poll({ timeoutMs: 50 }), []);
+      assert.equal(consumer.position({ topic: 'c-txn', partition: 0 }), 6);
+      await consumer.close();
+    }
+    kafka.abortedTransactions = origFetch;
+    removeHook();
+  });
+
+  void it('bounds buffered bytes: stops fetching until the application reads', async () => {
+    kafka.createTopic('c-bound', 1);
+    await produce(
+      kafka,
+      'c-bound',
+      Array.from({ length: 20 }, (_, i) => `v${i}`.padEnd(500, '.')),
+      0,
+      { batchSize: 600 },
+    );
+    const before = kafka.requestCounts.get(ApiKey.Fetch) ?? 0;
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      autoOffsetReset: 'earliest',
+      maxPartitionFetchBytes: 1200,
+      fetchBufferMaxBytes: 1000,
+      maxPollRecords: 1,
+      valueDeserializer: stringDeserializer,
+    });
+    consumer.assign([{ topic: 'c-bound', partition: 0 }]);
+    const [first] = await consumer.poll({ timeoutMs: 2000 });
+    assert.equal(first!.offset, 0);
+    // Wait a few fetch round trips: no more fetches happen while ~1 KB is buffered.
+    await new Promise((r) => setTimeout(r, 50));
+    const fetches = (kafka.requestCounts.get(ApiKey.Fetch) ?? 0) - before;
+    assert.ok(fetches <= 2, `fetches while the buffer is full: ${fetches}`);
+    const rest = await take(consumer, 19);
+    assert.deepEqual(
+      rest.map((r) => r.offset),
+      Array.from({ length: 19 }, (_, i) => i + 1),
+    );
+    await consumer.close();
+  });
+});
+
+void describe('consumer groups against the fake broker', () => {
+  let kafka: FakeKafka;
+  before(async () => {
+    kafka = await FakeKafka.start(1);
+  });
+  after(async () => {
+    await kafka.stop();
+  });
+
+  void it('joins a group, consumes, auto-commits what was handed out, and resumes from the commit', async () => {
+    kafka.createTopic('g-topic', 3);
+    for (let p = 0; p < 3; p++) await produce(kafka, 'g-topic', [`a${p}`, `b${p}`], p);
+    const assigned: string[] = [];
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      groupId: 'g1',
+      autoOffsetReset: 'earliest',
+      heartbeatIntervalMs: 100,
+      valueDeserializer: stringDeserializer,
+      rebalanceListener: {
+        onPartitionsAssigned: (tps) => {
+          assigned.push(...tps.map((tp) => `${tp.topic}-${tp.partition}`));
+        },
+      },
+    });
+    consumer.subscribe(['g-topic']);
+    const got = await take(consumer, 6);
+    assert.deepEqual(got.map((r) => r.value).sort(), ['a0', 'a1', 'a2', 'b0', 'b1', 'b2']);
+    assert.deepEqual(assigned.sort(), ['g-topic-0', 'g-topic-1', 'g-topic-2']);
+    await consumer.close();
+    // Closing committed the offsets after every record handed out.
+    const offsets = kafka.groups.get('g1')!.offsets;
+    assert.deepEqual([...offsets.values()], [2n, 2n, 2n]);
+    await produce(kafka, 'g-topic', ['c0'], 0);
+    const again = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      groupId: 'g1',
+      valueDeserializer: stringDeserializer,
+    });
+    again.subscribe('g-topic');
+    const [r] = await take(again, 1);
+    assert.equal(r!.value, 'c0');
+    await again.close();
+  });
+
+  void it('two members split the partitions; the subscription metadata carries the topics', async () => {
+    kafka.createTopic('g-two', 4);
+    const a = new Consumer({ bootstrapServers: kafka.bootstrap, groupId: 'g2', heartbeatIntervalMs: 50 });
+    const b = new Consumer({ bootstrapServers: kafka.bootstrap, groupId: 'g2', heartbeatIntervalMs: 50 });
+    a.subscribe(['g-two']);
+    b.subscribe(['g-two']);
+    const pa = a.poll({ timeoutMs: 300 });
+    const pb = b.poll({ timeoutMs: 300 });
+    await Promise.all([pa, pb]);
+    for (let i = 0; i < 20 && a.assignment().length + b.assignment().length !== 4; i++) {
+      await Promise.all([a.poll({ timeoutMs: 100 }), b.poll({ timeoutMs: 100 })]);
+    }
+    assert.equal(a.assignment().length, 2);
+    assert.equal(b.assignment().length, 2);
+    assert.deepEqual(
+      kafka.subscriptions('g2').map((s) => s.topics),
+      [['g-two'], ['g-two']],
+    );
+    await a.close();
+    await b.close();
+  });
+
+  void it('commits manually, sync and async', async () => {
+    kafka.createTopic('g-manual', 1);
+    await produce(kafka, 'g-manual', ['x', 'y', 'z']);
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      groupId: 'g3',
+      enableAutoCommit: false,
+      autoOffsetReset: 'earliest',
+    });
+    consumer.subscribe(['g-manual']);
+    const records = await consumer.poll({ timeoutMs: 3000, maxRecords: 2 });
+    assert.equal(records.length, 2);
+    await consumer.commit();
+    assert.equal(kafka.groups.get('g3')!.offsets.get('g-manual:0'), 2n);
+    await consumer.commit([{ topic: 'g-manual', partition: 0, offset: 3 }]);
+    assert.equal(kafka.groups.get('g3')!.offsets.get('g-manual:0'), 3n);
+    assert.deepEqual(await consumer.committed([{ topic: 'g-manual', partition: 0 }]), [
+      { topic: 'g-manual', partition: 0, offset: 3 },
+    ]);
+    await consumer.close();
+  });
+
+  void it('subscribes by RegExp', async () => {
+    kafka.createTopic('rx-one', 1);
+    kafka.createTopic('rx-two', 1);
+    kafka.createTopic('other', 1);
+    await produce(kafka, 'rx-one', ['1']);
+    await produce(kafka, 'rx-two', ['2']);
+    await produce(kafka, 'other', ['3']);
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      groupId: 'g4',
+      autoOffsetReset: 'earliest',
+      valueDeserializer: stringDeserializer,
+    });
+    consumer.subscribe(/^rx-/);
+    const got = await take(consumer, 2);
+    assert.deepEqual(got.map((r) => r.value).sort(), ['1', '2']);
+    await consumer.close();
+  });
+});
