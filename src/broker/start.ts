@@ -11,6 +11,7 @@
  * clean-shutdown marker. kill() drops everything as a crash would (tests).
  */
 import { hostname } from 'node:os';
+import { BrokerConfig, ConfigError, loadBrokerConfig, validateTopicConfigs } from '../config/index.ts';
 import { groupConfigFrom } from '../coordinator/group/config.ts';
 import { GROUP_METADATA_TOPIC, GroupCoordinator } from '../coordinator/group/coordinator.ts';
 import { ReplicaCoordinatorLog } from '../coordinator/runtime/replica-log.ts';
@@ -20,9 +21,8 @@ import type { Disk } from '../env/disk.ts';
 import { nodeDisk } from '../env/disk.ts';
 import type { Random } from '../env/random.ts';
 import { systemRandom } from '../env/random.ts';
-import { ConfigError, StaticBrokerConfig, validateBrokerProperties } from '../metadata/broker-config.ts';
 import { MetadataPublisher } from '../metadata/cache.ts';
-import { METADATA_VERSION_LEVEL, QuorumController } from '../metadata/controller.ts';
+import { type ConfigRules, METADATA_VERSION_LEVEL, QuorumController } from '../metadata/controller.ts';
 import { emptyImage, SecurityProtocol } from '../metadata/image.ts';
 import { loadOrFormatMetaProperties, randomUuid } from '../metadata/meta-properties.ts';
 import { METADATA_PARTITION, METADATA_TOPIC, MetadataLog, metadataLogConfig } from '../metadata/metadata-log.ts';
@@ -36,11 +36,11 @@ import { ProducerIdManager } from './producer-state/producer-ids.ts';
 import { ReplicaManager } from './replica/replica-manager.ts';
 import type { BrokerServices } from './services.ts';
 
-export { ConfigError } from '../metadata/broker-config.ts';
+export { ConfigError } from '../config/index.ts';
 
 export interface StartBrokerOptions {
-  /** Kafka broker properties (string values), e.g. { 'log.dirs': '/tmp/x', listeners: 'PLAINTEXT://127.0.0.1:0' }. */
-  config?: Readonly<Record<string, string>>;
+  /** Kafka broker properties (string values), e.g. { 'log.dirs': '/tmp/x', listeners: 'PLAINTEXT://127.0.0.1:0' }, or a loaded config. */
+  config?: Readonly<Record<string, string>> | BrokerConfig;
   clock?: Clock;
   random?: Random;
   disk?: Disk;
@@ -64,85 +64,37 @@ export interface RunningBroker {
   kill(): Promise<void>;
 }
 
-export interface ListenerSpec {
-  name: string;
-  host: string;
-  port: number;
-}
-
-/** Parses Kafka's listener lists: "PLAINTEXT://127.0.0.1:9092,OTHER://:9093". */
-export function parseListeners(value: string, property = 'listeners'): ListenerSpec[] {
-  const out: ListenerSpec[] = [];
-  for (const raw of value.split(',')) {
-    const entry = raw.trim();
-    if (entry === '') continue;
-    const m = /^([A-Za-z0-9_]+):\/\/(\[[^\]]*\]|[^:/]*):(\d+)$/.exec(entry);
-    if (!m)
-      throw new ConfigError(
-        `Invalid value ${value} for configuration ${property}: Unable to parse ${entry} to a broker endpoint`,
-      );
-    const port = Number(m[3]);
-    if (port > 65535)
-      throw new ConfigError(`Invalid value ${value} for configuration ${property}: port ${port} out of range`);
-    const name = m[1]!.toUpperCase();
-    if (out.some((l) => l.name === name)) {
-      throw new ConfigError(
-        `Invalid value ${value} for configuration ${property}: Each listener must have a different name, ${name} is repeated`,
-      );
-    }
-    out.push({ name, host: m[2]!.replace(/^\[|\]$/g, ''), port });
-  }
-  if (out.length === 0) throw new ConfigError(`Invalid value ${value} for configuration ${property}: no listener`);
-  return out;
-}
-
-function securityProtocolOf(name: string, map: string): number {
-  for (const pair of map.split(',')) {
-    const [listener, protocol] = pair.split(':').map((s) => s.trim());
-    if (listener?.toUpperCase() === name) {
-      const id = SecurityProtocol[protocol as keyof typeof SecurityProtocol];
-      if (id === undefined) throw new ConfigError(`Unknown security protocol ${protocol} for listener ${name}`);
-      return id;
-    }
-  }
-  const direct = SecurityProtocol[name as keyof typeof SecurityProtocol];
-  if (direct === undefined) {
-    throw new ConfigError(`No security protocol defined for listener ${name} in listener.security.protocol.map`);
-  }
-  return direct;
+/** The controller's view of config rules: per value, and a topic's whole set against the broker's defaults. */
+function configRules(config: BrokerConfig): ConfigRules {
+  return {
+    validateTopicConfig: (name, value) => config.validateTopicConfig(name, value),
+    validateTopicConfigSet: (explicit) => validateTopicConfigs(explicit, config.effectiveTopicConfig(explicit)),
+    validateBrokerConfig: (name, value) => config.validateBrokerConfig(name, value),
+    isList: (resourceType, name) => config.isList(resourceType, name),
+  };
 }
 
 export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
-  const props = { ...(options.config ?? {}) };
-  validateBrokerProperties(props);
-  const config = new StaticBrokerConfig(props);
+  const config =
+    options.config instanceof BrokerConfig ? options.config : loadBrokerConfig({ overrides: options.config ?? {} });
   const clock = options.clock ?? systemClock;
   const random = options.random ?? systemRandom;
   const disk = options.disk ?? nodeDisk;
   const logger = options.logger ?? silentLogger;
-  const nodeId =
-    props['node.id'] !== undefined
-      ? config.int('node.id')
-      : props['broker.id'] !== undefined
-        ? config.int('broker.id')
-        : 1;
-  const logDirs = (props['log.dirs'] ?? props['log.dir'] ?? './data')
-    .split(',')
-    .map((d) => d.trim())
-    .filter((d) => d !== '');
-  if (logDirs.length !== 1) throw new ConfigError('log.dirs: Runnel supports exactly one log directory for now');
+  const nodeId = config.nodeId;
+  const logDirs = config.logDirs();
+  if (logDirs.length === 0) logDirs.push('./data');
+  if (logDirs.length !== 1) {
+    throw new ConfigError(`log.dirs: Runnel supports exactly one log directory for now (got ${logDirs.join(', ')})`);
+  }
   const logDir = logDirs[0]!;
-  const listenerSpecs = parseListeners(config.get('listeners')!);
-  const protocolMap = config.get('listener.security.protocol.map')!;
-  for (const l of listenerSpecs) {
-    if (securityProtocolOf(l.name, protocolMap) !== SecurityProtocol.PLAINTEXT) {
-      throw new ConfigError(`listeners: ${l.name} is not PLAINTEXT; only PLAINTEXT listeners are supported for now`);
+  for (const l of config.listeners) {
+    if (l.securityProtocol !== 'PLAINTEXT') {
+      throw new ConfigError(
+        `listeners: ${l.name} uses ${l.securityProtocol}; only PLAINTEXT listeners are supported for now`,
+      );
     }
   }
-  const advertisedSpecs =
-    props['advertised.listeners'] !== undefined
-      ? parseListeners(props['advertised.listeners'], 'advertised.listeners')
-      : undefined;
 
   const { clusterId } = await loadOrFormatMetaProperties({
     disk,
@@ -150,7 +102,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     nowMs: clock.nowMs(),
     logDirs,
     nodeId,
-    ...(props['cluster.id'] !== undefined ? { clusterId: props['cluster.id'] } : {}),
+    ...(config.string('cluster.id') !== null ? { clusterId: config.string('cluster.id')! } : {}),
   });
 
   const onError = (err: unknown, task: string): void => {
@@ -182,11 +134,11 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       publisher,
       clock,
       random,
-      rules: config,
+      rules: configRules(config),
       settings: {
         numPartitions: config.int('num.partitions'),
         defaultReplicationFactor: config.int('default.replication.factor'),
-        deleteTopicEnable: config.get('delete.topic.enable') !== 'false',
+        deleteTopicEnable: config.bool('delete.topic.enable'),
       },
     });
     controller = ctl;
@@ -254,7 +206,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     const d = new Dispatcher(allHandlers, services, clock, logger);
     dispatcher = d;
 
-    for (const spec of listenerSpecs) {
+    for (const spec of config.listeners) {
       listeners.push(
         await startListener({
           name: spec.name,
@@ -277,18 +229,18 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       );
     }
 
-    const bound = listeners.map((l, i) => ({ name: l.name, host: listenerSpecs[i]!.host, port: l.port }));
-    const advertised = (advertisedSpecs ?? bound).map((a) => {
-      const actual = bound.find((b) => b.name === a.name);
+    const advertised = config.advertisedListeners.map((a) => {
+      // Port 0 advertises the port the OS picked; a wildcard host advertises this machine's name.
+      const actual = listeners.find((l) => l.name === a.name);
       const port = a.port === 0 && actual !== undefined ? actual.port : a.port;
       const host = a.host === '' || a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host;
-      return { name: a.name, host, port, securityProtocol: securityProtocolOf(a.name, protocolMap) };
+      return { name: a.name, host, port, securityProtocol: SecurityProtocol[a.securityProtocol] };
     });
     await ctl.registerBroker({
       nodeId,
       incarnationId: randomUuid(random),
       endpoints: advertised,
-      rack: props['broker.rack'] ?? null,
+      rack: config.string('broker.rack'),
       logDirs: [],
     });
 

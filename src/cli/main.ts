@@ -3,6 +3,7 @@
  * libraries; each lives in its own file under src/cli/.
  */
 import { Command } from 'commander';
+import { addBrokerConfigOptions, type BrokerConfigOptions } from '../config/index.ts';
 import { VERSION } from '../version.ts';
 import { runStart } from './start.ts';
 
@@ -11,18 +12,10 @@ const program = new Command()
   .description('Runnel: a Kafka-compatible event streaming platform for Node.js')
   .version(VERSION);
 
-program
-  .command('start')
-  .description('start a broker (listens on 127.0.0.1:9092, data under ./data)')
-  .option('-c, --config <file>', 'Kafka server.properties file')
-  .option(
-    '-s, --set <key=value>',
-    'broker property, repeatable (e.g. --set listeners=PLAINTEXT://127.0.0.1:19092)',
-    (value: string, previous: string[]) => [...previous, value],
-    [] as string[],
-  )
-  .action(async (options: { config?: string; set: string[] }) => {
-    process.exitCode = await runStart(options);
-  });
+addBrokerConfigOptions(
+  program.command('start').description('start a broker (listens on 127.0.0.1:9092, data under ./data)'),
+).action(async (options: BrokerConfigOptions) => {
+  process.exitCode = await runStart(options);
+});
 
 await program.parseAsync(process.argv);

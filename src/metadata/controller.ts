@@ -64,10 +64,12 @@ function apiError(errorCode: number, errorMessage: string | null): ApiError {
  * which names exist, whether a value is valid, which are lists (APPEND/SUBTRACT).
  */
 export interface ConfigRules {
-  /** undefined when valid, else the message (unknown names included). */
-  validateTopicConfig(name: string, value: string): string | undefined;
-  /** undefined when the broker config may be set dynamically to this value, else the message. */
-  validateBrokerConfig(name: string, value: string): string | undefined;
+  /** undefined when valid, else the message (unknown names included); null (a delete) checks the name only. */
+  validateTopicConfig(name: string, value: string | null): string | undefined;
+  /** Checks a topic's whole explicit config set (settings that contradict each other); optional. */
+  validateTopicConfigSet?(explicit: ReadonlyMap<string, string>): string | undefined;
+  /** undefined when the broker config may be set dynamically to this value (null: deleted), else the message. */
+  validateBrokerConfig(name: string, value: string | null): string | undefined;
   /** True for list-typed configs (APPEND and SUBTRACT are allowed only on those). */
   isList(resourceType: number, name: string): boolean;
 }
@@ -397,6 +399,8 @@ export class QuorumController implements MetadataController {
       if (message !== undefined) return apiError(ErrorCode.INVALID_CONFIG, message);
       configs.set(c.name, c.value);
     }
+    const setError = this.options.rules.validateTopicConfigSet?.(configs);
+    if (setError !== undefined) return apiError(ErrorCode.INVALID_CONFIG, setError);
     const live = liveBrokers(image);
     let replicas: number[][];
     if (spec.assignments.length > 0) {
@@ -713,7 +717,7 @@ export class QuorumController implements MetadataController {
     for (const c of change.configs) {
       if (names.has(c.name)) return apiError(ErrorCode.INVALID_REQUEST, `Duplicate config key: ${c.name}`);
       names.add(c.name);
-      const validate = (value: string): string | undefined =>
+      const validate = (value: string | null): string | undefined =>
         resourceType === ConfigResourceType.TOPIC
           ? this.options.rules.validateTopicConfig(c.name, value)
           : this.options.rules.validateBrokerConfig(c.name, value);
@@ -729,9 +733,8 @@ export class QuorumController implements MetadataController {
           break;
         }
         case AlterConfigOp.DELETE: {
-          const message = validate('');
-          // DELETE of a name that does not exist at all is refused; a known name with any value is fine.
-          if (message !== undefined && /nknown/.test(message)) return apiError(ErrorCode.INVALID_CONFIG, message);
+          const message = validate(null);
+          if (message !== undefined) return apiError(ErrorCode.INVALID_CONFIG, message);
           next.delete(c.name);
           break;
         }
@@ -760,6 +763,10 @@ export class QuorumController implements MetadataController {
         default:
           return apiError(ErrorCode.INVALID_REQUEST, `Unknown alter config operation ${c.op}`);
       }
+    }
+    if (resourceType === ConfigResourceType.TOPIC) {
+      const setError = this.options.rules.validateTopicConfigSet?.(next);
+      if (setError !== undefined) return apiError(ErrorCode.INVALID_CONFIG, setError);
     }
     const records: MetadataMessage[] = [];
     for (const [name, value] of next) {

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { BrokerConfig } from '../../src/config/index.ts';
 import type { Clock } from '../../src/env/clock.ts';
 import { seededRandom } from '../../src/env/random.ts';
-import { StaticBrokerConfig } from '../../src/metadata/broker-config.ts';
 import { MetadataPublisher, type MetadataUpdate } from '../../src/metadata/cache.ts';
 import {
   AlterConfigOp,
@@ -42,7 +42,7 @@ async function setup(options: { settings?: Partial<{ deleteTopicEnable: boolean 
     clock,
     random: seededRandom(7),
     settings: { numPartitions: 1, defaultReplicationFactor: 1, deleteTopicEnable: true, ...options.settings },
-    rules: new StaticBrokerConfig({}),
+    rules: new BrokerConfig({}),
   });
   await controller.load();
   await controller.bootstrap();
@@ -330,7 +330,7 @@ void describe('metadata controller', () => {
       clock,
       random: seededRandom(1),
       settings: { numPartitions: 1, defaultReplicationFactor: 1, deleteTopicEnable: true },
-      rules: new StaticBrokerConfig({}),
+      rules: new BrokerConfig({}),
     });
     await again.load();
     assert.deepEqual(summary(publisher.image()), expected);

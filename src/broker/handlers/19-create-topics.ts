@@ -5,6 +5,7 @@
  */
 
 import { type CreateTopicResult, controllerErrorCode } from '../../metadata/controller.ts';
+import { ConfigResourceType, resourceConfigs } from '../../metadata/image.ts';
 import { ZERO_UUID } from '../../protocol/codec/uuid.ts';
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
 import type { CreateTopicsResponseCreatableTopicResult } from '../../protocol/generated/create-topics-response.ts';
@@ -13,6 +14,7 @@ import { defineHandler } from '../handler.ts';
 import type { BrokerServices } from '../services.ts';
 
 function toResponse(r: CreateTopicResult, services: BrokerServices): CreateTopicsResponseCreatableTopicResult {
+  const image = services.metadata.image();
   const ok = r.errorCode === ErrorCode.NONE;
   return {
     name: r.name,
@@ -23,13 +25,19 @@ function toResponse(r: CreateTopicResult, services: BrokerServices): CreateTopic
     numPartitions: ok ? r.numPartitions : -1,
     replicationFactor: ok ? r.replicationFactor : -1,
     configs: ok
-      ? services.config.describeTopic(r.configs).map((c) => ({
-          name: c.name,
-          value: c.isSensitive ? null : c.value,
-          readOnly: c.readOnly,
-          configSource: c.source,
-          isSensitive: c.isSensitive,
-        }))
+      ? services.config
+          .describeTopic(
+            r.configs,
+            resourceConfigs(image, ConfigResourceType.BROKER, String(services.nodeId)),
+            resourceConfigs(image, ConfigResourceType.BROKER, ''),
+          )
+          .map((c) => ({
+            name: c.name,
+            value: c.isSensitive ? null : c.value,
+            readOnly: c.readOnly,
+            configSource: c.source,
+            isSensitive: c.isSensitive,
+          }))
       : null,
   };
 }

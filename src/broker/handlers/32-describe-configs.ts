@@ -38,7 +38,11 @@ function describe(
     return {
       errorCode: ErrorCode.NONE,
       errorMessage: null,
-      configs: services.config.describeTopic(resourceConfigs(image, resourceType, resourceName)),
+      configs: services.config.describeTopic(
+        resourceConfigs(image, resourceType, resourceName),
+        resourceConfigs(image, ConfigResourceType.BROKER, String(services.nodeId)),
+        resourceConfigs(image, ConfigResourceType.BROKER, ''),
+      ),
     };
   }
   if (resourceType === ConfigResourceType.BROKER) {
