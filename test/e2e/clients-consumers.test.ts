@@ -32,7 +32,9 @@ void describe('clients: consumer groups read through Fetch', () => {
     let total = 0;
     for (const [, offsets] of seen) {
       total += offsets.length;
-      offsets.forEach((o, i) => assert.equal(o, i, 'offsets in order, none missing'));
+      offsets.forEach((o, i) => {
+        assert.equal(o, i, 'offsets in order, none missing');
+      });
     }
     assert.equal(total, COUNT);
   }
@@ -79,7 +81,9 @@ void describe('clients: consumer groups read through Fetch', () => {
         seen.set(message.partition, list);
         if (++count === COUNT) break;
       }
-      await stream.close();
+      await new Promise<void>((resolve) => {
+        stream.close(() => resolve());
+      });
     } finally {
       await consumer.close(true);
     }
