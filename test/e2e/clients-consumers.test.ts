@@ -85,7 +85,9 @@ void describe('clients: consumer groups read through Fetch', () => {
         stream.close(() => resolve());
       });
     } finally {
-      await consumer.close(true);
+      await new Promise<void>((resolve) => {
+        consumer.close(true, () => resolve());
+      });
     }
     checkOrder(seen);
   });
