@@ -13,6 +13,11 @@
  * - A bad size prefix (negative, or above maxRequestBytes) closes that connection only.
  *   onFrame throwing or rejecting also closes that connection only (the order of answers
  *   cannot be kept once one is missing).
+ * - Memory: with maxQueuedRequestBytes, requests being handled across all connections hold
+ *   at most that many bytes (first fit, like Kafka's request memory pool); a connection
+ *   whose next request does not fit stops reading until memory is given back.
+ * - Half-close: after the client's FIN, requests already received are still answered,
+ *   then the connection is closed.
  * - Idle connections (nothing read or written for idleTimeoutMs, nothing in flight) are
  *   closed; time comes from the injected Clock.
  *
@@ -89,6 +94,12 @@ export interface ListenerOptions {
   maxConnections?: number;
   /** Connections from one address beyond this are closed at once (max.connections.per.ip; default unlimited). */
   maxConnectionsPerIp?: number;
+  /**
+   * queued.max.request.bytes: bytes of requests being handled, across all connections; a
+   * connection whose next request does not fit waits (stops reading) until others finish.
+   * A request is always admitted when nothing else is in progress. <= 0: no bound (default).
+   */
+  maxQueuedRequestBytes?: number;
   backlog?: number;
 }
 
@@ -103,6 +114,8 @@ export interface ListenerStats {
   /** Connections closed at accept by maxConnectionsPerIp. */
   refusedPerIp: number;
   requestsInFlight: number;
+  /** Bytes of requests being handled (what maxQueuedRequestBytes bounds). */
+  queuedRequestBytes: number;
 }
 
 export interface Listener {
@@ -121,6 +134,38 @@ const SMALL_RESPONSE_BYTES = 4096;
 interface Slot {
   done: boolean;
   response: FrameResponse;
+  /** Request size, held against RequestMemory until the handler finishes. */
+  bytes: number;
+}
+
+/** The listener-wide bound on bytes of requests being handled (queued.max.request.bytes). */
+class RequestMemory {
+  usedBytes = 0;
+  private readonly waiting = new Set<ConnectionImpl>();
+
+  constructor(private readonly maxBytes: number) {}
+
+  tryTake(bytes: number): boolean {
+    if (this.maxBytes > 0 && this.usedBytes > 0 && this.usedBytes + bytes > this.maxBytes) return false;
+    this.usedBytes += bytes;
+    return true;
+  }
+
+  wait(conn: ConnectionImpl): void {
+    this.waiting.add(conn);
+  }
+
+  forget(conn: ConnectionImpl): void {
+    this.waiting.delete(conn);
+  }
+
+  release(bytes: number): void {
+    this.usedBytes -= bytes;
+    if (this.waiting.size === 0) return;
+    const woken = [...this.waiting];
+    this.waiting.clear();
+    for (const conn of woken) conn.memoryAvailable();
+  }
 }
 
 interface Counters {
@@ -149,6 +194,8 @@ class ConnectionImpl implements Connection {
   private readEnded = false;
   private draining = false;
   private pumping = false;
+  /** A decoded request waiting for RequestMemory. */
+  private heldFrame: Buffer | null = null;
   private lastActivityMs: number;
   private cancelIdle: (() => void) | null = null;
 
@@ -158,6 +205,7 @@ class ConnectionImpl implements Connection {
     private readonly options: ListenerOptions,
     private readonly logger: NetworkLogger,
     private readonly counters: Counters,
+    private readonly memory: RequestMemory,
   ) {
     this.listenerName = options.name ?? 'PLAINTEXT';
     this.remoteAddress = socket.remoteAddress ?? '';
@@ -173,8 +221,7 @@ class ConnectionImpl implements Connection {
     socket.on('drain', () => this.onDrain());
     socket.on('close', () => {
       this.closed = true;
-      this.cancelIdleTimer();
-      this.slots.length = 0;
+      this.dropRequests();
     });
     socket.on('error', (err) => {
       this.logger.debug('connection error', { connection: this.id, error: err.message });
@@ -192,6 +239,8 @@ class ConnectionImpl implements Connection {
     if (this.closed || this.draining) return;
     this.draining = true;
     this.cancelIdleTimer();
+    this.heldFrame = null;
+    this.memory.forget(this);
     // Keep reading (and dropping) whatever the client sends: unread bytes at close make the
     // kernel reset the connection, which can discard answers still on their way out.
     this.updateReadState();
@@ -201,10 +250,25 @@ class ConnectionImpl implements Connection {
   close(reason = 'closed'): void {
     if (this.closed) return;
     this.closed = true;
-    this.cancelIdleTimer();
-    this.slots.length = 0;
+    this.dropRequests();
     this.logger.debug('closing connection', { connection: this.id, reason });
     this.socket.destroy();
+  }
+
+  /** Forgets unanswered requests, giving their bytes back. */
+  private dropRequests(): void {
+    this.cancelIdleTimer();
+    let bytes = 0;
+    for (const slot of this.slots) if (!slot.done) bytes += slot.bytes;
+    this.slots.length = 0;
+    this.heldFrame = null;
+    this.memory.forget(this);
+    if (bytes > 0) this.memory.release(bytes);
+  }
+
+  /** Called by RequestMemory when bytes were given back. */
+  memoryAvailable(): void {
+    this.pump();
   }
 
   private onData(chunk: Buffer): void {
@@ -233,13 +297,23 @@ class ConnectionImpl implements Connection {
     try {
       while (!this.closed && !this.draining && !this.writeBlocked) {
         if (this.slots.length >= this.options.maxInFlightPerConnection) break;
-        const next = this.decoder.next();
-        if (next === null) break;
-        if ('bad' in next) {
-          this.onBad(next.bad);
-          return;
+        let frame = this.heldFrame;
+        if (frame === null) {
+          const next = this.decoder.next();
+          if (next === null) break;
+          if ('bad' in next) {
+            this.onBad(next.bad);
+            return;
+          }
+          frame = next.frame;
         }
-        this.dispatch(next.frame);
+        if (!this.memory.tryTake(frame.length)) {
+          this.heldFrame = frame;
+          this.memory.wait(this);
+          break;
+        }
+        this.heldFrame = null;
+        this.dispatch(frame);
       }
     } finally {
       this.pumping = false;
@@ -260,7 +334,7 @@ class ConnectionImpl implements Connection {
   }
 
   private dispatch(frame: Buffer): void {
-    const slot: Slot = { done: false, response: null };
+    const slot: Slot = { done: false, response: null, bytes: frame.length };
     this.slots.push(slot);
     this.counters.requests++;
     let result: FrameResponse | Promise<FrameResponse>;
@@ -293,6 +367,7 @@ class ConnectionImpl implements Connection {
     if (this.closed) return;
     slot.done = true;
     slot.response = response;
+    this.memory.release(slot.bytes);
     this.flush();
     this.pump();
   }
@@ -339,7 +414,10 @@ class ConnectionImpl implements Connection {
     if (this.closed) return;
     const wantRead =
       this.draining ||
-      (!this.writeBlocked && !this.readEnded && this.slots.length < this.options.maxInFlightPerConnection);
+      (!this.writeBlocked &&
+        !this.readEnded &&
+        this.heldFrame === null &&
+        this.slots.length < this.options.maxInFlightPerConnection);
     if (wantRead && this.readPaused) {
       this.readPaused = false;
       this.socket.resume();
@@ -351,7 +429,7 @@ class ConnectionImpl implements Connection {
 
   /** Once nothing is left to answer: end our side if the client ended its side or we are draining. */
   private endIfDone(): void {
-    if (this.closed || this.slots.length > 0) return;
+    if (this.closed || this.slots.length > 0 || (this.heldFrame !== null && !this.draining)) return;
     // After the client's FIN, pump() has dispatched every whole frame unless writing is blocked;
     // a partial frame left in the decoder can never complete and is dropped.
     if (this.draining || (this.readEnded && !this.writeBlocked)) {
@@ -413,6 +491,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   };
   const connections = new Set<ConnectionImpl>();
   const perIp = new Map<string, number>();
+  const memory = new RequestMemory(options.maxQueuedRequestBytes ?? -1);
   const closeWaiters = new Set<() => void>();
   let seq = 0;
   let closing: Promise<void> | null = null;
@@ -432,7 +511,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
       return;
     }
     perIp.set(ip, fromIp + 1);
-    const conn = new ConnectionImpl(socket, seq++, options, logger, counters);
+    const conn = new ConnectionImpl(socket, seq++, options, logger, counters, memory);
     connections.add(conn);
     counters.accepted++;
     socket.on('close', () => {
@@ -522,6 +601,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
         idleClosed: counters.idleClosed,
         refusedPerIp: counters.refusedPerIp,
         requestsInFlight,
+        queuedRequestBytes: memory.usedBytes,
       };
     },
     close() {

@@ -443,6 +443,56 @@ void describe('listener: connection limits', () => {
   });
 });
 
+void describe('listener: request memory (queued.max.request.bytes)', () => {
+  void it('holds requests that do not fit until others finish, across connections', async () => {
+    const gates = new Map<string, ReturnType<typeof deferred<FrameResponse>>>();
+    const seen: string[] = [];
+    const listener = await listen({
+      maxQueuedRequestBytes: 100,
+      onFrame: (_conn, f) => {
+        const body = f.toString().replace(/\.+$/, '');
+        seen.push(body);
+        const gate = deferred<FrameResponse>();
+        gates.set(body, gate);
+        return gate.promise;
+      },
+    });
+    const a = await client(listener.port);
+    const b = await client(listener.port);
+    await a.write(frame(`a1${'.'.repeat(78)}`)); // 80 bytes
+    await waitUntil(() => seen.length === 1, 5000, 'a1 dispatched');
+    await b.write(frame(`b1${'.'.repeat(38)}`)); // 40 bytes: 120 > 100, must wait
+    await a.write(frame('a2')); // 2 bytes: fits (82 <= 100), so it goes ahead of the waiting b1
+    await waitUntil(() => seen.includes('a2'), 5000, 'a2 dispatched');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(!seen.includes('b1'), 'b1 waits for memory');
+    assert.equal(listener.stats().queuedRequestBytes, 82);
+    gates.get('a1')!.resolve(Buffer.from('A1'));
+    await waitUntil(() => seen.includes('b1'), 5000, 'b1 dispatched once a1 is done');
+    gates.get('a2')!.resolve(Buffer.from('A2'));
+    gates.get('b1')!.resolve(Buffer.from('B1'));
+    assert.deepEqual(
+      (await a.waitForResponses(2)).map((r) => r.toString()),
+      ['A1', 'A2'],
+    );
+    assert.equal((await b.waitForResponses(1))[0]!.toString(), 'B1');
+    await waitUntil(() => listener.stats().queuedRequestBytes === 0, 5000, 'memory given back');
+  });
+
+  void it('admits a request larger than the bound when nothing else is in progress, and frees memory of closed connections', async () => {
+    const gate = deferred<FrameResponse>();
+    const listener = await listen({ maxQueuedRequestBytes: 10, onFrame: () => gate.promise });
+    const a = await client(listener.port);
+    await a.write(frame(Buffer.alloc(50)));
+    await waitUntil(() => listener.stats().queuedRequestBytes === 50, 5000, 'big request admitted');
+    // A bad frame closes the connection with its request still unanswered.
+    await a.write(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    await a.closed;
+    await waitUntil(() => listener.stats().queuedRequestBytes === 0, 5000, 'memory freed on close');
+    gate.resolve(null);
+  });
+});
+
 void describe('listener: scale', () => {
   void it('serves 1,000 concurrent connections', async () => {
     const listener = await listen({ onFrame: (conn, f) => Buffer.from(`${conn.remotePort}:${f.toString()}`) });
