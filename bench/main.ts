@@ -8,12 +8,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { withTimeout } from './harness/process.ts';
+import { makeTempDir, withTimeout } from './harness/process.ts';
 import { type MachineInfo, renderConsoleTable, renderMarkdown } from './harness/report.ts';
 import { compare, componentFigure, type Figure, type MetricId, missingSection } from './harness/results.ts';
 import { runMachineBench } from './machine.ts';
@@ -175,7 +175,8 @@ async function main(): Promise<void> {
   const workload = workloadOptions(quick, values.rate === undefined ? undefined : Number(values.rate));
   const dataRoot = join(REPO, 'data');
   await mkdir(dataRoot, { recursive: true });
-  const dataDir = await mkdtemp(join(dataRoot, 'bench-'));
+  const dataTemp = await makeTempDir(dataRoot, 'bench-');
+  const dataDir = dataTemp.path;
   const context: Context = { quick, dataDir, workload, setup: [] };
   const loadAtStart = loadavg()[0]!;
   const figures: Figure[] = [];
@@ -194,7 +195,7 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: ${section.key} done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
     }
   } finally {
-    await rm(dataDir, { recursive: true, force: true });
+    await dataTemp.remove();
   }
   for (const f of figures) {
     if (f.value !== null && f.note !== undefined) notes.push(`${f.source}, ${f.name}: ${f.note}`);

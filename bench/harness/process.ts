@@ -4,17 +4,35 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const LOOPBACK = '127.0.0.1';
 
 const running = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 
 function killAllNow(): void {
   for (const child of running) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+}
+
+/** A new temporary directory under `parent`, removed by `remove()` or, failing that, at exit. */
+export async function makeTempDir(parent: string, prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(parent, prefix));
+  tempDirs.add(path);
+  return {
+    path,
+    async remove() {
+      await rm(path, { recursive: true, force: true });
+      tempDirs.delete(path);
+    },
+  };
 }
 
 process.on('exit', killAllNow);
@@ -113,7 +131,6 @@ export function startProcess(command: string, args: string[], options: { cwd?: s
 
 /** Resident set size of a running process in bytes, from /proc (Linux only). */
 export async function rssBytes(pid: number): Promise<number | null> {
-  const { readFile } = await import('node:fs/promises');
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);

@@ -4,9 +4,7 @@
  * JetStream publish (each message acknowledged by the server), consuming an ordered pull
  * consumer from the first message.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   connect,
   createInbox,
@@ -16,7 +14,15 @@ import {
   RetentionPolicy,
   StorageType,
 } from 'nats';
-import { freePort, LOOPBACK, type Started, startProcess, waitForPort, withTimeout } from '../harness/process.ts';
+import {
+  freePort,
+  LOOPBACK,
+  makeTempDir,
+  type Started,
+  startProcess,
+  waitForPort,
+  withTimeout,
+} from '../harness/process.ts';
 import type { Figure } from '../harness/results.ts';
 import { runWorkload, type WorkloadOptions } from '../workload/driver.ts';
 import type { ConsumerHandle, WorkloadTarget } from '../workload/target.ts';
@@ -120,11 +126,11 @@ export interface NatsServer {
 
 /** Starts `nats-server -js` on a free loopback port with its store in a new temporary directory. */
 export async function startNatsServer(): Promise<NatsServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'runnel-bench-nats-'));
+  const dir = await makeTempDir(tmpdir(), 'runnel-bench-nats-');
   const port = await freePort();
   let server: Started | undefined;
   try {
-    server = startProcess(NATS_SERVER, ['-js', '-sd', dir, '-p', String(port), '-a', LOOPBACK]);
+    server = startProcess(NATS_SERVER, ['-js', '-sd', dir.path, '-p', String(port), '-a', LOOPBACK]);
     await waitForPort(port, 10_000, server.child);
     const started = server;
     const version = /Version:\s+(\S+)/.exec(started.output())?.[1] ?? 'unknown';
@@ -133,12 +139,12 @@ export async function startNatsServer(): Promise<NatsServer> {
       version,
       async stop() {
         await started.stop();
-        await rm(dir, { recursive: true, force: true });
+        await dir.remove();
       },
     };
   } catch (error) {
     await server?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await dir.remove();
     throw error;
   }
 }

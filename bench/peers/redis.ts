@@ -6,11 +6,17 @@
  * Run twice: without persistence (Redis's fastest, nothing survives a restart) and with the
  * append-only file synced every second, the closer match to a log that keeps what it accepted.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, LOOPBACK, type Started, startProcess, waitForPort, withTimeout } from '../harness/process.ts';
+import {
+  freePort,
+  LOOPBACK,
+  makeTempDir,
+  type Started,
+  startProcess,
+  waitForPort,
+  withTimeout,
+} from '../harness/process.ts';
 import type { Figure } from '../harness/results.ts';
 import { runWorkload, type WorkloadOptions } from '../workload/driver.ts';
 import type { ConsumerHandle, WorkloadTarget } from '../workload/target.ts';
@@ -115,7 +121,7 @@ export interface RedisServer {
 
 /** Starts redis-server on a free loopback port, working in a new temporary directory. */
 export async function startRedisServer(persistence: 'none' | 'aof-everysec'): Promise<RedisServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'runnel-bench-redis-'));
+  const dir = await makeTempDir(tmpdir(), 'runnel-bench-redis-');
   const port = await freePort();
   const persistenceArgs =
     persistence === 'none' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'everysec'];
@@ -129,7 +135,7 @@ export async function startRedisServer(persistence: 'none' | 'aof-everysec'): Pr
       '--save',
       '',
       '--dir',
-      dir,
+      dir.path,
       ...persistenceArgs,
     ]);
     await waitForPort(port, 10_000, server.child);
@@ -140,12 +146,12 @@ export async function startRedisServer(persistence: 'none' | 'aof-everysec'): Pr
       version,
       async stop() {
         await started.stop();
-        await rm(dir, { recursive: true, force: true });
+        await dir.remove();
       },
     };
   } catch (error) {
     await server?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await dir.remove();
     throw error;
   }
 }

@@ -307,9 +307,9 @@ async function deleteQuietly(target: WorkloadTarget, topic: string): Promise<voi
   await withTimeout(target.deleteTopic(topic), 30_000, 'delete topic').catch(() => undefined);
 }
 
-function failureNote(error: unknown): string {
+function failureNote(phase: string, error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return `failed: ${message.split('\n')[0]!.slice(0, 160)}`;
+  return `failed (${phase}): ${message.split('\n')[0]!.slice(0, 160)}`;
 }
 
 /**
@@ -338,7 +338,10 @@ export async function runWorkload(
       const mbps = (produced.records * options.recordBytes) / MB / produced.seconds;
       figures.push(make('produce-MBps', mbps), make('produce-rps', produced.records / produced.seconds));
     } catch (error) {
-      figures.push(make('produce-MBps', null, failureNote(error)), make('produce-rps', null, failureNote(error)));
+      figures.push(
+        make('produce-MBps', null, failureNote('max-rate produce', error)),
+        make('produce-rps', null, failureNote('max-rate produce', error)),
+      );
     }
     if (produced !== undefined && produced.records > 0) {
       try {
@@ -346,12 +349,15 @@ export async function runWorkload(
         const mbps = (consumed.records * options.recordBytes) / MB / consumed.seconds;
         figures.push(make('consume-MBps', mbps), make('consume-rps', consumed.records / consumed.seconds));
       } catch (error) {
-        figures.push(make('consume-MBps', null, failureNote(error)), make('consume-rps', null, failureNote(error)));
+        figures.push(
+          make('consume-MBps', null, failureNote('consume backlog', error)),
+          make('consume-rps', null, failureNote('consume backlog', error)),
+        );
       }
     }
   } catch (error) {
     for (const metric of ['produce-MBps', 'produce-rps', 'consume-MBps', 'consume-rps'] as const) {
-      figures.push(make(metric, null, failureNote(error)));
+      figures.push(make(metric, null, failureNote('create topic', error)));
     }
   } finally {
     await deleteQuietly(target, maxTopic);
@@ -383,7 +389,7 @@ export async function runWorkload(
       make('e2e-max-ms', h.max / 1000),
     );
   } catch (error) {
-    for (const metric of latencyMetrics) figures.push(make(metric, null, failureNote(error)));
+    for (const metric of latencyMetrics) figures.push(make(metric, null, failureNote('fixed rate', error)));
   } finally {
     await deleteQuietly(target, latencyTopic);
   }

@@ -40,6 +40,10 @@ export class KafkajsTarget implements WorkloadTarget {
 
   async connect(): Promise<void> {
     await this.admin.connect();
+    await this.openProducer();
+  }
+
+  private async openProducer(): Promise<void> {
     this.producer = this.kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
     await this.producer.connect();
   }
@@ -53,6 +57,10 @@ export class KafkajsTarget implements WorkloadTarget {
 
   async deleteTopic(topic: string): Promise<void> {
     await this.admin.deleteTopics({ topics: [topic] });
+    // A kafkajs producer keeps refreshing metadata for every topic it ever sent to, and fails
+    // all later sends with UNKNOWN_TOPIC_OR_PARTITION once one of them is gone: start afresh.
+    await this.producer?.disconnect();
+    await this.openProducer();
   }
 
   async produce(topic: string, partition: number, values: readonly Buffer[]): Promise<void> {
