@@ -45,6 +45,8 @@ export function describeOrigin(origin: PropertyOrigin | undefined): string {
   }
 }
 
+const LISTENER_PREFIX_RE = /^listener\.name\.([a-z0-9_-]+)\.(.+)$/i;
+
 /** Kafka's ConfigResource types, for isList(). */
 export const ConfigResourceType = { TOPIC: 2, BROKER: 4 } as const;
 
@@ -64,6 +66,8 @@ function toTopicUnit(synonym: string, value: string): string {
 export class BrokerConfig {
   private readonly explicit: ReadonlyMap<string, string>;
   private readonly parsed = new Map<string, ConfigValue>();
+  /** listener.name.<listener>.<property> overrides, by upper-cased listener name. */
+  private readonly perListener = new Map<string, Map<string, string>>();
   readonly origins: ReadonlyMap<string, PropertyOrigin>;
   /** Listeners to bind, validated. */
   readonly listeners: readonly ListenerEndpoint[];
@@ -76,6 +80,12 @@ export class BrokerConfig {
     const problems: string[] = [];
     const explicit = new Map<string, string>();
     for (const [name, raw] of Object.entries(props)) {
+      const prefixed = LISTENER_PREFIX_RE.exec(name);
+      if (prefixed) {
+        const problem = this.addListenerOverride(prefixed[1]!.toUpperCase(), prefixed[2]!, raw, name);
+        if (problem !== undefined) problems.push(problem + describeOrigin(origins.get(name)));
+        continue;
+      }
       const def = BROKER_CONFIGS.get(name);
       if (def === undefined) {
         problems.push(`unknown configuration "${name}"${describeOrigin(origins.get(name))}${suggest(name)}`);
@@ -103,6 +113,13 @@ export class BrokerConfig {
         if (stray !== undefined) {
           throw new ConfigError(`advertised.listeners names ${stray.name}, which is not in listeners`);
         }
+        for (const listener of this.perListener.keys()) {
+          if (!names.has(listener)) {
+            throw new ConfigError(
+              `listener.name.${listener.toLowerCase()}.* names a listener that is not in listeners`,
+            );
+          }
+        }
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         problems.push(err.message);
@@ -116,6 +133,29 @@ export class BrokerConfig {
     }
     this.listeners = listeners;
     this.advertisedListeners = advertised;
+  }
+
+  /**
+   * listener.name.<listener>.<property>: a known broker property (validated as such) or a
+   * SASL mechanism-scoped one (listener.name.sasl_ssl.plain.sasl.jaas.config), kept as given.
+   */
+  private addListenerOverride(listener: string, property: string, raw: string, fullName: string): string | undefined {
+    const def = BROKER_CONFIGS.get(property);
+    if (def !== undefined) {
+      const result = parseValue(def, raw);
+      if (!result.ok) return result.error.replace(`"${property}"`, `"${fullName}"`);
+    } else if (!/^[a-z0-9-]+\.sasl\.[a-z.]+$/.test(property)) {
+      return `unknown configuration "${fullName}" ("${property}" is not a broker property)`;
+    }
+    let map = this.perListener.get(listener);
+    if (map === undefined) this.perListener.set(listener, (map = new Map()));
+    map.set(property, raw);
+    return undefined;
+  }
+
+  /** A property as one listener sees it: listener.name.<listener>.<name> if set, else the broker-wide value. */
+  listenerProperty(listenerName: string, name: string): string | undefined {
+    return this.perListener.get(listenerName.toUpperCase())?.get(name) ?? this.get(name);
   }
 
   private crossChecks(): string[] {

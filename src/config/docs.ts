@@ -63,6 +63,10 @@ export function renderConfigurationDoc(): string {
   out.push('`listener.security.protocol.map`; an empty host listens on every interface and port 0 takes a');
   out.push('free port. "Long.MAX" (9223372036854775807) means "no limit".');
   out.push('');
+  out.push('A property may be set for one listener only as `listener.name.<listener>.<property>`');
+  out.push('(`listener.name.internal.max.connections=100`); SASL settings may also be scoped to a mechanism');
+  out.push('(`listener.name.sasl_ssl.plain.sasl.jaas.config=...`). The listener must be in `listeners`.');
+  out.push('');
   out.push('## Broker properties');
   out.push('');
   out.push('"Dynamic" tells whether IncrementalAlterConfigs may change a property on a running broker');

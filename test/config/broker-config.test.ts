@@ -265,3 +265,26 @@ void describe('DescribeConfigs data', () => {
     assert.deepEqual(c.explicitForLog(), { 'num.partitions': '4', 'ssl.keystore.password': '[hidden]' });
   });
 });
+
+void describe('per-listener properties', () => {
+  void it('listener.name.<listener>.<property> overrides one listener, validated like the property', () => {
+    const c = new BrokerConfig({
+      listeners: 'PLAINTEXT://:0,INTERNAL://:0',
+      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT',
+      'listener.name.internal.max.connections': '10',
+      'listener.name.internal.plain.sasl.jaas.config': 'x required;',
+    });
+    assert.equal(c.listenerProperty('INTERNAL', 'max.connections'), '10');
+    assert.equal(c.listenerProperty('PLAINTEXT', 'max.connections'), '2147483647');
+    assert.equal(c.listenerProperty('internal', 'plain.sasl.jaas.config'), 'x required;');
+    assert.throws(
+      () => new BrokerConfig({ 'listener.name.plaintext.max.connections': 'many' }),
+      /invalid value "many" for "listener.name.plaintext.max.connections": expected an integer/,
+    );
+    assert.throws(
+      () => new BrokerConfig({ 'listener.name.plaintext.nope': '1' }),
+      /unknown configuration "listener.name.plaintext.nope"/,
+    );
+    assert.throws(() => new BrokerConfig({ 'listener.name.other.max.connections': '1' }), /not in listeners/);
+  });
+});
