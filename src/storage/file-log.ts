@@ -73,6 +73,8 @@ export interface FileLogOptions {
   maxPendingAppends?: number;
   /** Bound on the keys one compaction pass holds in memory. */
   maxCompactionKeys?: number;
+  /** Failures of background work (the flush after a roll). */
+  onBackgroundError?: (err: unknown) => void;
 }
 
 const SCAN_CHUNK_BYTES = 64 * 1024;
@@ -113,6 +115,9 @@ export class FileLog implements PartitionLog {
   private cleanerCheckpoint = 0;
   private epochs = new EpochCache();
   private unflushedRecords = 0;
+  /** Bumped by every truncation: a flush that overlapped one does not move the recovery point. */
+  private truncations = 0;
+  private flushChain: Promise<void> = Promise.resolve();
   private lastFlushMs: number;
   private pendingRepair: { seg: Segment; state: SegmentState } | undefined;
   private compacting = false;
@@ -404,6 +409,16 @@ export class FileLog implements PartitionLog {
       indexValid.push(valid);
     }
 
+    // An empty segment that is not the last holds nothing: drop it (a roll that failed
+    // after creating its files can leave one behind).
+    for (let i = segments.length - 2; i >= 0; i--) {
+      if (segments[i]!.size === 0) {
+        await this.deleteSegmentFiles(segments[i]!);
+        segments.splice(i, 1);
+        indexValid.splice(i, 1);
+      }
+    }
+
     let recovered = false;
     if (segments.length === 0) {
       segments.push(await this.createSegment(lsoCheckpoint ?? 0));
@@ -428,6 +443,19 @@ export class FileLog implements PartitionLog {
           if (!seg.metaLoaded) seg.metaLoaded = true;
           break;
         }
+      }
+    }
+    // An empty last segment left by a failed roll, while appends went on into the previous
+    // one: its base is inside the previous segment's offsets. Drop it.
+    const last = segments.at(-1)!;
+    const previous = segments.at(-2);
+    if (previous && last.size === 0) {
+      if (!previous.metaLoaded || previous.nextOffset === previous.baseOffset) {
+        if (!(await this.loadActiveState(previous))) await this.recoverSegment(previous, true);
+      }
+      if (previous.nextOffset > last.baseOffset) {
+        await this.deleteSegmentFiles(last);
+        segments.pop();
       }
     }
     this.segments = segments;
@@ -727,7 +755,14 @@ export class FileLog implements PartitionLog {
   private async rollTo(base: number): Promise<void> {
     const old = this.active();
     await this.finishTimeIndex(old);
-    const seg = await this.createSegment(base);
+    let seg: Segment;
+    try {
+      seg = await this.createSegment(base);
+    } catch (err) {
+      // Leave no half-created segment behind (load() also copes if this fails too).
+      await this.deleteSegmentFiles(new Segment(this.dir, base, 0)).catch(() => {});
+      throw err;
+    }
     if (old.size === 0) {
       this.segments = [...this.segments.slice(0, -1), seg];
       await this.deleteSegmentFiles(old);
@@ -735,8 +770,9 @@ export class FileLog implements PartitionLog {
       this.segments = [...this.segments, seg];
     }
     await this.disk.syncDir(this.dir);
-    // Kafka flushes a segment when it rolls: recovery after a crash only scans from here.
-    await this.flushSegmentsBelow(base);
+    // Kafka flushes a segment when it rolls, in the background: recovery after a crash
+    // then only scans from here. A failure leaves the recovery point behind (more to scan).
+    this.flushUpTo(base).catch((err: unknown) => this.options.onBackgroundError?.(err));
   }
 
   /** Public roll (tests, tools): closes the active segment if it has data. */
@@ -767,8 +803,53 @@ export class FileLog implements PartitionLog {
     return this.flushSegmentsBelow(this.endOffset);
   }
 
+  /**
+   * fsyncs everything appended so far without holding the append queue during the fsync:
+   * pending index entries are written and the segments picked inside the queue, synced
+   * outside it, and the recovery point advanced inside it again (unless a truncation
+   * happened meanwhile: the synced bytes may then be gone). Flushes run one at a time.
+   */
   flush(): Promise<void> {
-    return this.enqueue(() => this.flushNow());
+    return this.flushUpTo(undefined);
+  }
+
+  private flushUpTo(target: number | undefined): Promise<void> {
+    const run = async (): Promise<void> => {
+      const plan = await this.enqueue(async () => {
+        const to = target ?? this.endOffset;
+        if (to <= this.recoveryPoint) return undefined;
+        const segments = this.segments
+          .slice(this.floorIndex(this.segments, this.recoveryPoint))
+          .filter((seg) => seg.baseOffset < to);
+        for (const seg of segments) await this.writePendingIndex(seg);
+        const unflushed = this.unflushedRecords;
+        if (to >= this.endOffset) this.unflushedRecords = 0;
+        return { to, segments, truncations: this.truncations, unflushed };
+      });
+      if (!plan) return;
+      try {
+        for (const seg of plan.segments) {
+          try {
+            await this.syncSegment(seg);
+          } catch (err) {
+            // Deleted by retention meanwhile: nothing left to sync.
+            if (this.segments.includes(seg)) throw err;
+          }
+        }
+      } catch (err) {
+        this.unflushedRecords += plan.unflushed;
+        throw err;
+      }
+      await this.enqueue(async () => {
+        if (this.truncations !== plan.truncations || plan.to <= this.recoveryPoint) return;
+        this.recoveryPoint = plan.to;
+        this.lastFlushMs = this.clock.monotonicMs();
+        await this.writeNumberCheckpoint(RECOVERY_POINT_CHECKPOINT, this.recoveryPoint);
+      });
+    };
+    const result = this.flushChain.then(run);
+    this.flushChain = result.catch(() => {});
+    return result;
   }
 
   async maybeFlush(nowMs: number): Promise<void> {
@@ -937,6 +1018,7 @@ export class FileLog implements PartitionLog {
           return;
         }
         await this.repair();
+        this.truncations++;
         const i = this.floorIndex(this.segments, offset);
         const seg = this.segments[i]!;
         for (const later of this.segments.slice(i + 1)) await this.deleteSegmentFiles(later);
@@ -1019,6 +1101,7 @@ export class FileLog implements PartitionLog {
 
   private async resetTo(offset: number): Promise<void> {
     this.pendingRepair = undefined;
+    this.truncations++;
     for (const seg of this.segments) await this.deleteSegmentFiles(seg);
     this.segments = [await this.createSegment(offset)];
     await this.disk.syncDir(this.dir);
@@ -1254,8 +1337,9 @@ export class FileLog implements PartitionLog {
   // ---- close --------------------------------------------------------------------------
 
   /** Flushes, writes the final time index entry of the active segment, and closes. */
-  close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flushChain;
     return this.enqueue(async () => {
       await this.repair();
       const seg = this.active();

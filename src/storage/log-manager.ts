@@ -121,6 +121,7 @@ export class LogManager {
       pool: this.pool,
       indexCache: this.indexCache,
       cleanShutdown,
+      onBackgroundError: (err) => this.options.onError?.(err, `flush ${topic}-${partition}`),
     });
     this.logs.set(this.key(topic, partition), log);
     return log;

@@ -222,6 +222,7 @@ void describe('compaction is crash-safe', () => {
         failures++;
       }
       disk.rates = {};
+      log.abandon(); // the process dies: this instance stops
       mem.crash({ random });
       log = await open();
       await checkCompacted(log, written, now, leo);
