@@ -154,8 +154,28 @@ type State =
       preferredSuccessors: number[];
     };
 
+/** Counters of notable protocol events (metrics, and the simulator's coverage report). */
+export interface RaftStats {
+  elections: number;
+  leaderships: number;
+  preVotesRejected: number;
+  truncations: number;
+  snapshotsFetched: number;
+  resignations: number;
+  checkQuorumResignations: number;
+}
+
 export class RaftNode {
   readonly config: RaftConfig;
+  readonly stats: RaftStats = {
+    elections: 0,
+    leaderships: 0,
+    preVotesRejected: 0,
+    truncations: 0,
+    snapshotsFetched: 0,
+    resignations: 0,
+    checkQuorumResignations: 0,
+  };
   readonly log: RaftLog;
   private readonly random: Random;
   private readonly sendFn: (message: RaftMessage) => void;
@@ -454,6 +474,7 @@ export class RaftNode {
         }
       }
       if (alive < this.majority) {
+        this.stats.checkQuorumResignations++;
         this.becomeResigned(s, nowMs);
         return this.poll(nowMs);
       }
@@ -625,10 +646,12 @@ export class RaftNode {
         return;
       }
       if (s.kind === 'leader') {
+        this.stats.preVotesRejected++;
         reply(false);
         return;
       }
       if (s.kind === 'follower' && s.lastFetchOkMs >= 0 && nowMs - s.lastFetchOkMs < this.config.fetchTimeoutMs) {
+        this.stats.preVotesRejected++;
         reply(false);
         return;
       }
@@ -998,6 +1021,7 @@ export class RaftNode {
           `raft: node ${this.config.nodeId} asked to truncate to ${target} below its high watermark ${this.hw}`,
         );
       }
+      if (target < this.log.endOffset()) this.stats.truncations++;
       this.log.truncateTo(target);
       this.flushedEnd = Math.min(this.flushedEnd, target);
     } else if (res.snapshotId) {
@@ -1038,6 +1062,7 @@ export class RaftNode {
       const data = Buffer.concat(d.chunks);
       s.download = undefined;
       this.log.installSnapshot(d.id, true);
+      this.stats.snapshotsFetched++;
       this.snapshotData = data;
       this.pendingSnapshot = { id: d.id, data };
       this.flushedEnd = Math.min(this.flushedEnd, d.id.endOffset);
@@ -1156,6 +1181,7 @@ export class RaftNode {
   }
 
   private becomeCandidate(nowMs: number): void {
+    this.stats.elections++;
     const epoch = this.state.epoch + 1;
     this.setQuorum({ epoch, leaderId: NO_ID, votedId: this.config.nodeId });
     const s: State = {
@@ -1173,6 +1199,7 @@ export class RaftNode {
   }
 
   private becomeLeader(nowMs: number): void {
+    this.stats.leaderships++;
     const prev = this.state;
     const epoch = prev.epoch;
     const granted = prev.kind === 'candidate' ? [...prev.granted] : [this.config.nodeId];
@@ -1219,6 +1246,7 @@ export class RaftNode {
   }
 
   private becomeResigned(s: Extract<State, { kind: 'leader' }>, nowMs: number): void {
+    this.stats.resignations++;
     this.leaveState(nowMs);
     const successors = this.config.voters
       .filter((v) => v !== this.config.nodeId)

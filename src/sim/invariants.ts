@@ -3,7 +3,8 @@
  * InvariantViolation, which the runner reports with the seed):
  *
  * 1. at most one leader per epoch;
- * 2. a node's epoch never goes back, across restarts too (it is persisted);
+ * 2. a node's epoch never goes back while it runs, and a restart recovers at least the
+ *    epoch it had fsynced (an epoch held only in memory, never announced, may be lost);
  * 3. a node's high watermark never goes back, across restarts too (after a restart it
  *    is unknown until learned, and then at least what it was);
  * 4. committed batches are identical everywhere: the first node whose high watermark
@@ -88,6 +89,10 @@ export class InvariantChecker {
       );
     }
     this.checkedUpTo.set(node.id, recovered.startOffset());
+    if (raft.epoch() < node.durableEpoch) {
+      this.fail(`node ${node.id}: recovered epoch ${raft.epoch()}, had fsynced epoch ${node.durableEpoch}`);
+    }
+    this.maxEpoch.set(node.id, raft.epoch());
   }
 
   /** After every event. */

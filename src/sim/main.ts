@@ -62,11 +62,13 @@ async function main(): Promise<void> {
   const started = performance.now();
   const failures: SimResult[] = [];
   let steps = 0;
+  const totals: Record<string, number> = {};
   let combined = 0;
   const last = args.first + args.seeds - 1;
   for (let seed = args.first; seed <= last; seed++) {
     const r = await runSeed({ seed, maxSteps: args.steps });
     steps += r.steps;
+    for (const [k, v] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + v;
     combined = ((Math.imul(combined ^ Number.parseInt(r.traceHash.slice(0, 8), 16), 0x01000193) >>> 0) ^ seed) >>> 0;
     if (args.verbose) console.log(describe(r));
     if (!r.ok) {
@@ -86,6 +88,11 @@ async function main(): Promise<void> {
     `${args.seeds} seeds (${args.first}..${last}): ${args.seeds - failures.length} ok, ${failures.length} failed; ` +
       `${steps} events; ${elapsed.toFixed(1)} s (${((elapsed * 1000) / Math.max(1, args.seeds)).toFixed(1)} ms/seed); ` +
       `combined trace ${combined.toString(16).padStart(8, '0')}`,
+  );
+  console.log(
+    `coverage: ${Object.entries(totals)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
   );
   if (failures.length > 0) {
     console.log(`failing seeds: ${failures.map((f) => f.seed).join(' ')}`);

@@ -75,6 +75,8 @@ export class SimRaftNode {
   lastLog: RaftLog | undefined;
   lastFlushedEnd = 0;
   restarts = 0;
+  /** The epoch of the last quorum state fsynced (what a restart must recover at least). */
+  durableEpoch = 0;
   diskProfile: DiskProfile;
   inboxDropped = 0;
   /** Take a snapshot every this many applied records (0: never). */
@@ -124,8 +126,12 @@ export class SimRaftNode {
     await this.step(() => undefined);
   }
 
+  /** Called with the RaftNode of a life that ends (crash), so its counters are kept. */
+  onLifeEnd: ((raft: RaftNode) => void) | undefined;
+
   crash(): void {
     if (!this.up) return;
+    if (this.raft) this.onLifeEnd?.(this.raft);
     this.lastLog = this.raft?.log;
     this.lastFlushedEnd = this.raft?.flushedEndOffset() ?? 0;
     this.up = false;
@@ -238,6 +244,7 @@ export class SimRaftNode {
       if (gen !== this.generation) return;
       await this.store!.sync(raft.log);
       if (gen !== this.generation) return;
+      if (work.quorumState) this.durableEpoch = work.quorumState.epoch;
       this.busy = false;
       this.flushOutbox();
       await this.step(() => raft.persisted(endOffset, this.scheduler.nowMs));

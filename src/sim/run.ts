@@ -11,6 +11,7 @@
 import type { Random } from '../env/random.ts';
 import { seededRandom } from '../env/random.ts';
 import { raftConfig } from '../raft/config.ts';
+import type { RaftNode, RaftStats } from '../raft/raft.ts';
 import type { LogBatch, RaftMessage } from '../raft/types.ts';
 import { InvariantChecker, InvariantViolation } from './invariants.ts';
 import { SimNetwork } from './network.ts';
@@ -45,6 +46,8 @@ export interface SimResult {
   crashes: number;
   snapshotsLoaded: number;
   messages: number;
+  /** Protocol events summed over every node life (coverage). */
+  stats: RaftStats;
   trace?: string[];
 }
 
@@ -60,7 +63,7 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
   const seed = options.seed;
   const random: Random = seededRandom(seed);
   const voterCount = options.voters ?? 3;
-  const observerCount = options.observers ?? 0;
+  const observerCount = options.observers ?? (seed % 4 === 0 ? 1 : 0);
   const faultPhaseMs = options.faultPhaseMs ?? 20_000;
   const livenessBoundMs = options.livenessBoundMs ?? 15_000;
   const maxSteps = options.maxSteps ?? 0;
@@ -115,6 +118,20 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
     nodes.push(node);
   }
   checker = new InvariantChecker(nodes, voters);
+  const totals: RaftStats = {
+    elections: 0,
+    leaderships: 0,
+    preVotesRejected: 0,
+    truncations: 0,
+    snapshotsFetched: 0,
+    resignations: 0,
+    checkQuorumResignations: 0,
+  };
+  const addStats = (raft: RaftNode | undefined): void => {
+    if (!raft) return;
+    for (const k of Object.keys(totals) as (keyof RaftStats)[]) totals[k] += raft.stats[k];
+  };
+  for (const n of nodes) n.onLifeEnd = addStats;
 
   // ---- the client: appends to whoever claims to lead ----
   let clientSeq = 0;
@@ -130,7 +147,10 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
       const key = `c${clientSeq++}`;
       for (let i = 0; i < count; i++) records.push(Buffer.from(i === 0 ? key : `${key}.${i}`, 'latin1'));
       return leader.append(epoch, records, (offset) => {
-        if (offset === undefined) return;
+        if (offset === undefined) {
+          note(`append ${key} refused by ${leader.id}`);
+          return;
+        }
         appended++;
         pending.push({ key, offset, epoch });
         if (pending.length > 1000) pending = pending.slice(-500);
@@ -224,6 +244,7 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
     crashes: 0,
     snapshotsLoaded: 0,
     messages: 0,
+    stats: totals,
   };
   const leadersSeen = new Set<string>();
   try {
@@ -258,26 +279,33 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
       // Liveness: a leader, and one new append committed, within the bound.
       let probeKey: string | undefined;
       let probeOffset = -1;
-      const probe = (): void => {
-        if (probeKey !== undefined && probeOffset >= 0) return;
+      let probeEpoch = -1;
+      let probes = 0;
+      const probe = (): Promise<void> | undefined => {
         const leader = nodes.find((n) => n.up && n.raft?.stateName() === 'leader');
-        if (!leader?.raft) return;
-        probeKey = `probe${seed}`;
+        if (!leader?.raft) return undefined;
+        // One probe per leader epoch: an append a deposed leader took may be truncated.
+        if (probeKey !== undefined && probeEpoch === leader.raft.epoch()) return undefined;
+        probeEpoch = leader.raft.epoch();
+        probeOffset = -1;
+        probeKey = `probe${seed}.${probes++}`;
         const key = probeKey;
         const epoch = leader.raft.epoch();
-        void leader.append(epoch, [Buffer.from(key, 'latin1')], (offset) => {
+        return leader.append(epoch, [Buffer.from(key, 'latin1')], (offset) => {
           if (offset === undefined) {
+            note(`probe refused by ${leader.id}`);
             probeKey = undefined;
             return;
           }
           probeOffset = offset;
           pending.push({ key, offset, epoch });
+          note(`probe ${key} at ${offset} on ${leader.id} e${epoch}`);
         });
       };
       const probeTick = (): void => {
         scheduler.schedule(scheduler.nowMs + 100, EVENT_APPEND, 0, () => {
-          probe();
           if (scheduler.nowMs < healedAt + livenessBoundMs) probeTick();
+          return probe();
         });
       };
       probeTick();
@@ -305,7 +333,10 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
     result.error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     if (!(err instanceof InvariantViolation) && err instanceof Error && err.stack) result.error += `\n${err.stack}`;
   }
-  for (const n of nodes) snapshotsLoaded += n.restarts;
+  for (const n of nodes) {
+    snapshotsLoaded += n.restarts;
+    addStats(n.raft);
+  }
   result.traceHash = scheduler.traceHash();
   result.steps = scheduler.steps;
   result.simMs = scheduler.nowMs;
