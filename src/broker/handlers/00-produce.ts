@@ -22,6 +22,12 @@ export const produceHandler = defineHandler({
       if (anyError) ctx.connection.close('acks=0 produce failed');
       return null;
     }
+    if (anyError && ctx.apiVersion >= 10) {
+      const leaders = response.responses.flatMap((t) =>
+        t.partitionResponses.filter((p) => p.currentLeader.leaderId >= 0).map((p) => p.currentLeader.leaderId),
+      );
+      response.nodeEndpoints = services.replicas.nodeEndpoints(leaders, ctx.listenerName);
+    }
     return response;
   },
 });

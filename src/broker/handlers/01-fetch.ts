@@ -10,11 +10,18 @@ export const fetchHandler = defineHandler({
   apiKey: ApiKey.Fetch,
   minVersion: FETCH_MIN_VERSION,
   maxVersion: FETCH_MAX_VERSION,
-  handle(request, ctx, services) {
-    return handleFetch(request, ctx.apiVersion, {
+  async handle(request, ctx, services) {
+    const response = await handleFetch(request, ctx.apiVersion, {
       replicas: services.replicas,
       sessions: services.fetchSessions,
       clock: services.clock,
     });
+    if (ctx.apiVersion >= 16) {
+      const leaders = response.responses.flatMap((t) =>
+        t.partitions.filter((p) => p.currentLeader.leaderId >= 0).map((p) => p.currentLeader.leaderId),
+      );
+      if (leaders.length > 0) response.nodeEndpoints = services.replicas.nodeEndpoints(leaders, ctx.listenerName);
+    }
+    return response;
   },
 });

@@ -133,6 +133,26 @@ export class ReplicaManager {
   }
 
   /**
+   * Endpoints of the given brokers on a listener (KIP-951: NOT_LEADER_OR_FOLLOWER answers
+   * of Produce v10+ and Fetch v16+ tell the client where the new leader is).
+   */
+  nodeEndpoints(
+    nodeIds: Iterable<number>,
+    listenerName: string,
+  ): { nodeId: number; host: string; port: number; rack: string | null }[] {
+    const image = this.image();
+    const out = [];
+    for (const id of new Set(nodeIds)) {
+      const broker = image.brokers.get(id);
+      const endpoint = broker?.endpoints.find((e) => e.name === listenerName);
+      if (broker !== undefined && endpoint !== undefined) {
+        out.push({ nodeId: id, host: endpoint.host, port: endpoint.port, rack: broker.rack });
+      }
+    }
+    return out.sort((a, b) => a.nodeId - b.nodeId);
+  }
+
+  /**
    * The partition when this node leads it (and `currentLeaderEpoch`, when not -1, matches),
    * else the error code Kafka answers with.
    */

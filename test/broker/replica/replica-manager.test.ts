@@ -96,4 +96,37 @@ void describe('replica manager', () => {
     await b.replicas.close();
     await b.logs.close();
   });
+
+  void it('nodeEndpoints: the listener endpoints of leaders (KIP-951)', async () => {
+    const base = imageOf([{ name: 'a', partitions: 1, leader: 2, replicas: [2] }]);
+    const broker = (nodeId: number, port: number) => ({
+      nodeId,
+      incarnationId: 'x',
+      brokerEpoch: 1,
+      endpoints: [{ name: 'PLAINTEXT', host: '10.0.0.1', port, securityProtocol: 0 }],
+      rack: null,
+      fenced: false,
+      inControlledShutdown: false,
+      logDirs: [],
+    });
+    const image = {
+      ...base,
+      brokers: new Map([
+        [2, broker(2, 9092)],
+        [3, broker(3, 9093)],
+      ]),
+    };
+    const replicas = await ReplicaManager.start({
+      nodeId: 1,
+      clock: new ManualClock(),
+      metadata: new MetadataPublisher(image),
+      logs: { getOrCreateLog: () => Promise.reject(new Error('none here')), deleteLog: () => Promise.resolve() },
+      logDir: '/data',
+    });
+    assert.deepEqual(replicas.nodeEndpoints([2, 2, 7], 'PLAINTEXT'), [
+      { nodeId: 2, host: '10.0.0.1', port: 9092, rack: null },
+    ]);
+    assert.deepEqual(replicas.nodeEndpoints([3], 'OTHER'), []);
+    await replicas.close();
+  });
 });
