@@ -63,6 +63,7 @@ export class LogManager {
   readonly pool: FilePool;
   readonly indexCache: IndexCache;
   private readonly logs = new Map<string, FileLog>();
+  private readonly opening = new Map<string, Promise<FileLog>>();
   private readonly cancels: (() => void)[] = [];
   private running = new Set<Promise<unknown>>();
   private closed = false;
@@ -143,8 +144,23 @@ export class LogManager {
       if (config) existing.updateConfig(config);
       return existing;
     }
-    const log = await this.openLog(topic, partition, config, false);
-    await this.options.disk.syncDir(this.options.dataDir);
+    // Two callers creating the same log at once share one open.
+    const key = this.key(topic, partition);
+    let opening = this.opening.get(key);
+    if (!opening) {
+      opening = (async () => {
+        try {
+          const log = await this.openLog(topic, partition, config, false);
+          await this.options.disk.syncDir(this.options.dataDir);
+          return log;
+        } finally {
+          this.opening.delete(key);
+        }
+      })();
+      this.opening.set(key, opening);
+    }
+    const log = await opening;
+    if (config) log.updateConfig(config);
     return log;
   }
 

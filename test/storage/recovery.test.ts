@@ -132,7 +132,8 @@ void describe('LogManager', () => {
     const open = () =>
       LogManager.open({ dataDir: root, disk: nodeDisk, clock, defaultConfig: logConfig({ segmentBytes: 500 }) });
     let m = await open();
-    const a = await m.getOrCreateLog('orders-v2', 0);
+    const [a, same] = await Promise.all([m.getOrCreateLog('orders-v2', 0), m.getOrCreateLog('orders-v2', 0)]);
+    assert.equal(a, same, 'concurrent creations share one log');
     const b = await m.getOrCreateLog('orders-v2', 3);
     for (let i = 0; i < 10; i++) {
       await a.append(batchOf(2), { leaderEpoch: 0 });
