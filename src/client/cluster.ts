@@ -42,6 +42,8 @@ export interface CommonClientOptions {
   retryBackoffMs?: number;
   /** `retry.backoff.max.ms`. Default 1000. */
   retryBackoffMaxMs?: number;
+  /** `allow.auto.create.topics`: metadata requests may create missing topics (if the broker allows). Default true. */
+  allowAutoCreateTopics?: boolean;
   /** `default.api.timeout.ms`: bound on retrying one operation (metadata, admin, offsets). Default 60000. */
   defaultApiTimeoutMs?: number;
   /** Time source (tests inject one). Default the system clock. */
@@ -111,7 +113,7 @@ export class Cluster {
   private wantAllTopics = false;
   private refreshing: Promise<void> | null = null;
   private closed = false;
-  allowAutoTopicCreation = false;
+  allowAutoTopicCreation: boolean;
 
   constructor(opts: CommonClientOptions, maxInFlight = 5) {
     this.clock = opts.clock ?? systemClock;
@@ -128,6 +130,7 @@ export class Cluster {
       retryBackoffMaxMs: opts.retryBackoffMaxMs ?? 1000,
     };
     this.defaultApiTimeoutMs = opts.defaultApiTimeoutMs ?? 60000;
+    this.allowAutoTopicCreation = opts.allowAutoCreateTopics ?? true;
     this.maxInFlight = maxInFlight;
     const servers =
       typeof opts.bootstrapServers === 'string' ? opts.bootstrapServers.split(',') : opts.bootstrapServers;

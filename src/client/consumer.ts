@@ -19,14 +19,7 @@ import type { FetchResponse } from '../protocol/generated/fetch-response.ts';
 import { type Assignor, BUILT_IN_ASSIGNORS, type TopicPartition } from './assignors/index.ts';
 import { Cluster, type CommonClientOptions, isStaleMetadataError } from './cluster.ts';
 import { CompletedFetch, type ConsumerRecord } from './completed-fetch.ts';
-import {
-  backoffMs,
-  isRetriable,
-  KafkaAbortError,
-  KafkaClientError,
-  KafkaConfigError,
-  KafkaProtocolError,
-} from './errors.ts';
+import { backoffMs, isRetriable, KafkaAbortError, KafkaConfigError, KafkaProtocolError } from './errors.ts';
 import {
   ClassicGroup,
   ConsumerProtocolGroup,
@@ -1044,5 +1037,3 @@ function lastCompleteOffset(buf: Buffer): number {
   }
   return last;
 }
-
-export { KafkaClientError };
