@@ -493,6 +493,44 @@ void describe('listener: request memory (queued.max.request.bytes)', () => {
   });
 });
 
+void describe('listener: chaos (seeded)', () => {
+  void it('clients vanishing mid-request leave no connection, request or memory behind', async () => {
+    const random = seededRandom(7);
+    const listener = await listen({
+      maxQueuedRequestBytes: 4096,
+      maxInFlightPerConnection: 3,
+      maxRequestBytes: 2048,
+      onFrame: (_conn, f) =>
+        new Promise<FrameResponse>((resolve) => setTimeout(() => resolve(Buffer.from(f)), random.int(5))),
+    });
+    const clientsHere: TestClient[] = [];
+    for (let i = 0; i < 40; i++) {
+      const c = await client(listener.port);
+      clientsHere.push(c);
+      const frames = Buffer.concat(
+        Array.from({ length: 1 + random.int(8) }, () => frame(random.bytes(random.int(1500)))),
+      );
+      const cut = random.int(frames.length + 1);
+      c.socket.write(frames.subarray(0, cut));
+      const action = random.int(4);
+      if (action === 0) c.destroy();
+      else if (action === 1) c.socket.end();
+      else if (action === 2) c.socket.resetAndDestroy();
+      // action 3: stays connected with a partial frame; destroyed below.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    for (const c of clientsHere) c.destroy();
+    await waitUntil(() => listener.connectionCount === 0, 10_000, 'every connection gone');
+    const stats = listener.stats();
+    assert.equal(stats.requestsInFlight, 0);
+    await waitUntil(() => listener.stats().queuedRequestBytes === 0, 10_000, 'all request memory back');
+    // Still serving.
+    const ok = await client(listener.port);
+    await ok.write(frame('fine'));
+    assert.equal((await ok.waitForResponses(1))[0]!.toString(), 'fine');
+  });
+});
+
 void describe('listener: scale', () => {
   void it('serves 1,000 concurrent connections', async () => {
     const listener = await listen({ onFrame: (conn, f) => Buffer.from(`${conn.remotePort}:${f.toString()}`) });
