@@ -356,10 +356,15 @@ class ConnectionImpl implements Connection {
 
   private handlerFailed(err: unknown): void {
     if (this.closed) return;
-    this.logger.error('request handler failed; closing connection', {
+    // The dispatcher throws on undecodable or unsupported requests too, so this is a warning;
+    // the stack goes to debug.
+    this.logger.warn('request handler failed; closing connection', {
       connection: this.id,
-      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      error: err instanceof Error ? err.message : String(err),
     });
+    if (err instanceof Error && err.stack !== undefined) {
+      this.logger.debug('request handler failure', { connection: this.id, stack: err.stack });
+    }
     this.close('handler failed');
   }
 
