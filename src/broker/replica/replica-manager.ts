@@ -312,12 +312,14 @@ export class ReplicaManager {
     });
   }
 
-  /** Expires idle producers and snapshots changed producer state. */
+  /** Expires idle producers, forgets those below the log start, snapshots changed producer state. */
   async tick(): Promise<void> {
     const now = this.options.clock.nowMs();
     const expiration = this.options.producerIdExpirationMs ?? 86_400_000;
     for (const p of this.partitions.values()) {
       p.producers.removeExpired(now, expiration);
+      // Retention may have moved the log start: producers whose batches all went are forgotten.
+      p.producers.removeBelow(p.log.logStartOffset());
       await p.snapshotProducerState();
     }
   }
