@@ -103,6 +103,8 @@ interface ReplicaProgress {
   /** The fetch offset of its latest valid fetch: it has (durably) everything below. -1: none yet. */
   endOffset: number;
   lastFetchMs: number;
+  /** The high watermark last sent to it: a fetch is answered at once when ours is newer. */
+  sentHighWatermark: number;
 }
 
 interface ParkedFetch {
@@ -831,7 +833,7 @@ export class RaftNode {
     };
     // Validate the fetch position against our log (divergence, snapshot).
     const check = this.validateFetch(req.fetchOffset, req.lastFetchedEpoch);
-    const progress = s.replicas.get(req.replicaId) ?? { endOffset: -1, lastFetchMs: -1 };
+    const progress = s.replicas.get(req.replicaId) ?? { endOffset: -1, lastFetchMs: -1, sentHighWatermark: -1 };
     progress.lastFetchMs = nowMs;
     s.replicas.set(req.replicaId, progress);
     if (check.kind !== 'valid') {
@@ -846,9 +848,12 @@ export class RaftNode {
         this.answerFetch(s, old, nowMs);
       }
     }
-    const hwBefore = this.hw;
     if (isVoter) this.maybeAdvanceLeaderHw(s, nowMs);
-    if (req.fetchOffset < this.log.endOffset() || parked.deadlineMs <= nowMs || this.hw !== hwBefore) {
+    if (
+      req.fetchOffset < this.log.endOffset() ||
+      parked.deadlineMs <= nowMs ||
+      this.reportedHighWatermark() > progress.sentHighWatermark
+    ) {
       this.answerFetch(s, parked, nowMs);
     } else if (req.replicaId !== NO_ID) {
       s.parked.set(req.replicaId, parked);
@@ -892,6 +897,8 @@ export class RaftNode {
       leaderEpoch: s.epoch,
     };
     let batches: LogBatch[] = [];
+    const progress = s.replicas.get(p.replicaId);
+    if (progress) progress.sentHighWatermark = Math.max(progress.sentHighWatermark, answer.highWatermark);
     if (check?.kind === 'snapshot') answer.snapshotId = check.id;
     else if (check?.kind === 'diverging') answer.diverging = { epoch: check.epoch, endOffset: check.endOffset };
     else if (p.fetchOffset < this.log.startOffset()) {
@@ -971,7 +978,7 @@ export class RaftNode {
       chunk = this.snapshotData.subarray(req.position, req.position + n);
       const progress = s.replicas.get(req.replicaId);
       if (progress) progress.lastFetchMs = nowMs;
-      else s.replicas.set(req.replicaId, { endOffset: -1, lastFetchMs: nowMs });
+      else s.replicas.set(req.replicaId, { endOffset: -1, lastFetchMs: nowMs, sentHighWatermark: -1 });
     }
     this.send({
       type: 'fetch-snapshot-response',
