@@ -128,6 +128,17 @@ export function renderMarkdown(rows: readonly Row[], text: ReportText): string {
     ];
     lines.push(`| ${cells.map(escapeCell).join(' | ')} |`);
   }
+  const goalLines = new Map<string, string[]>();
+  for (const row of rows) {
+    for (const goal of row.goals) {
+      const key = `${row.figure.name}: ${goal.goal}`;
+      goalLines.set(key, [...(goalLines.get(key) ?? []), `${row.figure.source} ${goal.status}`]);
+    }
+  }
+  if (goalLines.size > 0) {
+    lines.push('', '## Goals', '');
+    for (const [goal, verdicts] of goalLines) lines.push(`- ${goal} - ${verdicts.join(', ')}`);
+  }
   if (text.notes.length > 0) {
     lines.push('', '## Notes', '', ...text.notes.map((note) => `- ${note}`));
   }

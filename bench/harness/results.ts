@@ -175,6 +175,8 @@ export const GOALS: readonly Goal[] = [
     check: (row, _all, context) => (context.fixedRateMBps >= 50 ? below(5)(row) : 'n/a'),
   },
   { text: '< 150 ms', metric: 'ready-ms', check: below(150) },
+  // The same goal from a user's side: from starting the process, module loading included.
+  { text: '< 150 ms', metric: 'process-ready-ms', check: below(150) },
   { text: '< 80 MB', metric: 'idle-rss-MB', check: below(80) },
 ];
 

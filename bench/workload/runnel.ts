@@ -136,7 +136,8 @@ export async function runRunnelBench(
       figures,
       setup:
         `Runnel: one broker from src/broker/start.ts in a child process (node --import tsx), log dir on the ./data disk, ` +
-        'RF=1, acks=all, no compression; idle RSS read from /proc after the broker settled (includes the tsx loader)',
+        'RF=1, acks=all, no compression; kafkajs consumes through a consumer group, @platformatic/kafka fetches ' +
+        'its assigned partitions directly (no group); idle RSS read from /proc after the broker settled (includes the tsx loader)',
     };
   } catch (error) {
     return {
