@@ -56,7 +56,7 @@ const NONE: Maps = new Map();
 /** Converts a broker synonym's value to its topic config's unit (hours and minutes to ms). */
 function toTopicUnit(synonym: string, value: string): string {
   const factor = synonym.endsWith('.hours') ? 3_600_000 : synonym.endsWith('.minutes') ? 60_000 : 1;
-  if (factor === 1) return value;
+  if (factor === 1 && synonym !== 'log.retention.ms') return value;
   const n = Number(value.trim());
   if (!Number.isFinite(n)) return value;
   // A negative time in any unit means "no limit", which Kafka writes as -1.

@@ -129,9 +129,8 @@ export const BROKER_CONFIG_DEFS: readonly BrokerConfigDef[] = [
     'log.retention.ms',
     'long',
     null,
-    'Default retention.ms; wins over log.retention.minutes and log.retention.hours.',
+    'Default retention.ms; wins over log.retention.minutes and log.retention.hours (any negative value: no limit).',
     {
-      valid: atLeast(-1),
       importance: 'high',
       ...CLUSTER,
     },

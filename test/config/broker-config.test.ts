@@ -101,6 +101,7 @@ void describe('BrokerConfig', () => {
       5,
     );
     assert.equal(new BrokerConfig({ 'log.retention.hours': '-1' }).logRetentionMs(), -1);
+    assert.equal(new BrokerConfig({ 'log.retention.ms': '-7' }).logRetentionMs(), -1);
     assert.equal(new BrokerConfig({ 'log.roll.hours': '2' }).logRollMs(), 7_200_000);
   });
 
