@@ -1,0 +1,209 @@
+/**
+ * The Runnel client against the real Runnel broker (test/e2e/fixture.ts): produce and consume
+ * with a group (classic and KIP-848), admin, and interop with kafkajs 2.2.4 both ways.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
+import { Admin } from '../../src/client/admin.ts';
+import { Consumer } from '../../src/client/consumer.ts';
+import { Producer } from '../../src/client/producer.ts';
+import { stringDeserializer } from '../../src/client/serde.ts';
+import { startTestBroker, type TestBroker } from '../e2e/fixture.ts';
+
+const T = { timeout: 60_000 };
+
+interface Seen {
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+}
+
+function sortSeen(a: Seen, b: Seen): number {
+  return a.partition - b.partition || a.offset - b.offset;
+}
+
+void describe('client end to end against the Runnel broker', () => {
+  let broker: TestBroker;
+  let admin: Admin;
+  before(async () => {
+    broker = await startTestBroker();
+    admin = new Admin({ bootstrapServers: broker.bootstrap });
+  });
+  after(async () => {
+    await admin.close();
+    await broker.stop();
+  });
+
+  const kafkajs = (): Kafka =>
+    new Kafka({ clientId: 'interop', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 8 } });
+
+  void it('produces and consumes with a classic group', T, async () => {
+    await admin.createTopics([{ topic: 'e2e-group', numPartitions: 4 }]);
+    const producer = new Producer({ bootstrapServers: broker.bootstrap, compressionType: 'gzip' });
+    const sent = Array.from({ length: 400 }, (_, i) => ({ topic: 'e2e-group', key: `k${i % 37}`, value: `v${i}` }));
+    const metas = await producer.send(sent);
+    await producer.close();
+    const consumer = new Consumer({
+      bootstrapServers: broker.bootstrap,
+      groupId: 'e2e-g',
+      autoOffsetReset: 'earliest',
+      valueDeserializer: stringDeserializer,
+      keyDeserializer: stringDeserializer,
+    });
+    consumer.subscribe(['e2e-group']);
+    const got = new Map<string, string>();
+    for await (const r of consumer) {
+      got.set(`${r.partition}:${r.offset}`, `${r.key}=${r.value}`);
+      if (got.size === 400) break;
+    }
+    for (let i = 0; i < sent.length; i++) {
+      assert.equal(got.get(`${metas[i]!.partition}:${metas[i]!.offset}`), `${sent[i]!.key}=${sent[i]!.value}`);
+    }
+    await consumer.close();
+    const [desc] = await admin.describeGroups(['e2e-g']);
+    assert.equal(
+      desc!.offsets.reduce((n, o) => n + o.offset, 0),
+      400,
+    );
+    assert.ok(desc!.offsets.every((o) => o.lag === 0));
+  });
+
+  void it('consumes with group.protocol=consumer (KIP-848)', T, async () => {
+    await admin.createTopics([{ topic: 'e2e-848', numPartitions: 2 }]);
+    const producer = new Producer({ bootstrapServers: broker.bootstrap });
+    await producer.send(Array.from({ length: 20 }, (_, i) => ({ topic: 'e2e-848', value: `v${i}` })));
+    await producer.close();
+    const consumer = new Consumer({
+      bootstrapServers: broker.bootstrap,
+      groupId: 'e2e-848-g',
+      groupProtocol: 'consumer',
+      autoOffsetReset: 'earliest',
+      valueDeserializer: stringDeserializer,
+    });
+    consumer.subscribe(['e2e-848']);
+    const values: string[] = [];
+    for await (const r of consumer) {
+      values.push(r.value!);
+      if (values.length === 20) break;
+    }
+    assert.equal(new Set(values).size, 20);
+    assert.equal(consumer.assignment().length, 2);
+    await consumer.close();
+  });
+
+  void it('what the Runnel producer writes, kafkajs reads identically', T, async () => {
+    await admin.createTopics([{ topic: 'e2e-to-kafkajs', numPartitions: 3 }]);
+    // gzip: kafkajs reads lz4, snappy and zstd only through codec plugins.
+    const producer = new Producer({ bootstrapServers: broker.bootstrap, compressionType: 'gzip' });
+    const sent: Seen[] = [];
+    const metas = await producer.send(
+      Array.from({ length: 60 }, (_, i) => ({
+        topic: 'e2e-to-kafkajs',
+        key: i % 5 === 0 ? null : `key-${i}`,
+        value: `value-${i}`,
+        headers: { h: `x${i}` },
+      })),
+    );
+    metas.forEach((m, i) => {
+      sent.push({
+        partition: m.partition,
+        offset: m.offset,
+        key: i % 5 === 0 ? null : `key-${i}`,
+        value: `value-${i}`,
+        headers: { h: `x${i}` },
+      });
+    });
+    await producer.close();
+    const consumer = kafkajs().consumer({ groupId: 'kjs-reader' });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'e2e-to-kafkajs', fromBeginning: true });
+    const seen: Seen[] = [];
+    await new Promise<void>((resolve, reject) => {
+      consumer
+        .run({
+          eachMessage: async ({ partition, message }) => {
+            seen.push({
+              partition,
+              offset: Number(message.offset),
+              key: message.key === null ? null : message.key.toString(),
+              value: message.value?.toString() ?? null,
+              headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),
+            });
+            if (seen.length === 60) resolve();
+          },
+        })
+        .catch(reject);
+    });
+    await consumer.disconnect();
+    assert.deepEqual(seen.sort(sortSeen), sent.sort(sortSeen));
+  });
+
+  void it('what kafkajs writes, the Runnel consumer reads identically', T, async () => {
+    await admin.createTopics([{ topic: 'e2e-from-kafkajs', numPartitions: 3 }]);
+    const kp = kafkajs().producer();
+    await kp.connect();
+    const results = await kp.send({
+      topic: 'e2e-from-kafkajs',
+      messages: Array.from({ length: 60 }, (_, i) => ({
+        key: i % 4 === 0 ? null : `key-${i}`,
+        value: `value-${i}`,
+        headers: { h: `y${i}` },
+        partition: i % 3,
+      })),
+    });
+    await kp.disconnect();
+    assert.ok(results.length > 0);
+    const consumer = new Consumer({
+      bootstrapServers: broker.bootstrap,
+      groupId: 'runnel-reader',
+      autoOffsetReset: 'earliest',
+      keyDeserializer: stringDeserializer,
+      valueDeserializer: stringDeserializer,
+    });
+    consumer.subscribe(['e2e-from-kafkajs']);
+    const seen: Seen[] = [];
+    for await (const r of consumer) {
+      seen.push({
+        partition: r.partition,
+        offset: r.offset,
+        key: r.key,
+        value: r.value,
+        headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value?.toString() ?? ''])),
+      });
+      if (seen.length === 60) break;
+    }
+    await consumer.close();
+    const expected: Seen[] = [];
+    const next = [0, 0, 0];
+    for (let i = 0; i < 60; i++) {
+      const p = i % 3;
+      expected.push({
+        partition: p,
+        offset: next[p]!++,
+        key: i % 4 === 0 ? null : `key-${i}`,
+        value: `value-${i}`,
+        headers: { h: `y${i}` },
+      });
+    }
+    assert.deepEqual(seen.sort(sortSeen), expected.sort(sortSeen));
+  });
+
+  void it('admin: topics, configs, cluster', T, async () => {
+    await admin.createTopics([{ topic: 'e2e-admin', numPartitions: 1, configs: { 'retention.ms': '3600000' } }]);
+    const [cfg] = await admin.describeConfigs([{ type: 'topic', name: 'e2e-admin', configNames: ['retention.ms'] }]);
+    assert.equal(cfg!.configs[0]?.value, '3600000');
+    await admin.incrementalAlterConfigs([
+      { type: 'topic', name: 'e2e-admin', ops: [{ name: 'retention.ms', value: '7200000' }] },
+    ]);
+    const [cfg2] = await admin.describeConfigs([{ type: 'topic', name: 'e2e-admin', configNames: ['retention.ms'] }]);
+    assert.equal(cfg2!.configs[0]?.value, '7200000');
+    await admin.createPartitions([{ topic: 'e2e-admin', count: 3 }]);
+    assert.equal((await admin.describeTopics(['e2e-admin']))[0]!.partitions.length, 3);
+    const cluster = await admin.describeCluster();
+    assert.equal(cluster.brokers.length, 1);
+    await admin.deleteTopics(['e2e-admin']);
+  });
+});
