@@ -18,7 +18,7 @@ export {
   SECURITY_PROTOCOLS,
   type SecurityProtocolName,
 } from './listeners.ts';
-export { type PropertyEntry, parseProperties, propertiesToRecord } from './properties.ts';
+export { type PropertyEntry, parseProperties, propertiesToRecord, stringifyProperties } from './properties.ts';
 export {
   type BrokerConfigSources,
   ENV_PREFIX,

@@ -35,9 +35,10 @@ export function parseProperties(text: string): PropertyEntry[] {
 
 /** Entries as a record (last duplicate wins). */
 export function propertiesToRecord(entries: readonly PropertyEntry[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of entries) out[e.key] = e.value;
-  return out;
+  // Through a Map, so that a key such as __proto__ becomes a plain own property.
+  const map = new Map<string, string>();
+  for (const e of entries) map.set(e.key, e.value);
+  return Object.fromEntries(map);
 }
 
 function stripLeading(s: string): string {
@@ -109,6 +110,31 @@ function unescapeJava(s: string): string {
       default:
         out += n;
     }
+  }
+  return out;
+}
+
+/** Writes entries in properties syntax that parseProperties reads back exactly (keys and values escaped). */
+export function stringifyProperties(record: Readonly<Record<string, string>>): string {
+  const lines: string[] = [];
+  for (const [key, value] of Object.entries(record)) lines.push(`${escapeJava(key, true)}=${escapeJava(value, false)}`);
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+function escapeJava(s: string, isKey: boolean): string {
+  let out = '';
+  for (let k = 0; k < s.length; k++) {
+    const c = s[k]!;
+    const code = c.charCodeAt(0);
+    if (c === '\\') out += '\\\\';
+    else if (c === '\t') out += '\\t';
+    else if (c === '\n') out += '\\n';
+    else if (c === '\r') out += '\\r';
+    else if (c === '\f') out += '\\f';
+    else if (c === '=' || c === ':' || c === '#' || c === '!') out += `\\${c}`;
+    else if (c === ' ' && (isKey || k === 0)) out += '\\ ';
+    else if (code < 0x20 || code > 0x7e) out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else out += c;
   }
   return out;
 }

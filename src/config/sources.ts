@@ -92,15 +92,15 @@ export function loadBrokerConfig(sources: BrokerConfigSources = {}): BrokerConfi
       origin: { kind: 'code' } as const,
     })),
   ];
-  const props: Record<string, string> = {};
+  const values = new Map<string, string>();
   const origins = new Map<string, PropertyOrigin>();
   for (const layer of layers) {
     for (const p of layer) {
-      props[p.name] = p.value;
+      values.set(p.name, p.value);
       origins.set(p.name, p.origin);
     }
   }
-  return new BrokerConfig(props, origins);
+  return new BrokerConfig(Object.fromEntries(values), origins);
 }
 
 /** For the CLI: reads --config FILE (if given), then loads as loadBrokerConfig does. */

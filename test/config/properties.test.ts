@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseProperties, propertiesToRecord } from '../../src/config/properties.ts';
+import fc from 'fast-check';
+import { parseProperties, propertiesToRecord, stringifyProperties } from '../../src/config/properties.ts';
 
 void describe('parseProperties (Java .properties syntax)', () => {
   void it('reads key=value, key: value and key value, skipping comments and blank lines', () => {
@@ -60,5 +61,14 @@ void describe('parseProperties (Java .properties syntax)', () => {
 
   void it('keeps the last of duplicate keys', () => {
     assert.equal(propertiesToRecord(parseProperties('a=1\na=2')).a, '2');
+  });
+
+  void it('reads back whatever stringifyProperties writes (property)', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ minLength: 1 }), fc.string({ unit: 'binary' })), (record) => {
+        assert.deepEqual(propertiesToRecord(parseProperties(stringifyProperties(record))), { ...record });
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -92,6 +92,14 @@ void describe('precedence', () => {
     );
   });
 
+  void it('a __proto__ key is just an unknown configuration', () => {
+    assert.throws(
+      () => loadBrokerConfig({ file: { path: 'f', text: '__proto__=1' } }),
+      /unknown configuration "__proto__"/,
+    );
+    assert.throws(() => loadBrokerConfig({ sets: ['constructor=1'] }), /unknown configuration "constructor"/);
+  });
+
   void it('reads --config FILE', () => {
     const path = join(dir, 'server.properties');
     writeFileSync(path, '# test\nlisteners=PLAINTEXT://127.0.0.1:0\nlog.dirs=/tmp/runnel-x\n');
