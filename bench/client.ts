@@ -1,0 +1,226 @@
+/**
+ * Client throughput, one run, same broker: the Runnel client against kafkajs 2.2.4 and
+ * @platformatic/kafka 1.35. Each library produces N records of 1 KB (no key, so each library's
+ * own sticky/round-robin partitioning spreads them) to a fresh 16-partition topic with acks=all
+ * and no compression, in sends of 500 records with up to 8 sends outstanding; then a consumer
+ * group of the same library reads them back from the earliest offset. Produce time runs from the
+ * first send to the last acknowledgement; consume time from the first record to the last (group
+ * join excluded).
+ *
+ *   runClientBench({ quick: true, bootstrap: '127.0.0.1:9092' })
+ */
+import { Consumer as PlatformaticConsumer, Producer as PlatformaticProducer } from '@platformatic/kafka';
+import { Kafka, logLevel } from 'kafkajs';
+import { Admin } from '../src/client/admin.ts';
+import { Consumer } from '../src/client/consumer.ts';
+import { Producer } from '../src/client/producer.ts';
+
+export interface ClientBenchOptions {
+  quick: boolean;
+  bootstrap: string;
+}
+
+export interface ClientBenchFigure {
+  name: string;
+  value: number;
+  unit: string;
+}
+
+const PARTITIONS = 16;
+const RECORD_BYTES = 1024;
+const SEND_SIZE = 500;
+const OUTSTANDING = 8;
+
+interface Library {
+  name: string;
+  produce(topic: string, values: Buffer[]): Promise<void>;
+  /** Resolves with ms from the first record to the n-th. */
+  consume(topic: string, n: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+function payloads(n: number): Buffer[] {
+  // JSON-ish text, the same bytes for every library.
+  const base = Buffer.alloc(RECORD_BYTES);
+  const text = '{"id":0,"user":"someone","action":"click","path":"/a/b/c","ts":1700000000000}';
+  for (let i = 0; i < RECORD_BYTES; i++) base[i] = text.charCodeAt(i % text.length);
+  return Array.from({ length: n }, (_, i) => {
+    const b = Buffer.from(base);
+    b.write(String(i).padStart(10, '0'), 7);
+    return b;
+  });
+}
+
+/** Runs `send` over chunks of `values` with at most OUTSTANDING in flight. */
+async function pipelined(values: Buffer[], send: (chunk: Buffer[]) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < values.length) {
+      const start = next;
+      next += SEND_SIZE;
+      await send(values.slice(start, start + SEND_SIZE));
+    }
+  };
+  await Promise.all(Array.from({ length: OUTSTANDING }, worker));
+}
+
+function runnel(bootstrap: string): Library {
+  const producer = new Producer({ bootstrapServers: bootstrap, clientId: 'bench-runnel', acks: 'all', lingerMs: 5 });
+  return {
+    name: 'runnel',
+    async produce(topic, values) {
+      await pipelined(values, (chunk) => producer.send(chunk.map((value) => ({ topic, value }))));
+    },
+    async consume(topic, n) {
+      const consumer = new Consumer({
+        bootstrapServers: bootstrap,
+        clientId: 'bench-runnel',
+        groupId: `bench-runnel-${topic}`,
+        autoOffsetReset: 'earliest',
+        enableAutoCommit: false,
+      });
+      consumer.subscribe([topic]);
+      let seen = 0;
+      let first = 0;
+      for await (const batch of consumer.batches()) {
+        if (seen === 0) first = performance.now();
+        seen += batch.records.length;
+        if (seen >= n) break;
+      }
+      const ms = performance.now() - first;
+      await consumer.close();
+      return ms;
+    },
+    close: () => producer.close(),
+  };
+}
+
+function kafkajs(bootstrap: string): Library {
+  const kafka = new Kafka({ clientId: 'bench-kafkajs', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  let connected = false;
+  return {
+    name: 'kafkajs',
+    async produce(topic, values) {
+      if (!connected) await producer.connect();
+      connected = true;
+      await pipelined(values, (chunk) =>
+        producer.send({ topic, acks: -1, messages: chunk.map((value) => ({ value })) }),
+      );
+    },
+    async consume(topic, n) {
+      const consumer = kafka.consumer({ groupId: `bench-kafkajs-${topic}` });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      let seen = 0;
+      let first = 0;
+      const ms = await new Promise<number>((resolve, reject) => {
+        consumer
+          .run({
+            autoCommit: false,
+            eachBatch: async ({ batch }) => {
+              if (seen === 0) first = performance.now();
+              seen += batch.messages.length;
+              if (seen >= n) resolve(performance.now() - first);
+            },
+          })
+          .catch(reject);
+      });
+      await consumer.disconnect();
+      return ms;
+    },
+    async close() {
+      if (connected) await producer.disconnect();
+    },
+  };
+}
+
+function platformatic(bootstrap: string): Library {
+  const producer = new PlatformaticProducer({
+    clientId: 'bench-platformatic',
+    bootstrapBrokers: [bootstrap],
+    acks: -1,
+    autocreateTopics: false,
+  });
+  return {
+    name: '@platformatic/kafka',
+    async produce(topic, values) {
+      await pipelined(values, (chunk) => producer.send({ messages: chunk.map((value) => ({ topic, value })) }));
+    },
+    async consume(topic, n) {
+      const consumer = new PlatformaticConsumer({
+        clientId: 'bench-platformatic',
+        groupId: `bench-platformatic-${topic}`,
+        bootstrapBrokers: [bootstrap],
+      });
+      const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
+      let seen = 0;
+      let first = 0;
+      for await (const _message of stream) {
+        if (seen === 0) first = performance.now();
+        if (++seen >= n) break;
+      }
+      const ms = performance.now() - first;
+      await stream.close();
+      await new Promise<void>((resolve) => {
+        consumer.close(true, () => resolve());
+      });
+      return ms;
+    },
+    async close() {
+      await producer.close();
+    },
+  };
+}
+
+export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBenchFigure[]> {
+  const n = opts.quick ? 20_000 : 200_000;
+  const values = payloads(n);
+  const mb = (n * RECORD_BYTES) / (1024 * 1024);
+  const admin = new Admin({ bootstrapServers: opts.bootstrap, clientId: 'bench-admin' });
+  const figures: ClientBenchFigure[] = [];
+  try {
+    for (const make of [runnel, kafkajs, platformatic]) {
+      const lib = make(opts.bootstrap);
+      const topic = `bench-client-${lib.name.replace(/[^a-z]/g, '')}-${Date.now()}`;
+      await admin.createTopics([{ topic, numPartitions: PARTITIONS }]);
+      try {
+        // A short warm-up (connections, metadata, JIT), not counted.
+        await lib.produce(topic, values.slice(0, Math.min(2000, n)));
+        const t0 = performance.now();
+        await lib.produce(topic, values);
+        const produceMs = performance.now() - t0;
+        const total = n + Math.min(2000, n);
+        const consumeMs = await lib.consume(topic, total);
+        figures.push(
+          { name: `client produce ${lib.name}`, value: mb / (produceMs / 1000), unit: 'MB/s' },
+          { name: `client produce ${lib.name} records`, value: n / (produceMs / 1000), unit: 'records/s' },
+          {
+            name: `client consume ${lib.name}`,
+            value: (total * RECORD_BYTES) / (1024 * 1024) / (consumeMs / 1000),
+            unit: 'MB/s',
+          },
+          { name: `client consume ${lib.name} records`, value: total / (consumeMs / 1000), unit: 'records/s' },
+        );
+      } finally {
+        await lib.close();
+        await admin.deleteTopics([topic]).catch(() => undefined);
+      }
+    }
+  } finally {
+    await admin.close();
+  }
+  const ratio = (what: string, peer: string): ClientBenchFigure | null => {
+    const ours = figures.find((f) => f.name === `client ${what} runnel`);
+    const theirs = figures.find((f) => f.name === `client ${what} ${peer}`);
+    if (ours === undefined || theirs === undefined || theirs.value === 0) return null;
+    return { name: `client ${what} runnel / ${peer}`, value: ours.value / theirs.value, unit: 'x' };
+  };
+  for (const what of ['produce', 'consume']) {
+    for (const peer of ['kafkajs', '@platformatic/kafka']) {
+      const r = ratio(what, peer);
+      if (r !== null) figures.push(r);
+    }
+  }
+  return figures;
+}
