@@ -862,13 +862,13 @@ export class FileLog implements PartitionLog {
 
   // ---- read ---------------------------------------------------------------------------
 
-  read(fetchOffset: number, maxBytes: number, options: ReadOptions = {}): Promise<ReadResult> {
+  async read(fetchOffset: number, maxBytes: number, options: ReadOptions = {}): Promise<ReadResult> {
     this.checkOpen();
     const logStartOffset = this.startOffset;
     const logEndOffset = this.endOffset;
     const highWatermark = this.hw;
     if (fetchOffset < logStartOffset || fetchOffset > logEndOffset) {
-      return Promise.resolve({ kind: 'offset-out-of-range', logStartOffset, logEndOffset, highWatermark });
+      return { kind: 'offset-out-of-range', logStartOffset, logEndOffset, highWatermark };
     }
     const limit = Math.min(options.maxOffset ?? logEndOffset, logEndOffset);
     const minOneBatch = options.minOneBatch ?? true;
@@ -879,7 +879,7 @@ export class FileLog implements PartitionLog {
       logEndOffset,
       highWatermark,
     });
-    if (fetchOffset >= limit) return Promise.resolve(done(Buffer.alloc(0)));
+    if (fetchOffset >= limit) return done(Buffer.alloc(0));
     return this.lock.shared(async () => {
       const segments = this.segments;
       for (let i = this.floorIndex(segments, fetchOffset); i < segments.length; i++) {
@@ -953,7 +953,7 @@ export class FileLog implements PartitionLog {
     return lookupTimeIndex(index, fileEntries, timestampMs);
   }
 
-  offsetForTimestamp(timestampMs: number): Promise<TimestampAndOffset | undefined> {
+  async offsetForTimestamp(timestampMs: number): Promise<TimestampAndOffset | undefined> {
     this.checkOpen();
     return this.lock.shared(async () => {
       for (const seg of this.segments) {
@@ -978,7 +978,7 @@ export class FileLog implements PartitionLog {
     });
   }
 
-  maxTimestamp(): Promise<TimestampAndOffset | undefined> {
+  async maxTimestamp(): Promise<TimestampAndOffset | undefined> {
     this.checkOpen();
     return this.lock.shared(async () => {
       let best: Segment | undefined;

@@ -37,6 +37,8 @@ export interface LogManagerOptions {
   cleanerBackoffMs?: number;
   /** How often flush.ms is checked (default 1 s). */
   flushCheckIntervalMs?: number;
+  /** Operations allowed to wait on one log before 'overloaded' errors (default 1000). */
+  maxPendingAppends?: number;
   /** Logs opened at once during start (default 16). */
   openConcurrency?: number;
   /** Background task failures (the broker logs them and may mark the directory offline). */
@@ -122,6 +124,7 @@ export class LogManager {
       pool: this.pool,
       indexCache: this.indexCache,
       cleanShutdown,
+      maxPendingAppends: this.options.maxPendingAppends,
       onBackgroundError: (err) => this.options.onError?.(err, `flush ${topic}-${partition}`),
     });
     this.logs.set(this.key(topic, partition), log);
