@@ -112,4 +112,20 @@ void describe('FrameDecoder', () => {
     assert.ok(got!.equals(body));
     assert.ok(performance.now() - started < 2000, 'took too long: quadratic assembly?');
   });
+
+  void it('never throws on arbitrary bytes, and every frame it returns is within the bound (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 20 }), fc.nat({ max: 64 }), (chunks, max) => {
+        const decoder = new FrameDecoder(max);
+        for (const chunk of chunks) {
+          decoder.push(Buffer.from(chunk));
+          for (let next = decoder.next(); next !== null; next = decoder.next()) {
+            if ('bad' in next) return;
+            assert.ok(next.frame.length <= max);
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
