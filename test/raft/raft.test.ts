@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { RaftAppendError } from '../../src/raft/raft.ts';
 import { TestCluster } from './harness.ts';
 
-describe('raft: election', () => {
-  it('elects one leader, commits its LeaderChange batch first, and followers learn the high watermark', () => {
+void describe('raft: election', () => {
+  void it('elects one leader, commits its LeaderChange batch first, and followers learn the high watermark', () => {
     const c = new TestCluster([1, 2, 3]);
     const leader = c.electLeader();
     assert.equal(c.leaders().length, 1);
@@ -22,7 +22,7 @@ describe('raft: election', () => {
     for (const id of [1, 2, 3]) if (c.node(id) !== leader) assert.equal(c.node(id).stateName(), 'follower');
   });
 
-  it('a single voter elects itself', () => {
+  void it('a single voter elects itself', () => {
     const c = new TestCluster([1]);
     const leader = c.electLeader();
     assert.equal(leader.config.nodeId, 1);
@@ -31,7 +31,7 @@ describe('raft: election', () => {
     assert.deepEqual(c.listeners.get(1)!.dataRecords(), ['x']);
   });
 
-  it('scheduleAppend refuses a stale epoch and a non-leader', () => {
+  void it('scheduleAppend refuses a stale epoch and a non-leader', () => {
     const c = new TestCluster([1, 2, 3]);
     const leader = c.electLeader();
     assert.throws(
@@ -45,7 +45,7 @@ describe('raft: election', () => {
     );
   });
 
-  it('an observer follows the leader without voting and never counts toward the high watermark', () => {
+  void it('an observer follows the leader without voting and never counts toward the high watermark', () => {
     const c = new TestCluster([1, 2, 3], [9]);
     c.electLeader();
     c.append(['m']);
@@ -63,8 +63,8 @@ describe('raft: election', () => {
   });
 });
 
-describe('raft: pre-vote (KIP-996)', () => {
-  it('a partitioned voter does not bump the epoch, and rejoins as a follower without disturbing the leader', () => {
+void describe('raft: pre-vote (KIP-996)', () => {
+  void it('a partitioned voter does not bump the epoch, and rejoins as a follower without disturbing the leader', () => {
     const c = new TestCluster([1, 2, 3]);
     const leader = c.electLeader();
     const epoch = leader.epoch();
@@ -82,7 +82,7 @@ describe('raft: pre-vote (KIP-996)', () => {
     assert.ok(leader.stats.preVotesRejected + (c.node(lonely).stats.elections === 0 ? 1 : 0) >= 1);
   });
 
-  it('followers of a live leader reject pre-votes; with the leader gone a new one is elected in the next epoch', () => {
+  void it('followers of a live leader reject pre-votes; with the leader gone a new one is elected in the next epoch', () => {
     const c = new TestCluster([1, 2, 3]);
     const leader = c.electLeader();
     const epoch = leader.epoch();
@@ -96,8 +96,8 @@ describe('raft: pre-vote (KIP-996)', () => {
   });
 });
 
-describe('raft: log divergence', () => {
-  it('a deposed leader truncates its uncommitted batches to the new leader`s log', () => {
+void describe('raft: log divergence', () => {
+  void it('a deposed leader truncates its uncommitted batches to the new leader`s log', () => {
     const c = new TestCluster([1, 2, 3]);
     const old = c.electLeader();
     c.append(['committed']);
@@ -129,8 +129,8 @@ describe('raft: log divergence', () => {
   });
 });
 
-describe('raft: snapshots', () => {
-  it('a follower behind the log start fetches the snapshot in chunks and resumes from its end', () => {
+void describe('raft: snapshots', () => {
+  void it('a follower behind the log start fetches the snapshot in chunks and resumes from its end', () => {
     const c = new TestCluster([1, 2, 3], [], { snapshotChunkBytes: 10 });
     const leader = c.electLeader();
     const lagging = [1, 2, 3].find((id) => id !== leader.config.nodeId)!;
@@ -153,15 +153,15 @@ describe('raft: snapshots', () => {
     assert.equal(f.highWatermark(), leader.highWatermark());
   });
 
-  it('createSnapshot refuses an offset above the high watermark', () => {
+  void it('createSnapshot refuses an offset above the high watermark', () => {
     const c = new TestCluster([1, 2, 3]);
     const leader = c.electLeader();
     assert.throws(() => leader.createSnapshot(leader.highWatermark() + 5, Buffer.alloc(1)), RangeError);
   });
 });
 
-describe('raft: check quorum and resignation', () => {
-  it('a leader that hears from no majority within 1.5 x fetch timeout resigns', () => {
+void describe('raft: check quorum and resignation', () => {
+  void it('a leader that hears from no majority within 1.5 x fetch timeout resigns', () => {
     const c = new TestCluster([1, 2, 3]);
     const leader = c.electLeader();
     const others = [1, 2, 3].filter((id) => id !== leader.config.nodeId);
@@ -174,7 +174,7 @@ describe('raft: check quorum and resignation', () => {
     assert.equal(leader.stats.checkQuorumResignations, 1);
   });
 
-  it('graceful resignation: EndQuorumEpoch makes a successor take over quickly', () => {
+  void it('graceful resignation: EndQuorumEpoch makes a successor take over quickly', () => {
     const c = new TestCluster([1, 2, 3]);
     const leader = c.electLeader();
     const epoch = leader.epoch();
@@ -191,8 +191,8 @@ describe('raft: check quorum and resignation', () => {
   });
 });
 
-describe('raft: votes', () => {
-  it('grants one vote per epoch and refuses a candidate with a shorter log', () => {
+void describe('raft: votes', () => {
+  void it('grants one vote per epoch and refuses a candidate with a shorter log', () => {
     const c = new TestCluster([1, 2, 3]);
     c.electLeader();
     c.append(['x']);

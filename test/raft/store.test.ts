@@ -16,8 +16,8 @@ async function persistAll(store: RaftStore, node: RaftNode): Promise<void> {
   node.persisted(node.log.endOffset(), 0);
 }
 
-describe('raft store', () => {
-  it('recovers the quorum state (epoch, vote) after a crash, so a voter never votes twice in an epoch', async () => {
+void describe('raft store', () => {
+  void it('recovers the quorum state (epoch, vote) after a crash, so a voter never votes twice in an epoch', async () => {
     const disk = memoryDisk();
     const config = raftConfig(2, [1, 2, 3]);
     let { store, recovered } = await RaftStore.open(disk, '/q', config.clusterId);
@@ -65,7 +65,7 @@ describe('raft store', () => {
     assert.equal(granted(sent.pop()), true);
   });
 
-  it('keeps fsynced batches, drops an unsynced (torn) tail, and restores a snapshot with the log above it', async () => {
+  void it('keeps fsynced batches, drops an unsynced (torn) tail, and restores a snapshot with the log above it', async () => {
     const c = new TestCluster([1]);
     const leader = c.electLeader();
     for (let i = 0; i < 5; i++) c.append([`r${i}`]);
@@ -78,7 +78,10 @@ describe('raft store', () => {
     // A snapshot at offset 3, then two more batches that never reach fsync.
     const snapEnd = leader.log.allBatches()[2]!.baseOffset + 1;
     leader.createSnapshot(snapEnd, Buffer.from('snap'));
-    await store.write({ snapshot: { id: leader.log.latestSnapshot()!, data: Buffer.from('snap') }, logStartChanged: true }, leader.log);
+    await store.write(
+      { snapshot: { id: leader.log.latestSnapshot()!, data: Buffer.from('snap') }, logStartChanged: true },
+      leader.log,
+    );
     await store.sync(leader.log);
     const durableEnd = leader.log.endOffset();
     c.append(['t1']);
@@ -99,7 +102,7 @@ describe('raft store', () => {
     );
   });
 
-  it('a truncation below what was written cuts the file', async () => {
+  void it('a truncation below what was written cuts the file', async () => {
     const c = new TestCluster([1]);
     const leader = c.electLeader();
     for (let i = 0; i < 4; i++) c.append([`r${i}`]);
@@ -117,8 +120,8 @@ describe('raft store', () => {
   });
 });
 
-describe('raft config', () => {
-  it('parses controller.quorum.voters', () => {
+void describe('raft config', () => {
+  void it('parses controller.quorum.voters', () => {
     assert.deepEqual(parseQuorumVoters('1@localhost:9093, 2@[::1]:9094,3@h3:9095'), [
       { id: 1, host: 'localhost', port: 9093 },
       { id: 2, host: '::1', port: 9094 },

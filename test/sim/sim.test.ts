@@ -11,8 +11,8 @@ import { runSeed } from '../../src/sim/run.ts';
 const SEEDS = Number(process.env.SIM_SEEDS ?? 2000);
 const FIRST = Number(process.env.SIM_FIRST_SEED ?? 1);
 
-describe('raft simulation', () => {
-  it('the same seed replays the same event trace', async () => {
+void describe('raft simulation', () => {
+  void it('the same seed replays the same event trace', async () => {
     for (const seed of [1, 42, 4242]) {
       const a = await runSeed({ seed });
       const b = await runSeed({ seed });
@@ -25,13 +25,13 @@ describe('raft simulation', () => {
     assert.notEqual(c.traceHash, d.traceHash);
   });
 
-  it('--steps bounds a run', async () => {
+  void it('--steps bounds a run', async () => {
     const r = await runSeed({ seed: 7, maxSteps: 50 });
     assert.equal(r.steps, 50);
     assert.equal(r.ok, true);
   });
 
-  it(`${SEEDS} seeds keep every invariant and stay live after faults heal`, { timeout: 300_000 }, async () => {
+  void it(`${SEEDS} seeds keep every invariant and stay live after faults heal`, { timeout: 300_000 }, async () => {
     const failures: string[] = [];
     let committed = 0;
     let snapshotsFetched = 0;
@@ -41,7 +41,8 @@ describe('raft simulation', () => {
       committed += r.committedEnd;
       snapshotsFetched += r.stats.snapshotsFetched;
       truncations += r.stats.truncations;
-      if (!r.ok) failures.push(`seed ${seed}: ${r.error?.split('\n')[0]} (replay: npm run sim -- --seed ${seed} --verbose)`);
+      if (!r.ok)
+        failures.push(`seed ${seed}: ${r.error?.split('\n')[0]} (replay: npm run sim -- --seed ${seed} --verbose)`);
     }
     assert.deepEqual(failures, []);
     assert.ok(committed > SEEDS * 50, 'the runs commit records');
