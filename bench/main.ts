@@ -198,7 +198,7 @@ async function main(): Promise<void> {
     await dataTemp.remove();
   }
   for (const f of figures) {
-    if (f.value !== null && f.note !== undefined) notes.push(`${f.source}, ${f.name}: ${f.note}`);
+    if (f.value !== null && f.note !== undefined) notes.push(`\\* ${f.source}, ${f.name}: ${f.note}`);
   }
   const rows = compare(figures, { fixedRateMBps: workload.fixedRateMBps });
   process.stdout.write(`\n${renderConsoleTable(rows)}\n\n`);

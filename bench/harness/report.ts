@@ -23,9 +23,10 @@ export function formatNumber(value: number): string {
   return value.toFixed(2);
 }
 
+/** The value and unit; a value that carries a note (see the notes) is marked with `*`. */
 function valueCell(figure: Row['figure']): string {
   if (figure.value === null) return figure.note ?? 'n/a';
-  return `${formatNumber(figure.value)} ${figure.unit}`;
+  return `${formatNumber(figure.value)} ${figure.unit}${figure.note === undefined ? '' : ' *'}`;
 }
 
 function ratioCell(ratio: number | null | undefined, style: 'percent' | 'times'): string {
@@ -64,6 +65,9 @@ export function renderConsoleTable(rows: readonly Row[]): string {
       .trimEnd(),
   );
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const notes = rows.filter((row) => row.figure.value !== null && row.figure.note !== undefined);
+  if (notes.length > 0)
+    lines.push('', ...notes.map((row) => `* ${row.figure.source}, ${row.figure.name}: ${row.figure.note}`));
   return lines.join('\n');
 }
 
