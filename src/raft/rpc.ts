@@ -16,7 +16,7 @@ import type { FetchSnapshotResponse } from '../protocol/generated/fetch-snapshot
 import type { VoteRequest } from '../protocol/generated/vote-request.ts';
 import type { VoteResponse } from '../protocol/generated/vote-response.ts';
 import type { SnapshotId } from './types.ts';
-import { RAFT_PARTITION, RAFT_TOPIC } from './types.ts';
+import { RAFT_PARTITION, RAFT_TOPIC, RAFT_TOPIC_ID } from './types.ts';
 
 export interface VoteArgs {
   clusterId: string;
@@ -126,7 +126,13 @@ export function readLeaderAndEpoch(
   return {
     leaderId: p.leaderId,
     leaderEpoch: p.leaderEpoch,
-    preferredSuccessors: 'preferredSuccessors' in p ? p.preferredSuccessors : [],
+    // EndQuorumEpoch v0 names successors by id, v1+ as PreferredCandidates.
+    preferredSuccessors:
+      'preferredCandidates' in p && p.preferredCandidates.length > 0
+        ? p.preferredCandidates.map((c) => c.candidateId)
+        : 'preferredSuccessors' in p
+          ? p.preferredSuccessors
+          : [],
   };
 }
 
@@ -204,7 +210,7 @@ export function fetchRequest(a: FetchArgs): FetchRequest {
     topics: [
       {
         topic: RAFT_TOPIC,
-        topicId: ZERO_UUID,
+        topicId: RAFT_TOPIC_ID,
         partitions: [
           {
             partition: RAFT_PARTITION,
@@ -258,7 +264,7 @@ export function fetchResponse(a: FetchAnswer): FetchResponse {
     responses: [
       {
         topic: RAFT_TOPIC,
-        topicId: ZERO_UUID,
+        topicId: RAFT_TOPIC_ID,
         partitions: [
           {
             partitionIndex: RAFT_PARTITION,
@@ -371,7 +377,7 @@ export function fetchSnapshotResponse(a: FetchSnapshotAnswer): FetchSnapshotResp
             currentLeader: { leaderId: a.leaderId, leaderEpoch: a.leaderEpoch },
             size: BigInt(a.size),
             position: BigInt(a.position),
-            unalignedRecords: a.chunk,
+            unalignedRecords: a.chunk ?? Buffer.alloc(0),
           },
         ],
       },

@@ -19,6 +19,8 @@ import type { VoteResponse } from '../protocol/generated/vote-response.ts';
 /** The metadata log's topic and partition. */
 export const RAFT_TOPIC = '__cluster_metadata';
 export const RAFT_PARTITION = 0;
+/** Kafka's fixed topic id of __cluster_metadata (Uuid 0:1); Fetch v13+ names topics by id. */
+export const RAFT_TOPIC_ID = 'AAAAAAAAAAAAAAAAAAAAAQ';
 
 /**
  * One batch of the Raft log: the unit of append, replication, commit and replay. Its

@@ -30,6 +30,8 @@ export interface SimOptions {
   maxSteps?: number;
   /** Record a readable trace of the last events (for a failing seed). */
   traceTail?: number;
+  /** Sees every message as it is delivered (tests: wire round trips). */
+  onMessage?: (message: RaftMessage) => void;
 }
 
 export interface SimResult {
@@ -85,6 +87,7 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
     { baseDelayMs: 1, jitterMs: 4, dropRate: 0.01, duplicateRate: 0.01 },
     (m) => {
       if (tail) note(`deliver ${m.type} ${m.from}->${m.to} #${m.correlationId}`);
+      options.onMessage?.(m);
       return nodes[m.to - 1]!.receive(m);
     },
   );
