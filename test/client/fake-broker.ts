@@ -85,6 +85,12 @@ export class FakeKafka {
   readonly sockets = new Set<Socket>();
   /** Every request seen, by API key (counts). */
   readonly requestCounts = new Map<number, number>();
+  /** Version of the last request seen, by API key. */
+  readonly requestVersions = new Map<number, number>();
+  /** Caps the versions the fake advertises in ApiVersions, by API key. */
+  readonly maxVersions = new Map<number, number>();
+  /** Connections accepted, per node. */
+  readonly connectionCounts = new Map<number, number>();
   faults: FaultHook[] = [];
   nextProducerId = 1000n;
   /** Join window: how long the fake waits for other members before completing a rebalance. */
@@ -151,6 +157,7 @@ export class FakeKafka {
 
   private serve(socket: Socket, nodeId: number): void {
     this.sockets.add(socket);
+    this.connectionCounts.set(nodeId, (this.connectionCounts.get(nodeId) ?? 0) + 1);
     socket.setNoDelay(true);
     let chunks: Buffer[] = [];
     let size = 0;
@@ -175,6 +182,7 @@ export class FakeKafka {
   private onFrame(socket: Socket, nodeId: number, frame: Buffer): void {
     const req = decodeRequest(frame);
     this.requestCounts.set(req.apiKey, (this.requestCounts.get(req.apiKey) ?? 0) + 1);
+    this.requestVersions.set(req.apiKey, req.apiVersion);
     if (req.unsupported) return;
     let fault: Fault;
     for (const h of this.faults) {
@@ -214,7 +222,7 @@ export class FakeKafka {
           apiKeys: [...API_INFO.entries()].map(([apiKey, i]) => ({
             apiKey,
             minVersion: i.validVersions.min,
-            maxVersion: i.validVersions.max,
+            maxVersion: Math.min(i.validVersions.max, this.maxVersions.get(apiKey) ?? i.validVersions.max),
           })),
         };
       case ApiKey.Metadata: {
