@@ -262,9 +262,11 @@ async function fixedRate(target: WorkloadTarget, topic: string, options: Workloa
     let measuredSent = 0;
     let lastMeasuredAckAt = 0;
     let batch = 0;
-    // Sending stops at the end of the run even when the target fell behind: what was not sent by
-    // then is reported as a lower achieved rate, and what was sent late as latency.
-    while (sent < total && nowMicros() < endMicros) {
+    // Sending stops at the end of the run even when the target fell behind: one last pass sends
+    // what fell due before the end (if the window has room); what was never sent shows as a
+    // lower achieved rate, and what was sent late as latency.
+    for (;;) {
+      const pastEnd = nowMicros() >= endMicros;
       const dueNow = Math.min(total, Math.floor(((nowMicros() - startMicros) / 1e6) * recordsPerSecond) + 1);
       while (sent < dueNow && !window.full) {
         const count = Math.min(options.batchRecords, dueNow - sent);
@@ -279,6 +281,7 @@ async function fixedRate(target: WorkloadTarget, topic: string, options: Workloa
         );
       }
       window.check();
+      if (sent >= total || pastEnd) break;
       await sleep(1);
     }
     await window.drain(options.drainTimeoutMs, `${target.name}: acknowledgements at fixed rate`);
