@@ -276,7 +276,7 @@ export class Cluster {
   /** Connected now (no wait), or null. */
   connectedNode(nodeId: number): BrokerConnection | null {
     const c = this.nodes.get(nodeId)?.conn;
-    return c !== undefined && c !== null && c.isConnected ? c : null;
+    return c?.isConnected ? c : null;
   }
 
   private async open(nodeId: number, state: NodeState): Promise<BrokerConnection> {

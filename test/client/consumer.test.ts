@@ -322,3 +322,70 @@ void describe('consumer groups against the fake broker', () => {
     await consumer.close();
   });
 });
+
+void describe('rebalancing against the fake broker', () => {
+  let kafka: FakeKafka;
+  before(async () => {
+    kafka = await FakeKafka.start(1);
+  });
+  after(async () => {
+    await kafka.stop();
+  });
+
+  void it('cooperative-sticky revokes only the partitions that move', async () => {
+    kafka.createTopic('coop', 4);
+    const revokedA: string[][] = [];
+    const a = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      groupId: 'coop-g',
+      heartbeatIntervalMs: 20,
+      partitionAssignmentStrategy: ['cooperative-sticky'],
+      rebalanceListener: {
+        onPartitionsRevoked: (tps) => {
+          revokedA.push(tps.map((tp) => `${tp.partition}`));
+        },
+      },
+    });
+    a.subscribe(['coop']);
+    await a.poll({ timeoutMs: 200 });
+    assert.equal(a.assignment().length, 4);
+    const b = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      groupId: 'coop-g',
+      heartbeatIntervalMs: 20,
+      partitionAssignmentStrategy: ['cooperative-sticky'],
+    });
+    b.subscribe(['coop']);
+    for (let i = 0; i < 50 && !(a.assignment().length === 2 && b.assignment().length === 2); i++) {
+      await Promise.all([a.poll({ timeoutMs: 50 }), b.poll({ timeoutMs: 50 })]);
+    }
+    assert.equal(a.assignment().length, 2);
+    assert.equal(b.assignment().length, 2);
+    assert.ok(revokedA.length > 0 && revokedA.every((r) => r.length <= 2), `revoked: ${JSON.stringify(revokedA)}`);
+    await b.close();
+    await a.close();
+  });
+
+  void it('static members send group.instance.id and do not leave on close', async () => {
+    kafka.createTopic('static', 1);
+    const seen: (string | null)[] = [];
+    let leaves = 0;
+    const remove = kafka.inject((req) => {
+      if (!req.unsupported && req.apiKey === ApiKey.JoinGroup) seen.push(req.body.groupInstanceId);
+      if (req.apiKey === ApiKey.LeaveGroup) leaves++;
+      return undefined;
+    });
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      groupId: 'static-g',
+      groupInstanceId: 'instance-1',
+    });
+    consumer.subscribe(['static']);
+    await consumer.poll({ timeoutMs: 200 });
+    assert.equal(consumer.assignment().length, 1);
+    await consumer.close();
+    assert.ok(seen.length > 0 && seen.every((id) => id === 'instance-1'));
+    assert.equal(leaves, 0);
+    remove();
+  });
+});

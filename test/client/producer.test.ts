@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KafkaProtocolError, KafkaRequestTimeoutError, KafkaTimeoutError } from '../../src/client/errors.ts';
+import { partitionForKey, UNKNOWN_PARTITION } from '../../src/client/partitioner/index.ts';
 import { Producer } from '../../src/client/producer.ts';
 import { ApiKey } from '../../src/protocol/generated/api-keys.ts';
 import { ErrorCode } from '../../src/protocol/generated/errors.ts';
@@ -263,5 +264,62 @@ void describe('producer batching, memory, retries', () => {
     await assert.rejects(producer.send({ topic: 'p-delivery', value: 'x' }), KafkaTimeoutError);
     remove();
     await producer.close({ force: true });
+  });
+});
+
+void describe('producer partitioning', () => {
+  let kafka: FakeKafka;
+  before(async () => {
+    kafka = await FakeKafka.start(1);
+  });
+  after(async () => {
+    await kafka.stop();
+  });
+
+  void it('keyed records go to murmur2(key) % partitions; an explicit partition wins; a custom partitioner is asked', async () => {
+    kafka.createTopic('pp', 6);
+    const producer = new Producer({ bootstrapServers: kafka.bootstrap, lingerMs: 0 });
+    const keys = Array.from({ length: 30 }, (_, i) => `key-${i}`);
+    const metas = await producer.send(keys.map((key) => ({ topic: 'pp', key, value: 'v' })));
+    metas.forEach((m, i) => {
+      assert.equal(m.partition, partitionForKey(Buffer.from(keys[i]!), 6));
+    });
+    const explicit = await producer.send({ topic: 'pp', key: 'key-0', value: 'v', partition: 5 });
+    assert.equal(explicit.partition, 5);
+    await producer.close();
+    const asked: string[] = [];
+    const custom = new Producer({
+      bootstrapServers: kafka.bootstrap,
+      lingerMs: 0,
+      partitioner: {
+        partition: (topic, key, _value, numPartitions) => {
+          asked.push(`${topic}:${key?.toString()}:${numPartitions}`);
+          return key === null ? UNKNOWN_PARTITION : 2;
+        },
+      },
+    });
+    assert.equal((await custom.send({ topic: 'pp', key: 'x', value: 'v' })).partition, 2);
+    const sticky = await custom.send({ topic: 'pp', value: 'v' });
+    assert.ok(sticky.partition >= 0 && sticky.partition < 6);
+    assert.deepEqual(asked, ['pp:x:6', 'pp:undefined:6']);
+    await custom.close();
+  });
+
+  void it('headers and timestamps travel with the record', async () => {
+    kafka.createTopic('ph', 1);
+    const producer = new Producer({ bootstrapServers: kafka.bootstrap, lingerMs: 0 });
+    const m = await producer.send({ topic: 'ph', value: 'v', timestamp: 1234, headers: { a: 'b', n: null } });
+    assert.equal(m.timestamp, 1234);
+    await producer.close();
+    const { decodeRecordBatch } = await import('../../src/protocol/records/index.ts');
+    const r = decodeRecordBatch(kafka.partitionBatches('ph', 0)[0]!).records[0]!;
+    assert.equal(r.timestamp, 1234);
+    assert.deepEqual(
+      r.headers.map((h) => [h.key, h.value?.toString() ?? null]),
+      [
+        ['a', 'b'],
+        ['n', null],
+      ],
+    );
   });
 });
