@@ -22,6 +22,8 @@ export interface Figure {
   /** The metric of the ceiling this figure is set against, if any. */
   readonly ceiling?: string;
   readonly note?: string;
+  /** false when the peers were driven so differently that a ratio would mislead (a C client). */
+  readonly peerComparable?: boolean;
 }
 
 /** Known metrics, so that every section names, units and compares them the same way. */
@@ -188,7 +190,7 @@ export function compare(figures: readonly Figure[], context: RunContext): Row[] 
     const ceiling = f.ceiling === undefined ? undefined : ceilings.get(f.ceiling);
     const ceilingRatio = isNumber(f.value) && isNumber(ceiling?.value) ? f.value / ceiling.value : undefined;
     const peers = new Map<string, { peer: Figure; advantage: number | null }>();
-    if (f.kind === 'subject') {
+    if (f.kind === 'subject' && f.peerComparable !== false) {
       for (const source of peerSources) {
         const peer = figures.find((p) => p.kind === 'peer' && p.source === source && p.metric === f.metric);
         if (peer === undefined) continue;

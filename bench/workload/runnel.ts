@@ -14,6 +14,7 @@ import { type Figure, figure, type MetricId } from '../harness/results.ts';
 import { IDLE_SETTLE_MS } from '../machine.ts';
 import { runWorkload, type WorkloadOptions } from './driver.ts';
 import { KafkajsTarget, PlatformaticTarget } from './kafka.ts';
+import { runKcatMaxRate } from './kcat.ts';
 import type { WorkloadTarget } from './target.ts';
 
 const SECTION = 'runnel';
@@ -132,12 +133,20 @@ export async function runRunnelBench(
     const targetOptions = { bootstrap: broker.bootstrap, replicationFactor: 1 };
     figures.push(...(await runThrough(new KafkajsTarget(targetOptions), 'Runnel/kafkajs', options)));
     figures.push(...(await runThrough(new PlatformaticTarget(targetOptions), 'Runnel/platformatic', options)));
+    figures.push(
+      ...(await runKcatMaxRate(broker.bootstrap, options, {
+        section: SECTION,
+        source: 'Runnel/kcat',
+        kind: 'subject',
+      })),
+    );
     return {
       figures,
       setup:
         `Runnel: one broker from src/broker/start.ts in a child process (node --import tsx), log dir on the ./data disk, ` +
         'RF=1, acks=all, no compression; kafkajs consumes through a consumer group, @platformatic/kafka fetches ' +
-        'its assigned partitions directly (no group); idle RSS read from /proc after the broker settled (includes the tsx loader)',
+        'its assigned partitions directly (no group); kcat (librdkafka) measures max-rate produce and consume ' +
+        'with a client that is not itself the limit (no peer ratios: the peers are driven from Node); idle RSS read from /proc after the broker settled (includes the tsx loader)',
     };
   } catch (error) {
     return {
