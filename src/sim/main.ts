@@ -15,11 +15,12 @@ interface Args {
   seed?: number;
   first: number;
   steps: number;
+  voters: number;
   verbose: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seeds: 100, first: 1, steps: 0, verbose: false };
+  const args: Args = { seeds: 100, first: 1, steps: 0, voters: 3, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): number => {
@@ -31,9 +32,10 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--seed') args.seed = value();
     else if (a === '--first') args.first = value();
     else if (a === '--steps') args.steps = value();
+    else if (a === '--voters') args.voters = Math.max(1, value());
     else if (a === '--verbose' || a === '-v') args.verbose = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run sim -- [--seeds N] [--first F] [--seed S] [--steps K] [--verbose]');
+      console.log('usage: npm run sim -- [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--verbose]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -50,7 +52,12 @@ function describe(r: SimResult): string {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.seed !== undefined) {
-    const r = await runSeed({ seed: args.seed, maxSteps: args.steps, traceTail: args.verbose ? 200 : 0 });
+    const r = await runSeed({
+      seed: args.seed,
+      maxSteps: args.steps,
+      voters: args.voters,
+      traceTail: args.verbose ? 200 : 0,
+    });
     if (r.trace) for (const line of r.trace) console.log(line);
     console.log(describe(r));
     if (!r.ok) {
@@ -66,7 +73,7 @@ async function main(): Promise<void> {
   let combined = 0;
   const last = args.first + args.seeds - 1;
   for (let seed = args.first; seed <= last; seed++) {
-    const r = await runSeed({ seed, maxSteps: args.steps });
+    const r = await runSeed({ seed, maxSteps: args.steps, voters: args.voters });
     steps += r.steps;
     for (const [k, v] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + v;
     combined = ((Math.imul(combined ^ Number.parseInt(r.traceHash.slice(0, 8), 16), 0x01000193) >>> 0) ^ seed) >>> 0;
@@ -75,7 +82,8 @@ async function main(): Promise<void> {
       failures.push(r);
       console.log(describe(r));
       console.log(`  ${r.error?.split('\n')[0]}`);
-      console.log(`  replay: npm run sim -- --seed ${seed}${args.steps ? ` --steps ${args.steps}` : ''} --verbose`);
+      const extra = `${args.steps ? ` --steps ${args.steps}` : ''}${args.voters !== 3 ? ` --voters ${args.voters}` : ''}`;
+      console.log(`  replay: npm run sim -- --seed ${seed}${extra} --verbose`);
     }
     const done = seed - args.first + 1;
     if (!args.verbose && done % 100 === 0) {

@@ -210,6 +210,12 @@ export class SimRaftNode {
     });
   }
 
+  /** A controlled shutdown's first step: the leader hands over (through the queue, like any call). */
+  resign(): Promise<void> | undefined {
+    if (!this.up || !this.raft) return undefined;
+    return this.enqueue(() => this.raft!.resign(this.scheduler.nowMs));
+  }
+
   private enqueue(fn: () => void): Promise<void> | undefined {
     if (this.busy) {
       if (this.inbox.length >= INBOX_BOUND) {

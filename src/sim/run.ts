@@ -165,7 +165,8 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
 
   // ---- the fault schedule, drawn from the seed ----
   let crashes = 0;
-  const faultCount = 3 + random.int(8);
+  // Some seeds are calm, some are storms.
+  const faultCount = 2 + random.int(random.int(2) === 0 ? 8 : 24);
   for (let i = 0; i < faultCount; i++) {
     const at = 500 + random.int(Math.max(1, faultPhaseMs - 4000));
     const kind = random.int(7);
@@ -223,11 +224,9 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
         case 6: {
           // The leader resigns gracefully (a controlled shutdown).
           const leader = nodes.find((x) => x.up && x.raft?.stateName() === 'leader');
-          if (leader?.raft) {
-            note(`resign ${leader.id}`);
-            leader.raft.resign(scheduler.nowMs);
-          }
-          return;
+          if (!leader) return;
+          note(`resign ${leader.id}`);
+          return leader.resign();
         }
       }
     });
