@@ -626,7 +626,13 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     try {
       for (;;) {
         buf.length = 0;
-        await this.pollInto(buf, this.opts.maxPollRecords, opts.timeoutMs ?? Number.POSITIVE_INFINITY, opts.signal);
+        if (this.closed) return;
+        try {
+          await this.pollInto(buf, this.opts.maxPollRecords, opts.timeoutMs ?? Number.POSITIVE_INFINITY, opts.signal);
+        } catch (e) {
+          if (this.closed && e instanceof KafkaAbortError) return; // close() ends the iteration
+          throw e;
+        }
         if (buf.length === 0 && opts.timeoutMs !== undefined) return;
         for (let i = 0; i < buf.length; i++) {
           if (last !== null) this.markOne(last);
@@ -649,12 +655,18 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     try {
       for (;;) {
         const buf: ConsumerRecord<unknown, unknown>[] = [];
-        await this.pollInto(
-          buf,
-          opts.maxRecords ?? this.opts.maxPollRecords,
-          opts.timeoutMs ?? Number.POSITIVE_INFINITY,
-          opts.signal,
-        );
+        if (this.closed) return;
+        try {
+          await this.pollInto(
+            buf,
+            opts.maxRecords ?? this.opts.maxPollRecords,
+            opts.timeoutMs ?? Number.POSITIVE_INFINITY,
+            opts.signal,
+          );
+        } catch (e) {
+          if (this.closed && e instanceof KafkaAbortError) return;
+          throw e;
+        }
         if (buf.length === 0 && opts.timeoutMs !== undefined) return;
         let start = 0;
         while (start < buf.length) {
@@ -1011,6 +1023,15 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
       this.wake();
       this.cluster.close();
     }
+  }
+
+  /** Buffered fetched data not yet handed out, and fetches on the wire. */
+  metrics(): { bufferedBytes: number; bufferedFetches: number; fetchesInFlight: number } {
+    return {
+      bufferedBytes: this.bufferedBytes,
+      bufferedFetches: this.buffered.length,
+      fetchesInFlight: this.fetchingNodes.size,
+    };
   }
 
   /** Lag per assigned partition (high watermark - position), from the last fetch. */

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Consumer } from '../../src/client/consumer.ts';
+import { KafkaAbortError } from '../../src/client/errors.ts';
 import { Producer } from '../../src/client/producer.ts';
 import { stringDeserializer } from '../../src/client/serde.ts';
 import { ApiKey } from '../../src/protocol/generated/api-keys.ts';
 import { buildControlBatch, buildRecordBatch, ControlRecordType } from '../../src/protocol/records/index.ts';
 import { FakeKafka } from './fake-broker.ts';
+import { waitFor } from './helpers.ts';
 
 async function produce(kafka: FakeKafka, topic: string, values: string[], partition = 0, opts = {}): Promise<void> {
   const producer = new Producer({ bootstrapServers: kafka.bootstrap, lingerMs: 0, ...opts });
@@ -180,6 +182,27 @@ void describe('consumer against the fake broker', () => {
     removeHook();
   });
 
+  void it('close() ends a for await loop; an AbortSignal cancels a poll', async () => {
+    kafka.createTopic('c-close', 1);
+    const consumer = new Consumer({ bootstrapServers: kafka.bootstrap });
+    consumer.assign([{ topic: 'c-close', partition: 0 }]);
+    const loop = (async () => {
+      let n = 0;
+      for await (const _ of consumer) n++;
+      return n;
+    })();
+    await consumer.poll({ timeoutMs: 20 }).catch(() => []);
+    await consumer.close();
+    assert.equal(await loop, 0);
+    const other = new Consumer({ bootstrapServers: kafka.bootstrap });
+    other.assign([{ topic: 'c-close', partition: 0 }]);
+    const ac = new AbortController();
+    const p = other.poll({ timeoutMs: 60_000, signal: ac.signal });
+    setImmediate(() => ac.abort());
+    await assert.rejects(p, KafkaAbortError);
+    await other.close();
+  });
+
   void it('bounds buffered bytes: stops fetching until the application reads', async () => {
     kafka.createTopic('c-bound', 1);
     await produce(
@@ -201,10 +224,15 @@ void describe('consumer against the fake broker', () => {
     consumer.assign([{ topic: 'c-bound', partition: 0 }]);
     const [first] = await consumer.poll({ timeoutMs: 2000 });
     assert.equal(first!.offset, 0);
-    // Wait a few fetch round trips: no more fetches happen while ~1 KB is buffered.
-    await new Promise((r) => setTimeout(r, 50));
+    // The pipelined fetch lands; then, with >= 1000 bytes buffered, no fetch is in flight or sent.
+    await waitFor(
+      () => consumer.metrics().bufferedBytes >= 1000 && consumer.metrics().fetchesInFlight === 0,
+      5000,
+      'buffer full',
+    );
     const fetches = (kafka.requestCounts.get(ApiKey.Fetch) ?? 0) - before;
     assert.ok(fetches <= 2, `fetches while the buffer is full: ${fetches}`);
+    assert.ok(consumer.metrics().bufferedBytes < 1000 + 1200, 'at most one fetch beyond the bound');
     const rest = await take(consumer, 19);
     assert.deepEqual(
       rest.map((r) => r.offset),
