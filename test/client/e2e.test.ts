@@ -207,3 +207,59 @@ void describe('client end to end against the Runnel broker', () => {
     await admin.deleteTopics(['e2e-admin']);
   });
 });
+
+void describe('idempotent producer across a broker restart', () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker();
+  });
+  after(async () => {
+    await broker.stop();
+  });
+
+  void it('keeps every acknowledged record once and in order while the broker restarts', T, async () => {
+    const admin = new Admin({ bootstrapServers: broker.bootstrap });
+    await admin.createTopics([{ topic: 'restart', numPartitions: 2 }]);
+    await admin.close();
+    const producer = new Producer({
+      bootstrapServers: broker.bootstrap,
+      lingerMs: 2,
+      requestTimeoutMs: 2000,
+      retryBackoffMs: 20,
+    });
+    const total = 3000;
+    const sends: Promise<unknown>[] = [];
+    let restarted: Promise<void> | null = null;
+    for (let i = 0; i < total; i++) {
+      sends.push(producer.send({ topic: 'restart', value: `v${i}`, partition: i % 2 }));
+      if (i === total / 3) {
+        restarted = broker.restart().then((b) => {
+          broker = b;
+        });
+      }
+      if (i % 50 === 0) await new Promise<void>((r) => setImmediate(r));
+    }
+    await restarted;
+    await Promise.all(sends);
+    await producer.close();
+    const consumer = new Consumer({ bootstrapServers: broker.bootstrap, autoOffsetReset: 'earliest' });
+    consumer.assign([
+      { topic: 'restart', partition: 0 },
+      { topic: 'restart', partition: 1 },
+    ]);
+    const got: string[][] = [[], []];
+    let n = 0;
+    for await (const r of consumer) {
+      got[r.partition]!.push(r.value!.toString());
+      if (++n >= total) break;
+    }
+    assert.deepEqual(await consumer.poll({ timeoutMs: 200 }), []);
+    await consumer.close();
+    for (const p of [0, 1]) {
+      assert.deepEqual(
+        got[p],
+        Array.from({ length: total / 2 }, (_, k) => `v${2 * k + p}`),
+      );
+    }
+  });
+});
