@@ -272,6 +272,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       },
       async kill() {
         stopping ??= (async () => {
+          // Nothing more reaches the disk: timers stop, handles are dropped unflushed.
+          rm.abandon();
           logs.abandon();
           await Promise.all(listeners.map((l) => l.close()));
           await groups.close();

@@ -229,4 +229,13 @@ void describe('kafkajs admin', TIMEOUT, () => {
     });
     assert.equal(described.resources[0]!.configEntries[0]!.configValue, 'compact');
   });
+  void it('keeps topics across a crash (no clean shutdown): the metadata log is fsynced per commit', async () => {
+    await admin.createTopics({ topics: [{ topic: 'after-crash', numPartitions: 2 }] });
+    await admin.disconnect();
+    broker = await broker.restart({ crash: true });
+    admin = client(broker).admin();
+    await admin.connect();
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['after-crash'] });
+    assert.equal(topics[0]!.partitions.length, 2);
+  });
 });

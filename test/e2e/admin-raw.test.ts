@@ -167,6 +167,21 @@ void describe('metadata APIs on the wire', { timeout: 30_000 }, () => {
     }
   });
 
+  void it('an auto-create the controller refuses answers with its error, not a retry loop', async () => {
+    const rf3 = await startTestBroker({ config: { 'default.replication.factor': '3' } });
+    const other = await RawClient.connect(rf3.port);
+    try {
+      const r = await other.send(ApiKey.Metadata, 12, {
+        topics: [{ topicId: ZERO_UUID, name: 'needs-three' }],
+        allowAutoTopicCreation: true,
+      });
+      assert.equal(r.topics[0]!.errorCode, ErrorCode.INVALID_REPLICATION_FACTOR);
+    } finally {
+      other.close();
+      await rf3.stop();
+    }
+  });
+
   void it('CreateTopics v5+ answers with configs, v7 with the topic id; validateOnly writes nothing', async () => {
     const r = await client.send(ApiKey.CreateTopics, 7, {
       topics: [

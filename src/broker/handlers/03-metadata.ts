@@ -9,7 +9,7 @@
  * UNKNOWN_TOPIC_OR_PARTITION. A topic asked by id that does not exist gets UNKNOWN_TOPIC_ID.
  */
 
-import { isInternalTopic, validateTopicName } from '../../metadata/controller.ts';
+import { controllerErrorCode, isInternalTopic, validateTopicName } from '../../metadata/controller.ts';
 import { type MetadataImage, NO_LEADER, sortedPartitions, type TopicImage } from '../../metadata/image.ts';
 import { ZERO_UUID } from '../../protocol/codec/uuid.ts';
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
@@ -95,12 +95,30 @@ function topicError(errorCode: number, name: string | null, topicId = ZERO_UUID)
   };
 }
 
-async function autoCreate(services: BrokerServices, names: string[]): Promise<void> {
-  if (names.length === 0) return;
-  await services.controller.createTopics(
-    names.map((name) => ({ name, numPartitions: -1, replicationFactor: -1, assignments: [], configs: [] })),
-    false,
-  );
+/**
+ * Creates the topics with the broker's defaults. Returns the error of each topic that could
+ * not be created (e.g. INVALID_REPLICATION_FACTOR when default.replication.factor exceeds the
+ * live brokers); a controller that cannot run the operation gives LEADER_NOT_AVAILABLE
+ * (retriable) for all of them.
+ */
+async function autoCreate(services: BrokerServices, names: string[]): Promise<Map<string, number>> {
+  const failed = new Map<string, number>();
+  if (names.length === 0) return failed;
+  try {
+    const results = await services.controller.createTopics(
+      names.map((name) => ({ name, numPartitions: -1, replicationFactor: -1, assignments: [], configs: [] })),
+      false,
+    );
+    for (const r of results) {
+      if (r.errorCode !== ErrorCode.NONE && r.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) {
+        failed.set(r.name, r.errorCode);
+      }
+    }
+  } catch (err) {
+    controllerErrorCode(err); // rethrows bugs
+    for (const name of names) failed.set(name, ErrorCode.LEADER_NOT_AVAILABLE);
+  }
+  return failed;
 }
 
 export const metadataHandler = defineHandler({
@@ -126,6 +144,7 @@ export const metadataHandler = defineHandler({
       const wanted = request.topics ?? [];
       // Auto-create first (one controller operation), then describe everything from one image.
       const toCreate = new Set<string>();
+      let failed = new Map<string, number>();
       if (allowAutoCreate) {
         const image = services.metadata.image();
         for (const t of wanted) {
@@ -133,7 +152,7 @@ export const metadataHandler = defineHandler({
           if (validateTopicName(t.name) !== undefined || isInternalTopic(t.name)) continue;
           toCreate.add(t.name);
         }
-        await autoCreate(services, [...toCreate]);
+        failed = await autoCreate(services, [...toCreate]);
       }
       const image = services.metadata.image();
       topics = wanted.map((t) => {
@@ -146,6 +165,8 @@ export const metadataHandler = defineHandler({
         const topic = image.topicsByName.get(t.name);
         if (topic !== undefined) return describeTopic(image, topic, ctx.listenerName, topicOps);
         if (validateTopicName(t.name) !== undefined) return topicError(ErrorCode.INVALID_TOPIC_EXCEPTION, t.name);
+        const createError = failed.get(t.name);
+        if (createError !== undefined) return topicError(createError, t.name);
         if (toCreate.has(t.name)) return topicError(ErrorCode.LEADER_NOT_AVAILABLE, t.name);
         return topicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, t.name);
       });
