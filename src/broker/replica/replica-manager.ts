@@ -66,7 +66,10 @@ export interface ReplicaManagerOptions {
   maxWaitingFetches?: number;
   /** producer.id.expiration.ms (default 1 day). */
   producerIdExpirationMs?: number;
-  /** producer.id.expiration.check.interval.ms (default 10 minutes); snapshots are written on the same tick. */
+  /**
+   * producer.id.expiration.check.interval.ms (default 10 minutes); snapshots are written on
+   * the same tick, which runs after an append once the interval has passed (no timer).
+   */
   producerStateCheckIntervalMs?: number;
   onError?: (err: unknown, task: string) => void;
 }
@@ -81,12 +84,14 @@ export class ReplicaManager {
   private readonly partitions = new Map<string, Partition>();
   private queue: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
-  private cancelTick: (() => void) | undefined;
+  private lastTickMs: number;
+  private ticking = false;
   private closed = false;
 
   private constructor(private readonly options: ReplicaManagerOptions) {
     this.nodeId = options.nodeId;
     this.fetchPurgatory = new FetchPurgatory(options.clock, options.maxWaitingFetches);
+    this.lastTickMs = options.clock.monotonicMs();
   }
 
   /** Creates the manager, opens the partitions of the current image, subscribes to later ones. */
@@ -94,7 +99,6 @@ export class ReplicaManager {
     const manager = new ReplicaManager(options);
     manager.unsubscribe = options.metadata.subscribe((update) => manager.enqueue(() => manager.applyUpdate(update)));
     await manager.enqueue(() => manager.applyImage(options.metadata.image(), undefined));
-    manager.scheduleTick();
     return manager;
   }
 
@@ -271,7 +275,10 @@ export class ReplicaManager {
         snapshots,
       );
       await partition.loadProducerState();
-      partition.onHighWatermarkAdvanced = (p) => this.fetchPurgatory.checkAndComplete(key(p.topic, p.partition));
+      partition.onHighWatermarkAdvanced = (p) => {
+        this.fetchPurgatory.checkAndComplete(key(p.topic, p.partition));
+        this.maybeTick();
+      };
       this.partitions.set(k, partition);
     } else {
       partition.config = config;
@@ -300,16 +307,22 @@ export class ReplicaManager {
 
   // ---- background ---------------------------------------------------------------------
 
-  private scheduleTick(): void {
+  /**
+   * Runs tick() in the background when producerStateCheckIntervalMs has passed since the
+   * last one. Called after appends rather than from a timer: producer state only changes
+   * (and the log only grows) through appends, and no timer outlives the broker.
+   */
+  private maybeTick(): void {
+    const now = this.options.clock.monotonicMs();
     const interval = this.options.producerStateCheckIntervalMs ?? 600_000;
-    this.cancelTick = this.options.clock.schedule(interval, () => {
-      if (this.closed) return;
-      this.tick()
-        .catch((err: unknown) => this.options.onError?.(err, 'producer-state'))
-        .finally(() => {
-          if (!this.closed) this.scheduleTick();
-        });
-    });
+    if (this.closed || this.ticking || now - this.lastTickMs < interval) return;
+    this.ticking = true;
+    this.lastTickMs = now;
+    this.tick()
+      .catch((err: unknown) => this.options.onError?.(err, 'producer-state'))
+      .finally(() => {
+        this.ticking = false;
+      });
   }
 
   /** Expires idle producers, forgets those below the log start, snapshots changed producer state. */
@@ -326,13 +339,12 @@ export class ReplicaManager {
 
   /**
    * Stops everything without writing anything (a simulated crash: the broker's kill()):
-   * no more metadata, timers cancelled, parked fetches answered, appends refused.
+   * no more metadata, parked fetches answered, appends refused.
    */
   abandon(): void {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe?.();
-    this.cancelTick?.();
     this.fetchPurgatory.completeAll();
     for (const p of this.partitions.values()) p.abandon();
   }
@@ -342,7 +354,6 @@ export class ReplicaManager {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe?.();
-    this.cancelTick?.();
     await this.queue;
     this.fetchPurgatory.completeAll();
     await Promise.all([...this.partitions.values()].map((p) => p.close()));

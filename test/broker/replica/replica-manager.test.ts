@@ -129,4 +129,28 @@ void describe('replica manager', () => {
     assert.deepEqual(replicas.nodeEndpoints([3], 'OTHER'), []);
     await replicas.close();
   });
+
+  void it('expires idle producers on the tick that follows an append (no timers)', async () => {
+    const h = await harness([{ name: 't', partitions: 1 }]);
+    const send = async (records: Buffer) =>
+      handleProduce(
+        {
+          transactionalId: null,
+          acks: 1,
+          timeoutMs: 1000,
+          topicData: [{ name: 't', partitionData: [{ index: 0, records }] }],
+        },
+        9,
+        { replicas: h.replicas, nowMs: () => h.clock.nowMs() },
+      );
+    const now = h.clock.nowMs();
+    await send(batch([{ key: 'a', timestamp: now }], { producerId: 5n, producerEpoch: 0, baseSequence: 0 }));
+    const p = h.replicas.getPartition('t', 0)!;
+    assert.ok(p.producers.entry(5n));
+    h.clock.advance(86_400_000 + 600_000);
+    await send(batch([{ key: 'b', timestamp: h.clock.nowMs() }]));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(p.producers.entry(5n), undefined, 'expired after producer.id.expiration.ms');
+    await h.replicas.close();
+  });
 });
