@@ -26,11 +26,16 @@ export interface FaultyDisk extends Disk {
   /** While true, writes fail with 'no-space' (after a random prefix). */
   noSpace: boolean;
   rates: FaultRates;
-  /** The next `count` calls of `op` (optionally only on paths containing `pathIncludes`) fail with `kind`. */
+  /**
+   * After `skip` matching calls succeed, the next `count` calls of `op` (optionally only on
+   * paths containing `pathIncludes`) fail with `kind`.
+   */
   failNext(
     op: FaultOp,
-    options?: { kind?: 'io' | 'no-space'; count?: number; pathIncludes?: string; torn?: boolean },
+    options?: { kind?: 'io' | 'no-space'; count?: number; skip?: number; pathIncludes?: string; torn?: boolean },
   ): void;
+  /** Forgets every armed failNext. */
+  disarm(): void;
   /** Number of faults injected so far. */
   injected(): number;
 }
@@ -39,6 +44,7 @@ interface Armed {
   op: FaultOp;
   kind: 'io' | 'no-space';
   count: number;
+  skip: number;
   pathIncludes?: string;
   torn: boolean;
 }
@@ -57,6 +63,10 @@ export function faultyDisk(inner: Disk, random: Random, rates: FaultRates = {}):
     const i = armed.findIndex((a) => a.op === op && (a.pathIncludes === undefined || path.includes(a.pathIncludes)));
     if (i >= 0) {
       const a = armed[i]!;
+      if (a.skip > 0) {
+        a.skip--;
+        return undefined;
+      }
       if (--a.count <= 0) armed.splice(i, 1);
       return { kind: a.kind, torn: a.torn };
     }
@@ -124,11 +134,15 @@ export function faultyDisk(inner: Disk, random: Random, rates: FaultRates = {}):
         op,
         kind: options?.kind ?? 'io',
         count: options?.count ?? 1,
+        skip: options?.skip ?? 0,
         pathIncludes: options?.pathIncludes,
         torn: options?.torn ?? false,
       });
     },
     injected: () => injected,
+    disarm() {
+      armed.length = 0;
+    },
     async open(path: string, options?: OpenOptions): Promise<DiskFile> {
       return new FaultyFile(await simple('open', path, () => inner.open(path, options)));
     },

@@ -122,6 +122,8 @@ export class FileLog implements PartitionLog {
   private pendingRepair: { seg: Segment; state: SegmentState } | undefined;
   private compacting = false;
   private closed = false;
+  /** Set when the files no longer match the in-memory state (a failed swap): reopen to recover. */
+  private failed: StorageError | undefined;
   private readonly maxCompactionKeys: number;
 
   private constructor(private readonly options: FileLogOptions) {
@@ -190,6 +192,7 @@ export class FileLog implements PartitionLog {
   }
 
   private checkOpen(): void {
+    if (this.failed) throw this.failed;
     if (this.closed) throw new StorageError('closed', `log ${this.topic}-${this.partition} is closed`);
   }
 
@@ -364,8 +367,22 @@ export class FileLog implements PartitionLog {
       const base = parseSegmentFileName(name, '.log.swap');
       if (base === undefined) continue;
       // The cleaned segment was complete (it is renamed to .swap only after fsync): finish
-      // the swap and let recovery rebuild its indexes.
-      await this.disk.rename(this.path(name), this.path(segmentFileName(base, '.log')));
+      // the swap, delete the segments it replaced, and let recovery rebuild its indexes.
+      const swapPath = this.path(name);
+      const size = (await this.disk.stat(swapPath))?.size ?? 0;
+      let lastOffset = base;
+      for await (const item of this.streamBatches(swapPath, 0, size, false)) {
+        if ('bad' in item) break;
+        lastOffset = lastOffsetOfInfo(readBatchInfo(item.buf, item.at, item.position));
+      }
+      this.pool.invalidate(swapPath);
+      for (const other of names) {
+        const otherBase = parseSegmentFileName(other, '.log');
+        if (otherBase !== undefined && otherBase > base && otherBase <= lastOffset) {
+          await this.deleteSegmentFiles(new Segment(this.dir, otherBase, 0));
+        }
+      }
+      await this.disk.rename(swapPath, this.path(segmentFileName(base, '.log')));
       await this.unlinkQuietly(this.path(segmentFileName(base, '.index')));
       await this.unlinkQuietly(this.path(segmentFileName(base, '.timeindex')));
     }
@@ -465,7 +482,11 @@ export class FileLog implements PartitionLog {
     if (this.startOffset > this.endOffset) {
       await this.resetTo(this.startOffset);
     }
-    const cutEnd = this.epochs.truncateFromEnd(this.endOffset);
+    // Epochs that start past the recovered end lost their batches. An empty log keeps the
+    // entry at its start offset (left there by retention or DeleteRecords).
+    const cutEnd = this.epochs.truncateFromEnd(
+      this.endOffset === this.startOffset ? this.endOffset + 1 : this.endOffset,
+    );
     const cutStart = this.epochs.truncateFromStart(this.startOffset);
     if ((cutEnd || cutStart || recovered) && this.epochs.all().length > 0) await this.persistEpochs();
     this.hw = Math.max(this.startOffset, Math.min(this.options.highWatermark ?? this.startOffset, this.endOffset));
@@ -1235,15 +1256,15 @@ export class FileLog implements PartitionLog {
         }
       }
       const ctx = { keys, producerLastBatch, nowMs, deleteRetentionMs: this.config.deleteRetentionMs };
-      // Pass 2: rewrite each segment, oldest first (so a crash never resurrects a value
-      // whose tombstone was already dropped from a later segment).
-      for (let j = 0; j < end; j++) {
-        const seg = segments[j]!;
-        const before = seg.size;
-        if (await this.cleanSegment(seg, ctx)) {
-          result.segmentsCleaned++;
+      // Pass 2: rewrite groups of consecutive segments (merged while they fit in one
+      // segment), oldest first, so a crash never resurrects a value whose tombstone was
+      // already dropped from a later segment.
+      for (const group of this.cleaningGroups(segments, end)) {
+        const before = group.reduce((n, seg) => n + seg.size, 0);
+        if (await this.cleanGroup(group, ctx)) {
+          result.segmentsCleaned += group.length;
           result.bytesBefore += before;
-          result.bytesAfter += seg.size;
+          result.bytesAfter += group[0]!.size;
         }
       }
       await this.enqueue(async () => {
@@ -1262,15 +1283,49 @@ export class FileLog implements PartitionLog {
     }
   }
 
-  /** Writes a cleaned copy of a segment and swaps it in atomically. True when swapped. */
-  private async cleanSegment(seg: Segment, ctx: Parameters<typeof cleanBatch>[2]): Promise<boolean> {
-    const generation = seg.generation;
-    const cleanedLog = `${seg.logPath}.cleaned`;
-    const cleanedIndex = `${seg.indexPath}.cleaned`;
-    const cleanedTimeIndex = `${seg.timeIndexPath}.cleaned`;
-    const state = emptySegmentState(seg.baseOffset);
+  /** Consecutive segments of [0, end) whose combined size and offset range fit one segment. */
+  private cleaningGroups(segments: readonly Segment[], end: number): Segment[][] {
+    const c = this.config;
+    const maxIndexEntries = Math.floor(c.segmentIndexBytes / TIME_INDEX_ENTRY_SIZE) - 2;
+    const groups: Segment[][] = [];
+    let j = 0;
+    while (j < end) {
+      const group = [segments[j]!];
+      let bytes = segments[j]!.size;
+      while (j + group.length < end) {
+        const next = segments[j + group.length]!;
+        const after = segments[j + group.length + 1]!; // exists: end <= the active segment's index
+        if (bytes + next.size > c.segmentBytes) break;
+        if (after.baseOffset - 1 - group[0]!.baseOffset > MAX_RELATIVE_OFFSET) break;
+        if ((bytes + next.size) / c.indexIntervalBytes >= maxIndexEntries) break;
+        group.push(next);
+        bytes += next.size;
+      }
+      groups.push(group);
+      j += group.length;
+    }
+    return groups;
+  }
+
+  /**
+   * Writes the cleaned copy of a group of consecutive segments as one segment (named
+   * after the first) and swaps it in atomically. True when swapped.
+   *
+   * Swap order (crash-safe): `<first>.log.cleaned` (+ indexes) fsynced; renamed to
+   * `<first>.log.swap` (the commit point); the other segments' logs renamed to `.deleted`;
+   * the cleaned indexes renamed over the first's; `.swap` renamed over the first's log;
+   * `.deleted` files removed. load() deletes `.cleaned` and `.deleted` files and completes
+   * a `.swap`, deleting the segments whose base offsets it covers.
+   */
+  private async cleanGroup(group: readonly Segment[], ctx: Parameters<typeof cleanBatch>[2]): Promise<boolean> {
+    const first = group[0]!;
+    const generations = group.map((seg) => seg.generation);
+    const cleanedLog = `${first.logPath}.cleaned`;
+    const cleanedIndex = `${first.indexPath}.cleaned`;
+    const cleanedTimeIndex = `${first.timeIndexPath}.cleaned`;
+    const state = emptySegmentState(first.baseOffset);
     const entries = new IndexEntries();
-    let changed = false;
+    let changed = group.length > 1;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let written = 0;
@@ -1283,24 +1338,26 @@ export class FileLog implements PartitionLog {
       pendingBytes = 0;
     };
     await this.pool.withFile(cleanedLog, (f) => f.truncate(0), true);
-    for await (const item of this.streamBatches(seg.logPath, 0, seg.size, false)) {
-      if ('bad' in item) throw new StorageError('corrupt', item.bad, seg.logPath);
-      const cleaned = cleanBatch(item.buf, item.at, ctx);
-      if (cleaned !== 'keep') changed = true;
-      if (cleaned === null) continue;
-      const bytes = cleaned === 'keep' ? item.buf.subarray(item.at, item.at + item.size) : cleaned;
-      const info: BatchInfo = readBatchInfo(bytes, 0, state.size);
-      trackBatch(state, seg.baseOffset, info, state.size, this.config.indexIntervalBytes, entries);
-      pending.push(bytes);
-      pendingBytes += bytes.length;
-      if (pendingBytes >= BULK_CHUNK_BYTES) await flushOut();
+    for (const seg of group) {
+      for await (const item of this.streamBatches(seg.logPath, 0, seg.size, false)) {
+        if ('bad' in item) throw new StorageError('corrupt', item.bad, seg.logPath);
+        const cleaned = cleanBatch(item.buf, item.at, ctx);
+        if (cleaned !== 'keep') changed = true;
+        if (cleaned === null) continue;
+        const bytes = cleaned === 'keep' ? item.buf.subarray(item.at, item.at + item.size) : cleaned;
+        const info: BatchInfo = readBatchInfo(bytes, 0, state.size);
+        trackBatch(state, first.baseOffset, info, state.size, this.config.indexIntervalBytes, entries);
+        pending.push(bytes);
+        pendingBytes += bytes.length;
+        if (pendingBytes >= BULK_CHUNK_BYTES) await flushOut();
+      }
     }
     await flushOut();
     if (!changed) {
       await this.unlinkQuietly(cleanedLog);
       return false;
     }
-    finalTimeEntry(state, seg.baseOffset, entries);
+    finalTimeEntry(state, first.baseOffset, entries);
     await this.pool.withFile(cleanedIndex, (f) => f.write(0, entries.offsetBuffer()), true);
     await this.pool.withFile(cleanedTimeIndex, (f) => f.write(0, entries.timeBuffer()), true);
     for (const path of [cleanedLog, cleanedIndex, cleanedTimeIndex]) {
@@ -1309,26 +1366,45 @@ export class FileLog implements PartitionLog {
     }
     return this.enqueue(() =>
       this.lock.exclusive(async () => {
-        if (!this.segments.includes(seg) || seg === this.active() || seg.generation !== generation) {
+        const stale = group.some(
+          (seg, i) => !this.segments.includes(seg) || seg === this.active() || seg.generation !== generations[i],
+        );
+        if (stale) {
           for (const path of [cleanedLog, cleanedIndex, cleanedTimeIndex]) await this.unlinkQuietly(path);
           return false;
         }
-        const swap = `${seg.logPath}.swap`;
-        // The commit point: a complete cleaned log named .swap. Recovery finishes the swap.
-        await this.disk.rename(cleanedLog, swap);
-        await this.disk.rename(cleanedIndex, seg.indexPath);
-        await this.disk.rename(cleanedTimeIndex, seg.timeIndexPath);
-        await this.disk.rename(swap, seg.logPath);
-        await this.disk.syncDir(this.dir);
-        for (const path of [seg.logPath, seg.indexPath, seg.timeIndexPath]) {
-          this.pool.invalidate(path);
-          this.indexCache.invalidate(path);
+        const swap = `${first.logPath}.swap`;
+        await this.disk.rename(cleanedLog, swap); // the commit point
+        try {
+          for (const seg of group.slice(1)) {
+            await this.disk.rename(seg.logPath, `${seg.logPath}.deleted`);
+            await this.unlinkQuietly(seg.indexPath);
+            await this.unlinkQuietly(seg.timeIndexPath);
+          }
+          await this.disk.rename(cleanedIndex, first.indexPath);
+          await this.disk.rename(cleanedTimeIndex, first.timeIndexPath);
+          await this.disk.rename(swap, first.logPath);
+          await this.disk.syncDir(this.dir);
+        } catch (err) {
+          // Past the commit point the files no longer match this log's state: stop serving
+          // it; the next open completes the swap.
+          this.failed = toStorageError(err, swap);
+          throw this.failed;
         }
-        seg.restore(state);
-        seg.pendingOffset = [];
-        seg.pendingTime = [];
-        seg.metaLoaded = true;
-        seg.generation++;
+        for (const seg of group) {
+          for (const path of [seg.logPath, seg.indexPath, seg.timeIndexPath]) {
+            this.pool.invalidate(path);
+            this.indexCache.invalidate(path);
+          }
+        }
+        for (const seg of group.slice(1)) await this.unlinkQuietly(`${seg.logPath}.deleted`).catch(() => {});
+        first.restore(state);
+        first.pendingOffset = [];
+        first.pendingTime = [];
+        first.metaLoaded = true;
+        first.generation++;
+        const merged = new Set(group.slice(1));
+        this.segments = this.segments.filter((seg) => !merged.has(seg));
         return true;
       }),
     );

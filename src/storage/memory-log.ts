@@ -404,29 +404,42 @@ export class MemoryLog implements PartitionLog {
         }
       }
       const ctx = { keys, producerLastBatch, nowMs, deleteRetentionMs: this.config.deleteRetentionMs };
-      for (let j = 0; j < end; j++) {
-        const seg = segments[j]!;
-        const before = seg.size;
-        let changed = false;
+      // Groups of consecutive segments whose combined size fits one segment become one.
+      const merged = new Set<MemSegment>();
+      for (let j = 0; j < end; ) {
+        const group = [segments[j]!];
+        let bytes = segments[j]!.size;
+        while (j + group.length < end) {
+          const next = segments[j + group.length]!;
+          const after = segments[j + group.length + 1]!;
+          if (bytes + next.size > this.config.segmentBytes) break;
+          if (after.baseOffset - 1 - group[0]!.baseOffset > MAX_RELATIVE_OFFSET) break;
+          group.push(next);
+          bytes += next.size;
+        }
+        j += group.length;
+        let changed = group.length > 1;
         const batches: MemBatch[] = [];
-        for (const b of seg.batches) {
-          const cleaned = cleanBatch(b.bytes, 0, ctx);
-          if (cleaned === 'keep') batches.push(b);
-          else {
-            changed = true;
-            if (cleaned) {
-              const info = readBatchInfo(cleaned, 0);
-              batches.push({ ...b, bytes: cleaned, maxTimestamp: info.maxTimestamp });
+        for (const seg of group) {
+          for (const b of seg.batches) {
+            const cleaned = cleanBatch(b.bytes, 0, ctx);
+            if (cleaned === 'keep') batches.push(b);
+            else {
+              changed = true;
+              if (cleaned) batches.push({ ...b, bytes: cleaned, maxTimestamp: readBatchInfo(cleaned, 0).maxTimestamp });
             }
           }
         }
         if (!changed) continue;
-        seg.batches = batches;
-        seg.size = batches.reduce((n, b) => n + b.bytes.length, 0);
-        result.segmentsCleaned++;
-        result.bytesBefore += before;
-        result.bytesAfter += seg.size;
+        const first = group[0]!;
+        first.batches = batches;
+        first.size = batches.reduce((n, b) => n + b.bytes.length, 0);
+        for (const seg of group.slice(1)) merged.add(seg);
+        result.segmentsCleaned += group.length;
+        result.bytesBefore += bytes;
+        result.bytesAfter += first.size;
       }
+      this.segments = this.segments.filter((seg) => !merged.has(seg));
       this.cleanerCheckpoint = Math.max(this.cleanerCheckpoint, segments[end]!.baseOffset);
       return result;
     });

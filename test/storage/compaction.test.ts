@@ -327,3 +327,49 @@ void describe('compaction in the background', () => {
     await log.close();
   });
 });
+
+void describe('compaction merges small segments', () => {
+  void it('cleans groups of segments into one, and a crash in the middle of the swap recovers', async () => {
+    for (let failAt = 0; failAt <= 12; failAt++) {
+      const mem = memoryDisk();
+      const disk = faultyDisk(mem, seededRandom(failAt));
+      const clock = new ManualClock(T0);
+      const open = () =>
+        FileLog.open({ dir: '/d/m-0', topic: 'm', partition: 0, disk, clock, config: compactConfig(4000) });
+      let log = await open();
+      const written: Written[] = [];
+      for (let i = 0; i < 60; i++) {
+        const { buf, maxTs } = encodeBatch([{ key: i % 5, tombstone: false, tsDelta: i, valueSize: 20 }], i);
+        await log.append(buf, { leaderEpoch: 0 });
+        for (const rec of decodeRecords(buf)) written.push({ ...rec, batchMaxTimestamp: maxTs });
+        if (i % 4 === 3) await log.roll(); // many small segments
+      }
+      await log.roll();
+      const leo = log.logEndOffset();
+      const before = log.segmentCount();
+      // failAt 0: no fault; else the failAt-th rename of the swap fails, then the power goes.
+      if (failAt > 0) disk.failNext('rename', { count: 1 });
+      for (let skip = 1; skip < failAt; skip++) disk.failNext('rename', { count: 0 });
+      let threw = false;
+      try {
+        await log.compact(T0, { force: true });
+      } catch {
+        threw = true;
+      }
+      if (failAt === 0) {
+        assert.ok(!threw);
+        assert.ok(log.segmentCount() < before / 3, `${before} -> ${log.segmentCount()} segments`);
+        await checkCompacted(log, written, T0, leo);
+      }
+      disk.disarm();
+      log.abandon(); // the process dies: this instance stops
+      mem.crash();
+      log = await open();
+      await checkCompacted(log, written, T0, leo);
+      await log.compact(T0, { force: true });
+      await checkCompacted(log, written, T0, leo);
+      assert.ok(log.segmentCount() < before / 3);
+      await log.close();
+    }
+  });
+});

@@ -163,6 +163,6 @@ void it('FileLog and MemoryLog agree on random operation sequences', { timeout: 
         await file.close();
       },
     ),
-    { numRuns: 300 },
+    { numRuns: Number(process.env.DIFF_RUNS ?? 300) },
   );
 });
