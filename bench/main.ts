@@ -20,7 +20,7 @@ import { runMachineBench } from './machine.ts';
 import { runNatsBench } from './peers/nats.ts';
 import { runRedisBench } from './peers/redis.ts';
 import { describeWorkload, type WorkloadOptions, workloadOptions } from './workload/driver.ts';
-import { runRunnelBench } from './workload/runnel.ts';
+import { runRunnelBench, withRunnelBroker } from './workload/runnel.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
@@ -88,6 +88,24 @@ const SECTIONS: readonly Section[] = [
         { quick: context.quick, dir: context.dataDir },
         (raw) =>
           raw.unit === 'MB/s' ? (/sync/i.test(raw.name) ? 'disk-fdatasync-MBps' : 'disk-write-MBps') : undefined,
+      ),
+  },
+  {
+    key: 'broker',
+    timeoutMs: (context) => (context.quick ? 90_000 : 900_000),
+    run: (context) =>
+      componentSection('broker', 'broker.ts', 'runBrokerBench', { quick: context.quick }, (raw) =>
+        raw.unit === 'MB/s' ? 'loopback-MBps' : undefined,
+      ),
+  },
+  {
+    key: 'client',
+    timeoutMs: (context) => (context.quick ? 90_000 : 900_000),
+    run: (context) =>
+      withRunnelBroker(context.dataDir, (bootstrap) =>
+        componentSection('client', 'client.ts', 'runClientBench', { quick: context.quick, bootstrap }, (raw) =>
+          raw.unit === 'MB/s' ? 'loopback-MBps' : undefined,
+        ),
       ),
   },
   {

@@ -46,11 +46,11 @@ export function workloadOptions(quick: boolean, fixedRateMBps?: number): Workloa
     partitions: 16,
     batchRecords: 64,
     maxInFlightBatches: 32,
-    maxRateSeconds: quick ? 3 : 15,
+    maxRateSeconds: quick ? 2 : 15,
     maxRateBytes: (quick ? 1 : 4) * 2 ** 30,
     fixedRateMBps: fixedRateMBps ?? (quick ? FIXED_RATE_MBPS.quick : FIXED_RATE_MBPS.full),
     // Shorter warm-ups leave JIT compilation and first fetches in the tail (p99 x10 at 1 s).
-    warmupSeconds: quick ? 3 : 10,
+    warmupSeconds: quick ? 2 : 10,
     fixedRateSeconds: quick ? 3 : 30,
     drainTimeoutMs: quick ? 15_000 : 60_000,
   };

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { READY_PREFIX } from '../harness/broker-child-protocol.ts';
 import { firstLine, LOOPBACK, rssBytes, type Started, startProcess, tsxArgs, withTimeout } from '../harness/process.ts';
-import { type Figure, figure, type MetricId } from '../harness/results.ts';
+import { type Figure, figure, type MetricId, missingSection } from '../harness/results.ts';
 import { IDLE_SETTLE_MS } from '../machine.ts';
 import { runWorkload, type WorkloadOptions } from './driver.ts';
 import { KafkajsTarget, PlatformaticTarget } from './kafka.ts';
@@ -100,6 +100,26 @@ async function runThrough(target: WorkloadTarget, source: string, options: Workl
     return workloadPlaceholders(source, `failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     await withTimeout(target.close(), 15_000, `${target.name}: close`).catch(() => undefined);
+  }
+}
+
+/**
+ * Runs `body` against a Runnel broker started for it in a child process (for component benches
+ * that need one); says so in a figure if the broker entry does not exist yet.
+ */
+export async function withRunnelBroker(
+  dataDir: string,
+  body: (bootstrap: string) => Promise<Figure[]>,
+): Promise<Figure[]> {
+  if (!brokerEntryExists()) return [missingSection('client', 'client', NOT_BUILT)];
+  const logDir = await mkdtemp(join(dataDir, 'runnel-'));
+  let broker: RunningBroker | undefined;
+  try {
+    broker = await startBrokerProcess(logDir);
+    return await body(broker.bootstrap);
+  } finally {
+    await broker?.stop();
+    await rm(logDir, { recursive: true, force: true });
   }
 }
 
