@@ -169,7 +169,7 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
   const faultCount = 2 + random.int(random.int(2) === 0 ? 8 : 24);
   for (let i = 0; i < faultCount; i++) {
     const at = 500 + random.int(Math.max(1, faultPhaseMs - 4000));
-    const kind = random.int(7);
+    const kind = random.int(8);
     const target = all[random.int(all.length)]!;
     const other = all[random.int(all.length)]!;
     const duration = 300 + random.int(6000);
@@ -221,6 +221,24 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
             n.diskProfile = { syncBaseMs: 1, syncJitterMs: 3 };
           });
           return;
+        case 7: {
+          // A slow disk, and a crash while writes wait for fsync: what was not flushed is lost.
+          if (!n.up) return;
+          note(`slow disk then crash ${target}`);
+          n.diskProfile = { syncBaseMs: 50, syncJitterMs: 300 };
+          scheduler.schedule(scheduler.nowMs + 100 + random.int(1500), EVENT_FAULT, target, () => {
+            n.diskProfile = { syncBaseMs: 1, syncJitterMs: 3 };
+            if (!n.up) return;
+            crashes++;
+            n.crash();
+            scheduler.schedule(scheduler.nowMs + duration, EVENT_RESTART, target, async () => {
+              if (n.up) return;
+              await n.restart();
+              checker!.onRestart(n);
+            });
+          });
+          return;
+        }
         case 6: {
           // The leader resigns gracefully (a controlled shutdown).
           const leader = nodes.find((x) => x.up && x.raft?.stateName() === 'leader');
