@@ -69,8 +69,8 @@ async function stableGroup(h: Harness, n: number, overrides: Partial<JoinParams>
   return responses;
 }
 
-describe('classic group coordinator', () => {
-  it('joins two members, elects a leader, distributes the leader assignment', async () => {
+void describe('classic group coordinator', () => {
+  void it('joins two members, elects a leader, distributes the leader assignment', async () => {
     const h = await harness();
     const [a, b] = await stableGroup(h, 2);
     assert.equal(a!.generationId, 1);
@@ -84,7 +84,7 @@ describe('classic group coordinator', () => {
     assert.equal(desc!.members.length, 2);
   });
 
-  it('checks session timeouts and protocols', async () => {
+  void it('checks session timeouts and protocols', async () => {
     const h = await harness();
     const bad = await h.coordinator.joinGroup(joinParams({ sessionTimeoutMs: 10 }));
     assert.equal(bad.errorCode, ErrorCode.INVALID_SESSION_TIMEOUT);
@@ -95,7 +95,7 @@ describe('classic group coordinator', () => {
     assert.equal(other.errorCode, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
   });
 
-  it('removes a member after its session timeout and rebalances the rest', async () => {
+  void it('removes a member after its session timeout and rebalances the rest', async () => {
     const h = await harness();
     const [a, b] = await stableGroup(h, 2);
     // Only a heartbeats; b goes silent.
@@ -115,14 +115,14 @@ describe('classic group coordinator', () => {
     assert.equal(await h.coordinator.heartbeat('g', b!.memberId, null, 1), ErrorCode.UNKNOWN_MEMBER_ID);
   });
 
-  it('group.max.size refuses extra members', async () => {
+  void it('group.max.size refuses extra members', async () => {
     const h = await harness({ maxGroupSize: 1 });
     await stableGroup(h, 1);
     const r = await h.coordinator.joinGroup(joinParams());
     assert.equal(r.errorCode, ErrorCode.GROUP_MAX_SIZE_REACHED);
   });
 
-  it('a static member rejoining within its session gets its assignment back without a rebalance', async () => {
+  void it('a static member rejoining within its session gets its assignment back without a rebalance', async () => {
     const h = await harness();
     const [a, b] = await stableGroup(h, 2, [{ groupInstanceId: 'i0' }, { groupInstanceId: 'i1' }]);
     const follower = a!.memberId === a!.leader ? b! : a!;
@@ -152,7 +152,7 @@ describe('classic group coordinator', () => {
     assert.equal(await h.coordinator.heartbeat('g', again.memberId, instance, 1), ErrorCode.NONE);
   });
 
-  it('leaves (batched, KIP-345) and empties the group', async () => {
+  void it('leaves (batched, KIP-345) and empties the group', async () => {
     const h = await harness();
     const [a, b] = await stableGroup(h, 2);
     const out = await h.coordinator.leaveGroup('g', [
@@ -169,7 +169,7 @@ describe('classic group coordinator', () => {
     assert.equal(desc!.groupState, 'Empty');
   });
 
-  it('commits and fetches offsets; they survive a restart; generation checks apply', async () => {
+  void it('commits and fetches offsets; they survive a restart; generation checks apply', async () => {
     const h = await harness();
     const [a] = await stableGroup(h, 1);
     const commit = (generation: number, memberId: string, offset: number) =>
@@ -215,7 +215,7 @@ describe('classic group coordinator', () => {
     assert.equal(await h.coordinator.heartbeat('g', a!.memberId, null, 1), ErrorCode.NONE);
   });
 
-  it('a failed append leaves the state unchanged and answers with a coordinator error', async () => {
+  void it('a failed append leaves the state unchanged and answers with a coordinator error', async () => {
     const h = await harness();
     h.log.failAppendsWith = ErrorCode.NOT_LEADER_OR_FOLLOWER;
     const out = await h.coordinator.commitOffsets({
@@ -248,7 +248,7 @@ describe('classic group coordinator', () => {
     assert.equal(listed.groups.length, 0);
   });
 
-  it('expires offsets of empty groups after offsets.retention.minutes and deletes the group', async () => {
+  void it('expires offsets of empty groups after offsets.retention.minutes and deletes the group', async () => {
     const h = await harness({ offsetsRetentionMs: 60_000, offsetsRetentionCheckIntervalMs: 10_000 });
     await h.coordinator.commitOffsets({
       groupId: 'g',
@@ -282,7 +282,7 @@ describe('classic group coordinator', () => {
     assert.equal((await h.coordinator.fetchOffsets('g', null)).topics.length, 0);
   });
 
-  it('DeleteGroups: NON_EMPTY_GROUP while members are there, GROUP_ID_NOT_FOUND for unknown', async () => {
+  void it('DeleteGroups: NON_EMPTY_GROUP while members are there, GROUP_ID_NOT_FOUND for unknown', async () => {
     const h = await harness();
     const [a] = await stableGroup(h, 1);
     assert.deepEqual(await h.coordinator.deleteGroups(['g', 'nope']), [
@@ -295,7 +295,7 @@ describe('classic group coordinator', () => {
     assert.equal((await h.coordinator.listGroups([], [])).groups.length, 0);
   });
 
-  it('rebalances when a third member joins; followers learn it from heartbeats', async () => {
+  void it('rebalances when a third member joins; followers learn it from heartbeats', async () => {
     const h = await harness();
     const [a, b] = await stableGroup(h, 2);
     const third = (await join(h.coordinator, { clientId: 'c2' })).pending;

@@ -70,8 +70,8 @@ function ownedKeys(clients: Client[]): string[] {
   return clients.flatMap((c) => c.owned.flatMap((t) => t.partitions.map((p) => `${t.topicId}:${p}`)));
 }
 
-describe('KIP-848 consumer groups', () => {
-  it('assignors: uniform balances and is sticky; range gives contiguous ranges', () => {
+void describe('KIP-848 consumer groups', () => {
+  void it('assignors: uniform balances and is sticky; range gives contiguous ranges', () => {
     const counts = new Map([['t', 7]]);
     const members = ['a', 'b', 'c'].map((memberId) => ({ memberId, topics: new Set(['t']), previous: new Map() }));
     const u = uniformAssignor.assign(members, counts);
@@ -91,7 +91,7 @@ describe('KIP-848 consumer groups', () => {
     assert.deepEqual([...r.get('c')!.get('t')!], [5, 6]);
   });
 
-  it('joins, gets everything; a second member gets half only after the first revoked it', async () => {
+  void it('joins, gets everything; a second member gets half only after the first revoked it', async () => {
     const h = await harness({}, { t: 4 });
     const a = new Client(() => h.coordinator);
     const b = new Client(() => h.coordinator);
@@ -121,7 +121,7 @@ describe('KIP-848 consumer groups', () => {
     assert.deepEqual(d2, d);
   });
 
-  it('fences stale epochs and unknown members; leaves with -1; session timeout removes a member', async () => {
+  void it('fences stale epochs and unknown members; leaves with -1; session timeout removes a member', async () => {
     const h = await harness({ consumerSessionTimeoutMs: 10_000 }, { t: 2 });
     const a = new Client(() => h.coordinator);
     await a.beat();
@@ -151,7 +151,7 @@ describe('KIP-848 consumer groups', () => {
     assert.equal(e!.groupState, 'Empty');
   });
 
-  it('regex subscriptions pick up matching topics', async () => {
+  void it('regex subscriptions pick up matching topics', async () => {
     const h = await harness({}, { 'orders-1': 2, 'orders-2': 2, other: 3 });
     const a = new Client(() => h.coordinator, []);
     await a.beat({ subscribedTopicNames: null, subscribedTopicRegex: 'orders-.*' });
@@ -160,7 +160,7 @@ describe('KIP-848 consumer groups', () => {
     assert.equal(bad.errorCode, ErrorCode.INVALID_REGULAR_EXPRESSION);
   });
 
-  it('property: under random joins, leaves and heartbeats no partition is ever owned twice, and it converges', async () => {
+  void it('property: under random joins, leaves and heartbeats no partition is ever owned twice, and it converges', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.tuple(fc.constantFrom('join', 'beat', 'leave'), fc.nat(5)), { minLength: 5, maxLength: 60 }),

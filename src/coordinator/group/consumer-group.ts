@@ -220,7 +220,7 @@ export class ConsumerGroupOps {
   onSessionExpired(groupId: string, memberId: string, _nowMs: number): Op<undefined> {
     const g = this.group(groupId, false);
     const records: GroupRecord[] = [];
-    if (g !== undefined && g.members.has(memberId)) records.push(...this.removeMemberRecords(g, memberId));
+    if (g?.members.has(memberId)) records.push(...this.removeMemberRecords(g, memberId));
     return { records, response: undefined };
   }
 

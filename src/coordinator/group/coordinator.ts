@@ -161,7 +161,9 @@ export class GroupCoordinator implements GroupCoordinatorService {
     const led = new Set<number>();
     for (const p of topic?.partitions.values() ?? []) if (p.leader === this.options.nodeId) led.add(p.partitionId);
     for (const partition of led) {
-      if (this.runtime.status(partition) === 'absent' && !this.loads.has(partition)) this.loadShard(partition);
+      if (this.runtime.status(partition) === 'absent' && !this.loads.has(partition)) {
+        this.loadShard(partition).catch((err: unknown) => this.options.onError?.(err, `load ${partition}`));
+      }
     }
     for (const partition of this.runtime.partitions()) {
       if (!led.has(partition)) void this.runtime.unload(partition);
