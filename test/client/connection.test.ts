@@ -56,6 +56,17 @@ void describe('broker connection', () => {
     c.close();
   });
 
+  void it('falls back to the ApiVersions version an older broker names in its v0 error reply', async () => {
+    kafka.maxVersions.set(ApiKey.ApiVersions, 1);
+    const before = kafka.requestCounts.get(ApiKey.ApiVersions) ?? 0;
+    const c = await connect();
+    assert.equal((kafka.requestCounts.get(ApiKey.ApiVersions) ?? 0) - before, 2);
+    assert.equal(kafka.requestVersions.get(ApiKey.ApiVersions), 1);
+    assert.equal(c.versionFor(ApiKey.ApiVersions), 1);
+    kafka.maxVersions.delete(ApiKey.ApiVersions);
+    c.close();
+  });
+
   void it('pipelines requests with at most max.in.flight on the wire', async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => {

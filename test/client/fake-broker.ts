@@ -194,6 +194,13 @@ export class FakeKafka {
       socket.destroy();
       return;
     }
+    const apiVersionsMax = this.maxVersions.get(ApiKey.ApiVersions);
+    if (req.apiKey === ApiKey.ApiVersions && apiVersionsMax !== undefined && req.apiVersion > apiVersionsMax) {
+      // As Kafka does: an ApiVersions version it cannot read is answered in v0 with UNSUPPORTED_VERSION.
+      const body = { ...(this.handle(req, nodeId, 0) as object), errorCode: ErrorCode.UNSUPPORTED_VERSION };
+      socket.write(encodeResponse(ApiKey.ApiVersions, 0, req.header.correlationId, body as never));
+      return;
+    }
     const reply = (body: unknown): void => {
       if (socket.destroyed) return;
       socket.write(encodeResponse(req.apiKey, req.apiVersion, req.header.correlationId, body as never));
