@@ -1,6 +1,6 @@
 /**
  * Admin and metadata from clients outside Node: kcat (librdkafka) metadata with
- * auto-create, and kafka-python 2.0's KafkaAdminClient (old API versions: Metadata v1,
+ * auto-create, confluent-kafka's AdminClient (librdkafka), and kafka-python 2.0's KafkaAdminClient (old API versions: Metadata v1,
  * CreateTopics v0-v3, DescribeConfigs v0-v2...) through /usr/bin/python3.
  */
 import assert from 'node:assert/strict';
@@ -46,6 +46,46 @@ out['delete'] = [[t[0], t[1]] for t in r.topic_error_codes]
 out['delete_unknown'] = error_of(lambda: admin.delete_topics(['py-never']))
 out['topics_after'] = sorted(admin.list_topics())
 admin.close()
+print(json.dumps(out))
+`;
+
+const PYTHON_CONFLUENT = `
+import sys, json
+from confluent_kafka.admin import AdminClient, NewTopic, NewPartitions, ConfigResource
+a = AdminClient({'bootstrap.servers': sys.argv[1]})
+out = {}
+fs = a.create_topics([NewTopic('ck-a', 2, 1, config={'retention.ms': '1000000'})], operation_timeout=5)
+for t, f in fs.items():
+    f.result()
+out['created'] = True
+fs = a.create_topics([NewTopic('ck-a', 2, 1)])
+try:
+    fs['ck-a'].result(); out['dup'] = 'none'
+except Exception as e:
+    out['dup'] = e.args[0].name()
+fs = a.create_partitions([NewPartitions('ck-a', 3)])
+fs['ck-a'].result()
+fs = a.create_partitions([NewPartitions('ck-a', 1)])
+try:
+    fs['ck-a'].result(); out['dec'] = 'none'
+except Exception as e:
+    out['dec'] = e.args[0].name()
+md = a.list_topics(timeout=5)
+out['parts'] = len(md.topics['ck-a'].partitions)
+out['cluster'] = md.cluster_id
+r = ConfigResource('topic', 'ck-a')
+cfg = a.describe_configs([r])[r].result()
+out['retention'] = cfg['retention.ms'].value
+r2 = ConfigResource('topic', 'ck-a', set_config={'segment.ms': '100000'})
+a.alter_configs([r2])[r2].result()
+cfg = a.describe_configs([r])[r].result()
+out['segment'] = cfg['segment.ms'].value
+rb = ConfigResource('broker', '1')
+out['broker'] = a.describe_configs([rb])[rb].result()['num.partitions'].value
+out['controller'] = md.controller_id
+fs = a.delete_topics(['ck-a'], operation_timeout=5)
+fs['ck-a'].result()
+out['deleted'] = 'ck-a' not in a.list_topics(timeout=5).topics
 print(json.dumps(out))
 `;
 
@@ -99,5 +139,23 @@ void describe('kcat and kafka-python', { timeout: 60_000 }, () => {
     assert.deepEqual(out.delete, [['py-b', 0]]);
     assert.equal(out.delete_unknown, 'UnknownTopicOrPartitionError');
     assert.ok(!(out.topics_after as string[]).includes('py-b'));
+  });
+  void it('confluent-kafka (librdkafka) AdminClient creates, grows, alters and deletes', async () => {
+    const { stdout } = await run('/usr/bin/python3', ['-c', PYTHON_CONFLUENT, broker.bootstrap], {
+      encoding: 'utf8',
+      timeout: 45_000,
+    });
+    assert.deepEqual(JSON.parse(stdout), {
+      created: true,
+      dup: 'TOPIC_ALREADY_EXISTS',
+      dec: 'INVALID_PARTITIONS',
+      parts: 3,
+      cluster: broker.clusterId,
+      retention: '1000000',
+      segment: '100000',
+      broker: '1',
+      controller: broker.nodeId,
+      deleted: true,
+    });
   });
 });
