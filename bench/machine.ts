@@ -22,7 +22,7 @@ export interface MachineOptions {
 }
 
 export async function runMachineBench(options: MachineOptions): Promise<Figure[]> {
-  const seconds = options.quick ? 2 : 5;
+  const seconds = options.quick ? 1.5 : 5;
   const loopback = await loopbackMBps(seconds);
   const write = diskWriteMBps(join(options.dir, 'write.bin'), {
     seconds,
@@ -34,7 +34,7 @@ export async function runMachineBench(options: MachineOptions): Promise<Figure[]
     maxBytes: (options.quick ? 512 : 2048) * MiB,
     syncEveryBytes: MiB,
   });
-  const idleRss = await idleRssMB(IDLE_SETTLE_MS);
+  const idleRss = await idleRssMB(idleSettleMs(options.quick));
   return [
     figure(SECTION, SOURCE, 'ceiling', 'loopback-MBps', loopback),
     figure(SECTION, SOURCE, 'ceiling', 'disk-write-MBps', write),
@@ -44,7 +44,9 @@ export async function runMachineBench(options: MachineOptions): Promise<Figure[]
 }
 
 /** How long a broker (and the idle floor) settles before its RSS is read. */
-export const IDLE_SETTLE_MS = 2000;
+export function idleSettleMs(quick: boolean): number {
+  return quick ? 1000 : 3000;
+}
 
 /** RSS of a Node process that loaded tsx and nothing else: what any broker run this way starts from. */
 async function idleRssMB(settleMs: number): Promise<number | null> {

@@ -51,7 +51,7 @@ export function workloadOptions(quick: boolean, fixedRateMBps?: number): Workloa
     fixedRateMBps: fixedRateMBps ?? (quick ? FIXED_RATE_MBPS.quick : FIXED_RATE_MBPS.full),
     // Shorter warm-ups leave JIT compilation and first fetches in the tail (p99 x10 at 1 s).
     warmupSeconds: quick ? 2 : 10,
-    fixedRateSeconds: quick ? 3 : 30,
+    fixedRateSeconds: quick ? 2 : 30,
     drainTimeoutMs: quick ? 15_000 : 60_000,
   };
 }

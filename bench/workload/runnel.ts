@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { READY_PREFIX } from '../harness/broker-child-protocol.ts';
 import { firstLine, LOOPBACK, rssBytes, type Started, startProcess, tsxArgs, withTimeout } from '../harness/process.ts';
 import { type Figure, figure, type MetricId, missingSection } from '../harness/results.ts';
-import { IDLE_SETTLE_MS } from '../machine.ts';
+import { idleSettleMs } from '../machine.ts';
 import { runWorkload, type WorkloadOptions } from './driver.ts';
 import { KafkajsTarget, PlatformaticTarget } from './kafka.ts';
 import { runKcatMaxRate } from './kcat.ts';
@@ -136,7 +136,7 @@ export async function runRunnelBench(
   let broker: RunningBroker | undefined;
   try {
     broker = await startBrokerProcess(logDir);
-    await sleep(IDLE_SETTLE_MS);
+    await sleep(idleSettleMs(options.quick));
     const rss = await rssBytes(broker.pid);
     const figures: Figure[] = [
       figure(SECTION, 'Runnel', 'subject', 'ready-ms', broker.readyMs),
