@@ -151,6 +151,34 @@ void describe('KIP-848 consumer groups', () => {
     assert.equal(e!.groupState, 'Empty');
   });
 
+  void it('a static member that left with -2 is replaced by its next incarnation without a rebalance', async () => {
+    const h = await harness({}, { t: 4 });
+    const a = new Client(() => h.coordinator);
+    const b = new Client(() => h.coordinator);
+    await a.beat({ instanceId: 'ia' });
+    await b.beat({ instanceId: 'ib' });
+    for (let i = 0; i < 3; i++) {
+      await a.beat();
+      await b.beat();
+    }
+    assert.equal(a.count(), 2);
+    assert.equal(b.count(), 2);
+    const [before] = await h.coordinator.consumerGroupDescribe(['cg']);
+    const live = await h.coordinator.consumerGroupHeartbeat(hb({ instanceId: 'ib' }), 'c', 'h', 0);
+    assert.equal(live.errorCode, ErrorCode.UNRELEASED_INSTANCE_ID);
+    const left = await b.beat({ memberEpoch: -2 });
+    assert.equal(left.memberEpoch, -2);
+    const b2 = new Client(() => h.coordinator);
+    await b2.beat({ instanceId: 'ib' });
+    assert.deepEqual(b2.owned, b.owned);
+    const [after] = await h.coordinator.consumerGroupDescribe(['cg']);
+    assert.equal(after!.groupEpoch, before!.groupEpoch, 'no new group epoch');
+    assert.equal(after!.members.length, 2);
+    await h.restart();
+    const [replayed] = await h.coordinator.consumerGroupDescribe(['cg']);
+    assert.deepEqual(replayed, after);
+  });
+
   void it('regex subscriptions pick up matching topics', async () => {
     const h = await harness({}, { 'orders-1': 2, 'orders-2': 2, other: 3 });
     const a = new Client(() => h.coordinator, []);

@@ -32,6 +32,9 @@ export type TopicPartitions = Map<string, Set<number>>;
 /** ConsumerGroupCurrentMemberAssignment states (Kafka's MemberState ids). */
 export const MemberState = { STABLE: 0, UNREVOKED_PARTITIONS: 1, UNRELEASED_PARTITIONS: 2, UNKNOWN: 3 } as const;
 
+/** The member epoch of a static member that left temporarily (KIP-848). */
+export const LEAVE_STATIC_EPOCH = -2;
+
 export class ConsumerMember {
   instanceId: string | null = null;
   rackId: string | null = null;
@@ -354,37 +357,59 @@ export class ConsumerGroupOps {
     const groupId = req.groupId;
     const groupEpoch = g?.groupEpoch ?? 0;
 
-    // Leave (-1), or a static member's temporary leave (-2).
+    // Leave (-1), or a static member's temporary leave (-2): it keeps its place and
+    // assignment until its session times out or its instance rejoins.
     if (req.memberEpoch < 0) {
       const m = g?.members.get(req.memberId);
       if (g === undefined || m === undefined) return fail(ErrorCode.UNKNOWN_MEMBER_ID);
-      return {
-        records: this.removeMemberRecords(g, req.memberId),
-        response: {
-          throttleTimeMs: 0,
-          errorCode: 0,
-          errorMessage: null,
-          memberId: req.memberId,
-          memberEpoch: req.memberEpoch,
-          heartbeatIntervalMs: 0,
-          assignment: null,
-        },
+      const response = {
+        throttleTimeMs: 0,
+        errorCode: 0,
+        errorMessage: null,
+        memberId: req.memberId,
+        memberEpoch: req.memberEpoch,
+        heartbeatIntervalMs: 0,
+        assignment: null,
       };
+      if (req.memberEpoch === LEAVE_STATIC_EPOCH && m.instanceId !== null) {
+        const leaving: GroupRecord = {
+          kind: 'consumer-current-member',
+          group: groupId,
+          memberId: m.memberId,
+          value: {
+            memberEpoch: LEAVE_STATIC_EPOCH,
+            previousMemberEpoch: m.memberEpoch,
+            state: m.state,
+            assignedPartitions: toWire(m.assigned),
+            partitionsPendingRevocation: toWire(m.pendingRevocation),
+          },
+        };
+        return { records: [leaving], response };
+      }
+      return { records: this.removeMemberRecords(g, req.memberId), response };
     }
 
     let member: ConsumerMember | undefined;
     let memberId = req.memberId;
+    let replaced: string | undefined;
     if (req.memberEpoch === 0) {
       if (memberId === '' || apiVersion === 0) memberId = memberId === '' ? this.shard.newUuid() : memberId;
       member = g?.members.get(memberId);
       const size = g?.members.size ?? 0;
       if (member === undefined && size >= config.consumerMaxSize) return fail(ErrorCode.GROUP_MAX_SIZE_REACHED);
       if (req.instanceId !== null && g !== undefined) {
-        // A static member taking over its instance's place (the old one is fenced).
         for (const other of g.members.values()) {
-          if (other.instanceId === req.instanceId && other.memberId !== memberId) {
-            records.push(...this.removeMemberRecords(g, other.memberId, false));
+          if (other.instanceId !== req.instanceId || other.memberId === memberId) continue;
+          // Only an instance that left temporarily (-2) can be taken over; a live one is not released.
+          if (other.memberEpoch !== LEAVE_STATIC_EPOCH) {
+            return fail(ErrorCode.UNRELEASED_INSTANCE_ID, `Static member ${req.instanceId} is still in the group.`);
           }
+          records.push(...this.removeMemberRecords(g, other.memberId, false));
+          // The new member id takes the old one's epoch, assignment and target: no rebalance.
+          replaced = other.memberId;
+          member = Object.assign(new ConsumerMember(memberId), other, { memberId });
+          member.memberEpoch = other.previousMemberEpoch;
+          member.previousMemberEpoch = -1;
         }
       }
     } else {
@@ -422,7 +447,7 @@ export class ConsumerGroupOps {
       member.serverAssignor !== draft.serverAssignor ||
       member.subscribedTopicRegex !== draft.subscribedTopicRegex ||
       member.subscribedTopicNames.join('\u0000') !== draft.subscribedTopicNames.join('\u0000');
-    if (metadataChanged) {
+    if (metadataChanged || replaced !== undefined) {
       records.push({
         kind: 'consumer-member',
         group: groupId,
@@ -442,13 +467,15 @@ export class ConsumerGroupOps {
     }
 
     // Members as they will be (removed ones excluded), and the subscribed topics' metadata.
-    const removed = new Set(
+    const removedIds = new Set(
       records
         .filter((r) => r.kind === 'consumer-member' && r.value === null)
         .map((r) => (r as { memberId: string }).memberId),
     );
     const members = new Map<string, ConsumerMember>();
-    for (const [id, m] of g?.members ?? []) if (!removed.has(id)) members.set(id, m);
+    for (const [id, m] of g?.members ?? []) if (!removedIds.has(id)) members.set(id, m);
+    // A replaced static member's departure is not a membership change.
+    const removed = new Set([...removedIds].filter((id) => id !== replaced));
     members.set(memberId, draft);
     const subscription = this.subscribedTopics(members.values());
     const subscriptionChanged =
@@ -478,7 +505,17 @@ export class ConsumerGroupOps {
 
     // Target assignment at the group epoch.
     let target: Map<string, TopicPartitions> = new Map(g?.target ?? []);
-    for (const id of removed) target.delete(id);
+    for (const id of removedIds) target.delete(id);
+    if (replaced !== undefined) {
+      const inherited = g?.target.get(replaced) ?? new Map<string, Set<number>>();
+      target.set(memberId, inherited);
+      records.push({
+        kind: 'consumer-target-member',
+        group: groupId,
+        memberId,
+        value: { topicPartitions: toWire(inherited) },
+      });
+    }
     const assignmentEpoch = g?.assignmentEpoch ?? 0;
     let newAssignmentEpoch = assignmentEpoch;
     if (epoch > assignmentEpoch) {
@@ -521,6 +558,7 @@ export class ConsumerGroupOps {
     );
     const changed =
       member === undefined ||
+      replaced !== undefined ||
       next.memberEpoch !== member.memberEpoch ||
       next.state !== member.state ||
       !equal(next.assigned, member.assigned) ||
