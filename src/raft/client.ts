@@ -55,8 +55,14 @@ export interface RaftDriverOptions {
   listener?: RaftListener;
 }
 
+/** Steps waiting for the node (messages beyond it are dropped: Raft retries them). */
+export const DRIVER_QUEUE_BOUND = 1024;
+
 export class RaftDriver implements RaftClient {
   private outbox: RaftMessage[] = [];
+  private queued = 0;
+  /** Messages dropped because the queue was full. */
+  droppedMessages = 0;
   private chain: Promise<void> = Promise.resolve();
   private cancelTimer: (() => void) | undefined;
   private timerAtMs = Number.POSITIVE_INFINITY;
@@ -100,6 +106,10 @@ export class RaftDriver implements RaftClient {
 
   /** A message from a peer. */
   receive(message: RaftMessage): Promise<void> {
+    if (this.queued >= DRIVER_QUEUE_BOUND) {
+      this.droppedMessages++;
+      return Promise.resolve();
+    }
     return this.run(() => this.node.handle(message, this.now()));
   }
 
@@ -158,7 +168,10 @@ export class RaftDriver implements RaftClient {
         this.cancelTimer?.();
       }
     };
-    this.chain = this.chain.then(step);
+    this.queued++;
+    this.chain = this.chain.then(step).finally(() => {
+      this.queued--;
+    });
     return this.chain;
   }
 

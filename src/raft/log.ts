@@ -109,6 +109,18 @@ export class RaftLog {
     return i < 0 ? undefined : this.batches[i];
   }
 
+  /**
+   * The largest batch boundary at or below `offset`: `offset` itself, or the base of the
+   * batch containing it. Divergence gives an offset from the leader's log, which is a
+   * boundary there but may fall inside a batch of an epoch only this log has.
+   */
+  boundaryAtOrBelow(offset: number): number {
+    if (offset >= this.endOffset()) return this.endOffset();
+    if (offset <= this.start) return this.start;
+    const b = this.batchContaining(offset);
+    return b ? b.baseOffset : offset;
+  }
+
   /** Removes every batch at or above `offset` (a batch boundary at or above the log start). */
   truncateTo(offset: number): void {
     if (offset >= this.endOffset()) return;

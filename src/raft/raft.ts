@@ -1022,7 +1022,9 @@ export class RaftNode {
     s.fetchDeadlineMs = nowMs + this.config.fetchTimeoutMs;
     if (res.diverging) {
       const mine = this.log.endOffsetForEpoch(res.diverging.epoch);
-      const target = Math.max(Math.min(res.diverging.endOffset, mine.endOffset), this.log.startOffset());
+      const target = this.log.boundaryAtOrBelow(
+        Math.max(Math.min(res.diverging.endOffset, mine.endOffset), this.log.startOffset()),
+      );
       if (this.hw >= 0 && target < this.hw) {
         throw new Error(
           `raft: node ${this.config.nodeId} asked to truncate to ${target} below its high watermark ${this.hw}`,
