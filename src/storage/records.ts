@@ -126,6 +126,8 @@ export interface RecordView {
   key: Buffer | null;
   /** A tombstone has a null value. */
   valueIsNull: boolean;
+  /** A view of the value bytes (null for a tombstone). */
+  value: Buffer | null;
 }
 
 /** Walks the records of the uncompressed batch at `pos`. */
@@ -160,6 +162,7 @@ export function* recordsIn(buf: Buffer, start: number, end: number, count: numbe
       timestampDelta: timestampDelta.value,
       key,
       valueIsNull: valueLength.value < 0,
+      value: valueLength.value < 0 ? null : buf.subarray(valueLength.next, valueLength.next + valueLength.value),
     };
     p = recordEnd;
   }

@@ -59,42 +59,14 @@ export function decodeRecords(buf: Buffer): DecodedRecord[] {
   const out: DecodedRecord[] = [];
   for (const b of listBatches(buf)) {
     for (const r of recordsOf(buf, b.position)) {
-      let value: string | null = null;
-      if (!r.valueIsNull) {
-        // value follows the key: re-walk minimal fields
-        const rec = buf.subarray(r.start, r.end);
-        value = extractValue(rec);
-      }
-      out.push({ offset: b.baseOffset + r.offsetDelta, key: r.key?.toString() ?? null, value });
+      out.push({
+        offset: b.baseOffset + r.offsetDelta,
+        key: r.key?.toString() ?? null,
+        value: r.value?.toString() ?? null,
+      });
     }
   }
   return out;
-}
-
-function readVarint(buf: Buffer, pos: number): [number, number] {
-  let raw = 0;
-  let scale = 1;
-  let p = pos;
-  for (;;) {
-    const b = buf[p++]!;
-    raw += (b & 0x7f) * scale;
-    if ((b & 0x80) === 0) break;
-    scale *= 128;
-  }
-  return [raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2, p];
-}
-
-function extractValue(rec: Buffer): string | null {
-  let [, p] = readVarint(rec, 0); // length
-  p += 1; // attributes
-  [, p] = readVarint(rec, p); // ts delta
-  [, p] = readVarint(rec, p); // offset delta
-  let keyLen: number;
-  [keyLen, p] = readVarint(rec, p);
-  if (keyLen > 0) p += keyLen;
-  let valueLen: number;
-  [valueLen, p] = readVarint(rec, p);
-  return valueLen < 0 ? null : rec.subarray(p, p + valueLen).toString();
 }
 
 /** Reads the whole log from the start (through repeated reads). */
