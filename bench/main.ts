@@ -232,7 +232,13 @@ async function main(): Promise<void> {
         : []),
       ...context.setup,
     ];
-    await writeFile(RESULTS, renderMarkdown(rows, { machine: machineInfo(loadAtStart), setup, notes }));
+    const usage = [
+      '`npm run bench`: every section, full durations (several minutes); rewrites this file',
+      '`npm run bench -- --quick`: the same table on smaller runs, under 2 minutes; rewrites this file',
+      `\`npm run bench -- --only <section>[,<section>]\`: some of ${SECTIONS.map((s) => s.key).join(', ')}; prints only`,
+      '`--rate <MB/s>`: the fixed rate of the latency phase (default 50, or 20 with --quick)',
+    ];
+    await writeFile(RESULTS, renderMarkdown(rows, { machine: machineInfo(loadAtStart), setup, notes, usage }));
     process.stdout.write(`bench: wrote ${RESULTS} (${seconds.toFixed(0)} s)\n`);
   } else {
     process.stdout.write(`bench: --only given, ${RESULTS} left as it was (${seconds.toFixed(0)} s)\n`);

@@ -81,6 +81,8 @@ export interface ReportText {
   readonly setup: readonly string[];
   /** Free notes appended after the table (skipped sections, failures). */
   readonly notes: readonly string[];
+  /** How to run it again. */
+  readonly usage?: readonly string[];
 }
 
 export function renderMarkdown(rows: readonly Row[], text: ReportText): string {
@@ -146,6 +148,7 @@ export function renderMarkdown(rows: readonly Row[], text: ReportText): string {
   if (text.notes.length > 0) {
     lines.push('', '## Notes', '', ...text.notes.map((note) => `- ${note}`));
   }
+  if (text.usage !== undefined) lines.push('', '## Running it', '', ...text.usage.map((line) => `- ${line}`));
   lines.push('');
   return lines.join('\n');
 }
