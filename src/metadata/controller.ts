@@ -29,7 +29,7 @@ import {
   type TopicImage,
 } from './image.ts';
 import { METADATA_TOPIC, type MetadataLog, type MetadataMessage } from './metadata-log.ts';
-import { replay } from './replay.ts';
+import { type CommittedRecord, replay } from './replay.ts';
 
 /** A block of producer ids handed to one broker (Kafka's ProducerIdsBlock: 1000 ids). */
 export interface ProducerIdBlock {
@@ -185,6 +185,8 @@ export class QuorumController implements MetadataController {
   private queued = 0;
   private readonly maxQueuedOps: number;
   private closed = false;
+  /** Set when an append failed: every later operation is refused. */
+  private failed: unknown;
 
   constructor(private readonly options: ControllerOptions) {
     this.maxQueuedOps = options.maxQueuedOps ?? 10_000;
@@ -218,9 +220,18 @@ export class QuorumController implements MetadataController {
     this.queued++;
     const result = this.tail.then(async () => {
       try {
+        if (this.failed !== undefined) throw new ControllerClosedError();
         const { records, response } = op(this.image());
         if (records.length > 0) {
-          const committed = await this.options.log.append(records);
+          let committed: CommittedRecord[];
+          try {
+            committed = await this.options.log.append(records);
+          } catch (err) {
+            // The batch may or may not be on disk: the image can no longer be trusted to match
+            // the log, so this controller stops (Kafka's controller resigns); a restart replays.
+            this.failed = err;
+            throw err;
+          }
           const { image, delta } = replay(this.image(), committed);
           await this.options.publisher.publish(image, delta);
         }

@@ -297,6 +297,38 @@ void describe('metadata APIs on the wire', { timeout: 30_000 }, () => {
     assert.equal(v0.results[0]!.configs.find((c) => c.name === 'cleanup.policy')!.isDefault, true);
   });
 
+  void it('Metadata and DescribeCluster advertise the endpoint of the listener the request came in on', async () => {
+    const two = await startTestBroker({
+      config: {
+        listeners: 'PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0',
+        'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT',
+      },
+    });
+    try {
+      const [plain, internal] = two.listeners;
+      assert.notEqual(plain!.port, internal!.port);
+      for (const listener of [plain!, internal!]) {
+        const c = await RawClient.connect(listener.port);
+        try {
+          const meta = await c.send(ApiKey.Metadata, 12, { topics: null });
+          assert.deepEqual(
+            meta.brokers.map((b) => b.port),
+            [listener.port],
+          );
+          const cluster = await c.send(ApiKey.DescribeCluster, 0, {});
+          assert.deepEqual(
+            cluster.brokers.map((b) => b.port),
+            [listener.port],
+          );
+        } finally {
+          c.close();
+        }
+      }
+    } finally {
+      await two.stop();
+    }
+  });
+
   void it('keeps serving after garbage and after a connection dropped mid-request', async () => {
     const bad = await RawClient.connect(broker.port);
     bad.write(Buffer.from([0, 0, 0, 12, 0xff, 0xff, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]));

@@ -7,11 +7,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BrokerConfig } from '../../src/config/index.ts';
 import type { Clock } from '../../src/env/clock.ts';
+import { StorageError } from '../../src/env/disk.ts';
 import { seededRandom } from '../../src/env/random.ts';
 import { MetadataPublisher, type MetadataUpdate } from '../../src/metadata/cache.ts';
 import {
   AlterConfigOp,
   type CreateTopicSpec,
+  controllerErrorCode,
   PRODUCER_ID_BLOCK_SIZE,
   QuorumController,
   validateTopicName,
@@ -342,5 +344,15 @@ void describe('metadata controller', () => {
     const { controller } = await setup();
     await controller.close();
     await assert.rejects(controller.createTopics([topic('late')], false), { name: 'ControllerClosedError' });
+  });
+  void it('a failed append stops the controller: later operations are refused until a restart', async () => {
+    const { controller, memory } = await setup();
+    const original = memory.append.bind(memory);
+    memory.append = () => Promise.reject(new StorageError('io', 'EIO (test)'));
+    await assert.rejects(controller.createTopics([topic('lost')], false), { name: 'StorageError' });
+    memory.append = original;
+    await assert.rejects(controller.createTopics([topic('later')], false), { name: 'ControllerClosedError' });
+    assert.equal(controllerErrorCode(new StorageError('io', 'x')), ErrorCode.KAFKA_STORAGE_ERROR);
+    assert.throws(() => controllerErrorCode(new TypeError('bug')), TypeError);
   });
 });
