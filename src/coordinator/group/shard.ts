@@ -211,7 +211,22 @@ export class GroupShard implements CoordinatorShard<GroupRecord> {
       const parts = byTopic?.get(topic);
       parts?.delete(partition);
       if (parts?.size === 0) byTopic!.delete(topic);
-      if (byTopic?.size === 0) this.offsets.delete(groupId);
+      if (byTopic?.size === 0) {
+        this.offsets.delete(groupId);
+        // A group that only ever existed through its offsets goes with the last of them
+        // (it would not come back on a reload either).
+        const g = this.groups.get(groupId);
+        if (
+          g?.type === 'classic' &&
+          g.state === 'Empty' &&
+          g.generationId === 0 &&
+          g.protocolType === null &&
+          g.members.size === 0 &&
+          g.pendingMembers.size === 0
+        ) {
+          this.groups.delete(groupId);
+        }
+      }
       return;
     }
     if (!this.groups.has(groupId)) this.groups.set(groupId, new ClassicGroup(groupId));
