@@ -105,6 +105,8 @@ interface ReplicaProgress {
   lastFetchMs: number;
   /** The high watermark last sent to it: a fetch is answered at once when ours is newer. */
   sentHighWatermark: number;
+  /** When it last fetched from our log end (-1: never). */
+  lastCaughtUpMs: number;
 }
 
 interface ParkedFetch {
@@ -267,8 +269,8 @@ export class RaftNode {
     return this.snapshotData;
   }
 
-  /** DescribeQuorum's view on the leader: each voter's acknowledged end offset. */
-  replicaProgress(): Map<number, { endOffset: number; lastFetchMs: number }> {
+  /** DescribeQuorum's view on the leader: each replica's acknowledged end offset and fetch times. */
+  replicaProgress(): Map<number, { endOffset: number; lastFetchMs: number; lastCaughtUpMs: number }> {
     return this.state.kind === 'leader' ? new Map(this.state.replicas) : new Map();
   }
 
@@ -833,7 +835,12 @@ export class RaftNode {
     };
     // Validate the fetch position against our log (divergence, snapshot).
     const check = this.validateFetch(req.fetchOffset, req.lastFetchedEpoch);
-    const progress = s.replicas.get(req.replicaId) ?? { endOffset: -1, lastFetchMs: -1, sentHighWatermark: -1 };
+    const progress = s.replicas.get(req.replicaId) ?? {
+      endOffset: -1,
+      lastFetchMs: -1,
+      sentHighWatermark: -1,
+      lastCaughtUpMs: -1,
+    };
     progress.lastFetchMs = nowMs;
     s.replicas.set(req.replicaId, progress);
     if (check.kind !== 'valid') {
@@ -842,6 +849,7 @@ export class RaftNode {
     }
     if (req.replicaId !== NO_ID) {
       progress.endOffset = req.fetchOffset;
+      if (req.fetchOffset >= this.log.endOffset()) progress.lastCaughtUpMs = nowMs;
       const old = s.parked.get(req.replicaId);
       if (old) {
         s.parked.delete(req.replicaId);
@@ -978,7 +986,8 @@ export class RaftNode {
       chunk = this.snapshotData.subarray(req.position, req.position + n);
       const progress = s.replicas.get(req.replicaId);
       if (progress) progress.lastFetchMs = nowMs;
-      else s.replicas.set(req.replicaId, { endOffset: -1, lastFetchMs: nowMs, sentHighWatermark: -1 });
+      else
+        s.replicas.set(req.replicaId, { endOffset: -1, lastFetchMs: nowMs, sentHighWatermark: -1, lastCaughtUpMs: -1 });
     }
     this.send({
       type: 'fetch-snapshot-response',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { describeQuorum } from '../../src/raft/describe-quorum.ts';
 import { RaftAppendError } from '../../src/raft/raft.ts';
 import { TestCluster } from './harness.ts';
 
@@ -241,5 +242,32 @@ void describe('raft: votes', () => {
     assert.equal(voter.quorumState().votedId, 3);
     assert.equal(ask(1, 100, epoch), false, 'already voted for 3 in this epoch');
     assert.equal(ask(3, 100, epoch), true, 'the same candidate again');
+  });
+});
+
+void describe('raft: DescribeQuorum', () => {
+  void it('the leader describes voters and observers; a follower points at the leader', () => {
+    const c = new TestCluster([1, 2, 3], [7]);
+    const leader = c.electLeader();
+    c.append(['x']);
+    c.advance(1000);
+    const d = describeQuorum(leader, c.nowMs, (ms) => 1_700_000_000_000 + ms);
+    const p = d.topics[0]!.partitions[0]!;
+    assert.equal(p.errorCode, 0);
+    assert.equal(p.leaderId, leader.config.nodeId);
+    assert.equal(p.highWatermark, BigInt(leader.highWatermark()));
+    assert.deepEqual(
+      p.currentVoters.map((v) => v.replicaId),
+      [1, 2, 3],
+    );
+    for (const v of p.currentVoters) assert.equal(v.logEndOffset, BigInt(leader.log.endOffset()));
+    assert.deepEqual(
+      p.observers.map((o) => o.replicaId),
+      [7],
+    );
+    const follower = [...c.nodes.values()].find((n) => n.stateName() === 'follower')!;
+    const f = describeQuorum(follower, c.nowMs, (ms) => ms).topics[0]!.partitions[0]!;
+    assert.equal(f.errorCode, 6);
+    assert.equal(f.leaderId, leader.config.nodeId);
   });
 });
