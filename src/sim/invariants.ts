@@ -12,7 +12,8 @@
  *    every state machine's hash at an applied offset must match;
  * 5. committed entries are never lost: the newest committed batch is durable (fsynced,
  *    or covered by a snapshot) on a majority of voters, counting a down node by what its
- *    disk held when it crashed; and a restarted node recovers everything it had fsynced.
+ *    disk held when it crashed (every committed batch, at the end of a run); and a
+ *    restarted node recovers everything it had fsynced.
  */
 import type { RaftLog } from '../raft/log.ts';
 import type { LogBatch } from '../raft/types.ts';
@@ -131,6 +132,31 @@ export class InvariantChecker {
       from = batchEnd(b);
     }
     this.checkedUpTo.set(nodeId, from);
+  }
+
+  /**
+   * End of a run: every committed batch, not only the newest, is durable on a majority of
+   * voters (in its fsynced log, or below its snapshot).
+   */
+  checkAllDurable(): void {
+    const majority = Math.floor(this.voters.length / 2) + 1;
+    for (const base of this.committedBases) {
+      const key = this.committed.get(base)!;
+      let holders = 0;
+      for (const node of this.nodes) {
+        if (!this.voters.includes(node.id)) continue;
+        const log = node.up ? node.raft?.log : node.lastLog;
+        const durable = node.up ? (node.raft?.flushedEndOffset() ?? 0) : node.lastFlushedEnd;
+        if (!log) continue;
+        if (log.startOffset() > base) {
+          holders++;
+          continue;
+        }
+        const b = log.batchContaining(base);
+        if (b && b.baseOffset === base && batchEnd(b) <= durable && batchKey(b) === key) holders++;
+      }
+      if (holders < majority) this.fail(`committed batch at ${base} is durable on ${holders} voters at the end`);
+    }
   }
 
   private checkDurableMajority(): void {

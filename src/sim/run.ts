@@ -337,6 +337,7 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
         );
       }
     }
+    checker.checkAllDurable();
     // Every acknowledged record is in the committed log.
     for (const [offset, key] of acked) {
       let found = false;
