@@ -13,6 +13,7 @@
  * never move; only batchLength, recordsCount and the CRC change.
  */
 
+import { createHash } from 'node:crypto';
 import { StorageError } from '../env/disk.ts';
 import {
   ATTR_COMPRESSION_MASK,
@@ -30,7 +31,7 @@ import { type RecordView, rebuildBatch, recordsIn } from './records.ts';
 export const MAX_UNCOMPRESSED_BATCH_BYTES = 64 * 1024 * 1024;
 
 export interface CleanContext {
-  /** Key (bytes as latin1) -> offset of its latest record in the dirty range. */
+  /** mapKey(key) -> offset of its latest record in the dirty range. */
   keys: Map<string, number>;
   /** Producer id -> base offset of its last batch in the cleaned range. */
   producerLastBatch: Map<bigint, number>;
@@ -62,13 +63,21 @@ function recordCount(buf: Buffer, pos: number): number {
   return buf.readInt32BE(pos + BatchOffset.RecordsCount);
 }
 
+/**
+ * The key map's key for a record key: short keys as they are (bytes as latin1), longer
+ * ones by their MD5 (as Kafka's cleaner does), so an entry costs a bounded amount of memory.
+ */
+export function mapKey(key: Buffer): string {
+  return key.length <= 32 ? `=${key.toString('latin1')}` : `#${createHash('md5').update(key).digest('base64')}`;
+}
+
 /** Adds the keys of the batch at `pos` to the map (latest offset wins). */
 export function collectKeys(buf: Buffer, pos: number, keys: Map<string, number>): void {
   if (keepsWhole(buf, pos)) return;
   const base = Number(buf.readBigInt64BE(pos + BatchOffset.BaseOffset));
   const body = recordsBody(buf, pos);
   for (const r of recordsIn(body.bytes, body.start, body.end, recordCount(buf, pos))) {
-    if (r.key) keys.set(r.key.toString('latin1'), base + r.offsetDelta);
+    if (r.key) keys.set(mapKey(r.key), base + r.offsetDelta);
   }
 }
 
@@ -94,7 +103,7 @@ export function cleanBatch(buf: Buffer, pos: number, ctx: CleanContext): Buffer 
   for (const r of recordsIn(body.bytes, body.start, body.end, recordCount(buf, pos))) {
     total++;
     if (r.key) {
-      const latest = ctx.keys.get(r.key.toString('latin1'));
+      const latest = ctx.keys.get(mapKey(r.key));
       if (latest !== undefined && latest > base + r.offsetDelta) continue;
       if (r.valueIsNull && tombstonesExpired) continue;
     }

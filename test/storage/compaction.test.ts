@@ -373,3 +373,21 @@ void describe('compaction merges small segments', () => {
     }
   });
 });
+
+void describe('compaction key map', () => {
+  void it('handles long keys (hashed in the map)', async () => {
+    const clock = new ManualClock(T0);
+    const log = new MemoryLog({ topic: 't', partition: 0, clock, config: compactConfig(500) });
+    const long = (i: number) => `${'k'.repeat(100)}-${i % 3}`;
+    for (let i = 0; i < 30; i++) {
+      await log.append(buildSimpleBatch([{ key: long(i), value: `v${i}`, timestampMs: T0 }]), { leaderEpoch: 0 });
+    }
+    await log.roll();
+    await log.compact(T0, { force: true });
+    const survivors = decodeRecords(Buffer.concat(await readAll(log)));
+    assert.deepEqual(
+      survivors.map((r) => [r.offset, r.key, r.value]),
+      [27, 28, 29].map((o) => [o, long(o), `v${o}`]),
+    );
+  });
+});
