@@ -102,9 +102,13 @@ const SECTIONS: readonly Section[] = [
     key: 'client',
     timeoutMs: (context) => (context.quick ? 90_000 : 900_000),
     run: (context) =>
-      withRunnelBroker(context.dataDir, (bootstrap) =>
-        componentSection('client', 'client.ts', 'runClientBench', { quick: context.quick, bootstrap }, (raw) =>
-          raw.unit === 'MB/s' ? 'loopback-MBps' : undefined,
+      withRunnelBroker(context.dataDir, 'client', (broker) =>
+        componentSection(
+          'client',
+          'client.ts',
+          'runClientBench',
+          { quick: context.quick, bootstrap: broker.bootstrap },
+          (raw) => (raw.unit === 'MB/s' ? 'loopback-MBps' : undefined),
         ),
       ),
   },

@@ -45,7 +45,7 @@ function brokerOptions(logDir: string): Record<string, unknown> {
   return { config: { 'log.dirs': logDir, listeners: `PLAINTEXT://${LOOPBACK}:0` } };
 }
 
-interface RunningBroker {
+export interface RunningBroker {
   readonly bootstrap: string;
   readonly pid: number;
   readonly readyMs: number;
@@ -104,24 +104,33 @@ async function runThrough(target: WorkloadTarget, source: string, options: Workl
 }
 
 /**
- * Runs `body` against a Runnel broker started for it in a child process (for component benches
- * that need one); says so in a figure if the broker entry does not exist yet.
+ * Runs `body` against a Runnel broker started for it in a child process, with a log dir of its
+ * own under `dataDir`; stops the broker and removes the dir afterwards. Component benches that
+ * need a broker use it too; they get a figure saying so if the broker entry does not exist yet.
  */
 export async function withRunnelBroker(
   dataDir: string,
-  body: (bootstrap: string) => Promise<Figure[]>,
+  section: string,
+  body: (broker: RunningBroker) => Promise<Figure[]>,
 ): Promise<Figure[]> {
-  if (!brokerEntryExists()) return [missingSection('client', 'client', NOT_BUILT)];
+  if (!brokerEntryExists()) return [missingSection(section, section, NOT_BUILT)];
   const logDir = await mkdtemp(join(dataDir, 'runnel-'));
   let broker: RunningBroker | undefined;
   try {
     broker = await startBrokerProcess(logDir);
-    return await body(broker.bootstrap);
+    return await body(broker);
   } finally {
     await broker?.stop();
     await rm(logDir, { recursive: true, force: true });
   }
 }
+
+const SETUP =
+  'Runnel: one broker from src/broker/start.ts in a child process (node --import tsx), log dir on the ./data disk, ' +
+  'RF=1, acks=all, no compression; kafkajs consumes through a consumer group, @platformatic/kafka fetches ' +
+  'its assigned partitions directly (no group); kcat (librdkafka) measures max-rate produce and consume ' +
+  'with a client that is not itself the limit (no peer ratios: the peers are driven from Node); idle RSS read ' +
+  'from /proc after the broker settled (includes the tsx loader)';
 
 export async function runRunnelBench(
   options: WorkloadOptions & { readonly dataDir: string; readonly quick: boolean },
@@ -132,52 +141,32 @@ export async function runRunnelBench(
       setup: 'Runnel: skipped, src/broker/start.ts does not exist yet (every Runnel figure is n/a)',
     };
   }
-  const logDir = await mkdtemp(join(options.dataDir, 'runnel-'));
-  let broker: RunningBroker | undefined;
   try {
-    broker = await startBrokerProcess(logDir);
-    await sleep(idleSettleMs(options.quick));
-    const rss = await rssBytes(broker.pid);
-    const figures: Figure[] = [
-      figure(SECTION, 'Runnel', 'subject', 'ready-ms', broker.readyMs),
-      figure(SECTION, 'Runnel', 'subject', 'process-ready-ms', broker.processReadyMs),
-      figure(
-        SECTION,
-        'Runnel',
-        'subject',
-        'idle-rss-MB',
-        rss === null ? null : rss / 1e6,
-        rss === null ? 'no /proc' : undefined,
-      ),
-    ];
-    const targetOptions = { bootstrap: broker.bootstrap, replicationFactor: 1 };
-    figures.push(...(await runThrough(new KafkajsTarget(targetOptions), 'Runnel/kafkajs', options)));
-    figures.push(...(await runThrough(new PlatformaticTarget(targetOptions), 'Runnel/platformatic', options)));
-    figures.push(
-      ...(await runKcatMaxRate(broker.bootstrap, options, {
-        section: SECTION,
-        source: 'Runnel/kcat',
-        kind: 'subject',
-      })),
-    );
-    return {
-      figures,
-      setup:
-        `Runnel: one broker from src/broker/start.ts in a child process (node --import tsx), log dir on the ./data disk, ` +
-        'RF=1, acks=all, no compression; kafkajs consumes through a consumer group, @platformatic/kafka fetches ' +
-        'its assigned partitions directly (no group); kcat (librdkafka) measures max-rate produce and consume ' +
-        'with a client that is not itself the limit (no peer ratios: the peers are driven from Node); idle RSS read from /proc after the broker settled (includes the tsx loader)',
-    };
+    const figures = await withRunnelBroker(options.dataDir, SECTION, async (broker) => {
+      await sleep(idleSettleMs(options.quick));
+      const rss = await rssBytes(broker.pid);
+      const measured: Figure[] = [
+        figure(SECTION, 'Runnel', 'subject', 'ready-ms', broker.readyMs),
+        figure(SECTION, 'Runnel', 'subject', 'process-ready-ms', broker.processReadyMs),
+        figure(
+          SECTION,
+          'Runnel',
+          'subject',
+          'idle-rss-MB',
+          rss === null ? null : rss / 1e6,
+          rss === null ? 'no /proc' : undefined,
+        ),
+      ];
+      const targetOptions = { bootstrap: broker.bootstrap, replicationFactor: 1 };
+      measured.push(...(await runThrough(new KafkajsTarget(targetOptions), 'Runnel/kafkajs', options)));
+      measured.push(...(await runThrough(new PlatformaticTarget(targetOptions), 'Runnel/platformatic', options)));
+      const kcatLabels = { section: SECTION, source: 'Runnel/kcat', kind: 'subject' as const };
+      measured.push(...(await runKcatMaxRate(broker.bootstrap, options, kcatLabels)));
+      return measured;
+    });
+    return { figures, setup: SETUP };
   } catch (error) {
-    return {
-      figures: placeholders(
-        'Runnel',
-        `failed: ${error instanceof Error ? error.message.slice(0, 200) : String(error)}`,
-      ),
-      setup: 'Runnel: the broker did not start',
-    };
-  } finally {
-    await broker?.stop();
-    await rm(logDir, { recursive: true, force: true });
+    const message = error instanceof Error ? error.message.slice(0, 200) : String(error);
+    return { figures: placeholders('Runnel', `failed: ${message}`), setup: 'Runnel: the broker did not start' };
   }
 }
