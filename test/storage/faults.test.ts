@@ -221,7 +221,7 @@ void describe('fault soak', () => {
       io: { sync: 0.03, truncate: 0.05, rename: 0.02, read: 0.01, open: 0.01, write: 0.01 },
     };
     let crashes = 0;
-    for (let round = 0; round < 40; round++) {
+    for (let round = 0; round < Number(process.env.SOAK_ROUNDS ?? 25); round++) {
       const seed = 5000 + round;
       const random = seededRandom(seed);
       const { disk, mem, open, batch } = setup(seed, {
@@ -266,6 +266,6 @@ void describe('fault soak', () => {
       }
       log.abandon();
     }
-    assert.ok(crashes > 20);
+    assert.ok(crashes > 10);
   });
 });
