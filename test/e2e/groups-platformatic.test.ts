@@ -61,8 +61,7 @@ void describe('KIP-848 consumer groups with @platformatic/kafka', TIMEOUT, () =>
         bootstrapBrokers: [broker.bootstrap],
         groupProtocol: 'consumer',
         deserializers: stringDeserializers,
-        sessionTimeout: 10_000,
-        heartbeatInterval: 200,
+        rebalanceTimeout: 10_000,
       });
       consumers.push(c);
       const stream = await c.consume({ topics: ['k848'], mode: 'earliest' });
