@@ -22,6 +22,7 @@ import type { RaftLog } from '../raft/log.ts';
 import { RaftAppendError, RaftNode } from '../raft/raft.ts';
 import { RaftStore } from '../raft/store.ts';
 import type { LeaderAndEpoch, LogBatch, RaftMessage, SnapshotId } from '../raft/types.ts';
+import type { SimProcess } from './process.ts';
 import type { Scheduler } from './scheduler.ts';
 
 export const EVENT_TIMER = 2;
@@ -58,7 +59,7 @@ export interface DiskProfile {
   syncJitterMs: number;
 }
 
-export class SimRaftNode {
+export class SimRaftNode implements SimProcess<RaftMessage> {
   readonly disk: MemoryDisk = memoryDisk();
   raft: RaftNode | undefined;
   private store: RaftStore | undefined;

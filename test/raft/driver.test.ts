@@ -98,3 +98,68 @@ void describe('RaftDriver (RaftClient)', () => {
     for (const d of drivers.values()) await d.close();
   });
 });
+
+void describe('RaftDriver on a failing disk', () => {
+  void it('stops (records the failure, sends nothing more) when an fsync fails, rather than announce what is not durable', async () => {
+    const { faultyDisk } = await import('../../src/env/disk-faults.ts');
+    const clock = new ManualClock();
+    const sent: RaftMessage[] = [];
+    const disk = faultyDisk(memoryDisk(), seededRandom(9));
+    const d = await RaftDriver.open({
+      config: raftConfig(1, [1, 2, 3]),
+      disk,
+      dir: '/m',
+      clock,
+      random: seededRandom(1),
+      transport: (m) => sent.push(m),
+    });
+    // The election timeout makes it a candidate: the quorum state must be written first.
+    disk.failNext('sync', { count: 10 });
+    let realVotes = 0;
+    for (let t = 0; t < 5000 && d.failure === undefined; t += 10) {
+      clock.now += 10;
+      clock.fireDue();
+      await d.receive({ ...emptyVote(), to: 99 }); // a no-op step: waits for the timer's step
+      // Peers would grant the pre-vote: answer each one.
+      for (const m of sent.splice(0)) {
+        if (m.type === 'vote-request' && m.preVote) await d.receive(grant(m));
+        else if (m.type === 'vote-request') realVotes++;
+      }
+    }
+    assert.ok(d.failure, 'the failure is recorded');
+    assert.equal(realVotes, 0, 'no vote request leaves without a durable vote for itself');
+    assert.equal(d.node.stateName(), 'candidate');
+    await d.close();
+  });
+});
+
+function grant(request: RaftMessage): RaftMessage {
+  return {
+    type: 'vote-response',
+    preVote: true,
+    from: request.to,
+    to: request.from,
+    correlationId: request.correlationId,
+    body: {
+      errorCode: 0,
+      topics: [
+        {
+          topicName: '__cluster_metadata',
+          partitions: [{ partitionIndex: 0, errorCode: 0, leaderId: -1, leaderEpoch: 0, voteGranted: true }],
+        },
+      ],
+      nodeEndpoints: [],
+    },
+  };
+}
+
+function emptyVote(): RaftMessage {
+  return {
+    type: 'vote-response',
+    preVote: true,
+    from: 2,
+    to: 1,
+    correlationId: -1,
+    body: { errorCode: 0, topics: [], nodeEndpoints: [] },
+  };
+}
