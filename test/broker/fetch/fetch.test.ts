@@ -295,4 +295,46 @@ void describe('fetch', () => {
     const ru = await fetch(h, req([topic('t', [{ partition: 0, offset: 0 }])]));
     assert.equal(ru.responses[0]!.partitions[0]!.abortedTransactions, null);
   });
+
+  void it('sessions by topic id (v13+): unknown ids answered until forgotten; data by id', async () => {
+    const h = await harness([{ name: 't', partitions: 1 }]);
+    const id = h.replicas.topicId('t')!;
+    const ghost = 'AAAAAAAAAAAAAAAAAAAAAQ';
+    const full = await fetch(
+      h,
+      req([topic('', [{ partition: 0, offset: 0 }], id)], { sessionId: 0, sessionEpoch: 0 }),
+      13,
+    );
+    const sessionId = full.sessionId;
+    assert.ok(sessionId > 0);
+    const add = await fetch(
+      h,
+      req([topic('', [{ partition: 0, offset: 0 }], ghost)], { sessionId, sessionEpoch: 1 }),
+      13,
+    );
+    assert.deepEqual(
+      add.responses.map((t) => [t.topicId, t.partitions[0]!.errorCode]),
+      [[ghost, ErrorCode.UNKNOWN_TOPIC_ID]],
+    );
+    await produce(h, 't', 0, batch(2));
+    const next = await fetch(h, req([], { sessionId, sessionEpoch: 2 }), 13);
+    assert.deepEqual(
+      next.responses.map((t) => [t.topicId, t.partitions[0]!.errorCode]),
+      [
+        [id, ErrorCode.NONE],
+        [ghost, ErrorCode.UNKNOWN_TOPIC_ID],
+      ],
+    );
+    assert.deepEqual(offsetsOf(next.responses[0]!.partitions[0]!.records), [0, 1]);
+    const forgot = await fetch(
+      h,
+      req([topic('', [{ partition: 0, offset: 2 }], id)], {
+        sessionId,
+        sessionEpoch: 3,
+        forgottenTopicsData: [{ topic: '', topicId: ghost, partitions: [0] }],
+      }),
+      13,
+    );
+    assert.equal(forgot.responses.length, 0, 'nothing new, the unknown id forgotten');
+  });
 });
