@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -169,4 +170,46 @@ export async function firstLine(started: Started, timeoutMs: number, what: strin
 /** Arguments that run a TypeScript file with this Node through tsx, as `npm run` scripts do. */
 export function tsxArgs(script: string, args: string[] = []): string[] {
   return ['--import', 'tsx', script, ...args];
+}
+
+export interface Server {
+  readonly port: number;
+  /** From the server's start-up output, or "unknown". */
+  readonly version: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a server of ours on a free loopback port, working in a new temporary directory, and
+ * waits until it accepts connections. `args` builds its command line from the port and the dir;
+ * `versionPattern`'s first group finds its version in what it printed.
+ */
+export async function startServer(
+  name: string,
+  command: string,
+  args: (port: number, dir: string) => string[],
+  versionPattern: RegExp,
+): Promise<Server> {
+  const dir = await makeTempDir(tmpdir(), `runnel-bench-${name}-`);
+  const port = await freePort();
+  let server: Started | undefined;
+  try {
+    server = startProcess(command, args(port, dir.path));
+    await waitForPort(port, 10_000, server.child);
+    const started = server;
+    return {
+      port,
+      version: versionPattern.exec(started.output())?.[1] ?? 'unknown',
+      async stop() {
+        await started.stop();
+        await dir.remove();
+      },
+    };
+  } catch (error) {
+    await server?.stop();
+    await dir.remove();
+    throw new Error(
+      `${name}: ${error instanceof Error ? error.message : String(error)}: ${server?.output().slice(-300) ?? ''}`,
+    );
+  }
 }

@@ -4,7 +4,6 @@
  * JetStream publish (each message acknowledged by the server), consuming an ordered pull
  * consumer from the first message.
  */
-import { tmpdir } from 'node:os';
 import {
   connect,
   createInbox,
@@ -14,15 +13,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from 'nats';
-import {
-  freePort,
-  LOOPBACK,
-  makeTempDir,
-  type Started,
-  startProcess,
-  waitForPort,
-  withTimeout,
-} from '../harness/process.ts';
+import { LOOPBACK, type Server, startServer, withTimeout } from '../harness/process.ts';
 import type { Figure } from '../harness/results.ts';
 import { runWorkload, type WorkloadOptions } from '../workload/driver.ts';
 import type { ConsumerHandle, WorkloadTarget } from '../workload/target.ts';
@@ -118,35 +109,14 @@ export class NatsTarget implements WorkloadTarget {
   }
 }
 
-export interface NatsServer {
-  readonly port: number;
-  readonly version: string;
-  stop(): Promise<void>;
-}
-
 /** Starts `nats-server -js` on a free loopback port with its store in a new temporary directory. */
-export async function startNatsServer(): Promise<NatsServer> {
-  const dir = await makeTempDir(tmpdir(), 'runnel-bench-nats-');
-  const port = await freePort();
-  let server: Started | undefined;
-  try {
-    server = startProcess(NATS_SERVER, ['-js', '-sd', dir.path, '-p', String(port), '-a', LOOPBACK]);
-    await waitForPort(port, 10_000, server.child);
-    const started = server;
-    const version = /Version:\s+(\S+)/.exec(started.output())?.[1] ?? 'unknown';
-    return {
-      port,
-      version,
-      async stop() {
-        await started.stop();
-        await dir.remove();
-      },
-    };
-  } catch (error) {
-    await server?.stop();
-    await dir.remove();
-    throw error;
-  }
+export async function startNatsServer(): Promise<Server> {
+  return await startServer(
+    'nats',
+    NATS_SERVER,
+    (port, dir) => ['-js', '-sd', dir, '-p', String(port), '-a', LOOPBACK],
+    /Version:\s+(\S+)/,
+  );
 }
 
 export async function runNatsBench(options: WorkloadOptions): Promise<{ figures: Figure[]; setup: string }> {

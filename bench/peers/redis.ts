@@ -6,17 +6,8 @@
  * Run twice: without persistence (Redis's fastest, nothing survives a restart) and with the
  * append-only file synced every second, the closer match to a log that keeps what it accepted.
  */
-import { tmpdir } from 'node:os';
 import { Redis } from 'ioredis';
-import {
-  freePort,
-  LOOPBACK,
-  makeTempDir,
-  type Started,
-  startProcess,
-  waitForPort,
-  withTimeout,
-} from '../harness/process.ts';
+import { LOOPBACK, type Server, startServer, withTimeout } from '../harness/process.ts';
 import type { Figure } from '../harness/results.ts';
 import { runWorkload, type WorkloadOptions } from '../workload/driver.ts';
 import type { ConsumerHandle, WorkloadTarget } from '../workload/target.ts';
@@ -113,47 +104,16 @@ export class RedisTarget implements WorkloadTarget {
   }
 }
 
-export interface RedisServer {
-  readonly port: number;
-  readonly version: string;
-  stop(): Promise<void>;
-}
-
 /** Starts redis-server on a free loopback port, working in a new temporary directory. */
-export async function startRedisServer(persistence: 'none' | 'aof-everysec'): Promise<RedisServer> {
-  const dir = await makeTempDir(tmpdir(), 'runnel-bench-redis-');
-  const port = await freePort();
+export async function startRedisServer(persistence: 'none' | 'aof-everysec'): Promise<Server> {
   const persistenceArgs =
     persistence === 'none' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'everysec'];
-  let server: Started | undefined;
-  try {
-    server = startProcess(REDIS_SERVER, [
-      '--port',
-      String(port),
-      '--bind',
-      LOOPBACK,
-      '--save',
-      '',
-      '--dir',
-      dir.path,
-      ...persistenceArgs,
-    ]);
-    await waitForPort(port, 10_000, server.child);
-    const started = server;
-    const version = /version=([^,\s]+)/.exec(started.output())?.[1] ?? 'unknown';
-    return {
-      port,
-      version,
-      async stop() {
-        await started.stop();
-        await dir.remove();
-      },
-    };
-  } catch (error) {
-    await server?.stop();
-    await dir.remove();
-    throw error;
-  }
+  return await startServer(
+    'redis',
+    REDIS_SERVER,
+    (port, dir) => ['--port', String(port), '--bind', LOOPBACK, '--save', '', '--dir', dir, ...persistenceArgs],
+    /version=([^,\s]+)/,
+  );
 }
 
 export async function runRedisBench(
