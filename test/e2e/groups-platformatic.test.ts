@@ -61,7 +61,7 @@ void describe('KIP-848 consumer groups with @platformatic/kafka', TIMEOUT, () =>
         bootstrapBrokers: [broker.bootstrap],
         groupProtocol: 'consumer',
         deserializers: stringDeserializers,
-        rebalanceTimeout: 10_000,
+        rebalanceTimeout: 60_000,
       });
       consumers.push(c);
       const stream = await c.consume({ topics: ['k848'], mode: 'earliest' });
