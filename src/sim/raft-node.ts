@@ -80,6 +80,8 @@ export class SimRaftNode implements SimProcess<RaftMessage> {
   durableEpoch = 0;
   diskProfile: DiskProfile;
   inboxDropped = 0;
+  clockRate = 1;
+  clockOffsetMs = 0;
   /** Take a snapshot every this many applied records (0: never). */
   snapshotEveryRecords: number;
   private sinceSnapshot = 0;
@@ -112,7 +114,7 @@ export class SimRaftNode implements SimProcess<RaftMessage> {
       random: this.random,
       send: (m) => this.outbox.push(m),
       recovered,
-      nowMs: this.scheduler.nowMs,
+      nowMs: this.localNow(),
     });
     this.raft = raft;
     this.up = true;
@@ -188,7 +190,7 @@ export class SimRaftNode implements SimProcess<RaftMessage> {
   /** An RPC arrives. */
   receive(m: RaftMessage): Promise<void> | undefined {
     if (!this.up || !this.raft) return undefined;
-    return this.enqueue(() => this.raft!.handle(m, this.scheduler.nowMs));
+    return this.enqueue(() => this.raft!.handle(m, this.localNow()));
   }
 
   /** The client appends on this node (it must be the leader of `epoch`). */
@@ -203,7 +205,7 @@ export class SimRaftNode implements SimProcess<RaftMessage> {
     }
     return this.enqueue(() => {
       try {
-        onResult(this.raft!.scheduleAppend(epoch, records, this.scheduler.nowMs));
+        onResult(this.raft!.scheduleAppend(epoch, records, this.localNow()));
       } catch (err) {
         if (!(err instanceof RaftAppendError)) throw err;
         onResult(undefined);
@@ -214,7 +216,7 @@ export class SimRaftNode implements SimProcess<RaftMessage> {
   /** A controlled shutdown's first step: the leader hands over (through the queue, like any call). */
   resign(): Promise<void> | undefined {
     if (!this.up || !this.raft) return undefined;
-    return this.enqueue(() => this.raft!.resign(this.scheduler.nowMs));
+    return this.enqueue(() => this.raft!.resign(this.localNow()));
   }
 
   private enqueue(fn: () => void): Promise<void> | undefined {
@@ -234,7 +236,7 @@ export class SimRaftNode implements SimProcess<RaftMessage> {
     const raft = this.raft!;
     const now = this.scheduler.nowMs;
     fn();
-    const deadline = raft.poll(now);
+    const deadline = raft.poll(this.localNow());
     const work = raft.pendingPersist();
     if (!work) {
       this.flushOutbox();
@@ -254,7 +256,7 @@ export class SimRaftNode implements SimProcess<RaftMessage> {
       if (work.quorumState) this.durableEpoch = work.quorumState.epoch;
       this.busy = false;
       this.flushOutbox();
-      await this.step(() => raft.persisted(endOffset, this.scheduler.nowMs));
+      await this.step(() => raft.persisted(endOffset, this.localNow()));
       await this.drainInbox(gen);
     });
   }
@@ -275,9 +277,18 @@ export class SimRaftNode implements SimProcess<RaftMessage> {
     }
   }
 
-  private armTimer(deadline: number): void {
-    if (!Number.isFinite(deadline)) return;
-    const at = Math.max(deadline, this.scheduler.nowMs + 1);
+  /**
+   * This node's clock: its own offset and rate (a few percent fast or slow), so timers on
+   * different nodes drift apart as real ones do. Raft never needs clocks to agree.
+   */
+  localNow(): number {
+    return Math.floor(this.clockOffsetMs + this.scheduler.nowMs * this.clockRate);
+  }
+
+  private armTimer(localDeadline: number): void {
+    if (!Number.isFinite(localDeadline)) return;
+    const simDeadline = Math.ceil((localDeadline - this.clockOffsetMs) / this.clockRate);
+    const at = Math.max(simDeadline, this.scheduler.nowMs + 1);
     if (at >= this.timerAtMs && this.timerAtMs > this.scheduler.nowMs) return;
     this.timerAtMs = at;
     const token = ++this.timerToken;

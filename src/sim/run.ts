@@ -118,6 +118,8 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
       snapshotEveryRecords: 20 + random.int(40),
       snapshotPadBytes: random.int(1500),
     });
+    node.clockRate = 0.95 + random.next() * 0.1;
+    node.clockOffsetMs = random.int(1_000_000);
     nodes.push(node);
   }
   checker = new InvariantChecker(nodes, voters);
