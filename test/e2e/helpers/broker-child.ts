@@ -1,11 +1,13 @@
 /**
  * Child process body for spawn-broker.ts: argv = dir, port, JSON config overrides.
- * Prints "BOOTSTRAP host:port" once listening; SIGTERM closes the broker cleanly.
+ * Prints "BOOTSTRAP host:port importMs startMs" once listening (the time loading the
+ * broker's modules took and the time startBroker took); SIGTERM closes the broker cleanly.
  */
-import { startBroker } from '../../../src/broker/start.ts';
-
 async function main(): Promise<void> {
   const [dir, port, json] = process.argv.slice(2);
+  const importStarted = performance.now();
+  const { startBroker } = await import('../../../src/broker/start.ts');
+  const started = performance.now();
   const broker = await startBroker({
     config: {
       'log.dirs': dir!,
@@ -15,7 +17,9 @@ async function main(): Promise<void> {
     },
     announce: () => {},
   });
-  process.stdout.write(`BOOTSTRAP ${broker.bootstrap}\n`);
+  const importMs = started - importStarted;
+  const startMs = performance.now() - started;
+  process.stdout.write(`BOOTSTRAP ${broker.bootstrap} ${importMs.toFixed(1)} ${startMs.toFixed(1)}\n`);
   process.on('SIGTERM', () => {
     void broker.close().then(() => process.exit(0));
   });

@@ -14,6 +14,9 @@ export interface SpawnedBroker {
   readonly child: ChildProcess;
   /** Milliseconds from spawn to the listening line. */
   readonly startupMs: number;
+  /** Of which: loading the broker's modules, and startBroker() itself. */
+  readonly importMs: number;
+  readonly startBrokerMs: number;
   /** SIGKILL, and wait for the exit. */
   kill9(): Promise<void>;
   /** SIGTERM (clean close), and wait for the exit. */
@@ -31,15 +34,15 @@ export async function spawnBroker(dir: string, config: Record<string, string> = 
     stderr += d.toString();
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const bootstrap = await new Promise<string>((resolve, reject) => {
+  const ready = await new Promise<{ bootstrap: string; importMs: number; startBrokerMs: number }>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`broker did not start in 30 s: ${stderr}`)), 30_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /BOOTSTRAP (\S+)/.exec(out);
+      const m = /BOOTSTRAP (\S+) (\S+) (\S+)\n/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(m[1]!);
+        resolve({ bootstrap: m[1]!, importMs: Number(m[2]), startBrokerMs: Number(m[3]) });
       }
     });
     child.once('exit', (code) => {
@@ -49,10 +52,12 @@ export async function spawnBroker(dir: string, config: Record<string, string> = 
   });
   const startupMs = performance.now() - started;
   return {
-    bootstrap,
+    bootstrap: ready.bootstrap,
     pid: child.pid!,
     child,
     startupMs,
+    importMs: ready.importMs,
+    startBrokerMs: ready.startBrokerMs,
     async kill9() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
