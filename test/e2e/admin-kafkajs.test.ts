@@ -213,6 +213,20 @@ void describe('kafkajs admin', TIMEOUT, () => {
     await rejectsWith(admin.deleteTopics({ topics: ['doomed'] }), 'UNKNOWN_TOPIC_OR_PARTITION');
   });
 
+  void it("a producer's first send to an unknown topic auto-creates it with the broker's defaults", async () => {
+    const producer = client(broker).producer();
+    await producer.connect();
+    try {
+      const [result] = await producer.send({ topic: 'auto-produced', messages: [{ value: 'first' }] });
+      assert.equal(result!.errorCode, 0);
+      assert.equal(result!.baseOffset, '0');
+    } finally {
+      await producer.disconnect();
+    }
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['auto-produced'] });
+    assert.equal(topics[0]!.partitions.length, 1);
+  });
+
   void it('keeps topics and configs across a restart', async () => {
     await admin.disconnect();
     broker = await broker.restart();
