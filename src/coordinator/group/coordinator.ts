@@ -227,12 +227,14 @@ export class GroupCoordinator implements GroupCoordinatorService {
     const load = this.loads.get(partition);
     if (load !== undefined) {
       // A fresh (or small) partition loads quickly: wait a little rather than bounce the client.
+      let cancel = (): void => {};
       await Promise.race([
         load,
         new Promise<void>((resolve) => {
-          this.options.clock.schedule(1000, resolve);
+          cancel = this.options.clock.schedule(1000, resolve);
         }),
       ]);
+      cancel();
     }
     return this.runtime.status(partition) === 'active' ? ErrorCode.NONE : ErrorCode.COORDINATOR_NOT_AVAILABLE;
   }
