@@ -15,10 +15,12 @@
  *   transactional batch                INVALID_TXN_STATE (no transaction coordinator yet)
  *   CreateTime outside message.timestamp.{before,after}.max.ms   INVALID_TIMESTAMP (+ record errors)
  *   compacted topic, record without key                          INVALID_RECORD (+ record errors)
+ *   internal topic (__consumer_offsets, ...)                      INVALID_TOPIC_EXCEPTION
  *
  * Errors are per partition; one bad partition never fails the others.
  */
 
+import { isInternalTopic } from '../../metadata/controller.ts';
 import { Reader } from '../../protocol/codec/reader.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
 import type { ProduceRequest } from '../../protocol/generated/produce-request.ts';
@@ -267,6 +269,11 @@ export async function handleProduce(
       };
       if (!validAcks) {
         setError(ErrorCode.INVALID_REQUIRED_ACKS, `acks must be -1, 0 or 1, got ${acks}`);
+        continue;
+      }
+      if (isInternalTopic(t.name)) {
+        // Coordinators write their own topics; clients may not (Kafka's rule).
+        setError(ErrorCode.INVALID_TOPIC_EXCEPTION, `Cannot append to internal topic ${t.name}`);
         continue;
       }
       const lookup = replicas.lookupLeader(t.name, pd.index);

@@ -53,6 +53,10 @@ void describe('produce', () => {
       { name: 'other', partitions: 1, leader: 2, replicas: [2] },
     ]);
     assert.equal((await produce(h, request('nope', 0, batch(1)))).errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    assert.equal(
+      (await produce(h, request('__consumer_offsets', 0, batch(1)))).errorCode,
+      ErrorCode.INVALID_TOPIC_EXCEPTION,
+    );
     assert.equal((await produce(h, request('t', 5, batch(1)))).errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
     const r = await produce(h, request('other', 0, batch(1)));
     assert.equal(r.errorCode, ErrorCode.NOT_LEADER_OR_FOLLOWER);
