@@ -175,26 +175,42 @@ function machineInfo(loadAtStart: number): MachineInfo {
   };
 }
 
+/** A mistake on the command line: reported without a stack. */
+class UsageError extends Error {}
+
 function failure(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return `failed: ${message.split('\n')[0]!.slice(0, 200)}`;
 }
 
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        rate: { type: 'string' },
+      },
+    }).values;
+  } catch (error) {
+    throw new UsageError(
+      `${error instanceof Error ? error.message : String(error)}; usage: bench [--quick] [--only s1,s2] [--rate MB/s]`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      only: { type: 'string' },
-      rate: { type: 'string' },
-    },
-  });
+  const values = parseCommandLine();
   const quick = values.quick === true;
   const only = values.only?.split(',').map((s) => s.trim());
   const unknown = only?.filter((key) => !SECTIONS.some((s) => s.key === key)) ?? [];
   if (unknown.length > 0) {
-    throw new Error(`unknown section ${unknown.join(', ')}; sections: ${SECTIONS.map((s) => s.key).join(', ')}`);
+    throw new UsageError(`unknown section ${unknown.join(', ')}; sections: ${SECTIONS.map((s) => s.key).join(', ')}`);
   }
-  const workload = workloadOptions(quick, values.rate === undefined ? undefined : Number(values.rate));
+  const rate = values.rate === undefined ? undefined : Number(values.rate);
+  if (rate !== undefined && !(rate > 0))
+    throw new UsageError(`--rate wants a positive number of MB/s, not ${values.rate}`);
+  const workload = workloadOptions(quick, rate);
   const dataRoot = join(REPO, 'data');
   await mkdir(dataRoot, { recursive: true });
   const dataTemp = await makeTempDir(dataRoot, 'bench-');
@@ -252,7 +268,13 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (error: unknown) => {
-    process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    const text =
+      error instanceof UsageError
+        ? error.message
+        : error instanceof Error
+          ? (error.stack ?? error.message)
+          : String(error);
+    process.stderr.write(`bench: ${text}\n`);
     process.exit(1);
   },
 );
