@@ -88,6 +88,12 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     throw new ConfigError(`log.dirs: Runnel supports exactly one log directory for now (got ${logDirs.join(', ')})`);
   }
   const logDir = logDirs[0]!;
+  const metadataLogDir = config.string('metadata.log.dir');
+  if (metadataLogDir !== null && metadataLogDir.replace(/\/+$/, '') !== logDir.replace(/\/+$/, '')) {
+    throw new ConfigError(
+      `metadata.log.dir: the metadata log lives in the log directory (${logDir}) for now; got ${metadataLogDir}`,
+    );
+  }
   for (const l of config.listeners) {
     if (l.securityProtocol !== 'PLAINTEXT') {
       throw new ConfigError(
