@@ -8,6 +8,8 @@
  *
  *   magic < 2            Produce v0-2: UNSUPPORTED_FOR_MESSAGE_FORMAT (Kafka 4 dropped
  *                        formats v0/v1); v3+: INVALID_RECORD (v3+ must carry magic 2)
+ *   more than one batch (v3+)          INVALID_RECORD (Kafka allows exactly one per partition)
+ *   zstd before Produce v7             UNSUPPORTED_COMPRESSION_TYPE
  *   size > max.message.bytes           MESSAGE_TOO_LARGE
  *   framing, CRC, compression codec    CORRUPT_MESSAGE
  *   record count / offset deltas       INVALID_RECORD (uncompressed batches are walked)
@@ -37,6 +39,7 @@ import {
   BATCH_LOG_OVERHEAD,
   type BatchHeader,
   BatchOffset,
+  CompressionType,
   CURRENT_MAGIC,
   isBatchCrcValid,
   readBatchHeader,
@@ -88,8 +91,8 @@ function fail(
 }
 
 /**
- * Validates the batches of one partition's records. `maxUncompressedBytes` bounds the
- * decompression done for compacted topics.
+ * Validates the batches of one partition's records (one batch from Produce v3 on). What
+ * is decompressed (compacted topics, timestamp bounds) is bounded by 64 x max.message.bytes.
  */
 export function validateProducedBatches(
   buf: Buffer | null,
@@ -166,8 +169,17 @@ export function validateProducedBatches(
       });
       if (errors.length > 0) return fail(ErrorCode.INVALID_RECORD, 'compacted topic needs record keys', errors);
     }
+    if (apiVersion < 7 && (header.attributes & ATTR_COMPRESSION_MASK) === CompressionType.Zstd) {
+      return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, `Produce v${apiVersion} may not use zstd compression`);
+    }
     headers.push(header);
     pos += size;
+    if (apiVersion >= 3 && pos < buf.length) {
+      return fail(
+        ErrorCode.INVALID_RECORD,
+        `Produce requests with version ${apiVersion} are only allowed to contain exactly one record batch per partition`,
+      );
+    }
   }
   return { ok: true, headers };
 }

@@ -188,13 +188,20 @@ void describe('produce', () => {
     assert.equal((await produce(h, request('t', 0, batch(1), 1))).errorCode, ErrorCode.NONE);
   });
 
-  void it('validateProducedBatches takes several batches and counts none twice', () => {
+  void it('validateProducedBatches: several batches up to v2, one from v3, zstd from v7', () => {
     const cfg = partitionConfigFrom({});
     const two = Buffer.concat([batch(2), batch(3)]);
-    const v = validateProducedBatches(two, 11, cfg, 1_700_000_000_000);
+    const v = validateProducedBatches(two, 2, cfg, 1_700_000_000_000);
     assert.ok(v.ok);
     assert.deepEqual(v.ok && v.headers.map((x) => x.recordsCount), [2, 3]);
-    const truncated = validateProducedBatches(two.subarray(0, two.length - 3), 11, cfg, 1_700_000_000_000);
+    const truncated = validateProducedBatches(two.subarray(0, two.length - 3), 2, cfg, 1_700_000_000_000);
     assert.equal(!truncated.ok && truncated.errorCode, ErrorCode.CORRUPT_MESSAGE);
+    // From v3 on, exactly one batch per partition; zstd only from v7.
+    const many = validateProducedBatches(two, 3, cfg, 1_700_000_000_000);
+    assert.equal(!many.ok && many.errorCode, ErrorCode.INVALID_RECORD);
+    const zstd = batch(2, { compression: 'zstd' });
+    const old = validateProducedBatches(zstd, 6, cfg, 1_700_000_000_000);
+    assert.equal(!old.ok && old.errorCode, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
+    assert.ok(validateProducedBatches(zstd, 7, cfg, 1_700_000_000_000).ok);
   });
 });
