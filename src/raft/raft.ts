@@ -110,6 +110,8 @@ interface ReplicaProgress {
 }
 
 interface ParkedFetch {
+  /** Who sent the fetch (the answer goes there). */
+  from: number;
   replicaId: number;
   correlationId: number;
   fetchOffset: number;
@@ -828,6 +830,7 @@ export class RaftNode {
     const isVoter = this.config.voters.includes(req.replicaId);
     if (isVoter) s.beginAcked.add(req.replicaId);
     const parked: ParkedFetch = {
+      from: m.from,
       replicaId: req.replicaId,
       correlationId: m.correlationId,
       fetchOffset: req.fetchOffset,
@@ -842,7 +845,8 @@ export class RaftNode {
       lastCaughtUpMs: -1,
     };
     progress.lastFetchMs = nowMs;
-    s.replicas.set(req.replicaId, progress);
+    // Replicas are tracked by id (voters and observers); an anonymous fetcher (-1) is not.
+    if (req.replicaId >= 0) s.replicas.set(req.replicaId, progress);
     if (check.kind !== 'valid') {
       this.answerFetch(s, parked, nowMs, check);
       return;
@@ -918,7 +922,7 @@ export class RaftNode {
     this.send({
       type: 'fetch-response',
       from: this.config.nodeId,
-      to: p.replicaId === NO_ID ? p.replicaId : p.replicaId,
+      to: p.from,
       correlationId: p.correlationId,
       batches,
       body: fetchResponse(answer),
@@ -1125,7 +1129,7 @@ export class RaftNode {
     this.quorumDirty = true;
   }
 
-  private leaveState(nowMs: number): void {
+  private leaveState(_nowMs: number): void {
     const s = this.state;
     if (s.kind === 'leader') {
       // Parked fetches learn that we no longer lead.
@@ -1133,7 +1137,7 @@ export class RaftNode {
         this.send({
           type: 'fetch-response',
           from: this.config.nodeId,
-          to: p.replicaId,
+          to: p.from,
           correlationId: p.correlationId,
           batches: [],
           body: fetchResponse({
@@ -1147,7 +1151,6 @@ export class RaftNode {
       }
       s.parked.clear();
     }
-    void nowMs;
   }
 
   private notifyLeader(): void {
