@@ -60,10 +60,10 @@ async function componentSection(
   return raws.map((raw) => componentFigure(key, key, raw, ceilingOf(raw)));
 }
 
+/** Generous bound on one target's workload: every phase, its drains and the consumer starts. */
 function workloadTimeoutMs(context: Context): number {
   const w = context.workload;
-  const perTarget = (w.maxRateSeconds + w.warmupSeconds + w.fixedRateSeconds) * 1000 + 4 * w.drainTimeoutMs + 120_000;
-  return perTarget;
+  return (w.maxRateSeconds + w.warmupSeconds + w.fixedRateSeconds) * 1000 + 4 * w.drainTimeoutMs + 120_000;
 }
 
 const SECTIONS: readonly Section[] = [
@@ -136,7 +136,7 @@ const SECTIONS: readonly Section[] = [
   },
   {
     key: 'runnel',
-    timeoutMs: (context) => 2 * workloadTimeoutMs(context) + 60_000,
+    timeoutMs: (context) => 3 * workloadTimeoutMs(context) + 60_000, // kafkajs, @platformatic/kafka, kcat
     async run(context) {
       const { figures, setup } = await runRunnelBench({
         ...context.workload,
