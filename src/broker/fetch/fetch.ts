@@ -25,6 +25,13 @@ import type {
   FetchResponseFetchableTopicResponse,
   FetchResponsePartitionData,
 } from '../../protocol/generated/fetch-response.ts';
+import {
+  ATTR_COMPRESSION_MASK,
+  BATCH_HEADER_SIZE,
+  BATCH_LOG_OVERHEAD,
+  BatchOffset,
+  CompressionType,
+} from '../../protocol/records/batch-header.ts';
 import type { Partition } from '../replica/partition.ts';
 import type { ReplicaManager } from '../replica/replica-manager.ts';
 import {
@@ -258,6 +265,9 @@ async function readPartition(
       });
       if (read.kind === 'offset-out-of-range') {
         data.errorCode = ErrorCode.OFFSET_OUT_OF_RANGE;
+      } else if (apiVersion < 10 && hasZstd(read.records)) {
+        // Fetch before v10 cannot carry zstd batches (the client could not read them).
+        data.errorCode = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE;
       } else {
         data.records = read.records;
         bytes = read.records.length;
@@ -271,6 +281,17 @@ async function readPartition(
   data.lastStableOffset = BigInt(partition.lastStableOffset());
   data.logStartOffset = BigInt(partition.log.logStartOffset());
   return { target, data, bytes, partition };
+}
+
+/** True when a batch in `records` is zstd-compressed (headers only). */
+function hasZstd(records: Buffer): boolean {
+  let pos = 0;
+  while (records.length - pos >= BATCH_HEADER_SIZE) {
+    if ((records.readInt16BE(pos + BatchOffset.Attributes) & ATTR_COMPRESSION_MASK) === CompressionType.Zstd)
+      return true;
+    pos += records.readInt32BE(pos + BatchOffset.BatchLength) + BATCH_LOG_OVERHEAD;
+  }
+  return false;
 }
 
 function buildResponse(

@@ -337,4 +337,13 @@ void describe('fetch', () => {
     );
     assert.equal(forgot.responses.length, 0, 'nothing new, the unknown id forgotten');
   });
+
+  void it('zstd batches are refused to Fetch before v10 (UNSUPPORTED_COMPRESSION_TYPE)', async () => {
+    const h = await harness([{ name: 't', partitions: 1 }]);
+    await produce(h, 't', 0, batch(3, { compression: 'zstd' }));
+    const old = await fetch(h, req([topic('t', [{ partition: 0, offset: 0 }])]), 9);
+    assert.equal(old.responses[0]!.partitions[0]!.errorCode, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
+    const ok = await fetch(h, req([topic('t', [{ partition: 0, offset: 0 }])]), 10);
+    assert.deepEqual(offsetsOf(ok.responses[0]!.partitions[0]!.records), [0, 1, 2]);
+  });
 });
