@@ -268,11 +268,22 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       listeners,
       close() {
         stopping ??= (async () => {
-          await Promise.all(listeners.map((l) => l.close()));
-          await groups.close();
-          await ctl.close();
-          await rm.close();
-          await logs.close();
+          // Each step runs even when an earlier one failed; the first failure is reported.
+          // Without a clean close of every log no marker is written and the next start recovers.
+          let failure: unknown;
+          const step = async (fn: () => Promise<unknown>): Promise<void> => {
+            try {
+              await fn();
+            } catch (err) {
+              failure ??= err;
+            }
+          };
+          await step(() => Promise.all(listeners.map((l) => l.close())));
+          await step(() => groups.close());
+          await step(() => ctl.close());
+          await step(() => rm.close());
+          await step(() => logs.close());
+          if (failure !== undefined) throw failure;
         })();
         return stopping;
       },
