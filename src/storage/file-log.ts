@@ -77,6 +77,15 @@ export interface FileLogOptions {
   onBackgroundError?: (err: unknown) => void;
 }
 
+export interface RecoveryStats {
+  /** Segments scanned batch by batch (CRC-checked) at open. */
+  segmentsScanned: number;
+  /** Bytes cut from torn or corrupt tails, and in segments deleted after them. */
+  bytesTruncated: number;
+  /** Segments deleted because they followed a bad batch. */
+  segmentsDeleted: number;
+}
+
 const SCAN_CHUNK_BYTES = 64 * 1024;
 /** Pending index numbers (two per entry) that trigger a write of the index files. */
 const PENDING_INDEX_NUMBERS = 256;
@@ -125,6 +134,7 @@ export class FileLog implements PartitionLog {
   /** Set when the files no longer match the in-memory state (a failed swap): reopen to recover. */
   private failed: StorageError | undefined;
   private readonly maxCompactionKeys: number;
+  private readonly recovery: RecoveryStats = { segmentsScanned: 0, bytesTruncated: 0, segmentsDeleted: 0 };
 
   private constructor(private readonly options: FileLogOptions) {
     this.topic = options.topic;
@@ -185,6 +195,10 @@ export class FileLog implements PartitionLog {
   }
   recoveryPointOffset(): number {
     return this.recoveryPoint;
+  }
+  /** What recovery did when this log was opened (for the broker's log). */
+  recoveryStats(): Readonly<RecoveryStats> {
+    return this.recovery;
   }
 
   private active(): Segment {
@@ -456,7 +470,11 @@ export class FileLog implements PartitionLog {
         }
         if (truncated && !isLast) {
           // Everything after the first bad batch goes, later segments included.
-          for (const later of segments.splice(i + 1)) await this.deleteSegmentFiles(later);
+          for (const later of segments.splice(i + 1)) {
+            this.recovery.bytesTruncated += later.size;
+            this.recovery.segmentsDeleted++;
+            await this.deleteSegmentFiles(later);
+          }
           if (!seg.metaLoaded) seg.metaLoaded = true;
           break;
         }
@@ -521,6 +539,8 @@ export class FileLog implements PartitionLog {
     if (!isActive) finalTimeEntry(state, seg.baseOffset, entries);
     const truncated = validEnd < fileSize;
     if (truncated) await this.pool.withFile(seg.logPath, (f) => f.truncate(validEnd));
+    this.recovery.segmentsScanned++;
+    this.recovery.bytesTruncated += fileSize - validEnd;
     const offsetBuf = entries.offsetBuffer();
     const timeBuf = entries.timeBuffer();
     for (const [path, buf] of [

@@ -59,6 +59,7 @@ void describe('recovery at open', () => {
     const again = await open();
     await assertValid(again, 60);
     assert.equal((await stat(join(dir, active))).size, before);
+    assert.equal(again.recoveryStats().bytesTruncated, 15);
     assert.equal((await again.append(batchOf(1), { leaderEpoch: 2 })).baseOffset, 60);
     await again.close();
   });
