@@ -7,6 +7,9 @@
  * controller answers a request only after the publish resolved: once CreateTopics has
  * answered, the partitions' logs exist and a Produce to them succeeds. Publishes never
  * overlap: the next starts after the previous one's listeners finished.
+ *
+ * A listener must never wait for a controller operation: the controller's queue is
+ * waiting for the listener (start such work without awaiting it).
  */
 import type { MetadataDelta, MetadataImage } from './image.ts';
 
