@@ -271,3 +271,23 @@ void describe('raft: DescribeQuorum', () => {
     assert.equal(f.leaderId, leader.config.nodeId);
   });
 });
+
+void describe('raft: bounds', () => {
+  void it('a leader that cannot commit refuses appends beyond maxUncommittedRecords (back-pressure)', () => {
+    const c = new TestCluster([1, 2, 3]);
+    const leader = c.electLeader();
+    for (const id of [1, 2, 3]) if (id !== leader.config.nodeId) c.isolated.add(id);
+    let accepted = 0;
+    let refused: unknown;
+    for (let i = 0; i < 20_000 && refused === undefined; i++) {
+      try {
+        leader.scheduleAppend(leader.epoch(), [Buffer.from('x')], c.nowMs);
+        accepted++;
+      } catch (err) {
+        refused = err;
+      }
+    }
+    assert.ok(refused instanceof RaftAppendError && refused.kind === 'buffer-full');
+    assert.equal(accepted, 10_000);
+  });
+});
