@@ -2,7 +2,7 @@
  * Safety invariants, checked after every simulated event (a violation throws
  * InvariantViolation, which the runner reports with the seed):
  *
- * 1. at most one leader per epoch;
+ * 1. at most one leader per epoch, and a new leader's log holds every committed batch;
  * 2. a node's epoch never goes back while it runs, and a restart recovers at least the
  *    epoch it had fsynced (an epoch held only in memory, never announced, may be lost);
  * 3. a node's high watermark never goes back, across restarts too (after a restart it
@@ -108,8 +108,10 @@ export class InvariantChecker {
       this.maxEpoch.set(node.id, epoch);
       if (raft.stateName() === 'leader') {
         const other = this.leaderOfEpoch.get(epoch);
-        if (other === undefined) this.leaderOfEpoch.set(epoch, node.id);
-        else if (other !== node.id) this.fail(`two leaders in epoch ${epoch}: ${other} and ${node.id}`);
+        if (other === undefined) {
+          this.leaderOfEpoch.set(epoch, node.id);
+          this.checkLeaderCompleteness(node.id, raft.log);
+        } else if (other !== node.id) this.fail(`two leaders in epoch ${epoch}: ${other} and ${node.id}`);
       }
       const hw = raft.highWatermark();
       if (hw >= 0) {
@@ -120,6 +122,17 @@ export class InvariantChecker {
       }
     }
     this.checkDurableMajority();
+  }
+
+  /** A new leader's log holds every batch committed so far (Raft's leader completeness). */
+  private checkLeaderCompleteness(nodeId: number, log: RaftLog): void {
+    const end = this.committedEnd;
+    if (end === 0 || log.startOffset() >= end) return;
+    const lastBase = this.committedBases[this.committedBases.length - 1]!;
+    const b = log.batchContaining(lastBase);
+    if (!b || b.baseOffset !== lastBase || batchKey(b) !== this.committed.get(lastBase)) {
+      this.fail(`node ${nodeId} leads without the committed batch at ${lastBase}`);
+    }
   }
 
   /** Committed batches this node holds below its high watermark match the recorded ones. */
