@@ -573,7 +573,8 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
           this.refreshingMetadata = false;
         })
         .then(
-          () => this.scheduleWake(0),
+          // A partition still without a leader is looked up again after retry.backoff.ms, not at once.
+          () => this.scheduleWake(needMetadata ? this.cluster.retry.retryBackoffMs : 0),
           () => this.scheduleWake(this.cluster.retry.retryBackoffMs),
         );
     }
@@ -783,6 +784,8 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       const b = s.queue[0]!;
       if (b.inFlight || b.createdMs + this.deliveryTimeoutMs > now) break;
       s.queue.shift();
+      // A batch that already had a sequence leaves a gap: sequences restart under a new epoch.
+      if (this.idempotent && b.baseSequence >= 0) this.requestEpochBump();
       this.failBatch(
         b,
         new KafkaTimeoutError(`batch for ${s.topic}-${s.partition} expired after ${this.deliveryTimeoutMs} ms`),

@@ -293,12 +293,14 @@ void describe('consumer groups against the fake broker', () => {
     const b = new Consumer({ bootstrapServers: kafka.bootstrap, groupId: 'g2', heartbeatIntervalMs: 50 });
     a.subscribe(['g-two']);
     b.subscribe(['g-two']);
-    const pa = a.poll({ timeoutMs: 300 });
-    const pb = b.poll({ timeoutMs: 300 });
-    await Promise.all([pa, pb]);
-    for (let i = 0; i < 20 && a.assignment().length + b.assignment().length !== 4; i++) {
-      await Promise.all([a.poll({ timeoutMs: 100 }), b.poll({ timeoutMs: 100 })]);
-    }
+    let done = false;
+    const loop = async (c: Consumer): Promise<void> => {
+      while (!done) await c.poll({ timeoutMs: 50 });
+    };
+    const loops = [loop(a), loop(b)];
+    await waitFor(() => a.assignment().length === 2 && b.assignment().length === 2, 10_000, 'a 2/2 split');
+    done = true;
+    await Promise.all(loops);
     assert.equal(a.assignment().length, 2);
     assert.equal(b.assignment().length, 2);
     assert.deepEqual(
@@ -384,9 +386,15 @@ void describe('rebalancing against the fake broker', () => {
       partitionAssignmentStrategy: ['cooperative-sticky'],
     });
     b.subscribe(['coop']);
-    for (let i = 0; i < 50 && !(a.assignment().length === 2 && b.assignment().length === 2); i++) {
-      await Promise.all([a.poll({ timeoutMs: 50 }), b.poll({ timeoutMs: 50 })]);
-    }
+    // Each member polls in its own loop, as applications do (a poll may wait in a rebalance).
+    let done = false;
+    const loop = async (c: Consumer): Promise<void> => {
+      while (!done) await c.poll({ timeoutMs: 50 });
+    };
+    const loops = [loop(a), loop(b)];
+    await waitFor(() => a.assignment().length === 2 && b.assignment().length === 2, 10_000, 'a 2/2 split');
+    done = true;
+    await Promise.all(loops);
     assert.equal(a.assignment().length, 2);
     assert.equal(b.assignment().length, 2);
     assert.ok(revokedA.length > 0 && revokedA.every((r) => r.length <= 2), `revoked: ${JSON.stringify(revokedA)}`);

@@ -95,6 +95,8 @@ export class FakeKafka {
   nextProducerId = 1000n;
   /** Join window: how long the fake waits for other members before completing a rebalance. */
   rebalanceDelayMs = 30;
+  /** How long a rebalance waits for known members to rejoin before dropping them. */
+  rebalanceTimeoutMs = 3000;
   autoCreateTopics = false;
   /** Aborted transactions listed in Fetch responses (tests of read_committed). */
   abortedTransactions: (topic: string, partition: number) => { producerId: bigint; firstOffset: bigint }[] = () => [];
@@ -718,11 +720,18 @@ export class FakeKafka {
   private prepareRebalance(g: FakeGroup): void {
     g.state = 'PreparingRebalance';
     if (g.joinTimer) clearTimeout(g.joinTimer);
-    g.joinTimer = setTimeout(() => this.completeJoin(g), this.rebalanceDelayMs);
+    const startedAt = Date.now();
+    g.joinTimer = setTimeout(() => this.completeJoin(g, startedAt), this.rebalanceDelayMs);
   }
 
-  private completeJoin(g: FakeGroup): void {
+  /** As the coordinator does: wait for every known member to rejoin, up to the rebalance timeout. */
+  private completeJoin(g: FakeGroup, startedAt: number): void {
     g.joinTimer = null;
+    const waiting = [...g.members.values()].some((m) => m.joinResolve === null);
+    if (waiting && Date.now() - startedAt < this.rebalanceTimeoutMs) {
+      g.joinTimer = setTimeout(() => this.completeJoin(g, startedAt), 10);
+      return;
+    }
     // Members that did not rejoin are dropped.
     for (const [id, m] of g.members) if (m.joinResolve === null) g.members.delete(id);
     if (g.members.size === 0) {
