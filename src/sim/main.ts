@@ -16,11 +16,12 @@ interface Args {
   first: number;
   steps: number;
   voters: number;
+  wire: boolean;
   verbose: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seeds: 100, first: 1, steps: 0, voters: 3, verbose: false };
+  const args: Args = { seeds: 100, first: 1, steps: 0, voters: 3, wire: false, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): number => {
@@ -33,9 +34,12 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--first') args.first = value();
     else if (a === '--steps') args.steps = value();
     else if (a === '--voters') args.voters = Math.max(1, value());
+    else if (a === '--wire') args.wire = true;
     else if (a === '--verbose' || a === '-v') args.verbose = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run sim -- [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--verbose]');
+      console.log(
+        'usage: npm run sim -- [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--wire] [--verbose]',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -56,6 +60,7 @@ async function main(): Promise<void> {
       seed: args.seed,
       maxSteps: args.steps,
       voters: args.voters,
+      wire: args.wire,
       traceTail: args.verbose ? 200 : 0,
     });
     if (r.trace) for (const line of r.trace) console.log(line);
@@ -73,7 +78,7 @@ async function main(): Promise<void> {
   let combined = 0;
   const last = args.first + args.seeds - 1;
   for (let seed = args.first; seed <= last; seed++) {
-    const r = await runSeed({ seed, maxSteps: args.steps, voters: args.voters });
+    const r = await runSeed({ seed, maxSteps: args.steps, voters: args.voters, wire: args.wire });
     steps += r.steps;
     for (const [k, v] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + v;
     combined = ((Math.imul(combined ^ Number.parseInt(r.traceHash.slice(0, 8), 16), 0x01000193) >>> 0) ^ seed) >>> 0;
@@ -82,7 +87,7 @@ async function main(): Promise<void> {
       failures.push(r);
       console.log(describe(r));
       console.log(`  ${r.error?.split('\n')[0]}`);
-      const extra = `${args.steps ? ` --steps ${args.steps}` : ''}${args.voters !== 3 ? ` --voters ${args.voters}` : ''}`;
+      const extra = `${args.steps ? ` --steps ${args.steps}` : ''}${args.voters !== 3 ? ` --voters ${args.voters}` : ''}${args.wire ? ' --wire' : ''}`;
       console.log(`  replay: npm run sim -- --seed ${seed}${extra} --verbose`);
     }
     const done = seed - args.first + 1;

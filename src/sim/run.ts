@@ -13,6 +13,7 @@ import { seededRandom } from '../env/random.ts';
 import { raftConfig } from '../raft/config.ts';
 import type { RaftNode, RaftStats } from '../raft/raft.ts';
 import type { LogBatch, RaftMessage } from '../raft/types.ts';
+import { wireRoundTrip } from '../raft/wire.ts';
 import { InvariantChecker, InvariantViolation } from './invariants.ts';
 import { SimNetwork } from './network.ts';
 import { EVENT_APPEND, EVENT_RESTART, SimRaftNode } from './raft-node.ts';
@@ -30,6 +31,8 @@ export interface SimOptions {
   maxSteps?: number;
   /** Record a readable trace of the last events (for a failing seed). */
   traceTail?: number;
+  /** Send every message through its wire bytes (generated codecs, record batches). */
+  wire?: boolean;
   /** Sees every message as it is delivered (tests: wire round trips). */
   onMessage?: (message: RaftMessage) => void;
 }
@@ -88,7 +91,7 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
     (m) => {
       if (tail) note(`deliver ${m.type} ${m.from}->${m.to} #${m.correlationId}`);
       options.onMessage?.(m);
-      return nodes[m.to - 1]!.receive(m);
+      return nodes[m.to - 1]!.receive(options.wire ? wireRoundTrip(m) : m);
     },
   );
   let checker: InvariantChecker | undefined;

@@ -25,6 +25,15 @@ void describe('raft simulation', () => {
     assert.notEqual(c.traceHash, d.traceHash);
   });
 
+  void it('through the wire bytes (generated codecs, record batches) a run is the same run', async () => {
+    for (let seed = 100; seed < 130; seed++) {
+      const plain = await runSeed({ seed });
+      const wire = await runSeed({ seed, wire: true });
+      assert.equal(wire.ok, true, wire.error);
+      assert.equal(wire.traceHash, plain.traceHash, `seed ${seed}`);
+    }
+  });
+
   void it('--steps bounds a run', async () => {
     const r = await runSeed({ seed: 7, maxSteps: 50 });
     assert.equal(r.steps, 50);
