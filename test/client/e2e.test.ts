@@ -29,7 +29,13 @@ void describe('client end to end against the Runnel broker', () => {
   let broker: TestBroker;
   let admin: Admin;
   before(async () => {
-    broker = await startTestBroker();
+    // Short KIP-848 heartbeats so reconciliation rounds take milliseconds, not seconds.
+    broker = await startTestBroker({
+      config: {
+        'group.consumer.min.heartbeat.interval.ms': '50',
+        'group.consumer.heartbeat.interval.ms': '100',
+      },
+    });
     admin = new Admin({ bootstrapServers: broker.bootstrap });
   });
   after(async () => {
@@ -92,6 +98,49 @@ void describe('client end to end against the Runnel broker', () => {
     assert.equal(new Set(values).size, 20);
     assert.equal(consumer.assignment().length, 2);
     await consumer.close();
+  });
+
+  void it('two KIP-848 members split the partitions and each record is read once', T, async () => {
+    await admin.createTopics([{ topic: 'e2e-848-two', numPartitions: 4 }]);
+    const producer = new Producer({ bootstrapServers: broker.bootstrap });
+    await producer.send(Array.from({ length: 200 }, (_, i) => ({ topic: 'e2e-848-two', value: `v${i}` })));
+    const make = () =>
+      new Consumer({
+        bootstrapServers: broker.bootstrap,
+        groupId: 'e2e-848-two-g',
+        groupProtocol: 'consumer',
+        autoOffsetReset: 'earliest',
+        heartbeatIntervalMs: 200,
+        valueDeserializer: stringDeserializer,
+      });
+    const a = make();
+    const b = make();
+    a.subscribe(['e2e-848-two']);
+    b.subscribe(['e2e-848-two']);
+    const seen = new Map<string, number>();
+    let done = false;
+    const loop = async (c: Consumer<Buffer | null, string | null>): Promise<void> => {
+      while (!done) {
+        for (const r of await c.poll({ timeoutMs: 100 })) seen.set(r.value!, (seen.get(r.value!) ?? 0) + 1);
+        await c.commit();
+      }
+    };
+    const loops = [loop(a), loop(b)];
+    const deadline = Date.now() + 30_000;
+    while (!(a.assignment().length === 2 && b.assignment().length === 2 && seen.size === 200)) {
+      if (Date.now() > deadline)
+        throw new Error(`no 2/2 split: ${a.assignment().length}/${b.assignment().length}, ${seen.size} seen`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    done = true;
+    await Promise.all(loops);
+    assert.ok(
+      [...seen.values()].every((n) => n === 1),
+      'every record once',
+    );
+    await a.close();
+    await b.close();
+    await producer.close();
   });
 
   void it('what the Runnel producer writes, kafkajs reads identically', T, async () => {
