@@ -2,7 +2,8 @@
  * Durable Raft state on a Disk (src/env/disk.ts), in one directory:
  *
  *   quorum-state                     JSON of QuorumStateData (epoch, leader, vote), replaced atomically
- *   log                              frames of batches: u32 size, u32 crc32c, then the batch
+ *   log                              Kafka record batches (v2, CRC32C), one per Raft batch: the
+ *                                    bytes of a Kafka `.log` segment of __cluster_metadata-0
  *   snapshot-<endOffset>-<epoch>     u32 crc32c + the state machine's snapshot, written atomically
  *
  * Persisting is two steps so a simulated slow disk can crash between them: `write`
@@ -15,12 +16,13 @@
 import { crc32c } from '@node-rs/crc32';
 import type { Disk, DiskFile } from '../env/disk.ts';
 import { readWholeFile, writeFileAtomic } from '../env/disk.ts';
+import { checkBatchFraming, decodeRecordBatch } from '../protocol/records/batch.ts';
+import { CorruptRecordError } from '../protocol/records/errors.ts';
 import { RaftLog } from './log.ts';
 import type { PersistWork } from './raft.ts';
 import type { LogBatch, QuorumState, SnapshotId } from './types.ts';
-import { NO_ID } from './types.ts';
-
-const FRAME_HEADER = 8;
+import { batchEnd, NO_ID } from './types.ts';
+import { encodeRaftBatches } from './wire-batches.ts';
 
 export interface Recovered {
   quorum: QuorumState;
@@ -29,71 +31,38 @@ export interface Recovered {
 }
 
 function encodeBatch(b: LogBatch): Buffer {
-  let size = FRAME_HEADER + 8 + 4 + 1 + 4;
-  for (const r of b.records) size += 4 + r.length;
-  const buf = Buffer.allocUnsafe(size);
-  let p = FRAME_HEADER;
-  buf.writeDoubleBE(b.baseOffset, p);
-  p += 8;
-  buf.writeInt32BE(b.epoch, p);
-  p += 4;
-  buf.writeUInt8(b.control ? 1 : 0, p);
-  p += 1;
-  buf.writeUInt32BE(b.records.length, p);
-  p += 4;
-  for (const r of b.records) {
-    buf.writeUInt32BE(r.length, p);
-    p += 4;
-    r.copy(buf, p);
-    p += r.length;
-  }
-  buf.writeUInt32BE(size - FRAME_HEADER, 0);
-  buf.writeUInt32BE(crc32c(buf.subarray(FRAME_HEADER)) >>> 0, 4);
-  return buf;
+  return encodeRaftBatches([b], 0);
 }
 
-/** Reads frames from `data`; returns the batches and the byte length of the valid prefix. */
+/**
+ * Reads record batches from `data`; returns them and the byte length of the valid prefix
+ * (a torn or corrupt tail, or a batch that does not follow the previous one, ends it).
+ */
 export function decodeFrames(data: Buffer): { batches: LogBatch[]; validBytes: number; positions: number[] } {
   const batches: LogBatch[] = [];
   const positions: number[] = [];
   let pos = 0;
-  while (pos + FRAME_HEADER <= data.length) {
-    const size = data.readUInt32BE(pos);
-    const end = pos + FRAME_HEADER + size;
-    if (size < 17 || end > data.length) break;
-    const body = data.subarray(pos + FRAME_HEADER, end);
-    if (crc32c(body) >>> 0 !== data.readUInt32BE(pos + 4)) break;
-    let p = 0;
-    const baseOffset = body.readDoubleBE(p);
-    p += 8;
-    const epoch = body.readInt32BE(p);
-    p += 4;
-    const control = body.readUInt8(p) === 1;
-    p += 1;
-    const count = body.readUInt32BE(p);
-    p += 4;
-    const records: Buffer[] = [];
-    let ok = true;
-    for (let i = 0; i < count; i++) {
-      if (p + 4 > body.length) {
-        ok = false;
-        break;
-      }
-      const len = body.readUInt32BE(p);
-      p += 4;
-      if (p + len > body.length) {
-        ok = false;
-        break;
-      }
-      records.push(Buffer.from(body.subarray(p, p + len)));
-      p += len;
+  while (pos < data.length) {
+    let size: number;
+    let batch: LogBatch;
+    try {
+      size = checkBatchFraming(data, pos, true);
+      const rb = decodeRecordBatch(data, pos);
+      batch = {
+        baseOffset: rb.baseOffset,
+        epoch: rb.partitionLeaderEpoch,
+        records: rb.records.map((r) => Buffer.from(r.value ?? Buffer.alloc(0))),
+        control: rb.isControl,
+      };
+    } catch (err) {
+      if (err instanceof CorruptRecordError) break;
+      throw err;
     }
-    if (!ok) break;
     const prev = batches[batches.length - 1];
-    if (prev && prev.baseOffset + prev.records.length !== baseOffset) break;
+    if (batch.records.length === 0 || (prev && batchEnd(prev) !== batch.baseOffset)) break;
     positions.push(pos);
-    batches.push({ baseOffset, epoch, records, control });
-    pos = end;
+    batches.push(batch);
+    pos += size;
   }
   return { batches, validBytes: pos, positions };
 }

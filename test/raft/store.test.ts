@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { readWholeFile } from '../../src/env/disk.ts';
 import { memoryDisk } from '../../src/env/disk-memory.ts';
 import { seededRandom } from '../../src/env/random.ts';
+import { decodeRecordBatches } from '../../src/protocol/records/batch.ts';
 import { parseQuorumVoters, raftConfig } from '../../src/raft/config.ts';
 import { RaftNode } from '../../src/raft/raft.ts';
 import { RaftStore } from '../../src/raft/store.ts';
@@ -117,6 +119,14 @@ void describe('raft store', () => {
     disk.crash();
     const { recovered } = await RaftStore.open(disk, '/t', 'x');
     assert.equal(recovered.log.endOffset(), cut);
+    // The log file is plain Kafka record batches (a .log segment's bytes).
+    const bytes = (await readWholeFile(disk, '/t/log'))!;
+    const rbs = decodeRecordBatches(bytes);
+    assert.deepEqual(
+      rbs.map((b) => [b.baseOffset, b.partitionLeaderEpoch, b.isControl]),
+      recovered.log.allBatches().map((b) => [b.baseOffset, b.epoch, b.control]),
+    );
+    assert.equal(rbs[0]!.isControl, true, 'the LeaderChange control batch comes first');
   });
 });
 
