@@ -5,7 +5,9 @@
  * and no compression, in sends of 500 records with up to 8 sends outstanding; then a consumer
  * group of the same library reads them back from the earliest offset. Produce time runs from the
  * first send to the last acknowledgement; consume time from the first record to the last (group
- * join excluded). The broker is warmed first by every library on a scratch topic, and each
+ * join excluded). Client CPU per record (process.cpuUsage of this process) is reported too: the
+ * throughput of one broker bounds every library alike, CPU per record shows the client's own cost.
+ * The broker is warmed first by every library on a scratch topic, and each
  * library warms up again (2000 records, not counted) before its measured run.
  *
  *   runClientBench({ quick: true, bootstrap: '127.0.0.1:9092' })
@@ -200,10 +202,14 @@ export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBe
         // A short warm-up (connections, metadata, JIT), not counted.
         await lib.produce(topic, values.slice(0, Math.min(2000, n)));
         const t0 = performance.now();
+        const cpu0 = process.cpuUsage();
         await lib.produce(topic, values);
         const produceMs = performance.now() - t0;
+        const produceCpu = process.cpuUsage(cpu0);
         const total = n + Math.min(2000, n);
+        const cpu1 = process.cpuUsage();
         const consumeMs = await lib.consume(topic, total);
+        const consumeCpu = process.cpuUsage(cpu1);
         figures.push(
           { name: `client produce ${lib.name}`, value: mb / (produceMs / 1000), unit: 'MB/s' },
           { name: `client produce ${lib.name} records`, value: n / (produceMs / 1000), unit: 'records/s' },
@@ -213,6 +219,17 @@ export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBe
             unit: 'MB/s',
           },
           { name: `client consume ${lib.name} records`, value: total / (consumeMs / 1000), unit: 'records/s' },
+          // Client CPU per record (this process only; meaningful when the broker runs in another process).
+          {
+            name: `client produce ${lib.name} cpu`,
+            value: (produceCpu.user + produceCpu.system) / n,
+            unit: 'us/record',
+          },
+          {
+            name: `client consume ${lib.name} cpu`,
+            value: (consumeCpu.user + consumeCpu.system) / total,
+            unit: 'us/record',
+          },
         );
       } finally {
         await lib.close();
@@ -232,6 +249,12 @@ export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBe
     for (const peer of ['kafkajs', '@platformatic/kafka']) {
       const r = ratio(what, peer);
       if (r !== null) figures.push(r);
+      // CPU: the peer's cost per record over ours (higher is better for Runnel).
+      const ours = figures.find((f) => f.name === `client ${what} runnel cpu`);
+      const theirs = figures.find((f) => f.name === `client ${what} ${peer} cpu`);
+      if (ours !== undefined && theirs !== undefined && ours.value > 0) {
+        figures.push({ name: `client ${what} cpu ${peer} / runnel`, value: theirs.value / ours.value, unit: 'x' });
+      }
     }
   }
   return figures;
