@@ -242,6 +242,39 @@ void describe('consumer against the fake broker', () => {
   });
 });
 
+void describe('consumer and leader changes', () => {
+  let kafka: FakeKafka;
+  before(async () => {
+    kafka = await FakeKafka.start(2);
+  });
+  after(async () => {
+    await kafka.stop();
+  });
+
+  void it('follows a partition to its new leader after NOT_LEADER_OR_FOLLOWER', async () => {
+    kafka.createTopic('c-move', 1, () => 0);
+    await produce(kafka, 'c-move', ['a', 'b']);
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      autoOffsetReset: 'earliest',
+      retryBackoffMs: 5,
+      valueDeserializer: stringDeserializer,
+    });
+    consumer.assign([{ topic: 'c-move', partition: 0 }]);
+    assert.deepEqual(
+      (await take(consumer, 2)).map((r) => r.value),
+      ['a', 'b'],
+    );
+    kafka.setLeader('c-move', 0, 1);
+    await produce(kafka, 'c-move', ['c']);
+    const before = kafka.requestCounts.get(ApiKey.Metadata) ?? 0;
+    const [r] = await take(consumer, 1);
+    assert.equal(r!.value, 'c');
+    assert.ok((kafka.requestCounts.get(ApiKey.Metadata) ?? 0) > before, 'metadata refreshed');
+    await consumer.close();
+  });
+});
+
 void describe('consumer groups against the fake broker', () => {
   let kafka: FakeKafka;
   before(async () => {

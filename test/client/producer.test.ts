@@ -323,3 +323,27 @@ void describe('producer partitioning', () => {
     );
   });
 });
+
+void describe('producer acks', () => {
+  let kafka: FakeKafka;
+  before(async () => {
+    kafka = await FakeKafka.start(1);
+  });
+  after(async () => {
+    await kafka.stop();
+  });
+
+  void it('acks=0 resolves once written, with offset -1; acks=1 waits for the leader', async () => {
+    kafka.createTopic('acks', 1);
+    const fireAndForget = new Producer({ bootstrapServers: kafka.bootstrap, acks: 0, lingerMs: 0 });
+    assert.equal(fireAndForget.idempotent, false, 'idempotence turns itself off when acks is not all');
+    const m0 = await fireAndForget.send({ topic: 'acks', value: 'zero' });
+    assert.equal(m0.offset, -1);
+    await fireAndForget.close();
+    const leaderOnly = new Producer({ bootstrapServers: kafka.bootstrap, acks: 1, lingerMs: 0 });
+    const m1 = await leaderOnly.send({ topic: 'acks', value: 'one' });
+    assert.equal(m1.offset, 1);
+    await leaderOnly.close();
+    assert.deepEqual(await kafka.values('acks', 0), ['zero', 'one']);
+  });
+});
