@@ -57,7 +57,10 @@ export interface ConsumerOptions<K = Buffer | null, V = Buffer | null> extends C
   sessionTimeoutMs?: number;
   /** `heartbeat.interval.ms`. Default 3000. */
   heartbeatIntervalMs?: number;
-  /** `max.poll.interval.ms` (also the rebalance timeout). Default 300000. */
+  /**
+   * `max.poll.interval.ms`: a member that does not poll (or ask its iterator for the next record)
+   * for this long leaves the group; also the rebalance timeout. Default 300000.
+   */
   maxPollIntervalMs?: number;
   /** `partition.assignment.strategy`: assignor names or objects. Default `['range', 'cooperative-sticky']`. */
   partitionAssignmentStrategy?: (string | Assignor)[];
@@ -165,6 +168,8 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
   private closed = false;
   private initializing: Promise<void> | null = null;
   private lastPatternCheckMs = Number.NEGATIVE_INFINITY;
+  /** When the application last asked for records (max.poll.interval.ms). */
+  private lastPollMs = 0;
 
   constructor(opts: ConsumerOptions<K, V>) {
     this.cluster = new Cluster(opts);
@@ -211,6 +216,7 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
         onRevoked: (tps) => this.onRevoked(tps),
         onLost: (tps) => this.onLost(tps),
         wake: () => this.wake(),
+        msSinceLastPoll: () => this.cluster.clock.monotonicMs() - this.lastPollMs,
       };
       this.group =
         opts.groupProtocol === 'consumer'
@@ -708,6 +714,7 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     const clock = this.cluster.clock;
     const deadline = clock.monotonicMs() + timeoutMs;
     for (;;) {
+      this.lastPollMs = clock.monotonicMs();
       if (this.closed) throw new KafkaAbortError('consumer is closed');
       if (signal?.aborted) throw new KafkaAbortError();
       if (this.mode === 'none') throw new KafkaConfigError('subscribe() or assign() first');

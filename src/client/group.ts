@@ -40,6 +40,8 @@ export interface GroupHost {
   onLost(partitions: TopicPartition[]): Promise<void>;
   /** Something happened that poll() should act on (rejoin). */
   wake(): void;
+  /** Milliseconds since the application last polled (for `max.poll.interval.ms`). */
+  msSinceLastPoll(): number;
 }
 
 export interface GroupConfig {
@@ -357,6 +359,10 @@ export class ClassicGroup extends GroupBase implements GroupMembership {
 
   private async heartbeat(): Promise<void> {
     if (this.stopped || this.rejoinNeeded || this.joining !== null) return;
+    if (this.host.msSinceLastPoll() > this.config.rebalanceTimeoutMs) {
+      await this.leaveOnPollTimeout();
+      return;
+    }
     try {
       const coordinator = await this.coordinator();
       const res = await this.cluster.request(coordinator, ApiKey.Heartbeat, {
@@ -398,6 +404,30 @@ export class ClassicGroup extends GroupBase implements GroupMembership {
 
   onCommitError(code: number): void {
     this.onMembershipError(code);
+  }
+
+  /**
+   * The application did not poll within `max.poll.interval.ms`: leave (static members just stop
+   * heartbeating), so the group rebalances without us; the next poll rejoins, and the partitions
+   * held until now are reported lost.
+   */
+  private async leaveOnPollTimeout(): Promise<void> {
+    if (this.config.groupInstanceId === null && this.memberId !== '' && this.coordinatorId >= 0) {
+      try {
+        await this.cluster.request(this.coordinatorId, ApiKey.LeaveGroup, {
+          groupId: this.config.groupId,
+          memberId: this.memberId,
+          members: [{ memberId: this.memberId, groupInstanceId: null, reason: 'max.poll.interval.ms expired' }],
+        });
+      } catch {
+        // The session timeout removes the member anyway.
+      }
+      this.memberId = '';
+    }
+    this.generation = -1;
+    const owned = this.host.owned();
+    if (owned.length > 0) await this.host.onLost(owned);
+    this.requestRejoin();
   }
 
   async leave(): Promise<void> {

@@ -435,6 +435,38 @@ void describe('rebalancing against the fake broker', () => {
     await a.close();
   });
 
+  void it('leaves the group when the application stops polling for max.poll.interval.ms, rejoins on the next poll', async () => {
+    kafka.createTopic('slow', 1);
+    let leaves = 0;
+    const remove = kafka.inject((req) => {
+      if (req.apiKey === ApiKey.LeaveGroup) leaves++;
+      return undefined;
+    });
+    const lost: number[] = [];
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      groupId: 'slow-g',
+      heartbeatIntervalMs: 20,
+      maxPollIntervalMs: 200,
+      rebalanceListener: {
+        onPartitionsLost: (tps) => {
+          lost.push(tps.length);
+        },
+      },
+    });
+    consumer.subscribe(['slow']);
+    await consumer.poll({ timeoutMs: 100 });
+    assert.equal(consumer.assignment().length, 1);
+    await waitFor(() => lost.length === 1, 5000, 'partitions lost after max.poll.interval.ms');
+    assert.equal(leaves, 1, 'sent LeaveGroup');
+    assert.deepEqual(lost, [1]);
+    assert.equal(consumer.assignment().length, 0);
+    await consumer.poll({ timeoutMs: 100 });
+    assert.equal(consumer.assignment().length, 1, 'rejoined');
+    await consumer.close();
+    remove();
+  });
+
   void it('static members send group.instance.id and do not leave on close', async () => {
     kafka.createTopic('static', 1);
     const seen: (string | null)[] = [];
