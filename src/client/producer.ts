@@ -260,27 +260,32 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       reject: d.reject,
     };
     const startMs = this.cluster.clock.monotonicMs();
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      let meta = this.cluster.topics.get(r.topic);
-      if (meta === undefined) meta = await this.waitForTopic(r.topic, startMs, signal);
-      const key = this.keySerializer(r.key as K, r.topic);
-      const value = this.valueSerializer(r.value, r.topic);
-      const headers = r.headers === undefined ? undefined : normalizeHeaders(r.headers);
-      const size = estimateSize(key, value, headers);
-      if (size + BATCH_OVERHEAD > this.maxRequestSize || size > this.bufferMemory) {
-        const e = new KafkaProtocolError(ErrorCode.MESSAGE_TOO_LARGE, `record of ${size} bytes`);
-        this.failHandle(handle, e);
-        throw e;
+    try {
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        let meta = this.cluster.topics.get(r.topic);
+        if (meta === undefined) meta = await this.waitForTopic(r.topic, startMs, signal);
+        const key = this.keySerializer(r.key as K, r.topic);
+        const value = this.valueSerializer(r.value, r.topic);
+        const headers = r.headers === undefined ? undefined : normalizeHeaders(r.headers);
+        const size = estimateSize(key, value, headers);
+        if (size + BATCH_OVERHEAD > this.maxRequestSize || size > this.bufferMemory) {
+          throw new KafkaProtocolError(ErrorCode.MESSAGE_TOO_LARGE, `record of ${size} bytes`);
+        }
+        if (this.bufferUsed + size > this.bufferMemory || this.memoryWaiters.length > 0) {
+          await this.reserveMemory(size, startMs, signal);
+        } else {
+          this.bufferUsed += size;
+        }
+        const timestamp = r.timestamp ?? this.cluster.clock.nowMs();
+        const rec: RecordInput = { key, value, headers, timestamp };
+        this.append(meta, r.partition, rec, size, handle, i);
       }
-      if (this.bufferUsed + size > this.bufferMemory || this.memoryWaiters.length > 0) {
-        await this.reserveMemory(size, startMs, signal);
-      } else {
-        this.bufferUsed += size;
-      }
-      const timestamp = r.timestamp ?? this.cluster.clock.nowMs();
-      const rec: RecordInput = { key, value, headers, timestamp };
-      this.append(meta, r.partition, rec, size, handle, i);
+    } catch (e) {
+      // Records of this call already appended are still sent; the call itself fails with `e`.
+      this.failHandle(handle, e);
+      d.promise.catch(() => {});
+      throw e;
     }
     const out = await d.promise;
     return single ? out[0]! : out;

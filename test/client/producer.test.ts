@@ -347,3 +347,31 @@ void describe('producer acks', () => {
     assert.deepEqual(await kafka.values('acks', 0), ['zero', 'one']);
   });
 });
+
+void describe('producer argument errors', () => {
+  let kafka: FakeKafka;
+  before(async () => {
+    kafka = await FakeKafka.start(1);
+  });
+  after(async () => {
+    await kafka.stop();
+  });
+
+  void it('rejects a record larger than max.request.size, and a missing topic after max.block.ms', async () => {
+    kafka.createTopic('big', 1);
+    const clock = new ManualClock();
+    const producer = new Producer({ bootstrapServers: kafka.bootstrap, maxRequestSize: 1000, maxBlockMs: 500, clock });
+    await assert.rejects(
+      producer.send([
+        { topic: 'big', value: 'small' },
+        { topic: 'big', value: Buffer.alloc(2000) },
+      ]),
+      (e: unknown) => e instanceof KafkaProtocolError && e.code === ErrorCode.MESSAGE_TOO_LARGE,
+    );
+    const missing = producer.send({ topic: 'no-such-topic', value: 'x' });
+    const fails = assert.rejects(missing, KafkaTimeoutError);
+    for (let i = 0; i < 20; i++) await clock.advance(100);
+    await fails;
+    await producer.close({ force: true });
+  });
+});
