@@ -314,10 +314,22 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     }
   }
 
+  /** Runs a rebalance callback; what it throws comes out of the next poll, as in the Java client. */
+  private async callListener(fn: (() => void | Promise<void>) | undefined): Promise<void> {
+    if (fn === undefined) return;
+    try {
+      await fn();
+    } catch (e) {
+      this.fetchError = e instanceof Error ? e : new Error(String(e));
+      this.wake();
+    }
+  }
+
   private async onAssigned(tps: TopicPartition[]): Promise<void> {
     for (const tp of tps) this.addPartition(tp);
     this.cluster.addTopics(tps.map((tp) => tp.topic));
-    await this.listener.onPartitionsAssigned?.(tps);
+    const l = this.listener;
+    await this.callListener(l.onPartitionsAssigned && (() => l.onPartitionsAssigned!(tps)));
   }
 
   private async onRevoked(tps: TopicPartition[]): Promise<void> {
@@ -328,12 +340,14 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
         // A failed commit before a revocation means those records are seen again: at least once.
       }
     }
-    await this.listener.onPartitionsRevoked?.(tps);
+    const l = this.listener;
+    await this.callListener(l.onPartitionsRevoked && (() => l.onPartitionsRevoked!(tps)));
     for (const tp of tps) this.dropPartition(tpKey(tp.topic, tp.partition));
   }
 
   private async onLost(tps: TopicPartition[]): Promise<void> {
-    await this.listener.onPartitionsLost?.(tps);
+    const l = this.listener;
+    await this.callListener(l.onPartitionsLost && (() => l.onPartitionsLost!(tps)));
     for (const tp of tps) this.dropPartition(tpKey(tp.topic, tp.partition));
   }
 
@@ -903,8 +917,13 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
       )
       .then(
         (res) => {
-          this.onFetchResponse(res, epochs);
-          done();
+          try {
+            this.onFetchResponse(res, epochs);
+          } catch (e) {
+            this.fetchError = e instanceof Error ? e : new Error(String(e));
+          } finally {
+            done();
+          }
         },
         (e: unknown) => {
           this.cluster.requestUpdate();
