@@ -14,6 +14,7 @@
  * The consumer supplies the subscription and the hooks that revoke, assign or lose partitions.
  */
 import { decode, encode } from '../protocol/codec/message.ts';
+import { uuidFromBytes } from '../protocol/codec/uuid.ts';
 import { ApiKey } from '../protocol/generated/api-keys.ts';
 import {
   type ConsumerProtocolAssignment,
@@ -496,13 +497,28 @@ export class ConsumerProtocolGroup extends GroupBase implements GroupMembership 
     if (this.stopped) return;
     this.cancelHeartbeat?.();
     this.cancelHeartbeat = null;
+    if (this.memberEpoch > 0 && this.host.msSinceLastPoll() > this.config.rebalanceTimeoutMs) {
+      // max.poll.interval.ms expired: leave (epoch -1, or -2 for static members); the next poll joins again.
+      await this.sendLeave();
+      const owned = this.host.owned();
+      if (owned.length > 0) await this.host.onLost(owned);
+      this.memberEpoch = 0;
+      this.assignedOnce = false;
+      this.lastSubscription = '';
+      return;
+    }
     try {
       const coordinator = await this.coordinator();
       const topics = [...this.host.subscribedTopics()].sort();
       const subscription = topics.join('\u0000');
       const full = this.memberEpoch === 0 || subscription !== this.lastSubscription;
       const owned = this.ownedByTopicId();
-      const res = await this.cluster.request(coordinator, ApiKey.ConsumerGroupHeartbeat, {
+      const conn = await this.cluster.connection(coordinator);
+      if (this.memberId === '' && conn.versionFor(ApiKey.ConsumerGroupHeartbeat) >= 1) {
+        // v1 (KIP-1082): the member id is the client's own, a random UUID kept for the consumer's life.
+        this.memberId = uuidFromBytes(this.cluster.random.bytes(16));
+      }
+      const res = await conn.request(ApiKey.ConsumerGroupHeartbeat, {
         groupId: this.config.groupId,
         memberId: this.memberId,
         memberEpoch: this.memberEpoch,
@@ -612,6 +628,10 @@ export class ConsumerProtocolGroup extends GroupBase implements GroupMembership 
 
   async leave(): Promise<void> {
     this.stop();
+    await this.sendLeave();
+  }
+
+  private async sendLeave(): Promise<void> {
     if (this.memberId === '' || this.coordinatorId < 0) return;
     try {
       await this.cluster.request(this.coordinatorId, ApiKey.ConsumerGroupHeartbeat, {

@@ -143,6 +143,34 @@ void describe('client end to end against the Runnel broker', () => {
     await producer.close();
   });
 
+  void it('a KIP-848 member that stops polling leaves, then rejoins on its next poll', T, async () => {
+    await admin.createTopics([{ topic: 'e2e-848-slow', numPartitions: 1 }]);
+    const lost: number[] = [];
+    const consumer = new Consumer({
+      bootstrapServers: broker.bootstrap,
+      groupId: 'e2e-848-slow-g',
+      groupProtocol: 'consumer',
+      maxPollIntervalMs: 400,
+      rebalanceListener: {
+        onPartitionsLost: (tps) => {
+          lost.push(tps.length);
+        },
+      },
+    });
+    consumer.subscribe(['e2e-848-slow']);
+    await consumer.poll({ timeoutMs: 100 });
+    assert.equal(consumer.assignment().length, 1);
+    const deadline = Date.now() + 20_000;
+    while (lost.length === 0) {
+      if (Date.now() > deadline) throw new Error('the member never left');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(consumer.assignment().length, 0);
+    await consumer.poll({ timeoutMs: 100 });
+    assert.equal(consumer.assignment().length, 1);
+    await consumer.close();
+  });
+
   void it('what the Runnel producer writes, kafkajs reads identically', T, async () => {
     await admin.createTopics([{ topic: 'e2e-to-kafkajs', numPartitions: 3 }]);
     // gzip: kafkajs reads lz4, snappy and zstd only through codec plugins.
