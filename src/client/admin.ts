@@ -72,6 +72,8 @@ export interface GroupListing {
 
 export interface GroupDescription {
   groupId: string;
+  /** `consumer` for KIP-848 groups, `classic` otherwise. */
+  type: 'classic' | 'consumer';
   state: string;
   protocolType: string;
   protocol: string;
@@ -306,10 +308,15 @@ export class Admin {
     return out.sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0));
   }
 
-  /** Members, assignments and (with committed offsets) lag of consumer groups. */
+  /**
+   * Members, assignments and (with committed offsets) lag of consumer groups. KIP-848 groups are
+   * described with ConsumerGroupDescribe; classic groups (GROUP_ID_NOT_FOUND there) with DescribeGroups.
+   */
   async describeGroups(groupIds: string[]): Promise<GroupDescription[]> {
     return Promise.all(
       groupIds.map(async (groupId) => {
+        const modern = await this.describeConsumerProtocolGroup(groupId);
+        if (modern !== null) return { ...modern, offsets: await this.listGroupOffsets(groupId) };
         const g = await this.cluster.withRetries(async () => {
           const node = await this.coordinator(groupId);
           const res = await this.cluster.request(node, ApiKey.DescribeGroups, {
@@ -342,6 +349,7 @@ export class Admin {
         });
         return {
           groupId,
+          type: 'classic' as const,
           state: g.groupState,
           protocolType: g.protocolType,
           protocol: g.protocolData,
@@ -350,6 +358,39 @@ export class Admin {
         };
       }),
     );
+  }
+
+  /** ConsumerGroupDescribe, or null when the broker lacks it or the group is not a KIP-848 group. */
+  private async describeConsumerProtocolGroup(groupId: string): Promise<Omit<GroupDescription, 'offsets'> | null> {
+    return this.cluster.withRetries(async () => {
+      const node = await this.coordinator(groupId);
+      const conn = await this.cluster.connection(node);
+      if (conn.versionFor(ApiKey.ConsumerGroupDescribe) < 0) return null;
+      const res = await conn.request(ApiKey.ConsumerGroupDescribe, {
+        groupIds: [groupId],
+        includeAuthorizedOperations: false,
+      });
+      const g = res.groups[0];
+      if (g === undefined || g.errorCode === ErrorCode.GROUP_ID_NOT_FOUND) return null;
+      if (g.errorCode !== 0) throw new KafkaProtocolError(g.errorCode, `describe group ${groupId}`, g.errorMessage);
+      return {
+        groupId,
+        type: 'consumer' as const,
+        state: g.groupState,
+        protocolType: 'consumer',
+        protocol: g.assignorName,
+        members: g.members.map((m) => ({
+          memberId: m.memberId,
+          groupInstanceId: m.instanceId,
+          clientId: m.clientId,
+          clientHost: m.clientHost,
+          subscription: m.subscribedTopicNames,
+          assignment: m.assignment.topicPartitions.flatMap((t) =>
+            t.partitions.map((partition) => ({ topic: t.topicName, partition })),
+          ),
+        })),
+      };
+    });
   }
 
   /** Committed offsets of a group with log end offsets and lag. */

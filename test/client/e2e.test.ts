@@ -70,6 +70,7 @@ void describe('client end to end against the Runnel broker', () => {
     }
     await consumer.close();
     const [desc] = await admin.describeGroups(['e2e-g']);
+    assert.equal(desc!.type, 'classic');
     assert.equal(
       desc!.offsets.reduce((n, o) => n + o.offset, 0),
       400,
@@ -97,6 +98,16 @@ void describe('client end to end against the Runnel broker', () => {
     }
     assert.equal(new Set(values).size, 20);
     assert.equal(consumer.assignment().length, 2);
+    await consumer.commit();
+    const [desc] = await admin.describeGroups(['e2e-848-g']);
+    assert.equal(desc!.type, 'consumer');
+    assert.equal(desc!.members.length, 1);
+    assert.equal(desc!.members[0]!.assignment.length, 2);
+    assert.deepEqual(desc!.members[0]!.subscription, ['e2e-848']);
+    assert.equal(
+      desc!.offsets.reduce((n, o) => n + o.offset, 0),
+      20,
+    );
     await consumer.close();
   });
 
