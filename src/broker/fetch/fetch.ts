@@ -1,10 +1,11 @@
 /**
- * Fetch, versions 4-17: sessions (sessions.ts), reading each partition below its high
+ * Fetch, versions 0-17: sessions (sessions.ts), reading each partition below its high
  * watermark (read_committed: below the last stable offset), the response and partition
  * byte limits, and the long poll through the purgatory.
  *
- * Versions 0-3 are not served: they predate message format v2 and would need record
- * conversion to v0/v1, which Kafka 4 dropped too. Every client we target negotiates v4+.
+ * Versions 0-3 predate message format v2: what is read is down-converted to message
+ * format v0 (Fetch v0-1) or v1 (v2-3) by down-convert.ts, which also applies the
+ * partition byte limit to the converted messages.
  *
  * Byte limits (Kafka's rules): each partition reads at most min(partitionMaxBytes, what
  * is left of maxBytes); until the answer holds some records, a partition returns its
@@ -34,6 +35,7 @@ import {
 } from '../../protocol/records/batch-header.ts';
 import type { Partition } from '../replica/partition.ts';
 import type { ReplicaManager } from '../replica/replica-manager.ts';
+import { downConvert, messageFormatForFetch } from './down-convert.ts';
 import {
   type FetchSession,
   type FetchSessionCache,
@@ -42,7 +44,7 @@ import {
   type SessionPartition,
 } from './sessions.ts';
 
-export const FETCH_MIN_VERSION = 4;
+export const FETCH_MIN_VERSION = 0;
 export const FETCH_MAX_VERSION = 17;
 
 const EMPTY = Buffer.alloc(0);
@@ -258,9 +260,11 @@ async function readPartition(
     if (o.follower) partition.updateFollowerFetchState(o.replicaId, sp.fetchOffset);
   } else if (o.maxBytes > 0 || o.minOneBatch) {
     try {
+      const legacy = apiVersion < 4;
       const read = await partition.read(sp.fetchOffset, Math.max(0, o.maxBytes), {
         isolationLevel: o.isolationLevel,
-        minOneBatch: o.minOneBatch,
+        // v0-2 may answer with part of a message: read a batch to cut it from.
+        minOneBatch: o.minOneBatch || apiVersion < 3,
         follower: o.follower,
       });
       if (read.kind === 'offset-out-of-range') {
@@ -268,6 +272,15 @@ async function readPartition(
       } else if (apiVersion < 10 && hasZstd(read.records)) {
         // Fetch before v10 cannot carry zstd batches (the client could not read them).
         data.errorCode = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE;
+      } else if (legacy) {
+        data.records = downConvert(read.records, {
+          magic: messageFormatForFetch(apiVersion),
+          fetchOffset: sp.fetchOffset,
+          maxBytes: Math.max(0, o.maxBytes),
+          minOneMessage: apiVersion === 3 && o.minOneBatch,
+          partialMessage: apiVersion < 3,
+        });
+        bytes = data.records.length;
       } else {
         data.records = read.records;
         bytes = read.records.length;

@@ -2,8 +2,8 @@
  * Produce (key 0), v0-11. The work is in replica/produce.ts: per-partition validation,
  * the leader append, and the acks=-1 wait. acks=0 sends no answer; when such a request
  * failed somewhere, the connection is closed, as Kafka does, so the client notices.
- * Produce v0-2 are served so old clients get per-partition answers: their message
- * formats v0/v1 are refused with UNSUPPORTED_FOR_MESSAGE_FORMAT.
+ * Produce v0-2 carry message formats v0/v1, which are up-converted to v2 batches
+ * before the usual validation and append (replica/up-convert.ts).
  */
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
 import { defineHandler } from '../handler.ts';

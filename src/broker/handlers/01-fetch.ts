@@ -1,6 +1,6 @@
 /**
- * Fetch (key 1), v4-17: sessions, long poll, byte limits (fetch/fetch.ts). v0-3 need
- * message format conversion (v0/v1), which Kafka 4 dropped: they get UNSUPPORTED_VERSION.
+ * Fetch (key 1), v0-17: sessions, long poll, byte limits (fetch/fetch.ts). v0-3 get
+ * their records down-converted to message format v0/v1 (fetch/down-convert.ts).
  */
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
 import { FETCH_MAX_VERSION, FETCH_MIN_VERSION, handleFetch } from '../fetch/fetch.ts';

@@ -6,8 +6,9 @@
  * that need them: compacted topics' key check, the error path of a timestamp check, a
  * finite message.timestamp.before.max.ms). Per batch, in Kafka's terms:
  *
- *   magic < 2            Produce v0-2: UNSUPPORTED_FOR_MESSAGE_FORMAT (Kafka 4 dropped
- *                        formats v0/v1); v3+: INVALID_RECORD (v3+ must carry magic 2)
+ *   magic < 2            Produce v0-2: up-converted to one v2 batch first (up-convert.ts;
+ *                        a bad message set is CORRUPT_MESSAGE / INVALID_RECORD);
+ *                        v3+: INVALID_RECORD (v3+ must carry magic 2)
  *   more than one batch (v3+)          INVALID_RECORD (Kafka allows exactly one per partition)
  *   zstd before Produce v7             UNSUPPORTED_COMPRESSION_TYPE
  *   size > max.message.bytes           MESSAGE_TOO_LARGE
@@ -52,9 +53,11 @@ import {
   decodeRecordBatch,
   validateBatch,
 } from '../../protocol/records/index.ts';
+import { isLegacyMessageSet } from '../../protocol/records/legacy.ts';
 import { MIN_RECORD_SIZE, skipRecord } from '../../protocol/records/record.ts';
 import type { PartitionConfig } from './partition.ts';
 import type { ReplicaManager } from './replica-manager.ts';
+import { upConvert } from './up-convert.ts';
 
 export interface ProduceDeps {
   replicas: ReplicaManager;
@@ -296,7 +299,16 @@ export async function handleProduce(
         continue;
       }
       const partition = lookup.partition;
-      const valid = validateProducedBatches(pd.records, apiVersion, partition.config, now);
+      let records = pd.records;
+      if (apiVersion < 3 && isLegacyMessageSet(records)) {
+        const up = upConvert(records!, 64 * partition.config.maxMessageBytes);
+        if (!up.ok) {
+          setError(up.errorCode, up.message);
+          continue;
+        }
+        records = up.batch;
+      }
+      const valid = validateProducedBatches(records, apiVersion, partition.config, now);
       if (!valid.ok) {
         setError(valid.errorCode, valid.message);
         if (valid.recordErrors !== undefined) out.recordErrors = valid.recordErrors;
@@ -308,7 +320,7 @@ export async function handleProduce(
       }
       work.push(
         (async () => {
-          const outcome = await partition.appendAsLeader(pd.records!, valid.headers);
+          const outcome = await partition.appendAsLeader(records!, valid.headers);
           if (outcome.kind === 'error') {
             setError(outcome.errorCode, outcome.message);
             if (outcome.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER) {
