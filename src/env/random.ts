@@ -14,7 +14,7 @@ export interface Random {
 }
 
 export const systemRandom: Random = {
-  next: () => randomInt(0, 2 ** 48) / 2 ** 48,
+  next: () => randomInt(0, 2 ** 47) / 2 ** 47,
   int: (maxExclusive) => randomInt(0, maxExclusive),
   bytes: (n) => randomBytes(n),
 };
