@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'src/protocol/generated/**', '**/*.js'] },
+  { ignores: ['node_modules/**', 'dist/**', 'data/**', '.tmp/**', 'src/protocol/generated/**', '**/*.js'] },
   {
     files: ['**/*.ts'],
     languageOptions: {

@@ -13,8 +13,8 @@
 import type { Clock } from '../env/clock.ts';
 import { decodeRequest, encodeResponse } from '../protocol/frame.ts';
 import { API_INFO, ApiKey } from '../protocol/generated/api-keys.ts';
-import { ErrorCode } from '../protocol/generated/errors.ts';
 import type { ApiVersionsResponse } from '../protocol/generated/api-versions-response.ts';
+import { ErrorCode } from '../protocol/generated/errors.ts';
 import type { ApiHandler, RequestContext, ServedApiKey } from './handler.ts';
 import type { Connection, FrameResponse, NetworkLogger } from './network/index.ts';
 import type { BrokerServices } from './services.ts';

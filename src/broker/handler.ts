@@ -7,9 +7,10 @@
  * where the API has them). A thrown exception is a bug: the dispatcher logs it and
  * closes that connection only.
  */
-import type { Connection } from './network/index.ts';
-import type { RequestHeader } from '../protocol/generated/request-header.ts';
+
 import type { RequestTypes, ResponseTypes } from '../protocol/generated/api-keys.ts';
+import type { RequestHeader } from '../protocol/generated/request-header.ts';
+import type { Connection } from './network/index.ts';
 import type { BrokerServices } from './services.ts';
 
 export type ServedApiKey = keyof RequestTypes & keyof ResponseTypes;

@@ -77,5 +77,6 @@ void describe('raft messages on the wire', () => {
     ]) {
       assert.ok((seen.get(type) ?? 0) > 0, `saw ${type}`);
     }
+    assert.ok(batchesSeen > 0, 'fetch responses carried record batches');
   });
 });
