@@ -113,6 +113,12 @@ const SECTIONS: readonly Section[] = [
       ),
   },
   {
+    key: 'groups',
+    timeoutMs: (context) => (context.quick ? 90_000 : 900_000),
+    run: (context) =>
+      componentSection('groups', 'groups.ts', 'runGroupsBench', { quick: context.quick }, () => undefined),
+  },
+  {
     key: 'nats',
     timeoutMs: workloadTimeoutMs,
     async run(context) {
