@@ -44,27 +44,72 @@ export function messageFormatForFetch(apiVersion: number): LegacyMagic {
 
 /** Converts the v2 batches in `records` (whole batches, as the log returns them). */
 export function downConvert(records: Buffer, o: DownConvertOptions): Buffer {
+  return convertRecords(records, o).records;
+}
+
+/**
+ * How many times a fetch reads on past batches that convert to nothing (transaction
+ * markers, records before the fetch offset) before it answers with no records.
+ */
+const MAX_READS_PAST_NOTHING = 8;
+
+/**
+ * Converts `first` (what the log returned at o.fetchOffset). When it holds nothing an old
+ * client can see (only control batches, say), the client could never move past it, so
+ * this reads on after it through `readFrom` (a bounded number of times); the client
+ * then continues from the offset after the last message it gets.
+ */
+export async function downConvertRead(
+  first: Buffer,
+  o: DownConvertOptions,
+  readFrom: (offset: number) => Promise<Buffer>,
+): Promise<Buffer> {
+  let records = first;
+  let opts = o;
+  for (let reads = 0; ; reads++) {
+    const converted = convertRecords(records, opts);
+    if (!converted.nothing || reads === MAX_READS_PAST_NOTHING || converted.nextOffset < 0) return converted.records;
+    opts = { ...opts, fetchOffset: converted.nextOffset };
+    records = await readFrom(converted.nextOffset);
+    if (records.length === 0) return converted.records;
+  }
+}
+
+interface Converted {
+  records: Buffer;
+  /** True when no batch held anything to convert (limits aside). */
+  nothing: boolean;
+  /** The offset after the last batch read (-1 when there was none). */
+  nextOffset: number;
+}
+
+function convertRecords(records: Buffer, o: DownConvertOptions): Converted {
   const parts: Buffer[] = [];
   let total = 0;
   let pos = 0;
+  let nothing = true;
+  let nextOffset = -1;
   while (pos < records.length) {
     // Batches read from our own log; the CRC was checked when they were appended.
     const batch = decodeRecordBatch(records, pos, { verifyCrc: false, maxUncompressedBytes: o.maxUncompressedBytes });
     pos += batch.sizeInBytes;
+    nextOffset = batch.baseOffset + batch.lastOffsetDelta + 1;
     if (batch.isControl) continue;
     for (const entry of convertBatch(batch, o)) {
+      nothing = false;
       if (total + entry.length > o.maxBytes) {
+        let records: Buffer = Buffer.concat(parts, total);
         if (total === 0) {
-          if (o.minOneMessage) return entry;
-          if (o.partialMessage) return entry.subarray(0, Math.max(0, o.maxBytes));
+          if (o.minOneMessage) records = entry;
+          else if (o.partialMessage) records = entry.subarray(0, Math.max(0, o.maxBytes));
         }
-        return Buffer.concat(parts, total);
+        return { records, nothing, nextOffset };
       }
       parts.push(entry);
       total += entry.length;
     }
   }
-  return Buffer.concat(parts, total);
+  return { records: Buffer.concat(parts, total), nothing, nextOffset };
 }
 
 /** One entry per record (uncompressed), or one wrapper (compressed). */

@@ -35,7 +35,7 @@ import {
 } from '../../protocol/records/batch-header.ts';
 import type { Partition } from '../replica/partition.ts';
 import type { ReplicaManager } from '../replica/replica-manager.ts';
-import { downConvert, messageFormatForFetch } from './down-convert.ts';
+import { downConvertRead, messageFormatForFetch } from './down-convert.ts';
 import {
   type FetchSession,
   type FetchSessionCache,
@@ -260,7 +260,6 @@ async function readPartition(
     if (o.follower) partition.updateFollowerFetchState(o.replicaId, sp.fetchOffset);
   } else if (o.maxBytes > 0 || o.minOneBatch) {
     try {
-      const legacy = apiVersion < 4;
       const read = await partition.read(sp.fetchOffset, Math.max(0, o.maxBytes), {
         isolationLevel: o.isolationLevel,
         // v0-2 may answer with part of a message: read a batch to cut it from.
@@ -272,14 +271,21 @@ async function readPartition(
       } else if (apiVersion < 10 && hasZstd(read.records)) {
         // Fetch before v10 cannot carry zstd batches (the client could not read them).
         data.errorCode = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE;
-      } else if (legacy) {
-        data.records = downConvert(read.records, {
+      } else if (apiVersion < 4) {
+        const options = { isolationLevel: o.isolationLevel, minOneBatch: true };
+        const readFrom = async (offset: number): Promise<Buffer> => {
+          const more = await partition.read(offset, Math.max(0, o.maxBytes), options);
+          // A zstd batch stops here: the fetch at its offset answers UNSUPPORTED_COMPRESSION_TYPE.
+          return more.kind === 'records' && !hasZstd(more.records) ? more.records : EMPTY;
+        };
+        const legacyOptions = {
           magic: messageFormatForFetch(apiVersion),
           fetchOffset: sp.fetchOffset,
           maxBytes: Math.max(0, o.maxBytes),
           minOneMessage: apiVersion === 3 && o.minOneBatch,
           partialMessage: apiVersion < 3,
-        });
+        };
+        data.records = await downConvertRead(read.records, legacyOptions, readFrom);
         bytes = data.records.length;
       } else {
         data.records = read.records;

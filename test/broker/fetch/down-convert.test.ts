@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { downConvert, messageFormatForFetch } from '../../../src/broker/fetch/down-convert.ts';
+import { downConvert, downConvertRead, messageFormatForFetch } from '../../../src/broker/fetch/down-convert.ts';
 import { upConvert } from '../../../src/broker/replica/up-convert.ts';
 import { ErrorCode } from '../../../src/protocol/generated/errors.ts';
 import {
@@ -151,6 +151,65 @@ void describe('down-conversion (Fetch v0-3)', () => {
     assert.deepEqual(cut, all.subarray(0, 5));
     assert.deepEqual(decodeMessageSet(cut, { allowPartialTail: true }), []);
     assert.equal(convert(records, 1, { maxBytes: 5, minOneMessage: false }).length, 0);
+  });
+});
+
+void describe('downConvertRead: reading on past what converts to nothing', () => {
+  const marker = (offset: number): Buffer => {
+    const c = buildControlBatch({
+      type: ControlRecordType.Commit,
+      coordinatorEpoch: 0,
+      producerId: 1n,
+      producerEpoch: 0,
+      timestamp: 5,
+    });
+    c.writeBigInt64BE(BigInt(offset), 0);
+    return c;
+  };
+  const options = { magic: 1 as const, fetchOffset: 0, maxBytes: BIG, minOneMessage: true, partialMessage: false };
+
+  void it('skips a read holding only control batches and continues after them', async () => {
+    const asked: number[] = [];
+    const log = new Map([
+      [2, marker(2)],
+      [3, batch(3, 2)],
+    ]);
+    const out = await downConvertRead(Buffer.concat([marker(0), marker(1)]), options, async (offset) => {
+      asked.push(offset);
+      return log.get(offset) ?? Buffer.alloc(0);
+    });
+    assert.deepEqual(asked, [2, 3]);
+    assert.deepEqual(
+      decodeMessageSet(out).map((m) => m.offset),
+      [3, 4],
+    );
+  });
+
+  void it('stops at the end of the log, and after a bounded number of reads', async () => {
+    let reads = 0;
+    const empty = await downConvertRead(marker(0), options, async () => {
+      reads++;
+      return Buffer.alloc(0);
+    });
+    assert.equal(empty.length, 0);
+    assert.equal(reads, 1);
+    reads = 0;
+    const endless = await downConvertRead(marker(0), options, async (offset) => {
+      reads++;
+      return marker(offset);
+    });
+    assert.equal(endless.length, 0);
+    assert.ok(reads > 0 && reads <= 10, `${reads}`);
+  });
+
+  void it('does not read on when the limit (not the content) left the answer empty', async () => {
+    let reads = 0;
+    const out = await downConvertRead(batch(0, 3), { ...options, maxBytes: 5, minOneMessage: false }, async () => {
+      reads++;
+      return batch(3, 1);
+    });
+    assert.equal(out.length, 0);
+    assert.equal(reads, 0);
   });
 });
 
