@@ -5,7 +5,10 @@
 import { Command } from 'commander';
 import { addBrokerConfigOptions, type BrokerConfigOptions } from '../config/index.ts';
 import { VERSION } from '../version.ts';
+import { registerConsume } from './consume.ts';
+import { registerProduce } from './produce.ts';
 import { runStart } from './start.ts';
+import { registerTopics } from './topics.ts';
 
 const program = new Command()
   .name('runnel')
@@ -17,5 +20,9 @@ addBrokerConfigOptions(
 ).action(async (options: BrokerConfigOptions) => {
   process.exitCode = await runStart(options);
 });
+
+registerTopics(program);
+registerProduce(program);
+registerConsume(program);
 
 await program.parseAsync(process.argv);
