@@ -54,7 +54,7 @@ export interface LegacyMessage {
 }
 
 export interface DecodeMessageSetOptions {
-  /** Bound on each wrapper's decompressed bytes (default 64 MiB). */
+  /** Bound on the decompressed bytes of all wrappers together (default 64 MiB). */
   maxUncompressedBytes?: number | undefined;
   /** Check CRC-32 of every message (default true). */
   verifyCrc?: boolean | undefined;
@@ -96,13 +96,15 @@ export function decodeMessageSet(buf: Buffer, opts: DecodeMessageSetOptions = {}
   const maxBytes = opts.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES;
   const verifyCrc = opts.verifyCrc ?? true;
   const out: LegacyMessage[] = [];
+  let decompressed = 0;
   walk(buf, opts.allowPartialTail ?? false, verifyCrc, (entry) => {
     if (entry.codec === CompressionType.None) {
       out.push(entry.message(entry.offset, entry.timestamp, CompressionType.None));
       return;
     }
     if (entry.value === null) corrupt('invalid-record', 'compressed message without a value', entry.position);
-    const inner = decompress(entry.codec, entry.value, maxBytes);
+    const inner = decompress(entry.codec, entry.value, maxBytes - decompressed);
+    decompressed += inner.length;
     const innerEntries: Entry[] = [];
     walk(inner, false, verifyCrc, (e) => {
       if (e.codec !== CompressionType.None) corrupt('invalid-record', 'nested compressed message', entry.position);

@@ -219,6 +219,10 @@ void describe('message format v0/v1: hostile input', () => {
     });
     assert.ok(bomb.length < 4096);
     expectCorrupt(() => decodeMessageSet(bomb, { maxUncompressedBytes: 64 << 10 }), 'decompressed-too-large');
+    // The bound holds for all wrappers together, not each.
+    const many = Buffer.concat(Array.from({ length: 8 }, () => bomb));
+    assert.equal(decodeMessageSet(many, { maxUncompressedBytes: 9 << 20 }).length, 8);
+    expectCorrupt(() => decodeMessageSet(many, { maxUncompressedBytes: 4 << 20 }), 'decompressed-too-large');
   });
 
   void it('random, mutated and truncated sets give CorruptRecordError or messages, nothing else', () => {
