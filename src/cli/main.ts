@@ -5,7 +5,10 @@
 import { Command } from 'commander';
 import { addBrokerConfigOptions, type BrokerConfigOptions } from '../config/index.ts';
 import { VERSION } from '../version.ts';
+import { registerCluster } from './cluster.ts';
+import { registerConfigs } from './configs.ts';
 import { registerConsume } from './consume.ts';
+import { registerGroups } from './groups.ts';
 import { registerProduce } from './produce.ts';
 import { runStart } from './start.ts';
 import { registerTopics } from './topics.ts';
@@ -24,5 +27,8 @@ addBrokerConfigOptions(
 registerTopics(program);
 registerProduce(program);
 registerConsume(program);
+registerGroups(program);
+registerConfigs(program);
+registerCluster(program);
 
 await program.parseAsync(process.argv);
