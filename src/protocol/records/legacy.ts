@@ -146,14 +146,14 @@ function walk(buf: Buffer, allowPartialTail: boolean, verifyCrc: boolean, visit:
       if (allowPartialTail) return;
       corrupt('truncated', `${left} bytes left, an entry header needs ${LEGACY_LOG_OVERHEAD}`, pos);
     }
-    const offsetBig = buf.readBigInt64BE(pos);
+    // Producers' offsets are not checked (the log assigns its own), only read.
+    const offset = Number(buf.readBigInt64BE(pos));
     const size = buf.readInt32BE(pos + 8);
     if (size < V0_MIN_MESSAGE_SIZE) corrupt('invalid-length', `message size ${size}`, pos);
     if (size > left - LEGACY_LOG_OVERHEAD) {
       if (allowPartialTail) return;
       corrupt('truncated', `message of ${size} bytes, ${left - LEGACY_LOG_OVERHEAD} left`, pos);
     }
-    if (offsetBig < 0n || offsetBig > BigInt(Number.MAX_SAFE_INTEGER)) corrupt('invalid-record', 'offset', pos);
     const start = pos + LEGACY_LOG_OVERHEAD;
     const end = start + size;
     const magic = buf.readInt8(start + 4);
@@ -189,7 +189,7 @@ function walk(buf: Buffer, allowPartialTail: boolean, verifyCrc: boolean, visit:
     const logAppendTime = magic === 1 && (attributes & ATTR_LEGACY_LOG_APPEND_TIME) !== 0;
     visit({
       position: pos,
-      offset: Number(offsetBig),
+      offset,
       magic,
       codec,
       logAppendTime,
