@@ -9,6 +9,7 @@ import { registerCluster } from './cluster.ts';
 import { registerConfigs } from './configs.ts';
 import { registerConsume } from './consume.ts';
 import { registerGroups } from './groups.ts';
+import { registerPerf } from './perf.ts';
 import { registerProduce } from './produce.ts';
 import { runStart } from './start.ts';
 import { registerTopics } from './topics.ts';
@@ -30,5 +31,6 @@ registerConsume(program);
 registerGroups(program);
 registerConfigs(program);
 registerCluster(program);
+registerPerf(program);
 
 await program.parseAsync(process.argv);
