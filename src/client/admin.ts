@@ -10,6 +10,7 @@ import type { TopicPartition } from './assignors/index.ts';
 import { Cluster, type CommonClientOptions, isStaleMetadataError } from './cluster.ts';
 import { KafkaProtocolError } from './errors.ts';
 import { decodeAssignment, decodeSubscription } from './group.ts';
+import { offsetCommitTopics } from './util.ts';
 
 export type AdminOptions = CommonClientOptions;
 
@@ -451,37 +452,13 @@ export class Admin {
   ): Promise<void> {
     await this.cluster.withRetries(async () => {
       const node = await this.coordinator(groupId);
-      const topics = new Map<
-        string,
-        {
-          partitionIndex: number;
-          committedOffset: bigint;
-          committedLeaderEpoch: number;
-          commitTimestamp: bigint;
-          committedMetadata: string | null;
-        }[]
-      >();
-      for (const o of offsets) {
-        let l = topics.get(o.topic);
-        if (l === undefined) {
-          l = [];
-          topics.set(o.topic, l);
-        }
-        l.push({
-          partitionIndex: o.partition,
-          committedOffset: BigInt(o.offset),
-          committedLeaderEpoch: -1,
-          commitTimestamp: -1n,
-          committedMetadata: '',
-        });
-      }
       const res = await this.cluster.request(node, ApiKey.OffsetCommit, {
         groupId,
         generationIdOrMemberEpoch: -1,
         memberId: '',
         groupInstanceId: null,
         retentionTimeMs: -1n,
-        topics: [...topics].map(([name, partitions]) => ({ name, partitions })),
+        topics: offsetCommitTopics(offsets),
       });
       for (const t of res.topics) {
         for (const p of t.partitions) {

@@ -28,7 +28,7 @@ import {
   isCoordinatorError,
 } from './group.ts';
 import { bufferDeserializer, type Deserializer } from './serde.ts';
-import { tpKey } from './util.ts';
+import { offsetCommitTopics, tpKey } from './util.ts';
 
 export type { TopicPartition } from './assignors/index.ts';
 export type { ConsumerRecord } from './completed-fetch.ts';
@@ -534,30 +534,6 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     const group = this.group!;
     await this.cluster.withRetries(async () => {
       const coordinator = await group.coordinator();
-      const topics = new Map<
-        string,
-        {
-          partitionIndex: number;
-          committedOffset: bigint;
-          committedLeaderEpoch: number;
-          commitTimestamp: bigint;
-          committedMetadata: string | null;
-        }[]
-      >();
-      for (const o of offsets) {
-        let l = topics.get(o.topic);
-        if (l === undefined) {
-          l = [];
-          topics.set(o.topic, l);
-        }
-        l.push({
-          partitionIndex: o.partition,
-          committedOffset: BigInt(o.offset),
-          committedLeaderEpoch: -1,
-          commitTimestamp: -1n,
-          committedMetadata: o.metadata ?? '',
-        });
-      }
       const inGroup = this.mode === 'subscribe';
       let res: Awaited<ReturnType<typeof this.cluster.request<typeof ApiKey.OffsetCommit>>>;
       try {
@@ -567,7 +543,7 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
           memberId: inGroup ? group.memberId : '',
           groupInstanceId: null,
           retentionTimeMs: -1n,
-          topics: [...topics].map(([name, partitions]) => ({ name, partitions })),
+          topics: offsetCommitTopics(offsets),
         });
       } catch (e) {
         group.coordinatorDead();

@@ -1,5 +1,6 @@
 /** Small helpers shared by the producer, consumer and admin. Time always comes from a Clock. */
 import type { Clock } from '../env/clock.ts';
+import type { OffsetCommitRequestTopic } from '../protocol/generated/offset-commit-request.ts';
 import { KafkaAbortError } from './errors.ts';
 
 /** Resolves after `ms` on `clock`; rejects with KafkaAbortError when `signal` aborts first. */
@@ -48,4 +49,26 @@ export function parseHostPort(s: string): { host: string; port: number } {
 /** Key of a topic-partition in maps. */
 export function tpKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
+}
+
+/** Groups offsets to commit by topic, as OffsetCommit carries them. */
+export function offsetCommitTopics(
+  offsets: readonly { topic: string; partition: number; offset: number; metadata?: string }[],
+): OffsetCommitRequestTopic[] {
+  const topics = new Map<string, OffsetCommitRequestTopic>();
+  for (const o of offsets) {
+    let t = topics.get(o.topic);
+    if (t === undefined) {
+      t = { name: o.topic, partitions: [] };
+      topics.set(o.topic, t);
+    }
+    t.partitions.push({
+      partitionIndex: o.partition,
+      committedOffset: BigInt(o.offset),
+      committedLeaderEpoch: -1,
+      commitTimestamp: -1n,
+      committedMetadata: o.metadata ?? '',
+    });
+  }
+  return [...topics.values()];
 }
