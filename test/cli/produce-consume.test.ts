@@ -41,8 +41,8 @@ function jsonLines(text: string): JsonRecord[] {
     .map((l) => JSON.parse(l) as JsonRecord);
 }
 
-describe('runnel produce and consume', () => {
-  it('round-trips keys, headers and values from stdin', async () => {
+void describe('runnel produce and consume', () => {
+  void it('round-trips keys, headers and values from stdin', async () => {
     await runnelOk(b, ['topics', 'create', '--topic', 'cli-rt', '--partitions', '1']);
     const before = Date.now();
     await runnelOk(
@@ -96,7 +96,7 @@ describe('runnel produce and consume', () => {
     assert.equal(fromTime.stdout, 'v1\n');
   });
 
-  it('produces a file with a progress bar and stops on --timeout-ms', async () => {
+  void it('produces a file with a progress bar and stops on --timeout-ms', async () => {
     await runnelOk(b, ['topics', 'create', '--topic', 'cli-file', '--partitions', '2']);
     const file = join(dir, 'lines.txt');
     writeFileSync(file, `${Array.from({ length: 1000 }, (_, i) => `line-${i}`).join('\n')}\n`);
@@ -118,7 +118,7 @@ describe('runnel produce and consume', () => {
     assert.deepEqual(new Set(values), new Set(Array.from({ length: 1000 }, (_, i) => `line-${i}`)));
   });
 
-  it('rejects a line without the key separator', async () => {
+  void it('rejects a line without the key separator', async () => {
     await runnelOk(b, ['topics', 'create', '--topic', 'cli-badkey', '--partitions', '1']);
     const r = await runnel(b, ['produce', '--topic', 'cli-badkey', '--key-separator', ':'], { input: 'a:1\nnokey\n' });
     assert.equal(r.code, 1);
@@ -126,8 +126,8 @@ describe('runnel produce and consume', () => {
   });
 });
 
-describe('runnel groups', () => {
-  it('describe shows lag 0 after consuming; reset-offsets --to-earliest --execute brings it back', async () => {
+void describe('runnel groups', () => {
+  void it('describe shows lag 0 after consuming; reset-offsets --to-earliest --execute brings it back', async () => {
     await runnelOk(b, ['topics', 'create', '--topic', 'cli-grp', '--partitions', '1']);
     await runnelOk(b, ['produce', '--topic', 'cli-grp'], { input: 'a\nb\nc\nd\ne\n' });
     const c = await runnelOk(b, [
@@ -201,8 +201,8 @@ describe('runnel groups', () => {
   });
 });
 
-describe('interop with kcat', () => {
-  it('kcat reads what runnel produce wrote', async () => {
+void describe('interop with kcat', () => {
+  void it('kcat reads what runnel produce wrote', async () => {
     await runnelOk(b, ['topics', 'create', '--topic', 'cli-to-kcat', '--partitions', '1']);
     await runnelOk(b, ['produce', '--topic', 'cli-to-kcat', '--key-separator', '=', '--compression', 'zstd'], {
       input: 'a=1\nb=two words\nc=\n',
@@ -211,7 +211,7 @@ describe('interop with kcat', () => {
     assert.equal(out, 'a 1\nb two words\nc \n');
   });
 
-  it('runnel consume reads what kcat wrote', async () => {
+  void it('runnel consume reads what kcat wrote', async () => {
     await runnelOk(b, ['topics', 'create', '--topic', 'kcat-to-cli', '--partitions', '1']);
     await kcat(['-P', '-b', b, '-t', 'kcat-to-cli', '-K', ':', '-H', 'h=1'], 'x:10\ny:twenty\n');
     const r = await runnelOk(b, [

@@ -18,8 +18,8 @@ before(async () => {
 });
 after(() => broker.stop());
 
-describe('runnel topics', () => {
-  it('creates, lists, describes, alters and deletes a topic', async () => {
+void describe('runnel topics', () => {
+  void it('creates, lists, describes, alters and deletes a topic', async () => {
     const created = await runnelOk(b, [
       'topics',
       'create',
@@ -77,7 +77,7 @@ describe('runnel topics', () => {
     assert.ok(!list2.stdout.split('\n').includes('cli-orders'));
   });
 
-  it('fails with one line for an unknown topic', async () => {
+  void it('fails with one line for an unknown topic', async () => {
     const r = await runnel(b, ['topics', 'describe', '--topic', 'no-such-topic']);
     assert.equal(r.code, 1);
     assert.equal(r.stderr, 'runnel: topic no-such-topic does not exist\n');
@@ -85,8 +85,8 @@ describe('runnel topics', () => {
   });
 });
 
-describe('runnel configs', () => {
-  it('alters and describes topic configs', async () => {
+void describe('runnel configs', () => {
+  void it('alters and describes topic configs', async () => {
     await runnelOk(b, ['topics', 'create', '--topic', 'cli-conf', '--partitions', '1']);
     await runnelOk(b, [
       'configs',
@@ -122,29 +122,29 @@ describe('runnel configs', () => {
     assert.equal(rows.find((r) => r[0] === 'segment.bytes')![2], 'default');
   });
 
-  it('describes a broker', async () => {
+  void it('describes a broker', async () => {
     const d = await runnelOk(b, ['configs', 'describe', '--entity-type', 'brokers', '--entity-name', '1', '--all']);
     assert.ok(tableRows(d.stdout, 'NAME').some((r) => r[0] === 'num.partitions'));
   });
 });
 
-describe('runnel cluster', () => {
-  it('prints the cluster id, controller and brokers', async () => {
+void describe('runnel cluster', () => {
+  void it('prints the cluster id, controller and brokers', async () => {
     const r = await runnelOk(b, ['cluster']);
     assert.match(r.stdout, /^cluster id: [A-Za-z0-9_-]{22}\ncontroller: 1\n/);
     assert.deepEqual(tableRows(r.stdout, 'ID'), [['1', '127.0.0.1', String(broker.port), '-', 'yes']]);
   });
 });
 
-describe('errors', () => {
-  it('an unreachable bootstrap server: exit 1 and one line', async () => {
+void describe('errors', () => {
+  void it('an unreachable bootstrap server: exit 1 and one line', async () => {
     const port = await closedPort();
     const r = await runnel(`127.0.0.1:${port}`, ['topics', 'list']);
     assert.equal(r.code, 1);
     assert.equal(r.stderr, `runnel: cannot reach 127.0.0.1:${port}: connection refused\n`);
   });
 
-  it('bad flags: non-zero exit, no stack trace', async () => {
+  void it('bad flags: non-zero exit, no stack trace', async () => {
     const r = await runnel(b, ['topics', 'create', '--topic', 'x', '--partitions', 'many']);
     assert.notEqual(r.code, 0);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
@@ -153,7 +153,7 @@ describe('errors', () => {
     assert.match(r2.stderr, /^runnel: give exactly one of/);
   });
 
-  it('--help shows examples for every sub-command', async () => {
+  void it('--help shows examples for every sub-command', async () => {
     const commands = [
       ['topics'],
       ['topics', 'create'],
