@@ -20,7 +20,6 @@ import {
 } from './common.ts';
 import { describeTopicsOrFail } from './topics.ts';
 
-const REPORT_INTERVAL_MS = 5000;
 const MB = 1024 * 1024;
 
 interface PerfProduceOptions extends BootstrapOptions {
@@ -29,6 +28,7 @@ interface PerfProduceOptions extends BootstrapOptions {
   recordSize: number;
   throughput: number;
   producerProps?: string[];
+  reportingInterval: number;
 }
 
 interface PerfConsumeOptions extends BootstrapOptions {
@@ -36,6 +36,7 @@ interface PerfConsumeOptions extends BootstrapOptions {
   messages: number;
   group?: string;
   timeout: number;
+  reportingInterval: number;
 }
 
 export function registerPerf(program: Command): void {
@@ -63,6 +64,12 @@ export function registerPerf(program: Command): void {
         '--producer-props <k=v...>',
         'producer configs by Kafka name (acks, linger.ms, batch.size, compression.type, ...)',
         (v: string, prev: string[] = []) => [...prev, v],
+      )
+      .option(
+        '--reporting-interval <ms>',
+        'progress line on stderr this often',
+        parseIntArg('--reporting-interval', 1),
+        5000,
       ),
   )
     .addHelpText(
@@ -80,7 +87,13 @@ export function registerPerf(program: Command): void {
       .requiredOption('--topic <name>', 'topic to read')
       .requiredOption('--messages <n>', 'records to read', parseIntArg('--messages', 1))
       .option('--group <id>', 'consume as this group (default: no group, all partitions from the beginning)')
-      .option('--timeout <ms>', 'give up when no record arrives for this long', parseIntArg('--timeout', 1), 10000),
+      .option('--timeout <ms>', 'give up when no record arrives for this long', parseIntArg('--timeout', 1), 10000)
+      .option(
+        '--reporting-interval <ms>',
+        'progress line on stderr this often',
+        parseIntArg('--reporting-interval', 1),
+        5000,
+      ),
   )
     .addHelpText('after', examples(['runnel perf consume --topic bench --messages 100000']))
     .action(action(async (opts: PerfConsumeOptions) => perfConsume(opts)));
@@ -197,7 +210,7 @@ async function perfProduce(opts: PerfProduceOptions): Promise<number> {
     windowCount = 0;
     windowBytes = 0;
     windowLatency = new Latencies(0);
-  }, REPORT_INTERVAL_MS);
+  }, opts.reportingInterval);
   try {
     await checkReachable(producer.cluster, opts.bootstrapServer);
     await producer.connect();
@@ -290,7 +303,7 @@ async function perfConsume(opts: PerfConsumeOptions): Promise<number> {
       lastReportMs = now;
       lastCount = count;
       lastBytes = bytes;
-    }, REPORT_INTERVAL_MS);
+    }, opts.reportingInterval);
     let lastRecordMs = performance.now();
     while (count < opts.messages) {
       const records = await consumer.poll({ maxRecords: opts.messages - count, timeoutMs: 500 });
