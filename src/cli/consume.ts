@@ -99,6 +99,10 @@ async function runConsume(opts: ConsumeOptions): Promise<number> {
   });
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
+  // A closed pipe (`runnel consume ... | head`) ends the run quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') stop.abort();
+  });
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let count = 0;
@@ -139,7 +143,12 @@ async function runConsume(opts: ConsumeOptions): Promise<number> {
       for (const r of records)
         out += `${opts.format === 'json' ? jsonLine(r) : (r.value?.toString('utf8') ?? 'null')}\n`;
       count += records.length;
-      if (!process.stdout.write(out)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
+      if (!process.stdout.write(out) && !stop.signal.aborted) {
+        await new Promise<void>((resolve) => {
+          process.stdout.once('drain', resolve);
+          stop.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+      }
     }
     if (opts.group !== undefined) await consumer.commit();
   } finally {
