@@ -3,7 +3,7 @@
  * printed by default, applied with `--execute`, like kafka-consumer-groups) and delete.
  */
 import type { Command } from 'commander';
-import type { Admin, GroupDescription } from '../client/index.ts';
+import { type Admin, type GroupDescription, KafkaProtocolError } from '../client/index.ts';
 import {
   action,
   addBootstrapOption,
@@ -17,6 +17,8 @@ import {
 } from './common.ts';
 import { formatTable } from './table.ts';
 import { describeTopicsOrFail } from './topics.ts';
+
+const GROUP_ID_NOT_FOUND = 69;
 
 interface ResetOptions extends BootstrapOptions {
   group: string;
@@ -116,8 +118,17 @@ export function registerGroups(program: Command): void {
     .action(
       action(async (opts: BootstrapOptions & { group: string[] }) =>
         withAdmin(opts, async (admin) => {
-          await admin.deleteGroups(opts.group);
-          for (const g of opts.group) process.stdout.write(`deleted group ${g}\n`);
+          for (const g of opts.group) {
+            try {
+              await admin.deleteGroups([g]);
+            } catch (e) {
+              if (e instanceof KafkaProtocolError && e.code === GROUP_ID_NOT_FOUND) {
+                throw new CliError(`group ${g} does not exist`);
+              }
+              throw e;
+            }
+            process.stdout.write(`deleted group ${g}\n`);
+          }
           return 0;
         }),
       ),
