@@ -2,14 +2,18 @@
  * The broker's data path, measured from outside: a broker in a child process, kcat
  * (librdkafka) as the load.
  *
- *   node --import tsx bench/broker.ts [--quick]
+ *   node --import tsx bench/broker.ts [--quick] [--start-only]
  *
  * Figures: produce and consume throughput of 1 KiB records over 16 partitions (MB/s and
- * records/s, kcat -P acks=-1 with no compression, then kcat -C of everything), time from
- * process spawn to the first acknowledged produce, and the broker's idle RSS.
+ * records/s, kcat -P acks=-1 with no compression, then kcat -C of everything), and for
+ * `runnel start` as an operator runs it (bin/runnel.js on the production build in dist/,
+ * rebuilt first; and, for comparison, the sources through tsx as `npm start` ran them
+ * before the build existed): the time from process spawn to the "listening" line and to
+ * the first acknowledged produce, and the broker's idle RSS (medians of several starts).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +32,7 @@ export interface BenchFigure {
 
 const PARTITIONS = 16;
 const RECORD_BYTES = 1024;
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 function run(cmd: string, args: string[], stdinFile?: string): Promise<{ ms: number; stdout: string }> {
   return new Promise((resolve, reject) => {
@@ -75,22 +80,114 @@ async function firstProduce(bootstrap: string): Promise<void> {
   }
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface StartSample {
+  /** Spawn to the "listening" line on stdout. */
+  listeningMs: number;
+  /** Spawn to the first acknowledged produce (sent once the line is out). */
+  firstProduceMs: number;
+  /** After a second of idling. */
+  idleRssMiB: number;
+}
+
+/** One `runnel start` (node + args + start ...) on a free port and a fresh log dir, measured, then SIGTERM. */
+async function measureStart(args: readonly string[]): Promise<StartSample> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'runnel-bench-start-'));
+  const started = performance.now();
+  const child = spawn(
+    process.execPath,
+    [...args, 'start', '--set', `listeners=PLAINTEXT://127.0.0.1:${port}`, '--set', `log.dirs=${dir}`],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  try {
+    const listeningMs = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`runnel start: no listening line in 30 s: ${stderr}`)), 30_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (/listening on /.test(out)) {
+          clearTimeout(timer);
+          resolve(performance.now() - started);
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`runnel start exited (${code}) before listening: ${stderr}`));
+      });
+    });
+    await firstProduce(`127.0.0.1:${port}`);
+    const firstProduceMs = performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const idleRssMiB = rssBytes(child.pid!) / (1024 * 1024);
+    if (/running the sources through tsx/.test(stderr)) throw new Error(`runnel start did not use dist/: ${stderr}`);
+    return { listeningMs, firstProduceMs, idleRssMiB };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Start-up as an operator sees it, medians of `runs` starts one after another: the
+ * production build through bin/runnel.js (what `npm start` and the `runnel` command run;
+ * built first, so it is the current sources) and the sources through tsx.
+ */
+export async function runStartBench(opts: { quick: boolean }): Promise<BenchFigure[]> {
+  const runs = opts.quick ? 3 : 7;
+  execFileSync(process.execPath, ['tools/build.mjs'], { cwd: ROOT, stdio: 'ignore' });
+  const variants: [label: string, args: string[]][] = [
+    ['built', ['bin/runnel.js']],
+    ['tsx', ['--import', 'tsx', 'src/cli/main.ts']],
+  ];
+  const figures: BenchFigure[] = [];
+  for (const [label, args] of variants) {
+    const samples: StartSample[] = [];
+    for (let i = 0; i < runs; i++) samples.push(await measureStart(args));
+    figures.push(
+      { name: `start to listening (${label})`, value: median(samples.map((s) => s.listeningMs)), unit: 'ms' },
+      { name: `start to first produce (${label})`, value: median(samples.map((s) => s.firstProduceMs)), unit: 'ms' },
+      { name: `idle RSS (${label})`, value: median(samples.map((s) => s.idleRssMiB)), unit: 'MiB' },
+    );
+  }
+  return figures;
+}
+
 export async function runBrokerBench(opts: { quick: boolean }): Promise<BenchFigure[]> {
   const records = opts.quick ? 50_000 : 500_000;
   const dir = mkdtempSync(join(tmpdir(), 'runnel-bench-broker-'));
   const input = join(dir, 'input.txt');
   const line = `${'x'.repeat(RECORD_BYTES - 1)}\n`;
   writeFileSync(input, line.repeat(records));
-  const figures: BenchFigure[] = [];
-  const started = performance.now();
+  const figures: BenchFigure[] = await runStartBench(opts);
   const broker = await spawnBroker(join(dir, 'data'), { 'num.partitions': String(PARTITIONS) });
   try {
     await firstProduce(broker.bootstrap);
-    figures.push({ name: 'start to first produce', value: performance.now() - started, unit: 'ms' });
-    figures.push({ name: '  of which module loading (tsx)', value: broker.importMs, unit: 'ms' });
-    figures.push({ name: '  of which startBroker()', value: broker.startBrokerMs, unit: 'ms' });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    figures.push({ name: 'idle RSS', value: rssBytes(broker.pid) / (1024 * 1024), unit: 'MiB' });
+    figures.push({ name: 'startBroker() (in-process, tsx child)', value: broker.startBrokerMs, unit: 'ms' });
 
     const produce = await run(
       '/usr/bin/kcat',
@@ -153,7 +250,7 @@ export async function runBrokerBench(opts: { quick: boolean }): Promise<BenchFig
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const quick = process.argv.includes('--quick');
-  runBrokerBench({ quick }).then(
+  (process.argv.includes('--start-only') ? runStartBench({ quick }) : runBrokerBench({ quick })).then(
     (figures) => {
       for (const f of figures) console.log(`${f.name.padEnd(40)} ${f.value.toFixed(1).padStart(10)} ${f.unit}`);
     },

@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+// The production build: bundles the `runnel` command (src/cli/main.ts) into dist/runnel.js
+// with esbuild, so that starting a broker loads one JavaScript file instead of transpiling
+// the TypeScript sources through tsx at every start. Runs from `npm run build` and from
+// `prepare` (so `npm install` / `npm ci` build it); takes a second or two.
+//
+//   node tools/build.mjs                  # write dist/
+//   node tools/build.mjs --outdir DIR     # elsewhere (tests; DIR inside the repo, so that
+//                                         # the bundle finds node_modules)
+//
+// npm dependencies (the native compression and CRC packages, commander) stay external and
+// load from node_modules; Node's built-ins are external by platform. The bundle is not
+// minified (stack traces stay readable); dist/runnel.js.map maps it back to src/ for
+// debuggers and `node --enable-source-maps` (off by default: it costs ~14 MB of RSS).
+//
+// dist/build-info.json lists the source files the bundle was made from and when the build
+// started; bin/runnel.js compares their modification times with that and runs the sources through tsx
+// when the bundle is older than one of them (a build that was not redone after an edit).
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire, isBuiltin } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as esbuild from 'esbuild';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values: args } = parseArgs({ options: { outdir: { type: 'string' } } });
+const OUT_DIR = args.outdir === undefined ? join(ROOT, 'dist') : resolve(args.outdir);
+const started = performance.now();
+// Sources modified after this instant are newer than the bundle (bin/runnel.js checks).
+const startedAtMs = Date.now();
+
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+
+// Compression codecs: native packages a broker needs only once a compressed batch arrives
+// (each costs 10-25 ms of start-up and 3-7 MB of RSS). The bundle loads them at first use.
+const LOAD_AT_FIRST_USE = new Set(['lz4-napi', 'snappy', 'zstd-napi/binding.js']);
+
+/** True when `specifier`, imported from `importer`, is a CommonJS module (or a native addon). */
+function isCommonJs(specifier, importer) {
+  let path;
+  try {
+    path = createRequire(importer).resolve(specifier);
+  } catch {
+    return false; // not require-able (ESM-only exports): leave it to Node's ESM loader
+  }
+  if (path.endsWith('.node') || path.endsWith('.cjs')) return true;
+  if (!path.endsWith('.js')) return false;
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    try {
+      return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).type !== 'module';
+    } catch {
+      if (dirname(dir) === dir) return true;
+    }
+  }
+}
+
+/**
+ * npm packages stay in node_modules. The CommonJS ones (all of today's) are loaded with
+ * require() rather than import: Node's ESM loader would scan each one's source for its
+ * export names at every start, and the codecs above would load before they are needed.
+ * A codec's exports are getters that require() the package at first access (esbuild
+ * reads imported bindings at each use), so a broker that never sees, say, a snappy batch
+ * never loads snappy; a codec that fails to load then fails the request that needs it
+ * rather than the start.
+ */
+const externalPackages = {
+  name: 'runnel-external-packages',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (isBuiltin(args.path)) return { path: args.path, external: true };
+      if (!isCommonJs(args.path, args.importer)) return { path: args.path, external: true };
+      return { path: args.path, namespace: 'runnel-require' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'runnel-require' }, (args) => {
+      const specifier = JSON.stringify(args.path);
+      if (!LOAD_AT_FIRST_USE.has(args.path))
+        return { contents: `module.exports = require(${specifier});`, loader: 'js' };
+      // The export names, from the package as installed here.
+      const names = Object.keys(createRequire(join(ROOT, 'package.json'))(args.path));
+      const getters = names.map(
+        (name) => `  ${JSON.stringify(name)}: { enumerable: true, get: () => load()[${JSON.stringify(name)}] },`,
+      );
+      return {
+        contents: [
+          'let loaded;',
+          `const load = () => (loaded ??= require(${specifier}));`,
+          'module.exports = Object.defineProperties({}, {',
+          ...getters,
+          '});',
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
+  },
+};
+
+// Built into a temporary directory and renamed into place file by file (the bundle before
+// build-info.json), so that a broker starting while the build runs never loads half a file.
+const tmpDir = join(OUT_DIR, `.tmp-${process.pid}`);
+rmSync(tmpDir, { recursive: true, force: true });
+mkdirSync(tmpDir, { recursive: true });
+try {
+  const result = await esbuild.build({
+    absWorkingDir: ROOT,
+    entryPoints: { runnel: 'src/cli/main.ts' },
+    outdir: tmpDir,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    plugins: [externalPackages],
+    // require() for the CommonJS packages (the bundle is an ES module).
+    banner: {
+      js: "import { createRequire as runnelCreateRequire } from 'node:module';\nconst require = runnelCreateRequire(import.meta.url);",
+    },
+    sourcemap: 'linked',
+    sourcesContent: true,
+    metafile: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    // src/version.ts reads package.json when run from source; the bundle carries the version.
+    define: { RUNNEL_BUILD_VERSION: JSON.stringify(pkg.version) },
+    // Non-ASCII characters as they are, not as \u escapes.
+    charset: 'utf8',
+  });
+  const inputs = Object.keys(result.metafile.inputs)
+    .filter((path) => !path.startsWith('node_modules/') && !path.includes(':'))
+    .sort();
+  writeFileSync(
+    join(tmpDir, 'build-info.json'),
+    `${JSON.stringify({ version: pkg.version, entry: 'runnel.js', startedAtMs, inputs: ['package.json', ...inputs] }, null, 2)}\n`,
+  );
+  const files = readdirSync(tmpDir).sort((a, b) => Number(a === 'build-info.json') - Number(b === 'build-info.json'));
+  for (const file of files) renameSync(join(tmpDir, file), join(OUT_DIR, file));
+  rmSync(tmpDir, { recursive: true, force: true });
+  const ms = performance.now() - started;
+  console.log(
+    `built ${relative(process.cwd(), join(OUT_DIR, 'runnel.js'))} from ${inputs.length} files in ${ms.toFixed(0)} ms`,
+  );
+} catch (err) {
+  rmSync(tmpDir, { recursive: true, force: true });
+  // esbuild has printed the errors already.
+  if (!(err instanceof Error && 'errors' in err)) console.error(err);
+  process.exit(1);
+}
