@@ -76,7 +76,12 @@ export function registerGroups(program: Command): void {
             if (g.state === 'Dead' && g.members.length === 0 && g.offsets.length === 0) {
               throw new CliError(`group ${g.groupId} does not exist`);
             }
-            out.push(describeText(g));
+            const committed = new Set(g.offsets.map((o) => `${o.topic}\0${o.partition}`));
+            const uncommitted = g.members
+              .flatMap((m) => m.assignment)
+              .filter((tp) => !committed.has(`${tp.topic}\0${tp.partition}`));
+            const ends = await admin.listOffsets(uncommitted.map((tp) => ({ ...tp, spec: 'latest' as const })));
+            out.push(describeText(g, new Map(ends.map((e) => [`${e.topic}\0${e.partition}`, e.offset]))));
           }
           process.stdout.write(`${out.join('\n\n')}\n`);
           return 0;
@@ -135,7 +140,8 @@ export function registerGroups(program: Command): void {
     );
 }
 
-function describeText(g: GroupDescription): string {
+/** The group's line and table; `ends` has log end offsets of assigned partitions without a committed offset. */
+function describeText(g: GroupDescription, ends: Map<string, number>): string {
   const owner = new Map<string, GroupDescription['members'][number]>();
   for (const m of g.members) for (const tp of m.assignment) owner.set(`${tp.topic}\0${tp.partition}`, m);
   const rows: (string | number | null)[][] = g.offsets.map((o) => {
@@ -155,7 +161,7 @@ function describeText(g: GroupDescription): string {
   // Assigned partitions without a committed offset yet.
   for (const [k, m] of owner) {
     const [topic, partition] = k.split('\0') as [string, string];
-    rows.push([topic, Number(partition), null, null, null, m.memberId, m.clientHost, m.clientId]);
+    rows.push([topic, Number(partition), null, ends.get(k) ?? null, null, m.memberId, m.clientHost, m.clientId]);
   }
   rows.sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : (a[1] as number) - (b[1] as number)));
   const header = `group ${g.groupId}: state ${g.state}, ${g.members.length} member${g.members.length === 1 ? '' : 's'}, type ${g.type}${g.protocol ? `, assignor ${g.protocol}` : ''}`;

@@ -83,3 +83,37 @@ export function tableRows(text: string, firstHeader: string): string[][] {
   }
   return rows;
 }
+
+/** Starts `runnel <args>` in the background; `stop()` sends SIGTERM and waits for the exit. */
+export function startRunnel(
+  bootstrap: string,
+  args: string[],
+): { stop(): Promise<RunResult>; exited: Promise<RunResult> } {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', ...args, '--bootstrap-server', bootstrap],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<RunResult>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+  return {
+    exited,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+      const r = await exited;
+      clearTimeout(timer);
+      return r;
+    },
+  };
+}

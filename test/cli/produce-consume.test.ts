@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestBroker, type TestBroker } from '../e2e/fixture.ts';
-import { kcat, runnel, runnelOk, tableRows } from './helpers.ts';
+import { kcat, runnel, runnelOk, startRunnel, tableRows } from './helpers.ts';
 
 let broker: TestBroker;
 let b: string;
@@ -198,6 +198,46 @@ void describe('runnel groups', () => {
     await runnelOk(b, ['groups', 'delete', '--group', 'cli-g1']);
     const gone = await runnel(b, ['groups', 'describe', '--group', 'cli-g1']);
     assert.equal(gone.code, 1);
+  });
+  void it('describe shows a live member; reset-offsets refuses while it is there', async () => {
+    await runnelOk(b, ['topics', 'create', '--topic', 'cli-live', '--partitions', '1']);
+    await runnelOk(b, ['produce', '--topic', 'cli-live'], { input: 'a\nb\n' });
+    const member = startRunnel(b, ['consume', '--topic', 'cli-live', '--group', 'cli-live-g', '--from-beginning']);
+    try {
+      let rows: string[][] = [];
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const d = await runnel(b, ['groups', 'describe', '--group', 'cli-live-g']);
+        if (d.code === 0 && /state Stable, 1 member/.test(d.stdout)) {
+          rows = tableRows(d.stdout, 'TOPIC PARTITION');
+          break;
+        }
+      }
+      assert.equal(rows.length, 1);
+      assert.deepEqual([rows[0]![0], rows[0]![1], rows[0]![3]], ['cli-live', '0', '2']);
+      assert.match(rows[0]![5]!, /^runnel-cli-/);
+      assert.equal(rows[0]![7], 'runnel-cli');
+      const r = await runnel(b, [
+        'groups',
+        'reset-offsets',
+        '--group',
+        'cli-live-g',
+        '--topic',
+        'cli-live',
+        '--to-earliest',
+        '--execute',
+      ]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^runnel: group cli-live-g has 1 active member\(s\)/);
+    } finally {
+      const out = await member.stop();
+      assert.equal(out.stdout, 'a\nb\n');
+    }
+    // The member committed what it printed when it stopped.
+    const d = await runnelOk(b, ['groups', 'describe', '--group', 'cli-live-g']);
+    assert.deepEqual(
+      tableRows(d.stdout, 'TOPIC PARTITION').map((row) => row.slice(0, 5)),
+      [['cli-live', '0', '2', '2', '0']],
+    );
   });
 });
 
