@@ -1,8 +1,8 @@
 /**
  * The one table formatter of the `runnel` command: a header row in capitals, then rows,
  * columns left-aligned and separated by two spaces. Cells are strings; null and undefined
- * print as "-". Columns whose header ends in a digit-only content stay left-aligned too:
- * the output is meant for people and for `awk`, not for spreadsheets.
+ * print as "-". Numbers are left-aligned like everything else, so every column can be cut
+ * with `awk` on runs of spaces.
  */
 
 export type Cell = string | number | boolean | null | undefined;
