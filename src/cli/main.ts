@@ -21,7 +21,7 @@ const program = new Command()
   .version(VERSION)
   .addHelpText(
     'after',
-    examples([
+    `${examples([
       'runnel start',
       'runnel topics create --topic orders --partitions 3',
       "echo 'hello' | runnel produce --topic orders",
@@ -29,7 +29,7 @@ const program = new Command()
       'runnel groups describe --group billing',
       'runnel perf produce --topic orders --num-records 100000 --record-size 100 --throughput -1',
       'runnel <command> --help',
-    ]) + '\nClient commands take --bootstrap-server host:port (default localhost:9092, or $RUNNEL_BOOTSTRAP_SERVER).\n',
+    ])}\nClient commands take --bootstrap-server host:port (default localhost:9092, or $RUNNEL_BOOTSTRAP_SERVER).\n`,
   );
 
 addBrokerConfigOptions(
