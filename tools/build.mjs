@@ -16,7 +16,7 @@
 // dist/build-info.json lists the source files the bundle was made from and when the build
 // started; bin/runnel.js compares their modification times with that and runs the sources through tsx
 // when the bundle is older than one of them (a build that was not redone after an edit).
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,16 +95,21 @@ const externalPackages = {
   },
 };
 
-// Built into a temporary directory and renamed into place file by file (the bundle before
+// Written next to their final names and renamed into place (the bundle before
 // build-info.json), so that a broker starting while the build runs never loads half a file.
-const tmpDir = join(OUT_DIR, `.tmp-${process.pid}`);
-rmSync(tmpDir, { recursive: true, force: true });
-mkdirSync(tmpDir, { recursive: true });
+function writeInPlace(path, contents) {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, contents);
+  renameSync(tmp, path);
+}
+
+mkdirSync(OUT_DIR, { recursive: true });
 try {
   const result = await esbuild.build({
     absWorkingDir: ROOT,
     entryPoints: { runnel: 'src/cli/main.ts' },
-    outdir: tmpDir,
+    outdir: OUT_DIR,
+    write: false,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -127,19 +132,16 @@ try {
   const inputs = Object.keys(result.metafile.inputs)
     .filter((path) => !path.startsWith('node_modules/') && !path.includes(':'))
     .sort();
-  writeFileSync(
-    join(tmpDir, 'build-info.json'),
+  for (const file of result.outputFiles) writeInPlace(file.path, file.contents);
+  writeInPlace(
+    join(OUT_DIR, 'build-info.json'),
     `${JSON.stringify({ version: pkg.version, entry: 'runnel.js', startedAtMs, inputs: ['package.json', ...inputs] }, null, 2)}\n`,
   );
-  const files = readdirSync(tmpDir).sort((a, b) => Number(a === 'build-info.json') - Number(b === 'build-info.json'));
-  for (const file of files) renameSync(join(tmpDir, file), join(OUT_DIR, file));
-  rmSync(tmpDir, { recursive: true, force: true });
   const ms = performance.now() - started;
   console.log(
     `built ${relative(process.cwd(), join(OUT_DIR, 'runnel.js'))} from ${inputs.length} files in ${ms.toFixed(0)} ms`,
   );
 } catch (err) {
-  rmSync(tmpDir, { recursive: true, force: true });
   // esbuild has printed the errors already.
   if (!(err instanceof Error && 'errors' in err)) console.error(err);
   process.exit(1);

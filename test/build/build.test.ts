@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,7 +115,11 @@ void describe('production build (tools/build.mjs)', { timeout: 120_000 }, () => 
     assert.ok(info.inputs.includes('src/cli/main.ts'));
     assert.ok(info.inputs.includes('src/broker/start.ts'));
     assert.ok(!info.inputs.some((path) => path.startsWith('node_modules/')), 'npm packages stay external');
-    assert.ok(!existsSync(join(OUT, `.tmp-${process.pid}`)));
+    assert.deepEqual(readdirSync(OUT).sort(), ['build-info.json', 'runnel.js', 'runnel.js.map']);
+    // The source map names the sources where they are.
+    const map = JSON.parse(readFileSync(`${BUNDLE}.map`, 'utf8')) as { sources: string[] };
+    const main = map.sources.find((source) => source.endsWith('src/cli/main.ts'));
+    assert.ok(main !== undefined && existsSync(join(OUT, main)), `${main}`);
   });
 
   void it('--version prints package.json version', async () => {
