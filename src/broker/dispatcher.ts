@@ -11,13 +11,16 @@
  * closes the connection as Kafka does.
  */
 import type { Clock } from '../env/clock.ts';
-import { decodeRequest, encodeResponse } from '../protocol/frame.ts';
+import { decodeRequest, encodeResponse, encodeResponseParts } from '../protocol/frame.ts';
 import { API_INFO, ApiKey } from '../protocol/generated/api-keys.ts';
 import type { ApiVersionsResponse } from '../protocol/generated/api-versions-response.ts';
 import { ErrorCode } from '../protocol/generated/errors.ts';
 import type { ApiHandler, RequestContext, ServedApiKey } from './handler.ts';
 import type { Connection, FrameResponse, NetworkLogger } from './network/index.ts';
 import type { BrokerServices } from './services.ts';
+
+/** Byte strings at least this long are written from the handler's Buffers rather than copied. */
+const GATHER_MIN_BYTES = 16 * 1024;
 
 export interface ApiVersionRange {
   apiKey: number;
@@ -52,7 +55,11 @@ export class Dispatcher {
       .sort((a, b) => a.apiKey - b.apiKey);
   }
 
-  /** Handles one frame (the bytes after the size prefix). Rejects only on bugs or undecodable frames. */
+  /**
+   * Handles one frame (the bytes after the size prefix). Rejects only on bugs or undecodable
+   * frames. A Buffer answer carries its size prefix; an array answer (large byte strings, e.g.
+   * Fetch records, kept by reference rather than copied) is the frame without it.
+   */
   async handleFrame(connection: Connection, frame: Buffer): Promise<FrameResponse> {
     const receivedAtMs = this.clock.monotonicMs();
     const request = decodeRequest(frame);
@@ -76,6 +83,19 @@ export class Dispatcher {
     };
     const response = await handler.handle(request.body as never, ctx, this.services);
     if (response === null) return null;
+    if (handler.gatheredBytes !== undefined) {
+      const gathered = handler.gatheredBytes(response as never, GATHER_MIN_BYTES);
+      if (gathered > 0) {
+        return encodeResponseParts(
+          request.apiKey as ServedApiKey,
+          request.apiVersion,
+          correlationId,
+          response as never,
+          GATHER_MIN_BYTES,
+          gathered,
+        );
+      }
+    }
     return encodeResponse(request.apiKey as ServedApiKey, request.apiVersion, correlationId, response as never);
   }
 

@@ -39,6 +39,12 @@ export interface ApiHandler<K extends ServedApiKey = ServedApiKey> {
     ctx: RequestContext,
     services: BrokerServices,
   ): Promise<ResponseTypes[K] | null> | ResponseTypes[K] | null;
+  /**
+   * For responses carrying large byte strings (Fetch records): the sum of the lengths of
+   * the byte strings of at least `minBytes` in `response`. The dispatcher then sends those
+   * Buffers as they are, behind the rest of the frame, instead of copying them into it.
+   */
+  gatheredBytes?(response: ResponseTypes[K], minBytes: number): number;
 }
 
 /** Helper that keeps the key literal, so `request` and the result are typed. */

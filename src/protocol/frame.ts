@@ -8,7 +8,7 @@
  */
 import { DecodeError } from './codec/errors.ts';
 import { Reader } from './codec/reader.ts';
-import { Writer } from './codec/writer.ts';
+import { GatherWriter, Writer } from './codec/writer.ts';
 import {
   API_INFO,
   type RequestTypes,
@@ -118,6 +118,35 @@ export function encodeResponse<K extends number>(
   info.response.write(w, body, apiVersion);
   if (w.offset !== 4 + size) throw new Error(`response ${apiKey} v${apiVersion}: wrote ${w.offset - 4}, sized ${size}`);
   return w.buf;
+}
+
+/**
+ * Encodes a response frame as parts written back to back, WITHOUT the size prefix: byte
+ * strings (e.g. Fetch records) of at least `minBytes` are not copied but become parts of
+ * their own. `gatheredBytes` must be the sum of the lengths of exactly those byte strings
+ * in `body`. Returns the parts and the frame size.
+ */
+export function encodeResponseParts<K extends number>(
+  apiKey: K,
+  apiVersion: number,
+  correlationId: number,
+  body: ResponseBody<K>,
+  minBytes: number,
+  gatheredBytes: number,
+): Buffer[] {
+  const info = API_INFO.get(apiKey);
+  if (info === undefined) throw new RangeError(`unknown API key ${apiKey}`);
+  checkVersion(info.validVersions, apiKey, apiVersion);
+  const headerVersion = responseHeaderVersion(apiKey, apiVersion);
+  const header: ResponseHeader = { correlationId };
+  const size = sizeOfResponseHeader(header, headerVersion) + info.response.size(body, apiVersion);
+  const w = new GatherWriter(Buffer.allocUnsafe(size - gatheredBytes), minBytes);
+  writeResponseHeader(w, header, headerVersion);
+  info.response.write(w, body, apiVersion);
+  if (w.gathered !== gatheredBytes || w.offset + w.gathered !== size) {
+    throw new Error(`response ${apiKey} v${apiVersion}: wrote ${w.offset + w.gathered}, sized ${size}`);
+  }
+  return w.parts();
 }
 
 /** Fields of a request header a client sets; the API key and version select the codec. */

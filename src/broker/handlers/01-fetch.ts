@@ -24,4 +24,11 @@ export const fetchHandler = defineHandler({
     }
     return response;
   },
+  gatheredBytes(response, minBytes) {
+    let bytes = 0;
+    for (const t of response.responses) {
+      for (const p of t.partitions) if (p.records !== null && p.records.length >= minBytes) bytes += p.records.length;
+    }
+    return bytes;
+  },
 });

@@ -236,3 +236,42 @@ function outOfRange(type: string, v: number): RangeError {
 function sizeOfUnsigned(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
 }
+
+/**
+ * A Writer that does not copy byte strings of at least `minBytes`: it cuts its buffer
+ * there and keeps the caller's Buffer as its own part, so the frame is parts() written
+ * back to back. Its buffer is sized for everything else: the exact size less the lengths
+ * of the byte strings it will not copy (the caller adds those up beforehand, with the same
+ * threshold).
+ */
+export class GatherWriter extends Writer {
+  private readonly out: Buffer[] = [];
+  private partStart = 0;
+  /** Bytes kept by reference rather than copied. */
+  gathered = 0;
+
+  constructor(
+    buf: Buffer,
+    private readonly minBytes: number,
+  ) {
+    super(buf);
+  }
+
+  override writeRawBytes(bytes: Uint8Array): void {
+    if (bytes.length < this.minBytes) {
+      super.writeRawBytes(bytes);
+      return;
+    }
+    if (this.offset > this.partStart) this.out.push(this.buf.subarray(this.partStart, this.offset));
+    this.out.push(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+    this.partStart = this.offset;
+    this.gathered += bytes.length;
+  }
+
+  /** The frame: copied runs of the buffer and the byte strings kept by reference, in order. */
+  parts(): Buffer[] {
+    if (this.offset > this.partStart) this.out.push(this.buf.subarray(this.partStart, this.offset));
+    this.partStart = this.offset;
+    return this.out;
+  }
+}
