@@ -7,6 +7,9 @@
  */
 
 import { StorageError } from '../env/disk.ts';
+import { DecodeError } from '../protocol/codec/errors.ts';
+import { Reader } from '../protocol/codec/reader.ts';
+import { buildRecordBatch } from '../protocol/records/batch.ts';
 import {
   ATTR_COMPRESSION_MASK,
   BATCH_HEADER_SIZE,
@@ -81,40 +84,6 @@ export function isCompressed(buf: Buffer, pos: number): boolean {
   return (buf.readInt16BE(pos + BatchOffset.Attributes) & ATTR_COMPRESSION_MASK) !== 0;
 }
 
-// ---- varints (zigzag), as numbers --------------------------------------------------
-
-export interface VarintRead {
-  value: number;
-  next: number;
-}
-
-/** Reads a zigzag varint/varlong at `pos` as a number (exact below 2^53). */
-export function readVarint(buf: Buffer, pos: number, end: number): VarintRead {
-  let raw = 0;
-  let scale = 1;
-  let p = pos;
-  for (let i = 0; i < 10; i++) {
-    if (p >= end) throw new StorageError('corrupt', 'truncated varint');
-    const b = buf[p++]!;
-    raw += (b & 0x7f) * scale;
-    if ((b & 0x80) === 0) {
-      const value = raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
-      return { value, next: p };
-    }
-    scale *= 128;
-  }
-  throw new StorageError('corrupt', 'varint too long');
-}
-
-export function writeVarint(value: number, out: number[]): void {
-  let raw = value >= 0 ? value * 2 : -value * 2 - 1;
-  while (raw >= 128) {
-    out.push((raw % 128) | 0x80);
-    raw = Math.floor(raw / 128);
-  }
-  out.push(raw);
-}
-
 /** One record of an uncompressed batch, as byte ranges of the batch buffer. */
 export interface RecordView {
   /** Start (length prefix included) and end of the record's bytes. */
@@ -138,33 +107,43 @@ export function recordsOf(buf: Buffer, pos: number): Generator<RecordView> {
 
 /** Walks `count` records laid out in buf[start, end) (a batch body, or decompressed records). */
 export function* recordsIn(buf: Buffer, start: number, end: number, count: number): Generator<RecordView> {
-  let p = start;
+  const r = new Reader(buf, start, end);
   for (let i = 0; i < count; i++) {
-    const start = p;
-    const len = readVarint(buf, p, end);
-    const recordEnd = len.next + len.value;
-    if (len.value < 0 || recordEnd > end) throw new StorageError('corrupt', 'record overruns its batch');
-    p = len.next + 1; // attributes
-    const timestampDelta = readVarint(buf, p, recordEnd);
-    const offsetDelta = readVarint(buf, timestampDelta.next, recordEnd);
-    const keyLength = readVarint(buf, offsetDelta.next, recordEnd);
+    const recordStart = r.offset;
+    const length = varint(r);
+    const recordEnd = r.offset + length;
+    if (length < 0 || recordEnd > end) throw new StorageError('corrupt', 'record overruns its batch');
+    r.offset += 1; // attributes
+    const timestampDelta = varint(r, true);
+    const offsetDelta = varint(r);
+    const keyLength = varint(r);
     let key: Buffer | null = null;
-    p = keyLength.next;
-    if (keyLength.value >= 0) {
-      key = buf.subarray(p, p + keyLength.value);
-      p += keyLength.value;
+    if (keyLength >= 0) {
+      if (r.offset + keyLength > recordEnd) throw new StorageError('corrupt', 'key overruns its record');
+      key = buf.subarray(r.offset, r.offset + keyLength);
+      r.offset += keyLength;
     }
-    const valueLength = readVarint(buf, p, recordEnd);
+    const valueLength = varint(r);
     yield {
-      start,
+      start: recordStart,
       end: recordEnd,
-      offsetDelta: offsetDelta.value,
-      timestampDelta: timestampDelta.value,
+      offsetDelta,
+      timestampDelta,
       key,
-      valueIsNull: valueLength.value < 0,
-      value: valueLength.value < 0 ? null : buf.subarray(valueLength.next, valueLength.next + valueLength.value),
+      valueIsNull: valueLength < 0,
+      value: valueLength < 0 ? null : buf.subarray(r.offset, r.offset + valueLength),
     };
-    p = recordEnd;
+    r.offset = recordEnd;
+  }
+}
+
+/** A zigzag varint (varlong for timestamps) from the shared codec; a malformed one is a corrupt log. */
+function varint(r: Reader, long = false): number {
+  try {
+    return long ? r.readVarlongNumber() : r.readVarint();
+  } catch (e) {
+    if (e instanceof DecodeError) throw new StorageError('corrupt', `bad varint: ${e.message}`);
+    throw e;
   }
 }
 
@@ -216,67 +195,26 @@ export interface SimpleBatchOptions {
   producerId?: number;
   producerEpoch?: number;
   baseSequence?: number;
-  attributes?: number;
   /** Default for records without a timestamp. */
   timestampMs?: number;
 }
 
-const toBuf = (b: Buffer | string | null | undefined): Buffer | null =>
-  b === null || b === undefined ? null : typeof b === 'string' ? Buffer.from(b) : b;
-
-/**
- * Encodes an uncompressed v2 batch with a valid CRC. Minimal on purpose (no headers,
- * no compression): the full codec lives in src/protocol/records.
- */
+/** An uncompressed v2 batch with a valid CRC, through the shared batch builder. */
 export function buildSimpleBatch(records: readonly SimpleRecord[], options: SimpleBatchOptions = {}): Buffer {
   if (records.length === 0) throw new Error('a batch needs at least one record');
   const defaultTs = options.timestampMs ?? 0;
-  const timestamps = records.map((r) => r.timestampMs ?? defaultTs);
-  const baseTimestamp = Math.min(...timestamps);
-  const maxTimestamp = Math.max(...timestamps);
-  const bodies: Buffer[] = [];
-  records.forEach((r, i) => {
-    const fields: number[] = [0];
-    writeVarint(timestamps[i]! - baseTimestamp, fields);
-    writeVarint(i, fields);
-    const key = toBuf(r.key);
-    const value = toBuf(r.value);
-    const keyLen: number[] = [];
-    writeVarint(key ? key.length : -1, keyLen);
-    const valueLen: number[] = [];
-    writeVarint(value ? value.length : -1, valueLen);
-    const headerCount: number[] = [];
-    writeVarint(0, headerCount);
-    const body = Buffer.concat([
-      Buffer.from(fields),
-      Buffer.from(keyLen),
-      key ?? Buffer.alloc(0),
-      Buffer.from(valueLen),
-      value ?? Buffer.alloc(0),
-      Buffer.from(headerCount),
-    ]);
-    const len: number[] = [];
-    writeVarint(body.length, len);
-    bodies.push(Buffer.from(len), body);
+  return buildRecordBatch({
+    records: records.map((r) => ({
+      key: r.key ?? null,
+      value: r.value ?? null,
+      timestamp: r.timestampMs ?? defaultTs,
+    })),
+    baseOffset: options.baseOffset ?? 0,
+    partitionLeaderEpoch: options.partitionLeaderEpoch ?? -1,
+    producerId: BigInt(options.producerId ?? -1),
+    producerEpoch: options.producerEpoch ?? -1,
+    baseSequence: options.baseSequence ?? -1,
   });
-  const recordsBytes = Buffer.concat(bodies);
-  const size = BATCH_HEADER_SIZE + recordsBytes.length;
-  const out = Buffer.alloc(size);
-  out.writeBigInt64BE(BigInt(options.baseOffset ?? 0), BatchOffset.BaseOffset);
-  out.writeInt32BE(size - 12, BatchOffset.BatchLength);
-  out.writeInt32BE(options.partitionLeaderEpoch ?? -1, BatchOffset.PartitionLeaderEpoch);
-  out.writeInt8(CURRENT_MAGIC, BatchOffset.Magic);
-  out.writeInt16BE(options.attributes ?? 0, BatchOffset.Attributes);
-  out.writeInt32BE(records.length - 1, BatchOffset.LastOffsetDelta);
-  out.writeBigInt64BE(BigInt(baseTimestamp), BatchOffset.BaseTimestamp);
-  out.writeBigInt64BE(BigInt(maxTimestamp), BatchOffset.MaxTimestamp);
-  out.writeBigInt64BE(BigInt(options.producerId ?? -1), BatchOffset.ProducerId);
-  out.writeInt16BE(options.producerEpoch ?? -1, BatchOffset.ProducerEpoch);
-  out.writeInt32BE(options.baseSequence ?? -1, BatchOffset.BaseSequence);
-  out.writeInt32BE(records.length, BatchOffset.RecordsCount);
-  recordsBytes.copy(out, BATCH_HEADER_SIZE);
-  out.writeUInt32BE(computeBatchCrc(out, 0, size), BatchOffset.Crc);
-  return out;
 }
 
 /** Splits a buffer of whole batches into BatchInfo entries (framing only, no CRC). */
