@@ -8,43 +8,20 @@ import { DEFAULT_GROUP_CONFIG, type GroupCoordinatorConfig } from '../../src/coo
 import type { TopicLookup } from '../../src/coordinator/group/consumer-group.ts';
 import { GroupCoordinator } from '../../src/coordinator/group/coordinator.ts';
 import { MemoryCoordinatorLog } from '../../src/coordinator/runtime/memory-log.ts';
-import type { Clock } from '../../src/env/clock.ts';
 import { seededRandom } from '../../src/env/random.ts';
 import { uuidFromBytes } from '../../src/protocol/codec/uuid.ts';
+import { ManualClockBase } from '../helpers/manual-clock.ts';
 
-export class TestClock implements Clock {
-  now = 1_700_000_000_000;
-  private seq = 0;
-  private readonly timers = new Map<number, { atMs: number; fn: () => void }>();
-  nowMs(): number {
-    return this.now;
+/** The shared manual clock, letting the coordinator's queued operations finish around each timer. */
+export class TestClock extends ManualClockBase {
+  constructor() {
+    super(1_700_000_000_000);
   }
-  monotonicMs(): number {
-    return this.now;
-  }
-  schedule(delayMs: number, fn: () => void): () => void {
-    const id = this.seq++;
-    this.timers.set(id, { atMs: this.now + Math.max(0, delayMs), fn });
-    return () => this.timers.delete(id);
-  }
-  /** Moves time forward, running due timers in order and letting their operations finish. */
   async advance(ms: number): Promise<void> {
     const target = this.now + ms;
     for (;;) {
       await settle();
-      let nextId = -1;
-      let nextAt = Number.POSITIVE_INFINITY;
-      for (const [id, t] of this.timers) {
-        if (t.atMs <= target && t.atMs < nextAt) {
-          nextAt = t.atMs;
-          nextId = id;
-        }
-      }
-      if (nextId < 0) break;
-      const timer = this.timers.get(nextId)!;
-      this.timers.delete(nextId);
-      this.now = Math.max(this.now, timer.atMs);
-      timer.fn();
+      if (!this.runNextDue(target)) break;
     }
     this.now = target;
     await settle();

@@ -4,49 +4,8 @@
  */
 import net from 'node:net';
 import { FrameDecoder } from '../../../src/broker/network/frame-decoder.ts';
-import type { Clock } from '../../../src/env/clock.ts';
 
-/** A Clock whose time moves only when the test says so. */
-export class ManualClock implements Clock {
-  private now = 1_000_000;
-  private seq = 0;
-  private readonly timers = new Map<number, { atMs: number; fn: () => void }>();
-
-  nowMs(): number {
-    return this.now;
-  }
-  monotonicMs(): number {
-    return this.now;
-  }
-  schedule(delayMs: number, fn: () => void): () => void {
-    const id = this.seq++;
-    this.timers.set(id, { atMs: this.now + Math.max(0, delayMs), fn });
-    return () => this.timers.delete(id);
-  }
-  get pendingTimers(): number {
-    return this.timers.size;
-  }
-  /** Moves time forward, running due timers in deadline order (including ones they schedule). */
-  advance(ms: number): void {
-    const target = this.now + ms;
-    for (;;) {
-      let nextId = -1;
-      let nextAt = Number.POSITIVE_INFINITY;
-      for (const [id, t] of this.timers) {
-        if (t.atMs <= target && t.atMs < nextAt) {
-          nextAt = t.atMs;
-          nextId = id;
-        }
-      }
-      if (nextId < 0) break;
-      const timer = this.timers.get(nextId)!;
-      this.timers.delete(nextId);
-      this.now = Math.max(this.now, timer.atMs);
-      timer.fn();
-    }
-    this.now = target;
-  }
-}
+export { ManualClock } from '../../helpers/manual-clock.ts';
 
 /** Size-prefixes a body. */
 export function frame(body: Buffer | string): Buffer {
