@@ -105,6 +105,22 @@ interface StreamedBatch {
   size: number;
 }
 
+/** Bounds on one group commit (see FileLog.append). */
+const MAX_GROUP_APPENDS = 256;
+const MAX_GROUP_BYTES = 8 * 1024 * 1024;
+
+interface QueuedAppend {
+  buf: Buffer;
+  resolve(result: AppendResult): void;
+  reject(err: unknown): void;
+}
+
+interface AppendGroup {
+  readonly leaderEpoch: number;
+  readonly items: QueuedAppend[];
+  bytes: number;
+}
+
 export class FileLog implements PartitionLog {
   readonly topic: string;
   readonly partition: number;
@@ -124,6 +140,10 @@ export class FileLog implements PartitionLog {
   private cleanerCheckpoint = 0;
   private epochs = new EpochCache();
   private unflushedRecords = 0;
+  /** The group of appends still open to more (see append()). */
+  private openGroup: AppendGroup | undefined;
+  /** Appends that joined a group instead of taking a queue slot of their own. */
+  private joinedAppends = 0;
   /** Bumped by every truncation: a flush that overlapped one does not move the recovery point. */
   private truncations = 0;
   private flushChain: Promise<void> = Promise.resolve();
@@ -641,16 +661,94 @@ export class FileLog implements PartitionLog {
 
   // ---- append -------------------------------------------------------------------------
 
+  /**
+   * Group commit: appends that arrive while the log is busy (an append being written, a
+   * flush planned) wait in one open group; when the group's turn comes it is validated item
+   * by item (a bad batch fails only its own append), given consecutive offsets and written
+   * with one write. Each append is acknowledged with its own offsets once the whole group is
+   * written (and flushed, when flush.messages says so); a failed write fails every append
+   * of the group and is rolled back, so no append is acknowledged for bytes not written.
+   */
   append(batches: Buffer, options: AppendOptions): Promise<AppendResult> {
-    return this.enqueue(() => this.doAppend(batches, true, options.leaderEpoch));
+    const group = this.openGroup;
+    if (
+      group !== undefined &&
+      group.leaderEpoch === options.leaderEpoch &&
+      group.items.length < MAX_GROUP_APPENDS &&
+      group.bytes + batches.length <= Math.min(MAX_GROUP_BYTES, this.config.segmentBytes) &&
+      this.queue.size() + this.joinedAppends < this.queue.maxPending
+    ) {
+      this.joinedAppends++;
+      group.bytes += batches.length;
+      return new Promise<AppendResult>((resolve, reject) => {
+        group.items.push({ buf: batches, resolve, reject });
+      }).finally(() => {
+        this.joinedAppends--;
+      });
+    }
+    let first!: QueuedAppend;
+    const result = new Promise<AppendResult>((resolve, reject) => {
+      first = { buf: batches, resolve, reject };
+    });
+    const opened: AppendGroup = { leaderEpoch: options.leaderEpoch, items: [first], bytes: batches.length };
+    this.openGroup = opened;
+    this.enqueue(() => {
+      // From here on the group is closed: later appends start the next one.
+      if (this.openGroup === opened) this.openGroup = undefined;
+      return this.appendGroup(opened);
+    }).catch((err: unknown) => {
+      // Not run at all (closed, overloaded): every append of the group fails alike.
+      if (this.openGroup === opened) this.openGroup = undefined;
+      for (const item of opened.items) item.reject(err);
+    });
+    return result;
   }
 
   appendAsFollower(batches: Buffer): Promise<AppendResult> {
-    return this.enqueue(() => this.doAppend(batches, false, -1));
+    return this.enqueue(async () => {
+      const results = await this.doAppend([batches], [validateBatches(batches)], false, -1);
+      return results[0]!;
+    });
   }
 
-  private async doAppend(buf: Buffer, assign: boolean, leaderEpoch: number): Promise<AppendResult> {
-    const infos = validateBatches(buf);
+  private async appendGroup(group: AppendGroup): Promise<void> {
+    const valid: QueuedAppend[] = [];
+    const infos: BatchInfo[][] = [];
+    for (const item of group.items) {
+      try {
+        infos.push(validateBatches(item.buf));
+        valid.push(item);
+      } catch (err) {
+        item.reject(err);
+      }
+    }
+    if (valid.length === 0) return;
+    let results: AppendResult[];
+    try {
+      results = await this.doAppend(
+        valid.map((item) => item.buf),
+        infos,
+        true,
+        group.leaderEpoch,
+      );
+    } catch (err) {
+      for (const item of valid) item.reject(err);
+      return;
+    }
+    for (let i = 0; i < valid.length; i++) valid[i]!.resolve(results[i]!);
+  }
+
+  /**
+   * Appends `bufs` (each validated into its `infos`) back to back with one write; returns
+   * one result per buffer. Leader appends (assign) get their offsets (and leader epoch)
+   * rewritten in place in each buffer.
+   */
+  private async doAppend(
+    bufs: readonly Buffer[],
+    infosPerBuf: BatchInfo[][],
+    assign: boolean,
+    leaderEpoch: number,
+  ): Promise<AppendResult[]> {
     await this.repair();
     const now = this.clock.nowMs();
     let logAppendTimeMs = -1;
@@ -658,26 +756,61 @@ export class FileLog implements PartitionLog {
       const logAppendTime = this.config.messageTimestampType === 'LogAppendTime';
       if (logAppendTime) logAppendTimeMs = now;
       let next = this.endOffset;
-      for (const info of infos) {
-        assignBatchOffset(buf, info.position, next, leaderEpoch);
-        if (logAppendTime) {
-          setLogAppendTime(buf, info.position, now);
-          info.maxTimestamp = now;
+      for (let b = 0; b < bufs.length; b++) {
+        const buf = bufs[b]!;
+        for (const info of infosPerBuf[b]!) {
+          assignBatchOffset(buf, info.position, next, leaderEpoch);
+          if (logAppendTime) {
+            setLogAppendTime(buf, info.position, now);
+            info.maxTimestamp = now;
+          }
+          info.baseOffset = next;
+          info.partitionLeaderEpoch = leaderEpoch;
+          next += info.lastOffsetDelta + 1;
         }
-        info.baseOffset = next;
-        info.partitionLeaderEpoch = leaderEpoch;
-        next += info.lastOffsetDelta + 1;
       }
     } else {
       let expected = this.endOffset;
-      for (const info of infos) {
-        if (info.baseOffset < expected) {
-          throw new StorageError(
-            'corrupt',
-            `follower append at offset ${info.baseOffset} below the expected ${expected} (log ${this.topic}-${this.partition})`,
-          );
+      for (const infos of infosPerBuf) {
+        for (const info of infos) {
+          if (info.baseOffset < expected) {
+            throw new StorageError(
+              'corrupt',
+              `follower append at offset ${info.baseOffset} below the expected ${expected} (log ${this.topic}-${this.partition})`,
+            );
+          }
+          expected = lastOffsetOfInfo(info) + 1;
         }
-        expected = lastOffsetOfInfo(info) + 1;
+      }
+    }
+    // One result per buffer, read before the infos are shifted to the combined buffer.
+    const results: AppendResult[] = infosPerBuf.map((infos) => {
+      let recordCount = 0;
+      for (const info of infos) recordCount += info.recordsCount;
+      return {
+        baseOffset: infos[0]!.baseOffset,
+        lastOffset: lastOffsetOfInfo(infos.at(-1)!),
+        logAppendTimeMs,
+        logStartOffset: 0,
+        recordCount,
+      };
+    });
+    let buf: Buffer;
+    let infos: BatchInfo[];
+    if (bufs.length === 1) {
+      buf = bufs[0]!;
+      infos = infosPerBuf[0]!;
+    } else {
+      // One copy into one buffer is far cheaper than a write(2) per append.
+      buf = Buffer.concat(bufs as Buffer[]);
+      infos = [];
+      let shift = 0;
+      for (let b = 0; b < bufs.length; b++) {
+        for (const info of infosPerBuf[b]!) {
+          info.position += shift;
+          infos.push(info);
+        }
+        shift += bufs[b]!.length;
       }
     }
     const firstOffset = infos[0]!.baseOffset;
@@ -703,8 +836,8 @@ export class FileLog implements PartitionLog {
       if (epochsChanged) await this.persistEpochs();
       // Publish: readers see the new bytes (and index entries) from here on.
       seg.restore(state);
-      seg.pendingOffset.push(...entries.offset);
-      seg.pendingTime.push(...entries.time);
+      for (const n of entries.offset) seg.pendingOffset.push(n);
+      for (const n of entries.time) seg.pendingTime.push(n);
       this.endOffset = lastOffset + 1;
     } catch (err) {
       this.epochs = epochsBefore;
@@ -718,11 +851,10 @@ export class FileLog implements PartitionLog {
         // Kept pending; written by a later append, the next flush, roll or close.
       }
     }
-    let recordCount = 0;
-    for (const info of infos) recordCount += info.recordsCount;
-    this.unflushedRecords += recordCount;
+    for (const r of results) this.unflushedRecords += r.recordCount;
     if (this.unflushedRecords >= this.config.flushMessages) await this.flushNow();
-    return { baseOffset: firstOffset, lastOffset, logAppendTimeMs, logStartOffset: this.startOffset, recordCount };
+    for (const r of results) r.logStartOffset = this.startOffset;
+    return results;
   }
 
   /** Writes a segment's pending index entries to its index files. */
