@@ -11,6 +11,7 @@
  * clean-shutdown marker. kill() drops everything as a crash would (tests).
  */
 import { hostname } from 'node:os';
+import { posix } from 'node:path';
 import { BrokerConfig, ConfigError, loadBrokerConfig, validateTopicConfigs } from '../config/index.ts';
 import { groupConfigFrom } from '../coordinator/group/config.ts';
 import { GROUP_METADATA_TOPIC, GroupCoordinator } from '../coordinator/group/coordinator.ts';
@@ -25,7 +26,9 @@ import { MetadataPublisher } from '../metadata/cache.ts';
 import { type ConfigRules, METADATA_VERSION_LEVEL, QuorumController } from '../metadata/controller.ts';
 import { emptyImage, SecurityProtocol } from '../metadata/image.ts';
 import { loadOrFormatMetaProperties, randomUuid } from '../metadata/meta-properties.ts';
-import { METADATA_PARTITION, METADATA_TOPIC, MetadataLog, metadataLogConfig } from '../metadata/metadata-log.ts';
+import { METADATA_PARTITION, METADATA_TOPIC, metadataLogConfig, RaftMetadataLog } from '../metadata/metadata-log.ts';
+import { RaftDriver } from '../raft/client.ts';
+import { parseQuorumVoters, raftConfig, type VoterEndpoint } from '../raft/config.ts';
 import { LogManager } from '../storage/log-manager.ts';
 import { VERSION } from '../version.ts';
 import { Dispatcher } from './dispatcher.ts';
@@ -119,6 +122,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     disk,
     clock,
     configFor: (topic) => (topic === METADATA_TOPIC ? metadataLogConfig : undefined),
+    // __cluster_metadata-0 is the Raft store's directory, not a partition log.
+    skip: (topic) => topic === METADATA_TOPIC,
     retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
     cleanerBackoffMs: config.int('log.cleaner.backoff.ms'),
     openConcurrency: config.int('num.recovery.threads.per.data.dir'),
@@ -127,13 +132,28 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   let listeners: Listener[] = [];
   let replicas: ReplicaManager | undefined;
   let controller: QuorumController | undefined;
+  let raft: RaftDriver | undefined;
   let groupCoordinator: GroupCoordinator | undefined;
   try {
-    const metadataLog = new MetadataLog(
-      await logs.getOrCreateLog(METADATA_TOPIC, METADATA_PARTITION, metadataLogConfig),
-      clock,
-    );
     const publisher = new MetadataPublisher(emptyImage(clusterId), (err) => onError(err, 'metadata listener'));
+    const quorum = quorumSetup(config, nodeId);
+    const raftDir = posix.join(logDir, `${METADATA_TOPIC}-${METADATA_PARTITION}`);
+    await refuseOldMetadataLog(disk, raftDir, logDir);
+    const driver = await RaftDriver.open({
+      config: quorum.raft(clusterId),
+      disk,
+      dir: raftDir,
+      clock,
+      random,
+      transport: () => {},
+    });
+    raft = driver;
+    const metadataLog = new RaftMetadataLog({
+      raft: driver,
+      publisher,
+      clusterId,
+      onError: (err) => onError(err, 'metadata replay'),
+    });
     const ctl = new QuorumController({
       nodeId,
       log: metadataLog,
@@ -148,7 +168,14 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       },
     });
     controller = ctl;
-    await ctl.load();
+    metadataLog.start();
+    const registrationTimeoutMs = config.int('initial.broker.registration.timeout.ms');
+    if (!(await metadataLog.waitActive(clock, registrationTimeoutMs))) {
+      throw new Error(
+        `no active controller after ${registrationTimeoutMs} ms (initial.broker.registration.timeout.ms)`,
+      );
+    }
+    // The activation finalizes metadata.version; an explicit bootstrap waits for it.
     await ctl.bootstrap();
 
     replicas = await ReplicaManager.start({
@@ -281,6 +308,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
           await step(() => Promise.all(listeners.map((l) => l.close())));
           await step(() => groups.close());
           await step(() => ctl.close());
+          await step(() => driver.close());
           await step(() => rm.close());
           await step(() => logs.close());
           if (failure !== undefined) throw failure;
@@ -295,6 +323,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
           await Promise.all(listeners.map((l) => l.close()));
           await groups.close();
           await ctl.close();
+          await driver.close();
         })();
         return stopping;
       },
@@ -304,8 +333,63 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     listeners = [];
     await groupCoordinator?.close().catch(() => {});
     await controller?.close().catch(() => {});
+    await raft?.close().catch(() => {});
     await replicas?.close().catch(() => {});
     await logs.close().catch(() => {});
     throw err;
+  }
+}
+
+/** The quorum this node is part of: controller.quorum.voters, or itself alone when unset. */
+interface QuorumSetup {
+  voters: VoterEndpoint[];
+  /** One voter and it is this node: no network, and an election at once. */
+  alone: boolean;
+  raft(clusterId: string): ReturnType<typeof raftConfig>;
+}
+
+function quorumSetup(config: BrokerConfig, nodeId: number): QuorumSetup {
+  const listed = config.list('controller.quorum.voters');
+  let voters: VoterEndpoint[];
+  try {
+    voters = listed.length > 0 ? parseQuorumVoters(listed.join(',')) : [{ id: nodeId, host: '', port: 0 }];
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+  const alone = voters.length === 1 && voters[0]!.id === nodeId;
+  return {
+    voters,
+    alone,
+    raft: (clusterId) =>
+      raftConfig(
+        nodeId,
+        voters.map((v) => v.id),
+        {
+          clusterId,
+          // Alone there is nobody to wait for: elect at once (keeps a single node's start fast).
+          electionTimeoutMs: alone ? 1 : config.int('controller.quorum.election.timeout.ms'),
+          electionBackoffMaxMs: alone ? 1 : config.int('controller.quorum.election.backoff.max.ms'),
+          fetchTimeoutMs: config.int('controller.quorum.fetch.timeout.ms'),
+          requestTimeoutMs: config.int('controller.quorum.request.timeout.ms'),
+          retryBackoffMs: config.int('controller.quorum.retry.backoff.ms'),
+        },
+      ),
+  };
+}
+
+/**
+ * Runnel before the Raft quorum kept __cluster_metadata-0 as a plain partition log
+ * (segment files). That format is not read any more (pre-release): say so plainly.
+ */
+async function refuseOldMetadataLog(disk: Disk, raftDir: string, logDir: string): Promise<void> {
+  const stat = await disk.stat(raftDir);
+  if (stat === undefined || !stat.isDirectory) return;
+  const names = await disk.readdir(raftDir);
+  if (names.some((n) => /^\d{20}\.log$/.test(n))) {
+    throw new ConfigError(
+      `${raftDir} holds a metadata log in the format of an earlier Runnel (a partition log, before the Raft ` +
+        `quorum), which this version does not read. Start with an empty data directory: move ${logDir} aside ` +
+        '(or delete it; its topics and records are not carried over).',
+    );
   }
 }

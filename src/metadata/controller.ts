@@ -28,7 +28,13 @@ import {
   sortedPartitions,
   type TopicImage,
 } from './image.ts';
-import { METADATA_TOPIC, type MetadataLog, type MetadataMessage } from './metadata-log.ts';
+import {
+  type ControllerLog,
+  METADATA_TOPIC,
+  MetadataLogFullError,
+  type MetadataMessage,
+  NotControllerError,
+} from './metadata-log.ts';
 import { type CommittedRecord, replay } from './replay.ts';
 
 /** A block of producer ids handed to one broker (Kafka's ProducerIdsBlock: 1000 ids). */
@@ -83,7 +89,8 @@ export interface ControllerSettings {
 
 export interface ControllerOptions {
   nodeId: number;
-  log: MetadataLog;
+  /** MetadataLog (one node, no Raft: tests) or RaftMetadataLog (active only on the Raft leader). */
+  log: ControllerLog;
   publisher: MetadataPublisher;
   clock: Clock;
   random: Random;
@@ -190,6 +197,16 @@ export class QuorumController implements MetadataController {
 
   constructor(private readonly options: ControllerOptions) {
     this.maxQueuedOps = options.maxQueuedOps ?? 10_000;
+    // A new active controller finalizes metadata.version when the log has none yet.
+    options.log.onActivate?.(() => {
+      this.bootstrap().catch(() => {});
+    });
+  }
+
+  /** True when this node may run operations now (always with a local MetadataLog). */
+  isActive(): boolean {
+    const log = this.options.log;
+    return log.activeEpoch === undefined || log.activeEpoch() !== undefined;
   }
 
   image(): MetadataImage {
@@ -198,7 +215,9 @@ export class QuorumController implements MetadataController {
 
   /** Replays the whole metadata log into the publisher's image (start-up); returns the image. */
   async load(): Promise<MetadataImage> {
-    const records = await this.options.log.readFrom(0);
+    // Over Raft every node replays committed batches as they are delivered.
+    if (this.options.log.replaysCommits) return this.image();
+    const records = (await this.options.log.readFrom?.(0)) ?? [];
     const { image, delta } = replay(this.image(), records);
     await this.options.publisher.publish(image, delta);
     return image;
@@ -221,8 +240,12 @@ export class QuorumController implements MetadataController {
     const result = this.tail.then(async () => {
       try {
         if (this.failed !== undefined) throw new ControllerClosedError();
+        if (!this.isActive()) throw new NotControllerError();
         const { records, response } = op(this.image());
-        if (records.length > 0) {
+        if (records.length > 0 && this.options.log.replaysCommits) {
+          // Resolves once committed, replayed and published (on every node alike).
+          await this.options.log.append(records);
+        } else if (records.length > 0) {
           let committed: CommittedRecord[];
           try {
             committed = await this.options.log.append(records);
@@ -266,7 +289,7 @@ export class QuorumController implements MetadataController {
   registerBroker(reg: BrokerRegistration): Promise<number> {
     return this.run((image) => {
       // Kafka uses the offset of the registration record as the broker epoch.
-      const brokerEpoch = image.offset + 1;
+      const brokerEpoch = this.options.log.nextOffset?.() ?? image.offset + 1;
       return {
         records: [
           {
@@ -810,7 +833,8 @@ export class ControllerOverloadedError extends Error {
  * storage failure KAFKA_STORAGE_ERROR. Anything else is a bug and is rethrown.
  */
 export function controllerErrorCode(err: unknown): number {
-  if (err instanceof ControllerClosedError) return ErrorCode.NOT_CONTROLLER;
+  if (err instanceof ControllerClosedError || err instanceof NotControllerError) return ErrorCode.NOT_CONTROLLER;
+  if (err instanceof MetadataLogFullError) return ErrorCode.REQUEST_TIMED_OUT;
   if (err instanceof ControllerOverloadedError) return ErrorCode.REQUEST_TIMED_OUT;
   if (err instanceof StorageError) return ErrorCode.KAFKA_STORAGE_ERROR;
   throw err;

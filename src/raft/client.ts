@@ -100,6 +100,15 @@ export class RaftDriver implements RaftClient {
     return this.node.leaderAndEpoch();
   }
 
+  get nodeId(): number {
+    return this.node.config.nodeId;
+  }
+
+  /** The offset the next appended record gets. */
+  logEndOffset(): number {
+    return this.node.log.endOffset();
+  }
+
   highWatermark(): number {
     return this.node.highWatermark();
   }

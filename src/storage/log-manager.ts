@@ -27,6 +27,8 @@ export interface LogManagerOptions {
   defaultConfig?: LogConfig;
   /** Per-log configs of existing logs, by "topic-partition" (e.g. from metadata). */
   configFor?: (topic: string, partition: number) => LogConfig | undefined;
+  /** Partition directories that are not logs of this manager (e.g. the Raft metadata log). */
+  skip?: (topic: string, partition: number) => boolean;
   /** Bound on open file handles shared by all logs (default 1024). */
   maxOpenFiles?: number;
   /** Bound on index bytes cached in memory (default 64 MiB). */
@@ -97,6 +99,7 @@ export class LogManager {
         continue;
       }
       const tp = parsePartitionDirName(name);
+      if (tp && this.options.skip?.(tp.topic, tp.partition)) continue;
       if (tp && (await disk.stat(posix.join(dataDir, name)))?.isDirectory) found.push(tp);
     }
     await forEachLimited(found, this.options.openConcurrency ?? 16, async (tp) => {
