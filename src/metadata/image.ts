@@ -30,6 +30,24 @@ export const SecurityProtocol = {
 /** A partition without a leader (Kafka's LeaderConstants.NO_LEADER). */
 export const NO_LEADER = -1;
 
+/** PartitionChangeRecord.leader when the leader did not change (Kafka's LeaderConstants.NO_LEADER_CHANGE). */
+export const NO_LEADER_CHANGE = -2;
+
+/** Kafka's LeaderRecoveryState (KIP-704): RECOVERING after an unclean election until the leader recovers. */
+export const LeaderRecoveryState = {
+  RECOVERED: 0,
+  RECOVERING: 1,
+  /** PartitionChangeRecord.leaderRecoveryState when unchanged. */
+  NO_CHANGE: -1,
+} as const;
+
+/** A feature version range a broker supports (RegisterBrokerRecord.features). */
+export interface SupportedFeature {
+  readonly name: string;
+  readonly minSupportedVersion: number;
+  readonly maxSupportedVersion: number;
+}
+
 export interface BrokerEndpoint {
   /** Listener name, e.g. "PLAINTEXT". */
   readonly name: string;
@@ -49,6 +67,8 @@ export interface BrokerImage {
   readonly fenced: boolean;
   readonly inControlledShutdown: boolean;
   readonly logDirs: readonly string[];
+  /** Feature ranges from the registration (absent on images built by hand: treat as none). */
+  readonly supportedFeatures?: readonly SupportedFeature[];
 }
 
 export interface PartitionImage {
@@ -62,7 +82,14 @@ export interface PartitionImage {
   readonly leaderEpoch: number;
   /** Bumped on every change of the partition's state. */
   readonly partitionEpoch: number;
+  /** LeaderRecoveryState.RECOVERED or RECOVERING. */
   readonly leaderRecoveryState: number;
+  /**
+   * Eligible leader replicas and last known ELR (KIP-966), replayed as written. The controller's
+   * decisions here do not write ELR yet (it is optional); absent on images built by hand.
+   */
+  readonly elr?: readonly number[];
+  readonly lastKnownElr?: readonly number[];
 }
 
 export interface TopicImage {

@@ -25,8 +25,10 @@ import {
   type BrokerImage,
   ConfigResourceType,
   configKey,
+  LeaderRecoveryState,
   type MetadataDelta,
   type MetadataImage,
+  NO_LEADER_CHANGE,
   type PartitionImage,
   type TopicImage,
 } from './image.ts';
@@ -133,6 +135,11 @@ export function replay(
           fenced: r.fenced,
           inControlledShutdown: r.inControlledShutdown,
           logDirs: [...r.logDirs],
+          supportedFeatures: r.features.map((f) => ({
+            name: f.name,
+            minSupportedVersion: f.minSupportedVersion,
+            maxSupportedVersion: f.maxSupportedVersion,
+          })),
         });
         changedBrokers.add(r.brokerId);
         break;
@@ -181,6 +188,8 @@ export function replay(
           leaderEpoch: r.leaderEpoch,
           partitionEpoch: r.partitionEpoch,
           leaderRecoveryState: r.leaderRecoveryState,
+          elr: copyOr(r.eligibleLeaderReplicas, []),
+          lastKnownElr: copyOr(r.lastKnownElr, []),
         });
         markPartition(r.topicId, r.partitionId);
         break;
@@ -192,18 +201,24 @@ export function replay(
         if (prev === undefined) {
           throw new MetadataReplayError(`PartitionChangeRecord of unknown partition ${r.topicId}-${r.partitionId}`);
         }
-        // Leader -2 means "unchanged" (Kafka's LeaderConstants.NO_LEADER_CHANGE); a new leader bumps the epoch.
-        const leaderChanged = r.leader !== -2 && r.leader !== prev.leader;
+        // Null/absent fields leave the value as it was. Any leader other than -2 (Kafka's
+        // NO_LEADER_CHANGE), even the same one again, bumps the leader epoch: the controller writes
+        // the current leader to fence the old epoch (e.g. when a reassignment removes replicas).
+        // Every change bumps the partition epoch.
+        const leaderWritten = r.leader !== NO_LEADER_CHANGE;
         partitions.set(r.partitionId, {
           ...prev,
-          replicas: r.replicas ?? prev.replicas,
-          isr: r.isr ?? prev.isr,
-          removingReplicas: r.removingReplicas ?? prev.removingReplicas,
-          addingReplicas: r.addingReplicas ?? prev.addingReplicas,
-          leader: r.leader === -2 ? prev.leader : r.leader,
-          leaderEpoch: leaderChanged ? prev.leaderEpoch + 1 : prev.leaderEpoch,
+          replicas: copyOr(r.replicas, prev.replicas),
+          isr: copyOr(r.isr, prev.isr),
+          removingReplicas: copyOr(r.removingReplicas, prev.removingReplicas),
+          addingReplicas: copyOr(r.addingReplicas, prev.addingReplicas),
+          leader: leaderWritten ? r.leader : prev.leader,
+          leaderEpoch: leaderWritten ? prev.leaderEpoch + 1 : prev.leaderEpoch,
           partitionEpoch: prev.partitionEpoch + 1,
-          leaderRecoveryState: r.leaderRecoveryState === -1 ? prev.leaderRecoveryState : r.leaderRecoveryState,
+          leaderRecoveryState:
+            r.leaderRecoveryState === LeaderRecoveryState.NO_CHANGE ? prev.leaderRecoveryState : r.leaderRecoveryState,
+          elr: copyOr(r.eligibleLeaderReplicas, prev.elr ?? []),
+          lastKnownElr: copyOr(r.lastKnownElr, prev.lastKnownElr ?? []),
         });
         markPartition(r.topicId, r.partitionId);
         break;
@@ -266,6 +281,11 @@ export function replay(
     },
     delta: { createdTopics, changedPartitions, deletedTopics, changedConfigs, changedBrokers, changedFeatures },
   };
+}
+
+/** A copy of a record's list, or the previous value when the record left it null (unchanged). */
+function copyOr(list: readonly number[] | null | undefined, prev: readonly number[]): readonly number[] {
+  return list === null || list === undefined ? prev : [...list];
 }
 
 export function emptyDelta(): MetadataDelta {

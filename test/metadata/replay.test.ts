@@ -85,6 +85,49 @@ void describe('metadata replay', () => {
     assert.equal(isrOnly.partitionEpoch, 2);
   });
 
+  void it('replays every PartitionChangeRecord field: null keeps, -2 keeps the leader, any leader bumps the epoch', () => {
+    const { image } = replay(
+      emptyImage('c'),
+      at([{ typeId: R.TopicRecord, version: 0, record: { name: 't', topicId: TOPIC_ID } }, partition(0)]),
+    );
+    const full = {
+      ...change(1, [1]),
+      record: {
+        ...change(1, [1]).record,
+        replicas: [1, 2, 3],
+        addingReplicas: [3],
+        removingReplicas: [2],
+        leaderRecoveryState: 1,
+        eligibleLeaderReplicas: [2],
+        lastKnownElr: [3],
+      },
+    };
+    const p = replay(image, at([full], 2))
+      .image.topicsById.get(TOPIC_ID)!
+      .partitions.get(0)!;
+    // The same leader written again still bumps the leader epoch (Kafka fences that way).
+    assert.equal(p.leader, 1);
+    assert.equal(p.leaderEpoch, 1);
+    assert.equal(p.partitionEpoch, 1);
+    assert.deepEqual(p.replicas, [1, 2, 3]);
+    assert.deepEqual(p.isr, [1]);
+    assert.deepEqual(p.addingReplicas, [3]);
+    assert.deepEqual(p.removingReplicas, [2]);
+    assert.equal(p.leaderRecoveryState, 1);
+    assert.deepEqual(p.elr, [2]);
+    assert.deepEqual(p.lastKnownElr, [3]);
+    const none = replay(replay(image, at([full], 2)).image, at([change(-2, null)], 3))
+      .image.topicsById.get(TOPIC_ID)!
+      .partitions.get(0)!;
+    assert.deepEqual({ ...none, partitionEpoch: 1 }, p);
+    assert.equal(none.partitionEpoch, 2);
+    const leaderless = replay(image, at([change(-1, null)], 2))
+      .image.topicsById.get(TOPIC_ID)!
+      .partitions.get(0)!;
+    assert.equal(leaderless.leader, -1);
+    assert.equal(leaderless.leaderEpoch, 1);
+  });
+
   void it('fences and unfences brokers, sets and clears configs, tracks features', () => {
     const register = {
       typeId: R.RegisterBrokerRecord,
@@ -95,7 +138,7 @@ void describe('metadata replay', () => {
         incarnationId: TOPIC_ID,
         brokerEpoch: 10n,
         endPoints: [{ name: 'PLAINTEXT', host: 'h', port: 1, securityProtocol: 0 }],
-        features: [],
+        features: [{ name: 'metadata.version', minSupportedVersion: 1, maxSupportedVersion: 21 }],
         rack: 'r1',
         fenced: false,
         inControlledShutdown: false,
@@ -115,6 +158,9 @@ void describe('metadata replay', () => {
     );
     assert.equal(image.brokers.get(3)!.fenced, true);
     assert.equal(image.brokers.get(3)!.rack, 'r1');
+    assert.deepEqual(image.brokers.get(3)!.supportedFeatures, [
+      { name: 'metadata.version', minSupportedVersion: 1, maxSupportedVersion: 21 },
+    ]);
     assert.deepEqual([...image.configs.get('2:t')!], [['b', '2']]);
     assert.equal(image.features.get('metadata.version'), 21);
     const unfenced = replay(
