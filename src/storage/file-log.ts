@@ -90,6 +90,13 @@ const SCAN_CHUNK_BYTES = 64 * 1024;
 /** Pending index numbers (two per entry) that trigger a write of the index files. */
 const PENDING_INDEX_NUMBERS = 256;
 const BULK_CHUNK_BYTES = 4 * 1024 * 1024;
+/**
+ * A fetch reads maxBytes plus this much in one go: the batches skipped between the index
+ * entry and the fetch offset (about index.interval.bytes) and the header of the batch that
+ * no longer fits, so that the walk over headers need not read again.
+ */
+const READ_SLACK_BYTES = 64 * 1024;
+const MAX_READ_CHUNK_BYTES = 16 * 1024 * 1024;
 const LOG_START_CHECKPOINT = 'log-start-offset-checkpoint';
 const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
 const CLEANER_CHECKPOINT = 'cleaner-offset-checkpoint';
@@ -1064,7 +1071,9 @@ export class FileLog implements PartitionLog {
           this,
           seg.logPath,
           end,
-          Math.min(Math.max(maxBytes, SCAN_CHUNK_BYTES), BULK_CHUNK_BYTES),
+          // The fetched range and the header after it in one read: the records go out as a
+          // view of that chunk (one read, one allocation per fetch rather than three).
+          Math.min(Math.max(maxBytes, SCAN_CHUNK_BYTES) + READ_SLACK_BYTES, MAX_READ_CHUNK_BYTES),
         );
         let pos = await this.positionFor(seg, fetchOffset);
         let start = -1;

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../../src/env/clock.ts';
-import type { Disk } from '../../src/env/disk.ts';
+import type { Disk, DiskFile } from '../../src/env/disk.ts';
 import { nodeDisk } from '../../src/env/disk.ts';
 import { memoryDisk } from '../../src/env/disk-memory.ts';
 import { type LogConfig, logConfig } from '../../src/storage/config.ts';
@@ -149,4 +149,41 @@ export function memoryLogFactory(): LogFactory {
     },
     async cleanup() {},
   };
+}
+
+/** Wraps a Disk to count read() and write() calls on segment (.log) files. */
+export function countingDisk(inner: Disk): { disk: Disk; logWrites: () => number; logReads: () => number } {
+  let writes = 0;
+  let reads = 0;
+  const disk: Disk = {
+    open: async (path, options) => {
+      const file = await inner.open(path, options);
+      if (!path.endsWith('.log')) return file;
+      const counted: DiskFile = {
+        path: file.path,
+        read: (position, length) => {
+          reads++;
+          return file.read(position, length);
+        },
+        write: (position, data) => {
+          writes++;
+          return file.write(position, data);
+        },
+        sync: () => file.sync(),
+        datasync: () => file.datasync(),
+        truncate: (length) => file.truncate(length),
+        size: () => file.size(),
+        close: () => file.close(),
+      };
+      return counted;
+    },
+    mkdirp: (path) => inner.mkdirp(path),
+    readdir: (path) => inner.readdir(path),
+    rename: (from, to) => inner.rename(from, to),
+    unlink: (path) => inner.unlink(path),
+    rmrf: (path) => inner.rmrf(path),
+    stat: (path) => inner.stat(path),
+    syncDir: (path) => inner.syncDir(path),
+  };
+  return { disk, logWrites: () => writes, logReads: () => reads };
 }

@@ -1,11 +1,12 @@
 /**
- * Group commit in FileLog: appends queued on a busy log are written with one write, each
+ * The FileLog hot path. Group commit: appends queued on a busy log are written with one write, each
  * still acknowledged with its own offsets; a bad batch fails only its own append; a failed
  * (torn) write acknowledges none of the group, and a crash after it keeps none of it.
+ * Read path: a fetch is served with one read of the segment.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Disk, DiskFile } from '../../src/env/disk.ts';
+import type { Disk } from '../../src/env/disk.ts';
 import { StorageError } from '../../src/env/disk.ts';
 import { faultyDisk } from '../../src/env/disk-faults.ts';
 import { memoryDisk } from '../../src/env/disk-memory.ts';
@@ -14,42 +15,9 @@ import { type LogConfig, logConfig } from '../../src/storage/config.ts';
 import { FileLog } from '../../src/storage/file-log.ts';
 import type { AppendResult } from '../../src/storage/partition-log.ts';
 import { listBatches } from '../../src/storage/records.ts';
-import { batchOf, decodeRecords, ManualClock, readAll } from './helpers.ts';
+import { batchOf, countingDisk, decodeRecords, ManualClock, readAll } from './helpers.ts';
 
 const DIR = '/data/g-0';
-
-/** Counts write() calls on segment (.log) files. */
-function countingDisk(inner: Disk): { disk: Disk; logWrites: () => number } {
-  let writes = 0;
-  const disk: Disk = {
-    open: async (path, options) => {
-      const file = await inner.open(path, options);
-      if (!path.endsWith('.log')) return file;
-      const counted: DiskFile = {
-        path: file.path,
-        read: (position, length) => file.read(position, length),
-        write: (position, data) => {
-          writes++;
-          return file.write(position, data);
-        },
-        sync: () => file.sync(),
-        datasync: () => file.datasync(),
-        truncate: (length) => file.truncate(length),
-        size: () => file.size(),
-        close: () => file.close(),
-      };
-      return counted;
-    },
-    mkdirp: (path) => inner.mkdirp(path),
-    readdir: (path) => inner.readdir(path),
-    rename: (from, to) => inner.rename(from, to),
-    unlink: (path) => inner.unlink(path),
-    rmrf: (path) => inner.rmrf(path),
-    stat: (path) => inner.stat(path),
-    syncDir: (path) => inner.syncDir(path),
-  };
-  return { disk, logWrites: () => writes };
-}
 
 function open(disk: Disk, config: Partial<LogConfig> = {}, clock = new ManualClock()): Promise<FileLog> {
   return FileLog.open({ dir: DIR, topic: 'g', partition: 0, config: logConfig(config), disk, clock });
@@ -199,5 +167,36 @@ describe('FileLog group commit', () => {
     await closing;
     // Either written before the close or refused as closed; never half of a group each way.
     assert.equal(new Set(settled.map((s) => s.status)).size, 1);
+  });
+});
+
+describe('FileLog read path', () => {
+  it('serves a fetch of maxBytes with one read of the segment', async () => {
+    const { disk, logReads } = countingDisk(memoryDisk());
+    const log = await open(disk, { indexIntervalBytes: 4096 });
+    // 1,000 batches of ~1.1 KB, appended one by one: ~1.1 MB in one segment.
+    for (let i = 0; i < 1000; i++) await log.append(batchOf(1, 1000, 1024), { leaderEpoch: 0 });
+    for (const [offset, maxBytes] of [
+      [0, 256 * 1024],
+      [417, 64 * 1024],
+      [999, 1024 * 1024],
+      [3, 10],
+    ] as const) {
+      const before = logReads();
+      const result = await log.read(offset, maxBytes);
+      assert.equal(result.kind, 'records');
+      if (result.kind !== 'records') continue;
+      assert.equal(logReads() - before, 1, `one read for offset ${offset}, maxBytes ${maxBytes}`);
+      const batches = listBatches(result.records);
+      assert.ok(batches[0]!.baseOffset <= offset && offset <= batches[0]!.baseOffset + batches[0]!.lastOffsetDelta);
+      // As much as fits, and never a partial batch.
+      assert.ok(result.records.length <= Math.max(maxBytes, batches[0]!.sizeInBytes));
+      // Every batch has the same size: the one after the last returned would not have fit.
+      const last = batches.at(-1)!;
+      if (last.baseOffset + last.lastOffsetDelta + 1 < log.logEndOffset()) {
+        assert.ok(result.records.length + last.sizeInBytes > maxBytes, 'stops only when the next batch does not fit');
+      }
+    }
+    await log.close();
   });
 });
