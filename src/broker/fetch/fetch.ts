@@ -16,6 +16,15 @@
  * its partitions (Partition.appendedBytes) or maxWaitMs passes; then it reads again and
  * answers. Session bookkeeping happens once, before the first read; what the answer
  * says is recorded in the session when the answer is built.
+ *
+ * Replication: a fetch with a replica id >= 0 (ReplicaState on v15+) comes from a
+ * follower broker. The leader serves it through the replication core
+ * (serveFollowerFetch: epoch fencing, the KIP-320 divergence check, reads to the log end
+ * offset, the follower's position -> ISR and high watermark); a follower whose broker
+ * epoch (v15+) is not the registered one gets NOT_LEADER_OR_FOLLOWER. Consumers on v11+
+ * may read from followers (KIP-392), below the follower's high watermark; a leader with
+ * RackAwareReplicaSelector answers a consumer in another rack with PreferredReadReplica
+ * (an in-sync replica in the consumer's rack) and no records.
  */
 import type { Clock } from '../../env/clock.ts';
 import { ZERO_UUID } from '../../protocol/codec/uuid.ts';
@@ -33,6 +42,7 @@ import {
   BatchOffset,
   CompressionType,
 } from '../../protocol/records/batch-header.ts';
+import { serveFollowerFetch } from '../../replication/leader.ts';
 import type { Partition } from '../replica/partition.ts';
 import type { ReplicaManager } from '../replica/replica-manager.ts';
 import { downConvertRead, messageFormatForFetch } from './down-convert.ts';
@@ -77,6 +87,8 @@ function sessionPartition(topic: string, topicId: string, p: FetchRequestFetchPa
     fetchOffset: Number(p.fetchOffset),
     partitionMaxBytes: p.partitionMaxBytes,
     currentLeaderEpoch: p.currentLeaderEpoch,
+    lastFetchedEpoch: p.lastFetchedEpoch,
+    logStartOffset: Number(p.logStartOffset),
     sentHighWatermark: -1,
     sentLastStableOffset: -1,
     sentLogStartOffset: -1,
@@ -95,7 +107,9 @@ export async function handleFetch(request: FetchRequest, apiVersion: number, dep
   const byId = apiVersion >= 13;
   const { replicas, sessions } = deps;
   const replicaId = apiVersion >= 15 ? request.replicaState.replicaId : request.replicaId;
+  const replicaEpoch = apiVersion >= 15 ? Number(request.replicaState.replicaEpoch) : -1;
   const follower = replicaId >= 0;
+  const clientRack = apiVersion >= 11 ? request.rackId : '';
 
   // ---- resolve the request's partitions (and topic names/ids) ----
   const requested: FetchTarget[] = [];
@@ -146,6 +160,8 @@ export async function handleFetch(request: FetchRequest, apiVersion: number, dep
         cached.fetchOffset = t.sp.fetchOffset;
         cached.partitionMaxBytes = t.sp.partitionMaxBytes;
         cached.currentLeaderEpoch = t.sp.currentLeaderEpoch;
+        cached.lastFetchedEpoch = t.sp.lastFetchedEpoch;
+        cached.logStartOffset = t.sp.logStartOffset;
       }
       if (t.errorCode !== ErrorCode.NONE) errors.set(k, t.errorCode);
     }
@@ -170,6 +186,9 @@ export async function handleFetch(request: FetchRequest, apiVersion: number, dep
         isolationLevel,
         follower,
         replicaId,
+        replicaEpoch,
+        clientRack,
+        nowMs: deps.clock.monotonicMs(),
         maxBytes: Math.min(target.sp.partitionMaxBytes, request.maxBytes - responseBytes),
         minOneBatch: responseBytes === 0,
       });
@@ -195,7 +214,7 @@ export async function handleFetch(request: FetchRequest, apiVersion: number, dep
             let bytes = already;
             for (let i = 0; i < watched.length; i++) {
               const p = watched[i]!.partition!;
-              if (!p.isLeader() && !follower) return true;
+              if (!p.isLeader() && (follower || !p.isFollower())) return true;
               bytes += p.appendedBytes - baseline[i]!;
             }
             return bytes >= request.minBytes;
@@ -215,6 +234,9 @@ interface ReadOptions {
   isolationLevel: number;
   follower: boolean;
   replicaId: number;
+  replicaEpoch: number;
+  clientRack: string;
+  nowMs: number;
   maxBytes: number;
   minOneBatch: boolean;
 }
@@ -240,13 +262,28 @@ async function readPartition(
     records: EMPTY,
   };
   if (target.errorCode !== ErrorCode.NONE) return { target, data, bytes: 0, partition: undefined };
-  const lookup = replicas.lookupLeader(sp.topic, sp.partition, apiVersion >= 9 ? sp.currentLeaderEpoch : -1);
+  const epoch = apiVersion >= 9 ? sp.currentLeaderEpoch : -1;
+  const lookup =
+    !o.follower && apiVersion >= 11
+      ? replicas.lookupReplica(sp.topic, sp.partition, epoch)
+      : replicas.lookupLeader(sp.topic, sp.partition, epoch);
   if (lookup.partition === undefined) {
     data.errorCode = lookup.errorCode;
     if (apiVersion >= 12) data.currentLeader = replicas.currentLeader(sp.topic, sp.partition);
     return { target, data, bytes: 0, partition: undefined };
   }
   const partition = lookup.partition;
+  if (o.follower) return readForFollower(target, data, partition, replicas, o);
+  if (partition.isLeader() && o.clientRack !== '') {
+    const preferred = replicas.preferredReadReplica(partition, o.clientRack);
+    if (preferred >= 0) {
+      data.preferredReadReplica = preferred;
+      data.highWatermark = BigInt(partition.highWatermark());
+      data.lastStableOffset = BigInt(partition.lastStableOffset());
+      data.logStartOffset = BigInt(partition.log.logStartOffset());
+      return { target, data, bytes: 0, partition };
+    }
+  }
   if (o.isolationLevel === 1) data.abortedTransactions = [];
   let bytes = 0;
   const readable = o.follower
@@ -300,6 +337,47 @@ async function readPartition(
   data.lastStableOffset = BigInt(partition.lastStableOffset());
   data.logStartOffset = BigInt(partition.log.logStartOffset());
   return { target, data, bytes, partition };
+}
+
+/** A follower broker's fetch, served by the replication core on the leader. */
+async function readForFollower(
+  target: FetchTarget,
+  data: FetchResponsePartitionData,
+  partition: Partition,
+  replicas: ReplicaManager,
+  o: ReadOptions,
+): Promise<PartitionRead> {
+  const leader = partition.leaderState;
+  const registered = replicas.registeredBrokerEpoch(o.replicaId);
+  if (leader === undefined || (o.replicaEpoch >= 0 && registered >= 0 && registered !== o.replicaEpoch)) {
+    data.errorCode = ErrorCode.NOT_LEADER_OR_FOLLOWER;
+    return { target, data, bytes: 0, partition: undefined };
+  }
+  const { sp } = target;
+  try {
+    const served = await serveFollowerFetch(
+      leader,
+      partition.log,
+      {
+        replicaId: o.replicaId,
+        brokerEpoch: o.replicaEpoch,
+        currentLeaderEpoch: sp.currentLeaderEpoch,
+        fetchOffset: sp.fetchOffset,
+        lastFetchedEpoch: sp.lastFetchedEpoch,
+        logStartOffset: sp.logStartOffset,
+        maxBytes: Math.max(0, o.maxBytes),
+      },
+      o.nowMs,
+    );
+    served.data.partitionIndex = sp.partition;
+    if (served.highWatermarkMoved) partition.highWatermarkAdvanced();
+    partition.checkIsrChange();
+    const bytes = served.data.records?.length ?? 0;
+    return { target, data: served.data, bytes, partition };
+  } catch {
+    data.errorCode = ErrorCode.KAFKA_STORAGE_ERROR;
+    return { target, data, bytes: 0, partition: undefined };
+  }
 }
 
 /** True when a batch in `records` is zstd-compressed (headers only). */

@@ -35,6 +35,10 @@ export interface SessionPartition {
   fetchOffset: number;
   partitionMaxBytes: number;
   currentLeaderEpoch: number;
+  /** Follower fetches (v12+): the epoch of the follower's last batch, -1 when absent. */
+  lastFetchedEpoch: number;
+  /** Follower fetches: the follower's log start offset, -1 when absent. */
+  logStartOffset: number;
   /** What the last answer that included the partition said (-1: never sent). */
   sentHighWatermark: number;
   sentLastStableOffset: number;

@@ -7,17 +7,23 @@
  * between (Kafka holds the partition's lock across the same three steps). Reads do not
  * queue: the log serves them concurrently with appends.
  *
- * High watermark: the smallest log end offset among the ISR. The leader's own is the
- * log end offset; followers' come from their fetch positions (updateFollowerFetchState,
- * used once replication lands). With ISR = [self], the high watermark follows the log end
- * offset after every append. Waiters (acks=-1 produce) are resolved when it passes their
- * offset; the hook onHighWatermarkAdvanced wakes parked fetches.
+ * Replication (src/replication): as leader, a LeaderState tracks the followers' fetch
+ * positions, the ISR and the high watermark (the smallest log end offset among the
+ * ISR; with ISR = [self] it follows the log end offset after every append) and proposes
+ * ISR changes (onIsrChangePending tells the replica manager, which sends AlterPartition).
+ * As follower, a FollowerState says what to fetch from the leader and applies answers;
+ * the replica manager's fetchers drive it. Waiters (acks=-1 produce) are resolved when
+ * the high watermark passes their offset; the hook onHighWatermarkAdvanced wakes parked
+ * fetches.
  */
 import type { Clock } from '../../env/clock.ts';
 import { StorageError } from '../../env/disk.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
+import type { FetchResponsePartitionData } from '../../protocol/generated/fetch-response.ts';
 import { ATTR_CONTROL } from '../../protocol/records/batch-header.ts';
 import { type BatchHeader, iterateBatches } from '../../protocol/records/index.ts';
+import { type FollowerOutcome, FollowerState } from '../../replication/follower.ts';
+import { LeaderState } from '../../replication/leader.ts';
 import type { LogConfig } from '../../storage/config.ts';
 import type { PartitionLog, ReadResult } from '../../storage/partition-log.ts';
 import { type ProducerBatch, ProducerStateManager } from '../producer-state/producer-state.ts';
@@ -41,6 +47,18 @@ export interface PartitionRole {
   leaderEpoch: number;
   replicas: readonly number[];
   isr: readonly number[];
+  /** The image's partition epoch (0 when unknown). */
+  partitionEpoch?: number;
+}
+
+/** The replica.* broker settings a partition uses. */
+export interface PartitionReplicationSettings {
+  /** replica.lag.time.max.ms (default 30000). */
+  replicaLagTimeMaxMs: number;
+  /** replica.fetch.backoff.ms (default 1000). */
+  replicaFetchBackoffMs: number;
+  /** Whether a broker may join the ISR (registered, unfenced, at that epoch when not -1). */
+  isReplicaEligible?: (brokerId: number, brokerEpoch: number) => boolean;
 }
 
 export type AppendOutcome =
@@ -69,7 +87,15 @@ export class Partition {
   leader = -1;
   leaderEpoch = -1;
   replicas: readonly number[] = [];
-  isr: readonly number[] = [];
+  partitionEpoch = 0;
+  /** Set while this node leads the partition. */
+  leaderState: LeaderState | undefined;
+  /** Set while this node follows the partition (in replicas, not leader). */
+  followerState: FollowerState | undefined;
+  /** Called when the leader proposes an ISR change (the replica manager sends AlterPartition). */
+  onIsrChangePending: ((partition: Partition) => void) | undefined;
+  replication: PartitionReplicationSettings = { replicaLagTimeMaxMs: 30_000, replicaFetchBackoffMs: 1000 };
+  private roleIsr: readonly number[] = [];
   /** Bytes appended since this object was created (parked fetches estimate new data with it). */
   appendedBytes = 0;
   /** Called when the high watermark moves up (the fetch purgatory listens). */
@@ -78,8 +104,6 @@ export class Partition {
   private tail: Promise<unknown> = Promise.resolve();
   private pending = 0;
   private commitWaiters: CommitWaiter[] = [];
-  /** Followers' log end offsets, from their fetches (replication). */
-  private readonly followerEndOffsets = new Map<number, number>();
   private producerStateDirty = false;
   /** Offset of the last snapshot written or loaded (-1: none). */
   private snapshotOffset = -1;
@@ -133,18 +157,117 @@ export class Partition {
     return this.leader === this.nodeId;
   }
 
-  /** Applies a new role from metadata (leader, epoch, replicas, ISR). */
+  /** The ISR: the leader's committed one, else the image's. */
+  get isr(): readonly number[] {
+    return this.leaderState?.isr ?? this.roleIsr;
+  }
+
+  isFollower(): boolean {
+    return this.followerState !== undefined;
+  }
+
+  /**
+   * Applies a new role from metadata (leader, epoch, replicas, ISR). A new leader epoch
+   * here starts a new LeaderState (the high watermark carries on, never goes back); the
+   * same epoch with a newer partition epoch commits the image's ISR. A follower's
+   * FollowerState learns the new leader and epoch.
+   */
   updateRole(role: PartitionRole): void {
     const wasLeader = this.isLeader();
+    const previousEpoch = this.leaderEpoch;
     this.leader = role.leader;
     this.leaderEpoch = role.leaderEpoch;
     this.replicas = role.replicas;
-    this.isr = role.isr;
-    for (const id of [...this.followerEndOffsets.keys()]) {
-      if (!role.replicas.includes(id)) this.followerEndOffsets.delete(id);
+    this.roleIsr = role.isr;
+    this.partitionEpoch = role.partitionEpoch ?? 0;
+    const nowMs = this.clock.monotonicMs();
+    if (this.isLeader()) {
+      this.followerState = undefined;
+      const state = {
+        leaderEpoch: role.leaderEpoch,
+        partitionEpoch: this.partitionEpoch,
+        replicas: role.replicas,
+        isr: role.isr,
+      };
+      if (this.leaderState === undefined || !wasLeader || previousEpoch !== role.leaderEpoch) {
+        this.leaderState = new LeaderState({
+          ...state,
+          localId: this.nodeId,
+          log: this.log,
+          nowMs,
+          replicaLagTimeMaxMs: this.replication.replicaLagTimeMaxMs,
+          minInsyncReplicas: this.config.minInsyncReplicas,
+          isReplicaEligible: this.replication.isReplicaEligible,
+        });
+      } else {
+        this.leaderState.applyMetadata(state, nowMs);
+      }
+      this.maybeIncrementHighWatermark();
+      return;
     }
-    if (this.isLeader()) this.maybeIncrementHighWatermark();
-    else if (wasLeader) this.failCommitWaiters();
+    this.leaderState = undefined;
+    if (wasLeader) this.failCommitWaiters();
+    if (role.replicas.includes(this.nodeId) && role.leader >= 0) {
+      if (this.followerState === undefined) {
+        this.followerState = new FollowerState({
+          topic: this.topic,
+          topicId: this.topicId,
+          partition: this.partition,
+          leaderId: role.leader,
+          leaderEpoch: role.leaderEpoch,
+          log: this.log,
+          replicaFetchBackoffMs: this.replication.replicaFetchBackoffMs,
+        });
+      } else this.followerState.updateLeader(role.leader, role.leaderEpoch);
+    } else {
+      this.followerState = undefined;
+    }
+  }
+
+  /**
+   * Applies the leader's Fetch answer for this partition (follower role), in the
+   * partition's queue: appends keep the leader's offsets and epochs and update producer
+   * state; a truncation rebuilds producer state from the log.
+   */
+  applyFollowerFetch(data: FetchResponsePartitionData, fetchedOffset: number, nowMs: number): Promise<FollowerOutcome> {
+    const run = this.tail.then(async (): Promise<FollowerOutcome> => {
+      const follower = this.followerState;
+      if (follower === undefined || this.closed) return { kind: 'idle', highWatermarkMoved: false };
+      const outcome = await follower.handleResponse(data, fetchedOffset, nowMs);
+      if (outcome.kind === 'appended') {
+        this.appendedBytes += outcome.bytes;
+        this.applyProducerBatches(data.records ?? Buffer.alloc(0), fetchedOffset);
+      } else if (outcome.kind === 'truncated') {
+        this.producers.clear();
+        this.snapshotOffset = -1;
+        await this.loadProducerState();
+      }
+      if ((outcome.kind === 'appended' || outcome.kind === 'idle') && outcome.highWatermarkMoved) {
+        this.onHighWatermarkAdvanced?.(this);
+      }
+      return outcome;
+    });
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  private applyProducerBatches(records: Buffer, fromOffset: number): void {
+    try {
+      for (const { header } of iterateBatches(records)) {
+        if (header.producerId < 0n || (header.attributes & ATTR_CONTROL) !== 0) continue;
+        if (header.baseOffset < fromOffset) continue;
+        this.producers.apply(header, header.baseOffset, header.maxTimestamp);
+        this.producerStateDirty = true;
+      }
+    } catch {
+      // The log accepted the bytes; a header we cannot walk leaves producer state as it is.
+    }
+  }
+
+  /** A new topic config: min.insync.replicas reaches the leader state. */
+  applyConfig(config: PartitionConfig): void {
+    this.config = config;
+    if (this.leaderState !== undefined) this.leaderState.minInsyncReplicas = config.minInsyncReplicas;
   }
 
   highWatermark(): number {
@@ -157,26 +280,41 @@ export class Partition {
   }
 
   /** Records a follower's fetch position (replication); may move the high watermark. */
-  updateFollowerFetchState(replicaId: number, logEndOffset: number): void {
-    this.followerEndOffsets.set(replicaId, logEndOffset);
-    this.maybeIncrementHighWatermark();
+  updateFollowerFetchState(replicaId: number, logEndOffset: number, brokerEpoch = -1): void {
+    const leader = this.leaderState;
+    if (leader === undefined) return;
+    const moved = leader.updateFollowerFetchState(
+      replicaId,
+      { fetchOffset: logEndOffset, brokerEpoch },
+      this.clock.monotonicMs(),
+    );
+    if (moved) this.highWatermarkAdvanced();
+    this.checkIsrChange();
   }
 
   /** HW = min LEO over the ISR (the leader's own LEO included). Returns true when it moved. */
   maybeIncrementHighWatermark(): boolean {
-    if (!this.isLeader()) return false;
-    let hw = this.log.logEndOffset();
-    for (const id of this.isr) {
-      if (id === this.nodeId) continue;
-      hw = Math.min(hw, this.followerEndOffsets.get(id) ?? this.log.logStartOffset());
-    }
-    const before = this.log.highWatermark();
-    if (hw <= before) return false;
-    const now = this.log.updateHighWatermark(hw);
-    if (now <= before) return false;
-    this.resolveCommitWaiters(now);
-    this.onHighWatermarkAdvanced?.(this);
+    const leader = this.leaderState;
+    if (leader === undefined || !this.isLeader()) return false;
+    if (!leader.maybeIncrementHighWatermark(this.clock.monotonicMs())) return false;
+    this.highWatermarkAdvanced();
     return true;
+  }
+
+  /** Wakes acks=-1 waiters and parked fetches after the high watermark moved up. */
+  highWatermarkAdvanced(): void {
+    this.resolveCommitWaiters(this.log.highWatermark());
+    this.onHighWatermarkAdvanced?.(this);
+  }
+
+  /** Tells the replica manager when the leader has an ISR change to send. */
+  checkIsrChange(): void {
+    if (this.leaderState?.pendingIsr() !== undefined) this.onIsrChangePending?.(this);
+  }
+
+  /** The ISR expiration task: proposes dropping followers that fell behind. */
+  maybeShrinkIsr(): void {
+    if (this.leaderState?.maybeShrinkIsr(this.clock.monotonicMs())) this.checkIsrChange();
   }
 
   /**
@@ -289,6 +427,16 @@ export class Partition {
   /** Whether the ISR is big enough for acks=-1 (NOT_ENOUGH_REPLICAS otherwise). */
   hasEnoughReplicasForAcksAll(): boolean {
     return this.isr.length >= this.config.minInsyncReplicas;
+  }
+
+  /**
+   * acks=-1 once the high watermark passed `lastOffset`: NONE, or
+   * NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below min.insync.replicas meanwhile.
+   */
+  commitErrorCode(lastOffset: number): number {
+    const leader = this.leaderState;
+    if (leader === undefined) return ErrorCode.NOT_LEADER_OR_FOLLOWER;
+    return leader.checkEnoughReplicasReachOffset(lastOffset + 1) ?? ErrorCode.REQUEST_TIMED_OUT;
   }
 
   private resolveCommitWaiters(hw: number): void {

@@ -331,11 +331,18 @@ export async function handleProduce(
           out.baseOffset = BigInt(outcome.baseOffset);
           out.logAppendTimeMs = BigInt(outcome.logAppendTimeMs);
           out.logStartOffset = BigInt(outcome.logStartOffset);
-          if (acks === -1 && !(await partition.waitForCommit(outcome.lastOffset, request.timeoutMs))) {
-            setError(
-              partition.isLeader() ? ErrorCode.REQUEST_TIMED_OUT : ErrorCode.NOT_LEADER_OR_FOLLOWER,
-              'not replicated to the ISR in time',
-            );
+          if (acks === -1) {
+            if (!(await partition.waitForCommit(outcome.lastOffset, request.timeoutMs))) {
+              setError(
+                partition.isLeader() ? ErrorCode.REQUEST_TIMED_OUT : ErrorCode.NOT_LEADER_OR_FOLLOWER,
+                'not replicated to the ISR in time',
+              );
+            } else {
+              const committed = partition.commitErrorCode(outcome.lastOffset);
+              if (committed !== ErrorCode.NONE) {
+                setError(committed, 'the ISR shrank below min.insync.replicas while waiting');
+              }
+            }
           }
         })(),
       );

@@ -12,6 +12,15 @@
  * for partitions led elsewhere (or not yet open here), FENCED_LEADER_EPOCH /
  * UNKNOWN_LEADER_EPOCH when the client's epoch is older / newer than ours.
  *
+ * Replication: a partition led here gets a LeaderState (src/replication/leader.ts); one
+ * where this node is another replica gets a FollowerState and joins the fetcher of its
+ * leader's broker (fetcher.ts, one per source broker). ISR changes the leaders propose
+ * go to the controller through `alterPartition` (one request in flight, every pending
+ * partition in it); the ISR expiration task runs every replica.lag.time.max.ms / 2. High
+ * watermarks are checkpointed to replication-offset-checkpoint (hw-checkpoint.ts) every
+ * replica.high.watermark.checkpoint.interval.ms and on close, and read back when a
+ * partition opens.
+ *
  * Stray logs (on disk, absent from the image) are left alone and not served.
  */
 import { posix } from 'node:path';
@@ -25,13 +34,18 @@ import {
   type TopicImage,
   topicConfigs,
 } from '../../metadata/image.ts';
+import type { AlterPartitionRequest } from '../../protocol/generated/alter-partition-request.ts';
+import type { AlterPartitionResponse } from '../../protocol/generated/alter-partition-response.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
+import { REPLICA_FETCH_DEFAULTS } from '../../replication/fetch-request.ts';
 import type { LogConfig } from '../../storage/config.ts';
 import { partitionDirName } from '../../storage/log-manager.ts';
 import type { PartitionLog } from '../../storage/partition-log.ts';
 import { FetchPurgatory } from '../fetch/purgatory.ts';
 import { ProducerSnapshotStore } from '../producer-state/snapshot.ts';
 import { partitionConfigFrom } from './config.ts';
+import { ReplicaFetcher } from './fetcher.ts';
+import { readHighWatermarks, serializeHighWatermarks, writeHighWatermarks } from './hw-checkpoint.ts';
 import { statfsUsage } from './log-dir-usage.ts';
 import { Partition } from './partition.ts';
 
@@ -72,7 +86,53 @@ export interface ReplicaManagerOptions {
    */
   producerStateCheckIntervalMs?: number;
   onError?: (err: unknown, task: string) => void;
+  /**
+   * Sends an AlterPartition request to the active controller. Absent (a single node with
+   * no controller listener): ISR changes are not proposed to anyone and stay pending.
+   */
+  alterPartition?: (request: AlterPartitionRequest) => Promise<AlterPartitionResponse>;
+  /** This broker's epoch from its registration (-1 / absent when unknown). */
+  brokerEpoch?: () => bigint;
+  /** The replica.* broker settings; Kafka's defaults for what is absent. */
+  replication?: Partial<ReplicationSettings>;
 }
+
+/** Kafka's replica.* settings used by replication (defaults in DEFAULT_REPLICATION_SETTINGS). */
+export interface ReplicationSettings {
+  /** replica.lag.time.max.ms */
+  replicaLagTimeMaxMs: number;
+  /** replica.fetch.max.bytes */
+  replicaFetchMaxBytes: number;
+  /** replica.fetch.min.bytes */
+  replicaFetchMinBytes: number;
+  /** replica.fetch.wait.max.ms */
+  replicaFetchWaitMaxMs: number;
+  /** replica.fetch.response.max.bytes */
+  replicaFetchResponseMaxBytes: number;
+  /** replica.fetch.backoff.ms */
+  replicaFetchBackoffMs: number;
+  /** replica.high.watermark.checkpoint.interval.ms */
+  replicaHighWatermarkCheckpointIntervalMs: number;
+  /** replica.socket.timeout.ms (the fetchers' request timeout, plus the wait). */
+  replicaSocketTimeoutMs: number;
+  /** inter.broker.listener.name; the broker's first listener when absent. */
+  interBrokerListenerName?: string;
+  /** replica.selector.class (KIP-392); RackAwareReplicaSelector enables rack-local reads. */
+  replicaSelectorClass?: string;
+}
+
+export const DEFAULT_REPLICATION_SETTINGS: ReplicationSettings = {
+  replicaLagTimeMaxMs: 30_000,
+  replicaFetchMaxBytes: REPLICA_FETCH_DEFAULTS.maxBytes,
+  replicaFetchMinBytes: REPLICA_FETCH_DEFAULTS.minBytes,
+  replicaFetchWaitMaxMs: REPLICA_FETCH_DEFAULTS.waitMaxMs,
+  replicaFetchResponseMaxBytes: REPLICA_FETCH_DEFAULTS.responseMaxBytes,
+  replicaFetchBackoffMs: REPLICA_FETCH_DEFAULTS.backoffMs,
+  replicaHighWatermarkCheckpointIntervalMs: 5000,
+  replicaSocketTimeoutMs: 30_000,
+};
+
+export const RACK_AWARE_REPLICA_SELECTOR = 'org.apache.kafka.common.replica.RackAwareReplicaSelector';
 
 export type PartitionLookup =
   | { partition: Partition; errorCode?: undefined }
@@ -87,16 +147,28 @@ export class ReplicaManager {
   private lastTickMs: number;
   private ticking = false;
   private closed = false;
+  readonly replication: ReplicationSettings;
+  private readonly fetchers = new Map<number, ReplicaFetcher>();
+  private checkpointedHw = new Map<string, number>();
+  private alterInFlight = false;
+  private replicationTimersStarted = false;
+  private alterQueued = false;
+  private cancelTimers: (() => void)[] = [];
+  private checkpointing: Promise<void> = Promise.resolve();
 
   private constructor(private readonly options: ReplicaManagerOptions) {
     this.nodeId = options.nodeId;
     this.fetchPurgatory = new FetchPurgatory(options.clock, options.maxWaitingFetches);
     this.lastTickMs = options.clock.monotonicMs();
+    this.replication = { ...DEFAULT_REPLICATION_SETTINGS, ...options.replication };
   }
 
   /** Creates the manager, opens the partitions of the current image, subscribes to later ones. */
   static async start(options: ReplicaManagerOptions): Promise<ReplicaManager> {
     const manager = new ReplicaManager(options);
+    if (options.disk !== undefined) {
+      manager.checkpointedHw = await readHighWatermarks(options.disk, options.logDir).catch(() => new Map());
+    }
     manager.unsubscribe = options.metadata.subscribe((update) => manager.enqueue(() => manager.applyUpdate(update)));
     await manager.enqueue(() => manager.applyImage(options.metadata.image(), undefined));
     return manager;
@@ -172,6 +244,51 @@ export class ReplicaManager {
       if (currentLeaderEpoch > p.leaderEpoch) return { errorCode: ErrorCode.UNKNOWN_LEADER_EPOCH };
     }
     return { partition: p };
+  }
+
+  /**
+   * For a consumer fetch (Fetch v11+, KIP-392): the partition when this node leads or
+   * follows it (the epoch checked as in lookupLeader), else the error code.
+   */
+  lookupReplica(topic: string, partition: number, currentLeaderEpoch = -1): PartitionLookup {
+    const p = this.partitions.get(key(topic, partition));
+    if (p === undefined || (!p.isLeader() && !p.isFollower()))
+      return this.lookupLeader(topic, partition, currentLeaderEpoch);
+    if (currentLeaderEpoch >= 0) {
+      if (currentLeaderEpoch < p.leaderEpoch) return { errorCode: ErrorCode.FENCED_LEADER_EPOCH };
+      if (currentLeaderEpoch > p.leaderEpoch) return { errorCode: ErrorCode.UNKNOWN_LEADER_EPOCH };
+    }
+    return { partition: p };
+  }
+
+  /** The broker epoch the image has for a broker (-1 when unknown). */
+  registeredBrokerEpoch(brokerId: number): number {
+    return this.image().brokers.get(brokerId)?.brokerEpoch ?? -1;
+  }
+
+  /**
+   * KIP-392 with RackAwareReplicaSelector: an in-sync replica in the consumer's rack other
+   * than this leader (the one with the largest log end offset), or -1.
+   */
+  preferredReadReplica(partition: Partition, clientRack: string): number {
+    if (this.replication.replicaSelectorClass !== RACK_AWARE_REPLICA_SELECTOR || clientRack === '') return -1;
+    const leader = partition.leaderState;
+    if (leader === undefined) return -1;
+    const brokers = this.image().brokers;
+    if (brokers.get(this.nodeId)?.rack === clientRack) return -1;
+    let best = -1;
+    let bestEnd = -1;
+    for (const id of leader.isr) {
+      if (id === this.nodeId) continue;
+      const b = brokers.get(id);
+      if (b === undefined || b.fenced || b.rack !== clientRack) continue;
+      const end = leader.follower(id)?.logEndOffset ?? -1;
+      if (end > bestEnd) {
+        best = id;
+        bestEnd = end;
+      }
+    }
+    return best;
   }
 
   // ---- log dirs -----------------------------------------------------------------------
@@ -275,24 +392,194 @@ export class ReplicaManager {
         snapshots,
       );
       await partition.loadProducerState();
+      const checkpointed = this.checkpointedHw.get(k);
+      if (checkpointed !== undefined && checkpointed > log.highWatermark()) log.updateHighWatermark(checkpointed);
+      partition.replication = {
+        replicaLagTimeMaxMs: this.replication.replicaLagTimeMaxMs,
+        replicaFetchBackoffMs: this.replication.replicaFetchBackoffMs,
+        isReplicaEligible: (id, epoch) => {
+          const b = this.image().brokers.get(id);
+          if (b === undefined) return this.image().brokers.size === 0;
+          return !b.fenced && !b.inControlledShutdown && (epoch < 0 || b.brokerEpoch === epoch);
+        },
+      };
       partition.onHighWatermarkAdvanced = (p) => {
         this.fetchPurgatory.checkAndComplete(key(p.topic, p.partition));
         this.maybeTick();
       };
+      partition.onIsrChangePending = () => this.sendAlterPartitions();
       this.partitions.set(k, partition);
     } else {
-      partition.config = config;
+      partition.applyConfig(config);
       partition.log.updateConfig(config.log);
     }
+    if (image.replicas.length > 1 && !this.replicationTimersStarted) {
+      // Timers only once something is replicated: a single-node broker runs none.
+      this.replicationTimersStarted = true;
+      this.scheduleIsrExpiration();
+      this.scheduleHwCheckpoint();
+    }
     const wasLeader = partition.isLeader();
+    const wasFollowing = partition.followerState !== undefined ? partition.leader : -1;
     partition.updateRole({
       leader: image.leader,
       leaderEpoch: image.leaderEpoch,
       replicas: image.replicas,
       isr: image.isr,
+      partitionEpoch: image.partitionEpoch,
     });
     // A parked fetch on a partition that changed role answers now (with the new error).
     if (wasLeader && !partition.isLeader()) this.fetchPurgatory.checkAndComplete(k, true);
+    const following = partition.followerState !== undefined ? partition.leader : -1;
+    if (wasFollowing !== following) {
+      if (wasFollowing >= 0) this.fetchers.get(wasFollowing)?.remove(partition);
+      if (following >= 0) this.fetcherFor(following).add(partition);
+    }
+    if (partition.isLeader()) partition.checkIsrChange();
+  }
+
+  // ---- replication --------------------------------------------------------------------
+
+  private fetcherFor(sourceId: number): ReplicaFetcher {
+    let fetcher = this.fetchers.get(sourceId);
+    if (fetcher === undefined) {
+      const r = this.replication;
+      fetcher = new ReplicaFetcher(sourceId, {
+        nodeId: this.nodeId,
+        clock: this.options.clock,
+        settings: {
+          maxBytes: r.replicaFetchMaxBytes,
+          minBytes: r.replicaFetchMinBytes,
+          waitMaxMs: r.replicaFetchWaitMaxMs,
+          responseMaxBytes: r.replicaFetchResponseMaxBytes,
+          backoffMs: r.replicaFetchBackoffMs,
+        },
+        brokerEpoch: () => Number(this.options.brokerEpoch?.() ?? -1n),
+        endpointOf: (id) => {
+          const broker = this.image().brokers.get(id);
+          if (broker === undefined) return undefined;
+          const name = r.interBrokerListenerName;
+          const endpoint = name === undefined ? broker.endpoints[0] : broker.endpoints.find((e) => e.name === name);
+          return endpoint === undefined ? undefined : { host: endpoint.host, port: endpoint.port };
+        },
+        requestTimeoutMs: r.replicaSocketTimeoutMs,
+        onProgress: (p) => this.fetchPurgatory.checkAndComplete(key(p.topic, p.partition)),
+        onError: this.options.onError,
+      });
+      this.fetchers.set(sourceId, fetcher);
+    }
+    return fetcher;
+  }
+
+  private scheduleIsrExpiration(): void {
+    if (this.closed) return;
+    const interval = Math.max(1, Math.floor(this.replication.replicaLagTimeMaxMs / 2));
+    const cancel = this.options.clock.schedule(interval, () => {
+      this.cancelTimers = this.cancelTimers.filter((c) => c !== cancel);
+      for (const p of this.partitions.values()) {
+        if (p.isLeader()) {
+          p.maybeShrinkIsr();
+          p.maybeIncrementHighWatermark();
+        }
+      }
+      this.scheduleIsrExpiration();
+    });
+    this.cancelTimers.push(cancel);
+  }
+
+  private scheduleHwCheckpoint(): void {
+    if (this.closed || this.options.disk === undefined) return;
+    const cancel = this.options.clock.schedule(this.replication.replicaHighWatermarkCheckpointIntervalMs, () => {
+      this.cancelTimers = this.cancelTimers.filter((c) => c !== cancel);
+      this.checkpointHighWatermarks().catch((err: unknown) => this.options.onError?.(err, 'hw-checkpoint'));
+      this.scheduleHwCheckpoint();
+    });
+    this.cancelTimers.push(cancel);
+  }
+
+  /** Writes every hosted partition's high watermark to replication-offset-checkpoint. */
+  checkpointHighWatermarks(): Promise<void> {
+    const disk = this.options.disk;
+    if (disk === undefined) return Promise.resolve();
+    const run = this.checkpointing.then(async () => {
+      const entries = new Map<string, { topic: string; partition: number; hw: number }>();
+      for (const [k, p] of this.partitions)
+        entries.set(k, { topic: p.topic, partition: p.partition, hw: p.highWatermark() });
+      await writeHighWatermarks(disk, this.options.logDir, serializeHighWatermarks(entries));
+    });
+    this.checkpointing = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Sends one AlterPartition with every leader's pending ISR change (one request in
+   * flight; changes proposed meanwhile go in the next one).
+   */
+  private sendAlterPartitions(): void {
+    const send = this.options.alterPartition;
+    if (send === undefined || this.closed) return;
+    if (this.alterInFlight) {
+      this.alterQueued = true;
+      return;
+    }
+    const sent: Partition[] = [];
+    const topics = new Map<string, AlterPartitionRequest['topics'][number]>();
+    for (const p of this.partitions.values()) {
+      const data = p.isLeader() ? p.leaderState?.takeAlterPartition() : undefined;
+      if (data === undefined) continue;
+      data.partitionIndex = p.partition;
+      let t = topics.get(p.topicId);
+      if (t === undefined) {
+        t = { topicName: p.topic, topicId: p.topicId, partitions: [] };
+        topics.set(p.topicId, t);
+      }
+      t.partitions.push(data);
+      sent.push(p);
+    }
+    if (sent.length === 0) return;
+    this.alterInFlight = true;
+    this.alterQueued = false;
+    const request: AlterPartitionRequest = {
+      brokerId: this.nodeId,
+      brokerEpoch: this.options.brokerEpoch?.() ?? -1n,
+      topics: [...topics.values()],
+    };
+    const done = (): void => {
+      this.alterInFlight = false;
+      if (this.alterQueued) this.sendAlterPartitions();
+    };
+    send(request).then(
+      (response) => {
+        const now = this.options.clock.monotonicMs();
+        const answered = new Set<Partition>();
+        for (const t of response.topics) {
+          const name = t.topicName !== '' ? t.topicName : this.topicName(t.topicId);
+          for (const pd of t.partitions) {
+            const p = name === undefined ? undefined : this.partitions.get(key(name, pd.partitionIndex));
+            if (p === undefined || !sent.includes(p)) continue;
+            answered.add(p);
+            const errorCode = response.errorCode !== ErrorCode.NONE ? response.errorCode : pd.errorCode;
+            if (p.leaderState?.onAlterPartitionResponse({ ...pd, errorCode }, now)) p.highWatermarkAdvanced();
+          }
+        }
+        for (const p of sent) if (!answered.has(p)) p.leaderState?.onAlterPartitionFailed();
+        done();
+        if (response.errorCode !== ErrorCode.NONE) this.retryAlterLater();
+      },
+      () => {
+        for (const p of sent) p.leaderState?.onAlterPartitionFailed();
+        done();
+        this.retryAlterLater();
+      },
+    );
+  }
+
+  private retryAlterLater(): void {
+    const cancel = this.options.clock.schedule(this.replication.replicaFetchBackoffMs, () => {
+      this.cancelTimers = this.cancelTimers.filter((c) => c !== cancel);
+      this.sendAlterPartitions();
+    });
+    this.cancelTimers.push(cancel);
   }
 
   private async removePartition(topic: string, partitionId: number, deleteLog: boolean): Promise<void> {
@@ -300,6 +587,7 @@ export class ReplicaManager {
     const partition = this.partitions.get(k);
     if (partition === undefined) return;
     this.partitions.delete(k);
+    if (partition.followerState !== undefined) this.fetchers.get(partition.leader)?.remove(partition);
     partition.abandon();
     this.fetchPurgatory.checkAndComplete(k, true);
     if (deleteLog) await this.options.logs.deleteLog(topic, partitionId);
@@ -345,6 +633,8 @@ export class ReplicaManager {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe?.();
+    for (const cancel of this.cancelTimers) cancel();
+    for (const f of this.fetchers.values()) f.abandon();
     this.fetchPurgatory.completeAll();
     for (const p of this.partitions.values()) p.abandon();
   }
@@ -354,9 +644,12 @@ export class ReplicaManager {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe?.();
+    for (const cancel of this.cancelTimers) cancel();
     await this.queue;
+    await Promise.all([...this.fetchers.values()].map((f) => f.stop()));
     this.fetchPurgatory.completeAll();
     await Promise.all([...this.partitions.values()].map((p) => p.close()));
+    await this.checkpointHighWatermarks().catch((err: unknown) => this.options.onError?.(err, 'hw-checkpoint'));
   }
 }
 

@@ -210,7 +210,7 @@ void describe('fetch', () => {
     const pending = fetch(h, req([topic('t', [{ partition: 0, offset: 0 }])], { maxWaitMs: 10_000 }));
     await ticks();
     const id = h.replicas.topicId('t')!;
-    await h.publish([{ name: 't', topicId: id, partitions: 1, leader: 2, replicas: [1, 2], leaderEpoch: 1 }]);
+    await h.publish([{ name: 't', topicId: id, partitions: 1, leader: 2, replicas: [2], leaderEpoch: 1 }]);
     const r = await pending;
     assert.equal(r.responses[0]!.partitions[0]!.errorCode, ErrorCode.NOT_LEADER_OR_FOLLOWER);
   });
