@@ -28,6 +28,7 @@ import {
   isCoordinatorError,
 } from './group.ts';
 import { bufferDeserializer, type Deserializer } from './serde.ts';
+import type { ConsumerGroupMetadata } from './transactions.ts';
 import { offsetCommitTopics, tpKey } from './util.ts';
 
 export type { TopicPartition } from './assignors/index.ts';
@@ -148,6 +149,7 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     >
   >;
   private readonly groupId: string | null;
+  private readonly groupInstanceId: string | null;
   private readonly group: GroupMembership | null;
   private readonly autoCommit: boolean;
   private readonly isolationLevel: number;
@@ -174,6 +176,7 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
   constructor(opts: ConsumerOptions<K, V>) {
     this.cluster = new Cluster(opts);
     this.groupId = opts.groupId ?? null;
+    this.groupInstanceId = opts.groupInstanceId ?? null;
     this.opts = {
       fetchMinBytes: opts.fetchMinBytes ?? 1,
       fetchMaxBytes: opts.fetchMaxBytes ?? 52428800,
@@ -264,6 +267,21 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     }
     for (const k of [...this.partitions.keys()]) this.dropPartition(k);
     this.mode = 'none';
+  }
+
+  /**
+   * The member's identity in its group, for a transactional producer's
+   * `sendOffsetsToTransaction(offsets, consumer.groupMetadata())` (the group coordinator fences
+   * commits from a member that is no longer current).
+   */
+  groupMetadata(): ConsumerGroupMetadata {
+    if (this.groupId === null || this.group === null) throw new KafkaConfigError('groupMetadata() needs a group.id');
+    return {
+      groupId: this.groupId,
+      generationId: this.group.generation,
+      memberId: this.group.memberId,
+      groupInstanceId: this.groupInstanceId,
+    };
   }
 
   /** Partitions this consumer owns now. */

@@ -25,6 +25,8 @@ export class KafkaProtocolError extends KafkaClientError {
   override readonly name: string;
   /** The broker's error message, when the response carried one. */
   readonly brokerMessage: string | null;
+  /** What was being done (request and partition), as given to the constructor. */
+  readonly context: string | undefined;
 
   constructor(code: number, context?: string, brokerMessage?: string | null) {
     const info = errorInfo(code);
@@ -33,6 +35,7 @@ export class KafkaProtocolError extends KafkaClientError {
       info.retriable,
     );
     this.code = code;
+    this.context = context;
     this.name = info.name;
     this.brokerMessage = brokerMessage ?? null;
   }
@@ -73,6 +76,49 @@ export class KafkaAbortError extends KafkaClientError {
 /** A configuration value out of range. */
 export class KafkaConfigError extends KafkaClientError {
   override readonly name = 'KafkaConfigError';
+  constructor(message: string) {
+    super(message, false);
+  }
+}
+
+/**
+ * The transactional id was taken over by a newer producer (PRODUCER_FENCED, or
+ * INVALID_PRODUCER_EPOCH / TRANSACTION_COORDINATOR_FENCED from a transactional request).
+ * Fatal: the producer can only be closed.
+ */
+export class ProducerFencedError extends KafkaProtocolError {
+  constructor(code: number, context?: string, brokerMessage?: string | null) {
+    super(code, context, brokerMessage);
+  }
+}
+
+/**
+ * The producer cannot go on (fenced, not authorized, a broker too old, an invalid transaction
+ * state): every later call fails with this error; only `close()` is left. `cause` is the error
+ * that made it so.
+ */
+export class TransactionFatalError extends KafkaClientError {
+  override readonly name = 'TransactionFatalError';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, false, options);
+  }
+}
+
+/**
+ * The current transaction cannot commit (a record failed, an offset commit was rejected, the
+ * coordinator said TRANSACTION_ABORTABLE): call `abortTransaction()`, then start again.
+ * `cause` is the first failure.
+ */
+export class TransactionAbortableError extends KafkaClientError {
+  override readonly name = 'TransactionAbortableError';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, false, options);
+  }
+}
+
+/** A transactional call in the wrong state (send before beginTransaction, commit twice, ...). */
+export class TransactionStateError extends KafkaClientError {
+  override readonly name = 'TransactionStateError';
   constructor(message: string) {
     super(message, false);
   }

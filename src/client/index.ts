@@ -39,3 +39,4 @@ export {
   type RecordMetadata,
 } from './producer.ts';
 export * from './serde.ts';
+export type { ConsumerGroupMetadata, TransactionOffset, TransactionState } from './transactions.ts';

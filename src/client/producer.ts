@@ -13,6 +13,10 @@
  * of a batch with a sequence) or UNKNOWN_PRODUCER_ID makes the producer bump its epoch
  * (InitProducerId with the current id and epoch, KIP-360) and restart sequences at 0.
  *
+ * Transactions (`transactionalId`, implies idempotence): see transactions.ts. The sender drains a
+ * partition only once it is in the transaction; batches carry the transactional bit and Produce
+ * requests the transactional id; a batch that fails for good makes the transaction abortable.
+ *
  * Memory: every appended record reserves its estimated size from `buffer.memory`; `send`
  * waits for room (FIFO) at most `max.block.ms`.
  */
@@ -34,9 +38,18 @@ import {
   KafkaConfigError,
   KafkaProtocolError,
   KafkaTimeoutError,
+  TransactionAbortableError,
+  TransactionStateError,
 } from './errors.ts';
 import { BuiltInPartitioner, type Partitioner, UNKNOWN_PARTITION } from './partitioner/index.ts';
 import { bytesSerializer, type Serializer } from './serde.ts';
+import {
+  type ConsumerGroupMetadata,
+  TransactionManager,
+  type TransactionOffset,
+  type TransactionState,
+  transactionError,
+} from './transactions.ts';
 import { type Deferred, deferred, sleep } from './util.ts';
 
 export type Acks = 0 | 1 | -1 | 'all';
@@ -74,6 +87,10 @@ export interface ProducerOptions<K = ProducerBytes, V = ProducerBytes> extends C
   keySerializer?: Serializer<K>;
   /** `value.serializer`. Default as for keys. */
   valueSerializer?: Serializer<V>;
+  /** `transactional.id`: enables the transactions API (and idempotence). Default none. */
+  transactionalId?: string;
+  /** `transaction.timeout.ms`: the coordinator aborts a transaction open longer than this. Default 60000. */
+  transactionTimeoutMs?: number;
 }
 
 export type ProducerBytes = Buffer | Uint8Array | string | null | undefined;
@@ -194,6 +211,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   private totalInFlight = 0;
   private closed = false;
   private fatal: Error | null = null;
+  private readonly txn: TransactionManager | null;
 
   constructor(opts: ProducerOptions<K, V>) {
     const maxInFlight = opts.maxInFlightRequestsPerConnection ?? 5;
@@ -214,7 +232,13 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
     if (opts.enableIdempotence === true && !idempotenceAllowed) {
       throw new KafkaConfigError('enable.idempotence needs acks=all, retries > 0 and max.in.flight <= 5');
     }
-    this.idempotent = opts.enableIdempotence ?? idempotenceAllowed;
+    if (opts.transactionalId !== undefined) {
+      if (opts.enableIdempotence === false || !idempotenceAllowed) {
+        throw new KafkaConfigError('transactional.id needs idempotence (acks=all, retries > 0, max.in.flight <= 5)');
+      }
+      if (opts.transactionalId === '') throw new KafkaConfigError('transactional.id must not be empty');
+    }
+    this.idempotent = opts.transactionalId !== undefined || (opts.enableIdempotence ?? idempotenceAllowed);
     if (this.lingerMs < 0 || this.batchSize < 1 || this.bufferMemory < 1 || maxInFlight < 1) {
       throw new KafkaConfigError('linger.ms, batch.size, buffer.memory and max.in.flight must be positive');
     }
@@ -230,12 +254,108 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
     this.customPartitioner = opts.partitioner ?? null;
     this.keySerializer = opts.keySerializer ?? (bytesSerializer as Serializer<K>);
     this.valueSerializer = opts.valueSerializer ?? (bytesSerializer as Serializer<V>);
+    this.txn =
+      opts.transactionalId === undefined
+        ? null
+        : new TransactionManager(
+            {
+              cluster: this.cluster,
+              idAndEpoch: () => this.producerIdAndEpoch,
+              setProducerIdAndEpoch: (id, epoch) => this.setProducerIdAndEpoch(id, epoch),
+              scheduleRun: () => this.scheduleRun(),
+              scheduleWake: (ms) => this.scheduleWake(ms),
+            },
+            opts.transactionalId,
+            opts.transactionTimeoutMs ?? 60000,
+          );
   }
 
   /** Connects and (when idempotent) gets a producer id. Optional: `send` does it too. */
   async connect(): Promise<void> {
     await this.cluster.ensureMetadata();
-    if (this.idempotent) await this.ensureProducerId();
+    if (this.idempotent && this.txn === null) await this.ensureProducerId();
+  }
+
+  // ---- transactions ---------------------------------------------------------------------
+
+  private requireTxn(what: string): TransactionManager {
+    if (this.txn === null) throw new TransactionStateError(`${what} needs a transactionalId`);
+    if (this.closed) throw new KafkaAbortError('producer is closed');
+    return this.txn;
+  }
+
+  /**
+   * Registers the transactional id with its coordinator: gets the producer id and epoch, fences
+   * older producers with the same id and completes (aborts) a transaction they left open.
+   */
+  async initTransactions(): Promise<void> {
+    const txn = this.requireTxn('initTransactions()');
+    await this.cluster.ensureMetadata();
+    await txn.init(this.maxBlockMs);
+  }
+
+  /** Starts a transaction: every `send` until commit or abort belongs to it. */
+  beginTransaction(): void {
+    this.requireTxn('beginTransaction()').begin();
+  }
+
+  /**
+   * Adds consumed offsets to the transaction: they are committed for the group if and only if
+   * the transaction commits (consume-transform-produce). `group` is the consumer's
+   * `groupMetadata()` (or just a group id, with no generation fencing).
+   */
+  async sendOffsetsToTransaction(
+    offsets: readonly TransactionOffset[],
+    group: ConsumerGroupMetadata | string,
+  ): Promise<void> {
+    const txn = this.requireTxn('sendOffsetsToTransaction()');
+    const metadata = typeof group === 'string' ? { groupId: group } : group;
+    await txn.sendOffsets([...offsets], metadata, this.maxBlockMs);
+  }
+
+  /** Sends everything, waits for it, then commits. Throws TransactionAbortableError when a record failed. */
+  async commitTransaction(): Promise<void> {
+    const txn = this.requireTxn('commitTransaction()');
+    txn.beginCommit();
+    await this.flush();
+    await txn.commit(this.maxBlockMs);
+  }
+
+  /** Fails the records not sent yet, waits for those in flight, then aborts. */
+  async abortTransaction(): Promise<void> {
+    const txn = this.requireTxn('abortTransaction()');
+    txn.beginAbort();
+    this.failUnsent(new TransactionAbortableError('the transaction was aborted'));
+    await this.flush();
+    await txn.abort(this.maxBlockMs);
+  }
+
+  /** Where the transactional producer stands (`'none'` without a transactionalId). */
+  get transactionState(): TransactionState | 'none' {
+    return this.txn?.state ?? 'none';
+  }
+
+  private setProducerIdAndEpoch(producerId: bigint, producerEpoch: number): void {
+    this.producerId = producerId;
+    this.producerEpoch = producerEpoch;
+    this.needsEpochBump = false;
+    this.resetSequences();
+  }
+
+  /** Fails every batch not on the wire (an aborted or failed transaction). */
+  private failUnsent(e: Error): void {
+    for (const states of this.partitions.values()) {
+      for (const s of states) {
+        if (s === undefined || s.queue.length === 0) continue;
+        const keep: ProducerBatch[] = [];
+        for (const b of s.queue) {
+          if (b.inFlight) keep.push(b);
+          else this.failBatch(b, e);
+        }
+        s.queue = keep;
+        s.retrying = false;
+      }
+    }
   }
 
   /** Sends one record; resolves when it is acknowledged per `acks`. */
@@ -251,6 +371,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
     if (records.length === 0) return [];
     if (this.closed) throw new KafkaAbortError('producer is closed');
     if (this.fatal !== null) throw this.fatal;
+    this.txn?.checkSend();
     const d = deferred<RecordMetadata[]>();
     const handle: SendHandle = {
       results: new Array<RecordMetadata>(records.length),
@@ -506,7 +627,14 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
 
   private run(): void {
     if (this.closed) return;
-    if (this.idempotent && (this.producerId < 0n || this.needsEpochBump)) {
+    const txn = this.txn;
+    if (txn !== null) {
+      if (this.producerId < 0n) return; // send() refuses records before initTransactions()
+      if (txn.hasAbortableError || txn.fatalError !== null) {
+        // Nothing more of this transaction goes out; what is queued fails now (abort or commit waits for it).
+        this.failUnsent(txn.fatalError ?? new TransactionAbortableError('an earlier record of the transaction failed'));
+      }
+    } else if (this.idempotent && (this.producerId < 0n || this.needsEpochBump)) {
       if (this.needsEpochBump && this.totalInFlight > 0) return; // responses will call run again
       this.ensureProducerId().then(
         () => this.scheduleRun(),
@@ -543,6 +671,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
           nextWake = Math.min(nextWake, readyAt);
           continue;
         }
+        if (txn !== null && !txn.canSend(s.topic, s.partition)) continue;
         const leader = this.cluster.leaderFor(s.topic, s.partition);
         if (leader < 0) {
           needMetadata = true;
@@ -569,6 +698,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       }
     }
     for (const [node, batches] of perNode) this.sendBatches(node, batches);
+    txn?.addPendingPartitions();
     if (needMetadata) this.cluster.requestUpdate();
     if ((needMetadata || this.cluster.needsUpdate) && !this.refreshingMetadata) {
       this.refreshingMetadata = true;
@@ -620,7 +750,12 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       .request(
         nodeId,
         ApiKey.Produce,
-        { transactionalId: null, acks: this.acks, timeoutMs: this.cluster.requestTimeoutMs, topicData },
+        {
+          transactionalId: this.txn?.transactionalId ?? null,
+          acks: this.acks,
+          timeoutMs: this.cluster.requestTimeoutMs,
+          topicData,
+        },
         { expectResponse },
       )
       .then(
@@ -649,6 +784,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
         producerId: this.idempotent ? this.producerId : -1n,
         producerEpoch: this.idempotent ? this.producerEpoch : -1,
         baseSequence: this.idempotent ? b.baseSequence : -1,
+        transactional: this.txn !== null,
       });
       b.records = EMPTY_RECORDS;
       return;
@@ -739,6 +875,9 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
 
   private onBatchError(b: ProducerBatch, e: unknown): void {
     if (b.done) return;
+    // A transactional producer whose epoch is refused was fenced by a newer one.
+    if (this.txn !== null && e instanceof KafkaProtocolError)
+      e = transactionError(e.code, e.context ?? '', e.brokerMessage);
     const s = b.state;
     b.inFlight = false;
     s.inFlight--;
@@ -768,7 +907,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       const c = this.cluster.retry;
       s.retryAtMs =
         now + backoffMs(s.retryAttempt++, c.retryBackoffMs, c.retryBackoffMaxMs, this.cluster.random.next());
-      if (bump) this.requestEpochBump();
+      if (bump) this.requestEpochBump(e);
       return;
     }
     const i = s.queue.indexOf(b);
@@ -776,12 +915,18 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
     const err = expired
       ? new KafkaTimeoutError(`batch for ${s.topic}-${s.partition} expired after ${this.deliveryTimeoutMs} ms`)
       : e;
-    if (this.idempotent && b.baseSequence >= 0) this.requestEpochBump();
+    if (this.idempotent && b.baseSequence >= 0) this.requestEpochBump(err);
+    else this.txn?.abortable(err);
     this.failBatch(b, err);
   }
 
-  private requestEpochBump(): void {
-    this.needsEpochBump = true;
+  /**
+   * Sequences must restart under a new epoch. Idempotent only: at once. Transactional: the
+   * transaction becomes abortable and the abort bumps the epoch.
+   */
+  private requestEpochBump(cause: unknown): void {
+    if (this.txn !== null) this.txn.abortable(cause, true);
+    else this.needsEpochBump = true;
   }
 
   private expire(s: PartitionState, now: number): void {
@@ -790,11 +935,10 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       if (b.inFlight || b.createdMs + this.deliveryTimeoutMs > now) break;
       s.queue.shift();
       // A batch that already had a sequence leaves a gap: sequences restart under a new epoch.
-      if (this.idempotent && b.baseSequence >= 0) this.requestEpochBump();
-      this.failBatch(
-        b,
-        new KafkaTimeoutError(`batch for ${s.topic}-${s.partition} expired after ${this.deliveryTimeoutMs} ms`),
-      );
+      const e = new KafkaTimeoutError(`batch for ${s.topic}-${s.partition} expired after ${this.deliveryTimeoutMs} ms`);
+      if (this.idempotent && b.baseSequence >= 0) this.requestEpochBump(e);
+      else this.txn?.abortable(e);
+      this.failBatch(b, e);
     }
   }
 

@@ -20,6 +20,8 @@ import { ErrorCode } from '../../src/protocol/generated/errors.ts';
 import {
   assignBatchOffset,
   BatchOffset,
+  buildControlBatch,
+  ControlRecordType,
   iterateBatches,
   lastOffsetOf,
   readBatchHeader,
@@ -33,6 +35,22 @@ export interface FakePartition {
   nextOffset: number;
   /** Per producer id: sequences of the last 5 batches with their base offsets. */
   producers: Map<bigint, { epoch: number; recent: { firstSeq: number; lastSeq: number; baseOffset: number }[] }>;
+  /** Open transactions on this partition: producer id -> first offset (bounds the last stable offset). */
+  ongoing: Map<bigint, number>;
+  /** Aborted transactions, for read_committed fetches. */
+  aborted: { producerId: bigint; firstOffset: number; lastOffset: number }[];
+}
+
+/** The fake's transaction coordinator state for one transactional id. */
+export interface FakeTxn {
+  transactionalId: string;
+  producerId: bigint;
+  epoch: number;
+  state: 'Empty' | 'Ongoing';
+  partitions: Set<string>;
+  groups: Set<string>;
+  /** Offsets staged by TxnOffsetCommit: group -> "topic:partition" -> offset. */
+  pendingOffsets: Map<string, Map<string, bigint>>;
 }
 
 export interface FakeTopic {
@@ -98,6 +116,8 @@ export class FakeKafka {
   /** How long a rebalance waits for known members to rejoin before dropping them. */
   rebalanceTimeoutMs = 3000;
   autoCreateTopics = false;
+  /** Transaction coordinator state, by transactional id. */
+  readonly txns = new Map<string, FakeTxn>();
   /** Aborted transactions listed in Fetch responses (tests of read_committed). */
   abortedTransactions: (topic: string, partition: number) => { producerId: bigint; firstOffset: bigint }[] = () => [];
   private fetchWaiters: (() => void)[] = [];
@@ -270,6 +290,7 @@ export class FakeKafka {
       case ApiKey.InitProducerId: {
         const b = req.body;
         if (forced) return { ...base, errorCode: forced };
+        if (b.transactionalId !== null) return { ...base, ...this.initTransactional(b) };
         if (b.producerId >= 0n) return { ...base, producerId: b.producerId, producerEpoch: b.producerEpoch + 1 };
         return { ...base, producerId: this.nextProducerId++, producerEpoch: 0 };
       }
@@ -343,6 +364,79 @@ export class FakeKafka {
             errorMessage: null,
           })),
         };
+      }
+      case ApiKey.AddPartitionsToTxn: {
+        const b = req.body;
+        const code =
+          forced || this.checkTxn(b.v3AndBelowTransactionalId, b.v3AndBelowProducerId, b.v3AndBelowProducerEpoch);
+        const t = this.txns.get(b.v3AndBelowTransactionalId);
+        return {
+          ...base,
+          errorCode: 0,
+          resultsByTopicV3AndBelow: b.v3AndBelowTopics.map((topic) => ({
+            name: topic.name,
+            resultsByPartition: topic.partitions.map((partitionIndex) => {
+              let partitionErrorCode = code;
+              if (code === 0 && this.topics.get(topic.name)?.partitions[partitionIndex] === undefined) {
+                partitionErrorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+              }
+              if (partitionErrorCode === 0 && t !== undefined) {
+                t.partitions.add(`${topic.name}:${partitionIndex}`);
+                t.state = 'Ongoing';
+              }
+              return { partitionIndex, partitionErrorCode };
+            }),
+          })),
+        };
+      }
+      case ApiKey.AddOffsetsToTxn: {
+        const b = req.body;
+        const code = forced || this.checkTxn(b.transactionalId, b.producerId, b.producerEpoch);
+        const t = this.txns.get(b.transactionalId);
+        if (code === 0 && t !== undefined) {
+          t.groups.add(b.groupId);
+          t.state = 'Ongoing';
+        }
+        return { ...base, errorCode: code };
+      }
+      case ApiKey.TxnOffsetCommit: {
+        const b = req.body;
+        let code = forced || this.checkTxn(b.transactionalId, b.producerId, b.producerEpoch);
+        const t = this.txns.get(b.transactionalId);
+        const g = this.groups.get(b.groupId);
+        if (code === 0 && (t === undefined || !t.groups.has(b.groupId))) code = ErrorCode.INVALID_TXN_STATE;
+        if (code === 0 && b.generationId >= 0 && g !== undefined && g.generationId !== b.generationId) {
+          code = ErrorCode.ILLEGAL_GENERATION;
+        }
+        if (code === 0 && b.memberId !== '' && g !== undefined && !g.members.has(b.memberId)) {
+          code = ErrorCode.UNKNOWN_MEMBER_ID;
+        }
+        if (code === 0 && t !== undefined) {
+          let staged = t.pendingOffsets.get(b.groupId);
+          if (staged === undefined) {
+            staged = new Map();
+            t.pendingOffsets.set(b.groupId, staged);
+          }
+          for (const topic of b.topics) {
+            for (const p of topic.partitions) staged.set(`${topic.name}:${p.partitionIndex}`, p.committedOffset);
+          }
+        }
+        return {
+          ...base,
+          topics: b.topics.map((topic) => ({
+            name: topic.name,
+            partitions: topic.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })),
+          })),
+        };
+      }
+      case ApiKey.EndTxn: {
+        const b = req.body;
+        const code = forced || this.checkTxn(b.transactionalId, b.producerId, b.producerEpoch);
+        const t = this.txns.get(b.transactionalId);
+        if (code !== 0 || t === undefined) return { ...base, errorCode: code };
+        if (t.state !== 'Ongoing') return { ...base, errorCode: ErrorCode.INVALID_TXN_STATE };
+        this.completeTxn(t, b.committed);
+        return { ...base, errorCode: 0, producerId: t.producerId, producerEpoch: t.epoch };
       }
       case ApiKey.JoinGroup:
         return this.joinGroup(req, forced, base);
@@ -603,6 +697,13 @@ export class FakeKafka {
     if (forced) return { errorCode: forced, baseOffset: -1 };
     const batch = Buffer.from(records);
     const h = readBatchHeader(batch, 0);
+    const transactional = (h.attributes & 0x10) !== 0;
+    if (transactional) {
+      const t = [...this.txns.values()].find((x) => x.producerId === h.producerId);
+      if (t === undefined || t.epoch > h.producerEpoch)
+        return { errorCode: ErrorCode.INVALID_PRODUCER_EPOCH, baseOffset: -1 };
+      if (!t.partitions.has(`${topic}:${partition}`)) return { errorCode: ErrorCode.INVALID_TXN_STATE, baseOffset: -1 };
+    }
     if (h.producerId >= 0n) {
       let ps = p.producers.get(h.producerId);
       const lastSeq = h.baseSequence + h.recordsCount - 1;
@@ -623,6 +724,7 @@ export class FakeKafka {
       if (ps.recent.length > 5) ps.recent.shift();
     }
     const baseOffset = p.nextOffset;
+    if (transactional && !p.ongoing.has(h.producerId)) p.ongoing.set(h.producerId, baseOffset);
     assignBatchOffset(batch, 0, baseOffset, p.leaderEpoch);
     p.batches.push(batch);
     p.nextOffset = lastOffsetOf(batch, 0) + 1;
@@ -630,6 +732,79 @@ export class FakeKafka {
     this.fetchWaiters = [];
     for (const w of waiters) w();
     return { errorCode: 0, baseOffset };
+  }
+
+  /** InitProducerId with a transactional id: a new producer, or the next epoch (aborting what the old one left open). */
+  private initTransactional(b: { transactionalId: string | null; producerId: bigint; producerEpoch: number }): {
+    errorCode: number;
+    producerId: bigint;
+    producerEpoch: number;
+  } {
+    const id = b.transactionalId!;
+    let t = this.txns.get(id);
+    if (t === undefined) {
+      t = {
+        transactionalId: id,
+        producerId: this.nextProducerId++,
+        epoch: 0,
+        state: 'Empty',
+        partitions: new Set(),
+        groups: new Set(),
+        pendingOffsets: new Map(),
+      };
+      this.txns.set(id, t);
+      return { errorCode: 0, producerId: t.producerId, producerEpoch: t.epoch };
+    }
+    if (b.producerId >= 0n && (b.producerId !== t.producerId || b.producerEpoch !== t.epoch)) {
+      return { errorCode: ErrorCode.PRODUCER_FENCED, producerId: -1n, producerEpoch: -1 };
+    }
+    if (t.state === 'Ongoing') this.completeTxn(t, false);
+    t.epoch++;
+    return { errorCode: 0, producerId: t.producerId, producerEpoch: t.epoch };
+  }
+
+  private checkTxn(transactionalId: string, producerId: bigint, producerEpoch: number): number {
+    const t = this.txns.get(transactionalId);
+    if (t === undefined || t.producerId !== producerId) return ErrorCode.INVALID_PRODUCER_ID_MAPPING;
+    if (producerEpoch < t.epoch) return ErrorCode.PRODUCER_FENCED;
+    return 0;
+  }
+
+  /** Writes the commit/abort markers, applies or drops staged offsets, and closes the transaction. */
+  private completeTxn(t: FakeTxn, committed: boolean): void {
+    for (const key of t.partitions) {
+      const i = key.lastIndexOf(':');
+      const p = this.topics.get(key.slice(0, i))?.partitions[Number(key.slice(i + 1))];
+      if (p === undefined) continue;
+      const marker = buildControlBatch({
+        type: committed ? ControlRecordType.Commit : ControlRecordType.Abort,
+        coordinatorEpoch: 0,
+        producerId: t.producerId,
+        producerEpoch: t.epoch,
+        timestamp: Date.now(),
+      });
+      const offset = p.nextOffset;
+      assignBatchOffset(marker, 0, offset, p.leaderEpoch);
+      p.batches.push(marker);
+      p.nextOffset = offset + 1;
+      const first = p.ongoing.get(t.producerId);
+      p.ongoing.delete(t.producerId);
+      if (!committed && first !== undefined)
+        p.aborted.push({ producerId: t.producerId, firstOffset: first, lastOffset: offset });
+    }
+    if (committed) {
+      for (const [groupId, staged] of t.pendingOffsets) {
+        const g = this.group(groupId);
+        for (const [k, v] of staged) g.offsets.set(k, v);
+      }
+    }
+    t.state = 'Empty';
+    t.partitions.clear();
+    t.groups.clear();
+    t.pendingOffsets.clear();
+    const waiters = this.fetchWaiters;
+    this.fetchWaiters = [];
+    for (const w of waiters) w();
   }
 
   private offsetForTime(p: FakePartition, ts: number): number {
@@ -663,10 +838,14 @@ export class FakeKafka {
           if (offset > p.nextOffset || offset < p.logStartOffset) {
             return { ...pd, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE };
           }
+          let lastStable = p.nextOffset;
+          for (const first of p.ongoing.values()) lastStable = Math.min(lastStable, first);
+          const upTo = b.isolationLevel === 1 ? lastStable : p.nextOffset;
           const out: Buffer[] = [];
           let size = 0;
           for (const batch of p.batches) {
             if (lastOffsetOf(batch, 0) < offset) continue;
+            if (lastOffsetOf(batch, 0) >= upTo) break;
             if (size > 0 && size + batch.length > fp.partitionMaxBytes) break;
             out.push(batch);
             size += batch.length;
@@ -675,10 +854,18 @@ export class FakeKafka {
           return {
             ...pd,
             highWatermark: BigInt(p.nextOffset),
-            lastStableOffset: BigInt(p.nextOffset),
+            lastStableOffset: BigInt(lastStable),
             logStartOffset: BigInt(p.logStartOffset),
             records: Buffer.concat(out),
-            abortedTransactions: b.isolationLevel === 1 ? this.abortedTransactions(ft.topic, fp.partition) : null,
+            abortedTransactions:
+              b.isolationLevel === 1
+                ? [
+                    ...this.abortedTransactions(ft.topic, fp.partition),
+                    ...p.aborted
+                      .filter((a) => a.lastOffset >= offset && a.firstOffset < upTo)
+                      .map((a) => ({ producerId: a.producerId, firstOffset: BigInt(a.firstOffset) })),
+                  ]
+                : null,
           };
         }),
       }));
@@ -898,7 +1085,16 @@ export class FakeKafka {
 const NO_RESPONSE = Symbol('no response');
 
 function newPartition(leader: number): FakePartition {
-  return { leader, leaderEpoch: 0, batches: [], logStartOffset: 0, nextOffset: 0, producers: new Map() };
+  return {
+    leader,
+    leaderEpoch: 0,
+    batches: [],
+    logStartOffset: 0,
+    nextOffset: 0,
+    producers: new Map(),
+    ongoing: new Map(),
+    aborted: [],
+  };
 }
 
 function topicDefaults() {
