@@ -19,7 +19,7 @@ import { ErrorCode } from '../../protocol/generated/errors.ts';
 import type { JoinGroupResponse } from '../../protocol/generated/join-group-response.ts';
 import type { SyncGroupResponse } from '../../protocol/generated/sync-group-response.ts';
 import { partitionFor } from '../runtime/hash.ts';
-import { type CoordinatorLog, CoordinatorRuntime } from '../runtime/runtime.ts';
+import { type CoordinatorLog, CoordinatorRuntime, type TxnMarker } from '../runtime/runtime.ts';
 import type { GroupCoordinatorConfig } from './config.ts';
 import type { TopicLookup } from './consumer-group.ts';
 import { type GroupRecord, groupRecordSerde } from './records.ts';
@@ -32,6 +32,7 @@ import {
   type JoinParams,
   type SyncParams,
   type TopicPartitionErrors,
+  type TxnCommitParams,
 } from './shard.ts';
 
 export const GROUP_METADATA_TOPIC = '__consumer_offsets';
@@ -74,6 +75,13 @@ export interface GroupCoordinatorService {
     members: { memberId: string; groupInstanceId: string | null }[],
   ): Promise<{ errorCode: number; members: { memberId: string; groupInstanceId: string | null; errorCode: number }[] }>;
   commitOffsets(p: CommitParams): Promise<{ errorCode: number; topics: TopicPartitionErrors[] }>;
+  /** TxnOffsetCommit: offsets pending until the producer's transaction marker reaches the group's partition. */
+  txnOffsetCommit(p: TxnCommitParams): Promise<{ errorCode: number; topics: TopicPartitionErrors[] }>;
+  /**
+   * WriteTxnMarkers for a __consumer_offsets partition: writes the marker through the
+   * shard, which commits or drops that producer's pending offsets. NONE or an error code.
+   */
+  writeTxnMarker(partition: number, marker: TxnMarker): Promise<number>;
   fetchOffsets(
     groupId: string,
     topics: { name: string; partitionIndexes: number[] }[] | null,
@@ -297,6 +305,15 @@ export class GroupCoordinator implements GroupCoordinatorService {
   async commitOffsets(p: CommitParams): Promise<{ errorCode: number; topics: TopicPartitionErrors[] }> {
     const out = await this.runtime.write(this.partitionFor(p.groupId), (s, now) => s.commitOffsets(p, now));
     return out.errorCode !== 0 ? { errorCode: out.errorCode, topics: [] } : { errorCode: 0, topics: out.value! };
+  }
+
+  async txnOffsetCommit(p: TxnCommitParams): Promise<{ errorCode: number; topics: TopicPartitionErrors[] }> {
+    const out = await this.runtime.write(this.partitionFor(p.groupId), (s, now) => s.txnOffsetCommit(p, now));
+    return out.errorCode !== 0 ? { errorCode: out.errorCode, topics: [] } : { errorCode: 0, topics: out.value! };
+  }
+
+  writeTxnMarker(partition: number, marker: TxnMarker): Promise<number> {
+    return this.runtime.writeMarker(partition, marker);
   }
 
   async fetchOffsets(

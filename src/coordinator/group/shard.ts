@@ -72,6 +72,26 @@ export interface CommitParams {
   }[];
 }
 
+export interface TxnCommitParams {
+  transactionalId: string;
+  groupId: string;
+  producerId: bigint;
+  producerEpoch: number;
+  /** -1 before v3 (no group metadata). */
+  generationId: number;
+  memberId: string;
+  groupInstanceId: string | null;
+  topics: {
+    name: string;
+    partitions: {
+      partitionIndex: number;
+      committedOffset: number;
+      committedLeaderEpoch: number;
+      committedMetadata: string | null;
+    }[];
+  }[];
+}
+
 export interface TopicPartitionErrors {
   name: string;
   partitions: { partitionIndex: number; errorCode: number }[];
@@ -179,6 +199,11 @@ export class GroupShard implements CoordinatorShard<GroupRecord> {
   readonly groups = new Map<string, Group>();
   /** group -> topic -> partition -> committed offset. */
   readonly offsets = new Map<string, Map<string, Map<number, OffsetEntry>>>();
+  /**
+   * Transactional offset commits (TxnOffsetCommit) waiting for their producer's marker:
+   * producer id -> the offset records it wrote, applied on COMMIT, dropped on ABORT.
+   */
+  readonly pendingTxnOffsets = new Map<bigint, Extract<GroupRecord, { kind: 'offset' }>[]>();
   readonly consumer: ConsumerGroupOps;
 
   constructor(
@@ -192,7 +217,16 @@ export class GroupShard implements CoordinatorShard<GroupRecord> {
 
   // ---- replay ---------------------------------------------------------------------------
 
-  replay(record: GroupRecord): void {
+  replay(record: GroupRecord, _offset?: number, producerId?: bigint): void {
+    if (producerId !== undefined && record.kind === 'offset') {
+      let pending = this.pendingTxnOffsets.get(producerId);
+      if (pending === undefined) {
+        pending = [];
+        this.pendingTxnOffsets.set(producerId, pending);
+      }
+      pending.push(record);
+      return;
+    }
     switch (record.kind) {
       case 'offset':
         this.replayOffset(record.group, record.topic, record.partition, record.value);
@@ -203,6 +237,22 @@ export class GroupShard implements CoordinatorShard<GroupRecord> {
       default:
         this.consumer.replay(record);
     }
+  }
+
+  replayEndTransaction(producerId: bigint, committed: boolean): void {
+    const pending = this.pendingTxnOffsets.get(producerId);
+    if (pending === undefined) return;
+    this.pendingTxnOffsets.delete(producerId);
+    if (!committed) return;
+    for (const r of pending) this.replayOffset(r.group, r.topic, r.partition, r.value);
+  }
+
+  /** Whether a transactional commit of this group's partition waits for its marker. */
+  hasPendingTxnOffset(groupId: string, topic: string, partition: number): boolean {
+    for (const pending of this.pendingTxnOffsets.values()) {
+      for (const r of pending) if (r.group === groupId && r.topic === topic && r.partition === partition) return true;
+    }
+    return false;
   }
 
   private replayOffset(groupId: string, topic: string, partition: number, value: OffsetCommitValue | null): void {
@@ -1016,6 +1066,61 @@ export class GroupShard implements CoordinatorShard<GroupRecord> {
     const member = group?.members.get(p.memberId);
     if (group !== undefined && member !== undefined && group.state === 'Stable') this.scheduleSession(group, member);
     return tx.result(out);
+  }
+
+  /**
+   * TxnOffsetCommit: the offsets are written as the producer's transactional records and
+   * become committed offsets only when its COMMIT marker reaches this partition.
+   */
+  txnOffsetCommit(p: TxnCommitParams, nowMs: number): Op<TopicPartitionErrors[]> {
+    const tx = new Tx();
+    const all = (code: number): TopicPartitionErrors[] =>
+      p.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((x) => ({ partitionIndex: x.partitionIndex, errorCode: code })),
+      }));
+    const group = this.groups.get(p.groupId);
+    let check: number = ErrorCode.NONE;
+    if (group !== undefined && p.memberId !== '' && p.generationId >= 0) {
+      // v3+ carries the consumer's group metadata (KIP-447): fence stale members.
+      if (group.type === 'consumer') {
+        check = this.consumer.validateCommit(group, p.memberId, p.generationId, 9);
+      } else if (group.isStaticMemberFenced(p.groupInstanceId, p.memberId)) check = ErrorCode.FENCED_INSTANCE_ID;
+      else if (!group.members.has(p.memberId)) check = ErrorCode.UNKNOWN_MEMBER_ID;
+      else if (p.generationId !== group.generationId) check = ErrorCode.ILLEGAL_GENERATION;
+    }
+    if (check !== 0) return tx.result(all(check));
+    const out: TopicPartitionErrors[] = [];
+    for (const t of p.topics) {
+      const parts: { partitionIndex: number; errorCode: number }[] = [];
+      for (const x of t.partitions) {
+        const metadata = x.committedMetadata ?? '';
+        if (Buffer.byteLength(metadata, 'utf8') > this.config.offsetMetadataMaxBytes) {
+          parts.push({ partitionIndex: x.partitionIndex, errorCode: ErrorCode.OFFSET_METADATA_TOO_LARGE });
+          continue;
+        }
+        const value: OffsetCommitValue = {
+          offset: BigInt(x.committedOffset),
+          leaderEpoch: x.committedLeaderEpoch,
+          metadata,
+          commitTimestamp: BigInt(nowMs),
+          expireTimestamp: -1n,
+        };
+        tx.records.push({
+          kind: 'offset',
+          group: p.groupId,
+          topic: t.name,
+          partition: x.partitionIndex,
+          value,
+          valueVersion: offsetValueVersion(value),
+        });
+        parts.push({ partitionIndex: x.partitionIndex, errorCode: ErrorCode.NONE });
+      }
+      out.push({ name: t.name, partitions: parts });
+    }
+    const result = tx.result(out);
+    if (result.records.length > 0) result.producer = { producerId: p.producerId, producerEpoch: p.producerEpoch };
+    return result;
   }
 
   fetchOffsets(

@@ -6,8 +6,17 @@
 import type { Partition } from '../../broker/replica/partition.ts';
 import type { ReplicaManager } from '../../broker/replica/replica-manager.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
-import { buildRecordBatch, decodeRecordBatch, iterateBatches, readBatchHeader } from '../../protocol/records/index.ts';
-import type { CoordinatorLog, LogAppendOutcome, SerializedRecord } from './runtime.ts';
+import {
+  buildRecordBatch,
+  ControlRecordType,
+  decodeControlKey,
+  decodeRecordBatch,
+  encodeControlKey,
+  encodeEndTxnMarker,
+  iterateBatches,
+  readBatchHeader,
+} from '../../protocol/records/index.ts';
+import type { CoordinatorLog, LogAppendOutcome, SerializedRecord, TxnMarker, TxnProducer } from './runtime.ts';
 
 export interface ReplicaCoordinatorLogOptions {
   topic: string;
@@ -24,12 +33,28 @@ export class ReplicaCoordinatorLog implements CoordinatorLog {
     return found.partition ?? found.errorCode;
   }
 
-  async append(partition: number, records: readonly SerializedRecord[], nowMs: number): Promise<LogAppendOutcome> {
-    const p = this.leaderPartition(partition);
-    if (typeof p === 'number') return { errorCode: p };
+  append(
+    partition: number,
+    records: readonly SerializedRecord[],
+    nowMs: number,
+    producer?: TxnProducer,
+  ): Promise<LogAppendOutcome> {
     const batch = buildRecordBatch({
       records: records.map((r) => ({ key: r.key, value: r.value, timestamp: nowMs })),
+      ...(producer !== undefined
+        ? { producerId: producer.producerId, producerEpoch: producer.producerEpoch, transactional: true }
+        : {}),
     });
+    return this.appendBatch(partition, batch);
+  }
+
+  appendMarker(partition: number, marker: TxnMarker, nowMs: number): Promise<LogAppendOutcome> {
+    return this.appendBatch(partition, buildMarkerBatch(marker, nowMs));
+  }
+
+  private async appendBatch(partition: number, batch: Buffer): Promise<LogAppendOutcome> {
+    const p = this.leaderPartition(partition);
+    if (typeof p === 'number') return { errorCode: p };
     const outcome = await p.appendAsLeader(batch, [readBatchHeader(batch, 0)]);
     if (outcome.kind === 'error') return { errorCode: outcome.errorCode };
     const committed = await p.waitForCommit(outcome.lastOffset, this.options.commitTimeoutMs);
@@ -37,7 +62,11 @@ export class ReplicaCoordinatorLog implements CoordinatorLog {
     return { errorCode: ErrorCode.NONE, lastOffset: outcome.lastOffset };
   }
 
-  async readAll(partition: number, onRecord: (record: SerializedRecord, offset: number) => void): Promise<void> {
+  async readAll(
+    partition: number,
+    onRecord: (record: SerializedRecord, offset: number, producerId?: bigint) => void,
+    onMarker?: (producerId: bigint, committed: boolean, offset: number) => void,
+  ): Promise<void> {
     const p = this.options.replicas.getPartition(this.options.topic, partition);
     if (p === undefined) return;
     const end = p.log.highWatermark();
@@ -50,14 +79,40 @@ export class ReplicaCoordinatorLog implements CoordinatorLog {
         next = header.baseOffset + header.lastOffsetDelta + 1;
         if (next <= offset) continue;
         const batch = decodeRecordBatch(read.records, position, { verifyCrc: false });
-        if (batch.isControl) continue;
+        if (batch.isControl) {
+          const r = batch.records[0];
+          if (onMarker === undefined || r === undefined || r.offset < offset) continue;
+          const type = decodeControlKey(r.key).type;
+          if (type === ControlRecordType.Commit || type === ControlRecordType.Abort) {
+            onMarker(batch.producerId, type === ControlRecordType.Commit, r.offset);
+          }
+          continue;
+        }
+        const producerId = batch.isTransactional ? batch.producerId : undefined;
         for (const r of batch.records) {
           if (r.offset < offset || r.key === null) continue;
-          onRecord({ key: r.key, value: r.value }, r.offset);
+          onRecord({ key: r.key, value: r.value }, r.offset, producerId);
         }
       }
       if (next <= offset) break;
       offset = next;
     }
   }
+}
+
+/** A control batch holding one COMMIT or ABORT marker of `marker.producerId`. */
+export function buildMarkerBatch(marker: TxnMarker, nowMs: number): Buffer {
+  return buildRecordBatch({
+    records: [
+      {
+        key: encodeControlKey(marker.committed ? ControlRecordType.Commit : ControlRecordType.Abort),
+        value: encodeEndTxnMarker(marker.coordinatorEpoch),
+        timestamp: nowMs,
+      },
+    ],
+    producerId: marker.producerId,
+    producerEpoch: marker.producerEpoch,
+    transactional: true,
+    isControl: true,
+  });
 }

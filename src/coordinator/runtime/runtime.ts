@@ -31,12 +31,42 @@ export interface SerializedRecord {
 
 export type LogAppendOutcome = { errorCode: 0; lastOffset: number } | { errorCode: number; lastOffset?: undefined };
 
+/** The producer a transactional write belongs to (TxnOffsetCommit): its records stay pending until its marker. */
+export interface TxnProducer {
+  producerId: bigint;
+  producerEpoch: number;
+}
+
+/** An end-of-transaction marker (a COMMIT or ABORT control record) for one producer. */
+export interface TxnMarker extends TxnProducer {
+  committed: boolean;
+  coordinatorEpoch: number;
+}
+
 /** Where a runtime's records go: the partition logs of the coordinator topic. */
 export interface CoordinatorLog {
-  /** Appends the records to `partition` as one batch; resolves once they are committed, or with an error code. */
-  append(partition: number, records: readonly SerializedRecord[], nowMs: number): Promise<LogAppendOutcome>;
-  /** Calls onRecord for every record of `partition`, from its start to its committed end, in order. */
-  readAll(partition: number, onRecord: (record: SerializedRecord, offset: number) => void): Promise<void>;
+  /**
+   * Appends the records to `partition` as one batch; resolves once they are committed, or
+   * with an error code. With `producer`, the batch is transactional (that producer's).
+   */
+  append(
+    partition: number,
+    records: readonly SerializedRecord[],
+    nowMs: number,
+    producer?: TxnProducer,
+  ): Promise<LogAppendOutcome>;
+  /** Appends a transaction marker (a control batch) to `partition`; resolves once committed. */
+  appendMarker?(partition: number, marker: TxnMarker, nowMs: number): Promise<LogAppendOutcome>;
+  /**
+   * Calls onRecord for every record of `partition`, from its start to its committed end, in
+   * order (with the producer id of a transactional batch), and onMarker for every
+   * transaction marker.
+   */
+  readAll(
+    partition: number,
+    onRecord: (record: SerializedRecord, offset: number, producerId?: bigint) => void,
+    onMarker?: (producerId: bigint, committed: boolean, offset: number) => void,
+  ): Promise<void>;
 }
 
 /** Records of the state machine, to and from their stored form. */
@@ -49,6 +79,8 @@ export interface RecordSerde<R> {
 export interface WriteResult<R, T> {
   records: R[];
   response: T;
+  /** Writes the records as this producer's transactional batch (pending until its marker). */
+  producer?: TxnProducer;
   /**
    * Runs on the shard's queue right after the records were appended and replayed
    * (errorCode 0), or after the append failed (the state is unchanged). Completes
@@ -70,8 +102,13 @@ export interface ShardContext<S, R> {
 }
 
 export interface CoordinatorShard<R> {
-  /** The only place durable state changes. `offset` is the record's offset in the partition. */
-  replay(record: R, offset: number): void;
+  /**
+   * The only place durable state changes. `offset` is the record's offset in the partition;
+   * `producerId` is set for a record of a transactional batch.
+   */
+  replay(record: R, offset: number, producerId?: bigint): void;
+  /** A transaction marker of `producerId` was written (commit or abort its pending records). */
+  replayEndTransaction?(producerId: bigint, committed: boolean, offset: number): void;
   /** After the log was replayed: re-arm timers (sessions, expiration). */
   onLoaded?(): void;
   /** Before the shard is dropped: answer parked requests (NOT_COORDINATOR). */
@@ -153,10 +190,14 @@ export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
     const { serde } = this.options;
     const run = holder.queue.then(async () => {
       try {
-        await this.options.log.readAll(partition, (rec, offset) => {
-          const record = serde.deserialize(rec);
-          if (record !== undefined) holder.shard.replay(record, offset);
-        });
+        await this.options.log.readAll(
+          partition,
+          (rec, offset, producerId) => {
+            const record = serde.deserialize(rec);
+            if (record !== undefined) holder.shard.replay(record, offset, producerId);
+          },
+          (producerId, committed, offset) => holder.shard.replayEndTransaction?.(producerId, committed, offset),
+        );
       } catch (err) {
         this.options.onError?.(err, `loading coordinator partition ${partition}`);
         if (this.shards.get(partition) === holder) this.shards.delete(partition);
@@ -234,7 +275,7 @@ export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
     const serialized = result.records.map((r) => this.options.serde.serialize(r));
     let outcome: LogAppendOutcome;
     try {
-      outcome = await this.options.log.append(holder.partition, serialized, nowMs);
+      outcome = await this.options.log.append(holder.partition, serialized, nowMs, result.producer);
     } catch (err) {
       this.options.onError?.(err, `append to coordinator partition ${holder.partition}`);
       outcome = { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR };
@@ -245,11 +286,60 @@ export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
       return { errorCode: code };
     }
     const first = outcome.lastOffset! - result.records.length + 1;
+    const producerId = result.producer?.producerId;
     result.records.forEach((r, i) => {
-      holder.shard.replay(r, first + i);
+      holder.shard.replay(r, first + i, producerId);
     });
     result.onAppended?.(0);
     return { errorCode: 0, value: result.response };
+  }
+
+  /**
+   * Writes a transaction marker to the shard's partition on its queue and replays it
+   * (the shard commits or drops that producer's pending records). NONE or an error code.
+   */
+  async writeMarker(partition: number, marker: TxnMarker): Promise<number> {
+    const appendMarker = this.options.log.appendMarker?.bind(this.options.log);
+    if (appendMarker === undefined) return ErrorCode.UNKNOWN_SERVER_ERROR;
+    return this.onQueue(partition, async (holder, nowMs) => {
+      let outcome: LogAppendOutcome;
+      try {
+        outcome = await appendMarker(partition, marker, nowMs);
+      } catch (err) {
+        this.options.onError?.(err, `marker to coordinator partition ${partition}`);
+        outcome = { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR };
+      }
+      if (outcome.errorCode !== 0) return outcome.errorCode;
+      if (holder.status === 'active') {
+        holder.shard.replayEndTransaction?.(marker.producerId, marker.committed, outcome.lastOffset!);
+      }
+      return ErrorCode.NONE;
+    });
+  }
+
+  /** Runs `fn` alone on the shard's queue (like a write operation); NOT_COORDINATOR when absent. */
+  private async onQueue(
+    partition: number,
+    fn: (holder: ShardHolder<S>, nowMs: number) => Promise<number>,
+  ): Promise<number> {
+    const holder = this.shards.get(partition);
+    if (holder === undefined) return ErrorCode.NOT_COORDINATOR;
+    if (holder.status === 'loading') return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
+    if (holder.queued >= this.maxQueuedOps) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    holder.queued++;
+    let release!: () => void;
+    const prev = holder.queue;
+    holder.queue = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      await prev;
+      if (holder.status !== 'active' || this.shards.get(partition) !== holder) return ErrorCode.NOT_COORDINATOR;
+      return await fn(holder, this.options.clock.nowMs());
+    } finally {
+      holder.queued--;
+      release();
+    }
   }
 
   private contextFor(holder: ShardHolder<S>): ShardContext<S, R> {
