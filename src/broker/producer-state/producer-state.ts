@@ -20,6 +20,7 @@
  * from the log tail after an unclean stop by applying the batches' headers again.
  */
 import { ErrorCode } from '../../protocol/generated/errors.ts';
+import { ATTR_CONTROL } from '../../protocol/records/batch-header.ts';
 
 /** How many recent batches are remembered per producer. */
 export const BATCHES_PER_PRODUCER = 5;
@@ -48,6 +49,8 @@ export interface ProducerBatch {
   producerEpoch: number;
   baseSequence: number;
   lastOffsetDelta: number;
+  /** The batch attributes; a control batch (a transaction marker) carries no sequence. */
+  attributes?: number;
 }
 
 export type SequenceCheck =
@@ -98,6 +101,18 @@ export class ProducerStateManager {
       known = true;
     }
     if (!known) return { kind: 'new' };
+    const isMarker = ((batch.attributes ?? 0) & ATTR_CONTROL) !== 0;
+    if (isMarker) {
+      // A transaction marker from the coordinator: only its epoch is checked (it may be
+      // one above the producer's when the coordinator fenced it); it has no sequence.
+      return batch.producerEpoch < epoch
+        ? {
+            kind: 'error',
+            errorCode: ErrorCode.INVALID_PRODUCER_EPOCH,
+            message: `marker of producer ${batch.producerId} has epoch ${batch.producerEpoch}, older than ${epoch}`,
+          }
+        : { kind: 'new' };
+    }
     if (batch.producerEpoch < epoch) {
       return {
         kind: 'error',

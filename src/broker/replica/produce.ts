@@ -15,7 +15,7 @@
  *   framing, CRC, compression codec    CORRUPT_MESSAGE
  *   record count / offset deltas       INVALID_RECORD (uncompressed batches are walked)
  *   control batch from a client        INVALID_RECORD
- *   transactional batch                INVALID_TXN_STATE (no transaction coordinator yet)
+ *   transactional batch                accepted like an idempotent one (no last stable offset yet)
  *   CreateTime outside message.timestamp.{before,after}.max.ms   INVALID_TIMESTAMP (+ record errors)
  *   compacted topic, record without key                          INVALID_RECORD (+ record errors)
  *   internal topic (__consumer_offsets, ...)                      INVALID_TOPIC_EXCEPTION
@@ -35,7 +35,6 @@ import type {
 } from '../../protocol/generated/produce-response.ts';
 import {
   ATTR_CONTROL,
-  ATTR_TRANSACTIONAL,
   BATCH_HEADER_SIZE,
   BATCH_LOG_OVERHEAD,
   type BatchHeader,
@@ -144,9 +143,6 @@ export function validateProducedBatches(
     const header = readBatchHeader(buf, pos);
     if ((header.attributes & ATTR_CONTROL) !== 0) {
       return fail(ErrorCode.INVALID_RECORD, 'clients may not write control records');
-    }
-    if ((header.attributes & ATTR_TRANSACTIONAL) !== 0) {
-      return fail(ErrorCode.INVALID_TXN_STATE, 'transactional produce is not supported yet');
     }
     let timestamps: BatchValidation | undefined;
     try {
