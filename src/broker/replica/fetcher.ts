@@ -14,6 +14,7 @@
 import { BrokerConnection } from '../../client/connection.ts';
 import type { Clock } from '../../env/clock.ts';
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
+import type { FetchRequest } from '../../protocol/generated/fetch-request.ts';
 import type { FetchResponse } from '../../protocol/generated/fetch-response.ts';
 import { buildReplicaFetch, followerKey, type ReplicaFetchSettings } from '../../replication/fetch-request.ts';
 import type { Partition } from './partition.ts';
@@ -30,6 +31,8 @@ export interface FetcherOptions {
   /** Called when a follower partition's high watermark or log moved (wake consumers). */
   onProgress: (partition: Partition) => void;
   onError?: (err: unknown, task: string) => void;
+  /** Sends the Fetch some other way than a TCP connection (in-process tests, the simulator). */
+  transport?: (sourceId: number, request: FetchRequest) => Promise<FetchResponse>;
 }
 
 /** Fetch version the fetchers write (topic names, LastFetchedEpoch, CurrentLeaderEpoch). */
@@ -115,11 +118,15 @@ export class ReplicaFetcher {
       }
       let response: FetchResponse;
       try {
-        const conn = await this.connect();
-        response = await conn.request(ApiKey.Fetch, built.request, {
-          version: REPLICA_FETCH_VERSION,
-          timeoutMs: this.options.requestTimeoutMs + settings.waitMaxMs,
-        });
+        const transport = this.options.transport;
+        if (transport !== undefined) response = await transport(this.sourceId, built.request);
+        else {
+          const conn = await this.connect();
+          response = await conn.request(ApiKey.Fetch, built.request, {
+            version: REPLICA_FETCH_VERSION,
+            timeoutMs: this.options.requestTimeoutMs + settings.waitMaxMs,
+          });
+        }
       } catch {
         if (this.stopped) return;
         this.connection?.close();

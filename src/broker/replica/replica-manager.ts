@@ -37,6 +37,8 @@ import {
 import type { AlterPartitionRequest } from '../../protocol/generated/alter-partition-request.ts';
 import type { AlterPartitionResponse } from '../../protocol/generated/alter-partition-response.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
+import type { FetchRequest } from '../../protocol/generated/fetch-request.ts';
+import type { FetchResponse } from '../../protocol/generated/fetch-response.ts';
 import { REPLICA_FETCH_DEFAULTS } from '../../replication/fetch-request.ts';
 import type { LogConfig } from '../../storage/config.ts';
 import { partitionDirName } from '../../storage/log-manager.ts';
@@ -95,6 +97,11 @@ export interface ReplicaManagerOptions {
   brokerEpoch?: () => bigint;
   /** The replica.* broker settings; Kafka's defaults for what is absent. */
   replication?: Partial<ReplicationSettings>;
+  /**
+   * Sends replica fetches without sockets (in-process tests, the simulator); by default
+   * the fetchers connect to the leaders' endpoints in the image.
+   */
+  fetchTransport?: (sourceId: number, request: FetchRequest) => Promise<FetchResponse>;
 }
 
 /** Kafka's replica.* settings used by replication (defaults in DEFAULT_REPLICATION_SETTINGS). */
@@ -465,6 +472,7 @@ export class ReplicaManager {
         requestTimeoutMs: r.replicaSocketTimeoutMs,
         onProgress: (p) => this.fetchPurgatory.checkAndComplete(key(p.topic, p.partition)),
         onError: this.options.onError,
+        transport: this.options.fetchTransport,
       });
       this.fetchers.set(sourceId, fetcher);
     }
