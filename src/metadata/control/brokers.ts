@@ -18,6 +18,9 @@
  *   fenceExpiredBrokers(image, heartbeats, nowMs, sessionTimeoutMs, settings) -> records
  *     Call it from a controller timer (Kafka checks about every session timeout / 2 or more
  *     often); append the records as one operation.
+ *   unregisterBroker(image, brokerId, heartbeats, settings) -> { records, response: errorCode }
+ *     UnregisterBroker (KIP-853 removal of a broker): its leaderships move, it leaves the ISRs
+ *     where others remain, then an UnregisterBrokerRecord; BROKER_ID_NOT_REGISTERED if unknown.
  *
  * Errors are Kafka codes in the response, never exceptions.
  */
@@ -274,6 +277,24 @@ export function fenceExpiredBrokers(
     });
   }
   return records;
+}
+
+export function unregisterBroker(
+  image: MetadataImage,
+  brokerId: number,
+  heartbeats: BrokerHeartbeats,
+  settings: ElectionSettings,
+): ControllerResult<number> {
+  const broker = image.brokers.get(brokerId);
+  if (broker === undefined) return { records: [], response: ErrorCode.BROKER_ID_NOT_REGISTERED };
+  const records = removeBrokerFromPartitions(image, brokerId, acceptableLeaders(image, { remove: brokerId }), settings);
+  records.push({
+    typeId: MetadataRecordType.UnregisterBrokerRecord,
+    version: 0,
+    record: { brokerId, brokerEpoch: BigInt(broker.brokerEpoch) },
+  });
+  heartbeats.remove(brokerId);
+  return { records, response: ErrorCode.NONE };
 }
 
 /** True when brokerId still leads a partition once `moves` (PartitionChangeRecords) apply. */

@@ -2,7 +2,7 @@
  * Leader elections on request (ElectLeaders, KIP-460) and the periodic preferred-leader
  * rebalance. Pure.
  *
- *   electLeaders(image, request, settings) -> { records, response }
+ *   electLeaders(image, request) -> { records, response }
  *     electionType 0 PREFERRED: make replicas[0] the leader when it is live and in the ISR
  *     (ELECTION_NOT_NEEDED when it already leads, PREFERRED_LEADER_NOT_AVAILABLE otherwise).
  *     electionType 1 UNCLEAN: only for leaderless partitions (ELECTION_NOT_NEEDED when one
@@ -31,7 +31,6 @@ import type { ControllerResult } from './brokers.ts';
 import {
   acceptableLeaders,
   buildPartitionChange,
-  type ElectionSettings,
   type LeaderAcceptor,
   partitionAfter,
   partitionChangeMessage,
@@ -44,7 +43,6 @@ export const ElectionType = { PREFERRED: 0, UNCLEAN: 1 } as const;
 export function electLeaders(
   image: MetadataImage,
   request: ElectLeadersRequest,
-  _settings?: ElectionSettings,
 ): ControllerResult<ElectLeadersResponse> {
   const records: MetadataMessage[] = [];
   const results: ElectLeadersResponseReplicaElectionResult[] = [];

@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fenceExpiredBrokers, registerBroker } from '../../../src/metadata/control/brokers.ts';
+import { fenceExpiredBrokers, registerBroker, unregisterBroker } from '../../../src/metadata/control/brokers.ts';
 import { ErrorCode } from '../../../src/protocol/generated/errors.ts';
 import { checkInvariants, SESSION_MS, settings, TestCluster } from './helpers.ts';
 
@@ -137,6 +137,23 @@ void describe('broker heartbeats', () => {
     c.addBroker(1);
     c.heartbeat(1, { wantFence: true });
     assert.equal(c.heartbeat(1, { wantShutDown: true }).shouldShutDown, true);
+  });
+});
+
+void describe('unregistration', () => {
+  void it('moves leaderships away, then removes the registration', () => {
+    const c = new TestCluster();
+    c.addBroker(1);
+    c.addBroker(2);
+    c.addTopic('t', [[1, 2]]);
+    assert.equal(unregisterBroker(c.image, 9, c.heartbeats, settings).response, ErrorCode.BROKER_ID_NOT_REGISTERED);
+    const { records, response } = unregisterBroker(c.image, 1, c.heartbeats, settings);
+    assert.equal(response, ErrorCode.NONE);
+    c.apply(records);
+    assert.equal(c.image.brokers.has(1), false);
+    assert.equal(c.partition('t').leader, 2);
+    assert.deepEqual(c.partition('t').isr, [2]);
+    assert.deepEqual(c.heartbeats.brokers(), [2]);
   });
 });
 
