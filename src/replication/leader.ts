@@ -33,8 +33,8 @@
  * - AlterPartition errors: OPERATION_NOT_ATTEMPTED and INELIGIBLE_REPLICA drop the
  *   proposal (back to the committed ISR); INVALID_UPDATE_VERSION, FENCED_LEADER_EPOCH,
  *   UNKNOWN_TOPIC_OR_PARTITION, NEW_LEADER_ELECTED and the rest keep it pending until a
- *   newer metadata image (applyMetadata) settles the state; a transport failure makes it
- *   sendable again.
+ *   newer metadata image (applyMetadata) settles the state; a transport failure,
+ *   NOT_CONTROLLER or REQUEST_TIMED_OUT makes it sendable again.
  */
 import type {
   AlterPartitionRequestBrokerState,
@@ -283,6 +283,12 @@ export class LeaderState {
     };
   }
 
+  /** Whether a proposal is waiting to be sent (not in flight, not waiting for metadata). */
+  hasSendableAlterPartition(): boolean {
+    const p = this.pending;
+    return p !== undefined && !p.inFlight && !p.waitingForMetadata;
+  }
+
   /** The request carrying the proposal never got an answer: it may be sent again. */
   onAlterPartitionFailed(): void {
     if (this.pending !== undefined) this.pending.inFlight = false;
@@ -314,6 +320,11 @@ export class LeaderState {
       case ErrorCode.OPERATION_NOT_ATTEMPTED:
       case ErrorCode.INELIGIBLE_REPLICA:
         this.pending = undefined;
+        return false;
+      case ErrorCode.NOT_CONTROLLER:
+      case ErrorCode.REQUEST_TIMED_OUT:
+      case ErrorCode.NETWORK_EXCEPTION:
+        // Not decided by any controller: the same proposal goes again (after a backoff).
         return false;
       default:
         p.waitingForMetadata = true;

@@ -234,6 +234,27 @@ describe('replication core: leader', () => {
     assert.equal(leader.pendingIsr(), undefined);
     assert.deepEqual(leader.isr, [1, 2, 3]);
   });
+
+  it('NOT_CONTROLLER keeps the proposal sendable; NEW_LEADER_ELECTED waits for metadata', () => {
+    const leader = leaderOf(newLog(), [1, 2, 3], 0);
+    assert.equal(leader.maybeShrinkIsr(5000), true);
+    const answer = (errorCode: number) => ({
+      partitionIndex: 0,
+      errorCode,
+      leaderId: -1,
+      leaderEpoch: -1,
+      isr: [],
+      leaderRecoveryState: 0,
+      partitionEpoch: -1,
+    });
+    assert.ok(leader.takeAlterPartition());
+    leader.onAlterPartitionResponse(answer(ErrorCode.NOT_CONTROLLER), 5001);
+    assert.equal(leader.hasSendableAlterPartition(), true);
+    assert.ok(leader.takeAlterPartition());
+    leader.onAlterPartitionResponse(answer(ErrorCode.NEW_LEADER_ELECTED), 5002);
+    assert.equal(leader.hasSendableAlterPartition(), false);
+    assert.deepEqual(leader.pendingIsr(), [1]);
+  });
 });
 
 describe('replication core: follower', () => {

@@ -572,7 +572,7 @@ export class ReplicaManager {
         }
         for (const p of sent) if (!answered.has(p)) p.leaderState?.onAlterPartitionFailed();
         done();
-        if (response.errorCode !== ErrorCode.NONE) this.retryAlterLater();
+        if (sent.some((p) => p.leaderState?.hasSendableAlterPartition())) this.retryAlterLater();
       },
       () => {
         for (const p of sent) p.leaderState?.onAlterPartitionFailed();
