@@ -12,9 +12,11 @@
  *     (with Raft: the leader's next log offset at the moment the op runs).
  *     On success the broker is registered fenced; a re-registration also takes the old
  *     incarnation out of every ISR and leadership. The heartbeat is touched here already.
- *   brokerHeartbeat(image, request, heartbeats, nowMs, settings) -> { records, response }
- *     Unfences, fences on request, or runs a controlled shutdown. Append the records, then
- *     send the response (it already describes the state after them).
+ *   brokerHeartbeat(image, request, heartbeats, nowMs, settings, nextOffset?) -> { records, response }
+ *     Unfences, fences on request, or runs a controlled shutdown (Kafka's state machine, see
+ *     the function). nextOffset as for registration (defaults to image.offset + 1, right when
+ *     nothing else is in flight). Append the records, then send the response (it already
+ *     describes the state after them).
  *   fenceExpiredBrokers(image, heartbeats, nowMs, sessionTimeoutMs, settings) -> records
  *     Call it from a controller timer (Kafka checks about every session timeout / 2 or more
  *     often); append the records as one operation.
@@ -40,7 +42,6 @@ import {
   electLeaderlessPartitions,
   partitionAfter,
   removeBrokerFromPartitions,
-  sortedTopics,
 } from './election.ts';
 
 /** Kafka's broker.session.timeout.ms default. */
@@ -57,11 +58,13 @@ const IN_CONTROLLED_SHUTDOWN = 1;
 export class BrokerHeartbeats {
   private readonly lastContactMs = new Map<number, number>();
   private readonly metadataOffset = new Map<number, number>();
+  private readonly shutdownOffset = new Map<number, number>();
 
   /** A new active controller: every registered broker starts a full session now. */
   activate(image: MetadataImage, nowMs: number): void {
     this.lastContactMs.clear();
     this.metadataOffset.clear();
+    this.shutdownOffset.clear();
     for (const id of image.brokers.keys()) this.lastContactMs.set(id, nowMs);
   }
 
@@ -73,6 +76,30 @@ export class BrokerHeartbeats {
   remove(brokerId: number): void {
     this.lastContactMs.delete(brokerId);
     this.metadataOffset.delete(brokerId);
+    this.shutdownOffset.delete(brokerId);
+  }
+
+  /** The offset of the last record that started a broker's controlled shutdown (-1 when unknown). */
+  controlledShutdownOffset(brokerId: number): number {
+    return this.shutdownOffset.get(brokerId) ?? -1;
+  }
+
+  setControlledShutdownOffset(brokerId: number, offset: number | undefined): void {
+    if (offset === undefined) this.shutdownOffset.delete(brokerId);
+    else this.shutdownOffset.set(brokerId, offset);
+  }
+
+  /**
+   * The lowest metadata offset reported by the active brokers (unfenced, not shutting down):
+   * what every one of them has replayed. MAX_SAFE_INTEGER when there is none.
+   */
+  lowestActiveOffset(image: MetadataImage): number {
+    let lowest = Number.MAX_SAFE_INTEGER;
+    for (const b of image.brokers.values()) {
+      if (b.fenced || b.inControlledShutdown) continue;
+      lowest = Math.min(lowest, this.reportedOffset(b.nodeId));
+    }
+    return lowest;
   }
 
   lastContact(brokerId: number): number | undefined {
@@ -173,16 +200,30 @@ export function registerBroker(
   return { records, response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, brokerEpoch: BigInt(brokerEpoch) } };
 }
 
+/**
+ * Kafka's broker state machine, one step per heartbeat:
+ *   fenced:   wantShutDown -> stop now; else caught up and not wantFence -> unfenced
+ *             (leaderless partitions elect again); else stays fenced.
+ *   unfenced: wantFence -> fenced (and stop now if wantShutDown too); wantShutDown -> if it
+ *             leads nothing, fenced and stop now; else controlled shutdown: marked, its
+ *             leaderships move and it leaves the ISRs where others remain.
+ *   controlled shutdown: moves again what can move now; once it leads nothing and every
+ *             active broker has reported a metadata offset at or past the moves, fenced and
+ *             shouldShutDown.
+ */
 export function brokerHeartbeat(
   image: MetadataImage,
   request: BrokerHeartbeatRequest,
   heartbeats: BrokerHeartbeats,
   nowMs: number,
   settings: ElectionSettings,
+  /** Offset the first returned record will be committed at; defaults to right after the image. */
+  nextOffset = image.offset + 1,
 ): ControllerResult<BrokerHeartbeatResponse> {
   const id = request.brokerId;
   const broker = image.brokers.get(id);
   if (broker === undefined || BigInt(broker.brokerEpoch) !== request.brokerEpoch) {
+    // Kafka answers an unregistered id the same way.
     return {
       records: [],
       response: {
@@ -208,9 +249,14 @@ export function brokerHeartbeat(
     records,
     response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, isCaughtUp, isFenced, shouldShutDown },
   });
+  const moves = () => removeBrokerFromPartitions(image, id, acceptableLeaders(image, { remove: id }), settings);
+  const fence = (shouldShutDown: boolean) => {
+    records.push(...moves(), change(FENCE, NO_CHANGE));
+    heartbeats.setControlledShutdownOffset(id, undefined);
+    return respond(true, shouldShutDown);
+  };
 
   if (broker.fenced) {
-    // A fenced broker leads nothing: it may stop at once.
     if (request.wantShutDown) return respond(true, true);
     if (!request.wantFence && isCaughtUp) {
       records.push(change(UNFENCE, NO_CHANGE));
@@ -219,16 +265,19 @@ export function brokerHeartbeat(
     }
     return respond(true, false);
   }
-  if (request.wantFence) {
-    records.push(...removeBrokerFromPartitions(image, id, acceptableLeaders(image, { remove: id }), settings));
-    records.push(change(FENCE, NO_CHANGE));
-    return respond(true, false);
+  if (broker.inControlledShutdown) {
+    if (request.wantFence) return fence(request.wantShutDown);
+    records.push(...moves());
+    const caughtUp = heartbeats.lowestActiveOffset(image) >= heartbeats.controlledShutdownOffset(id);
+    if (records.length === 0 && !leads(image, id) && caughtUp) return fence(true);
+    return respond(false, false);
   }
-  if (request.wantShutDown || broker.inControlledShutdown) {
-    if (!broker.inControlledShutdown) records.push(change(NO_CHANGE, IN_CONTROLLED_SHUTDOWN));
-    const moves = removeBrokerFromPartitions(image, id, acceptableLeaders(image, { remove: id }), settings);
-    records.push(...moves);
-    return respond(false, !leadsAnythingAfter(image, id, moves));
+  if (request.wantFence) return fence(request.wantShutDown);
+  if (request.wantShutDown) {
+    if (!leads(image, id)) return fence(true);
+    records.push(change(NO_CHANGE, IN_CONTROLLED_SHUTDOWN), ...moves());
+    heartbeats.setControlledShutdownOffset(id, nextOffset + records.length - 1);
+    return respond(false, false);
   }
   return respond(false, false);
 }
@@ -297,10 +346,9 @@ export function unregisterBroker(
   return { records, response: ErrorCode.NONE };
 }
 
-/** True when brokerId still leads a partition once `moves` (PartitionChangeRecords) apply. */
-function leadsAnythingAfter(image: MetadataImage, brokerId: number, moves: readonly MetadataMessage[]): boolean {
-  const after = withChanges(image, moves);
-  for (const topic of sortedTopics(after)) {
+/** True when brokerId leads a partition in the image. */
+function leads(image: MetadataImage, brokerId: number): boolean {
+  for (const topic of image.topicsById.values()) {
     for (const p of topic.partitions.values()) if (p.leader === brokerId) return true;
   }
   return false;

@@ -104,7 +104,7 @@ void describe('broker heartbeats', () => {
     assert.deepEqual(c.partition('t').isr, [2]);
   });
 
-  void it('controlled shutdown: leaderships move, ISRs shrink, then shouldShutDown', () => {
+  void it('controlled shutdown: leaderships move, ISRs shrink, then shouldShutDown once the others caught up', () => {
     const c = new TestCluster();
     for (const id of [1, 2, 3]) c.addBroker(id);
     c.addTopic('t', [
@@ -115,8 +115,7 @@ void describe('broker heartbeats', () => {
     c.addTopic('solo', [[1]]);
     const before = c.partition('t', 0).leaderEpoch;
     const r = c.heartbeat(1, { wantShutDown: true });
-    assert.equal(r.isFenced, false);
-    assert.equal(r.shouldShutDown, true);
+    assert.deepEqual([r.isFenced, r.shouldShutDown], [false, false]);
     assert.equal(c.image.brokers.get(1)!.inControlledShutdown, true);
     assert.equal(c.partition('t', 0).leader, 2);
     assert.equal(c.partition('t', 0).leaderEpoch, before + 1);
@@ -126,10 +125,30 @@ void describe('broker heartbeats', () => {
     assert.equal(c.partition('solo').leader, -1);
     assert.deepEqual(c.partition('solo').isr, [1]);
     assert.equal(checkInvariants(c.image), undefined);
-    // Later heartbeats while shutting down say the same and write nothing more.
+    // It leads nothing now, but brokers 2 and 3 have not reported the new leaderships yet.
     const offset = c.image.offset;
-    assert.equal(c.heartbeat(1, { wantShutDown: true }).shouldShutDown, true);
+    assert.equal(c.heartbeat(1, { wantShutDown: true }).shouldShutDown, false);
     assert.equal(c.image.offset, offset);
+    c.heartbeat(2, {});
+    assert.equal(c.heartbeat(1, { wantShutDown: true }).shouldShutDown, false);
+    c.heartbeat(3, {});
+    const done = c.heartbeat(1, { wantShutDown: true });
+    assert.deepEqual([done.isFenced, done.shouldShutDown], [true, true]);
+    assert.equal(c.image.brokers.get(1)!.fenced, true);
+    assert.equal(checkInvariants(c.image), undefined);
+  });
+
+  void it('a broker leading nothing shuts down at once (fenced); wantFence with wantShutDown too', () => {
+    const c = new TestCluster();
+    c.addBroker(1);
+    c.addBroker(2);
+    c.addTopic('t', [[1, 2]]);
+    const r = c.heartbeat(2, { wantShutDown: true });
+    assert.deepEqual([r.isFenced, r.shouldShutDown], [true, true]);
+    assert.deepEqual(c.partition('t').isr, [1]);
+    const both = c.heartbeat(1, { wantShutDown: true, wantFence: true });
+    assert.deepEqual([both.isFenced, both.shouldShutDown], [true, true]);
+    assert.equal(c.partition('t').leader, -1);
   });
 
   void it('a fenced broker asking to shut down may stop at once', () => {

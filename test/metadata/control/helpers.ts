@@ -94,6 +94,7 @@ export class TestCluster {
       this.heartbeats,
       this.nowMs,
       settings,
+      this.nextOffset,
     );
     this.apply(result.records);
     return result.response;
