@@ -9,7 +9,12 @@ import {
   readHighWatermarks,
   serializeHighWatermarks,
 } from '../../../src/broker/replica/hw-checkpoint.ts';
-import { ReplicaManager } from '../../../src/broker/replica/replica-manager.ts';
+import {
+  DEFAULT_REPLICATION_SETTINGS,
+  RACK_AWARE_REPLICA_SELECTOR,
+  ReplicaManager,
+} from '../../../src/broker/replica/replica-manager.ts';
+import { replicationSettingsFrom } from '../../../src/broker/replica/replication-config.ts';
 import { memoryDisk } from '../../../src/env/disk-memory.ts';
 import { MetadataPublisher } from '../../../src/metadata/cache.ts';
 import { batch, imageOf, ManualClock, MemoryLogs } from './helpers.ts';
@@ -56,5 +61,20 @@ describe('high watermark checkpoint', () => {
     assert.equal(second.getPartition('t', 0)?.highWatermark(), 4);
     assert.equal(second.getPartition('t', 0)?.isFollower(), true);
     second.abandon();
+  });
+});
+
+describe('replication settings from broker properties', () => {
+  it('reads the replica.* properties and keeps defaults for the rest', () => {
+    const props: Record<string, string> = {
+      'replica.lag.time.max.ms': '1500',
+      'replica.fetch.wait.max.ms': 'x',
+      'replica.selector.class': RACK_AWARE_REPLICA_SELECTOR,
+    };
+    const s = replicationSettingsFrom((n) => props[n]);
+    assert.equal(s.replicaLagTimeMaxMs, 1500);
+    assert.equal(s.replicaFetchWaitMaxMs, DEFAULT_REPLICATION_SETTINGS.replicaFetchWaitMaxMs);
+    assert.equal(s.replicaSelectorClass, RACK_AWARE_REPLICA_SELECTOR);
+    assert.equal(s.interBrokerListenerName, undefined);
   });
 });
