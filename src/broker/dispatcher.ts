@@ -28,12 +28,22 @@ export interface ApiVersionRange {
   maxVersion: number;
 }
 
-export class Dispatcher {
-  private readonly handlers = new Map<number, ApiHandler>();
+/** A handler as the dispatcher sees it: the broker's ApiHandler, or the controller's (other services). */
+export interface DispatchedHandler<S> {
+  readonly apiKey: number;
+  readonly minVersion: number;
+  readonly maxVersion: number;
+  handle(request: never, ctx: RequestContext, services: S): Promise<unknown> | unknown;
+  gatheredBytes?(response: never, minBytes: number): number;
+}
+
+/** Serves one handler set: the broker's (BrokerServices) or the controller listener's. */
+export class Dispatcher<S = BrokerServices> {
+  private readonly handlers = new Map<number, DispatchedHandler<S>>();
 
   constructor(
-    handlers: readonly ApiHandler[],
-    private readonly services: BrokerServices,
+    handlers: readonly (ApiHandler | DispatchedHandler<S>)[],
+    private readonly services: S,
     private readonly clock: Clock,
     private readonly logger: NetworkLogger,
   ) {
@@ -44,7 +54,7 @@ export class Dispatcher {
         throw new Error(`${info.name} handler declares v${handler.minVersion}-${handler.maxVersion} beyond the spec`);
       }
       if (this.handlers.has(handler.apiKey)) throw new Error(`two handlers for ${info.name}`);
-      this.handlers.set(handler.apiKey, handler as ApiHandler);
+      this.handlers.set(handler.apiKey, handler as DispatchedHandler<S>);
     }
   }
 

@@ -5,12 +5,13 @@
  * Members are added by the area that owns them (metadata, replicas, coordinators);
  * keep each one an interface from its own folder, not a concrete class.
  */
+import type { ControllerApi } from '../controller/controller-api.ts';
 import type { GroupCoordinatorService } from '../coordinator/group/coordinator.ts';
+import type { TransactionCoordinatorService } from '../coordinator/transaction/coordinator.ts';
 import type { Clock } from '../env/clock.ts';
 import type { Random } from '../env/random.ts';
 import type { MetadataCache } from '../metadata/cache.ts';
 import type { BrokerConfigView } from '../metadata/config-view.ts';
-import type { QuorumController } from '../metadata/controller.ts';
 import type {
   ApiVersionsResponseFinalizedFeatureKey,
   ApiVersionsResponseSupportedFeatureKey,
@@ -36,8 +37,13 @@ export interface BrokerServices {
 
   /** The current metadata image and its updates (src/metadata). */
   readonly metadata: MetadataCache;
-  /** The metadata controller: every metadata change goes through it. */
-  readonly controller: QuorumController;
+  /**
+   * The metadata controller: every metadata change goes through it (the local one while it
+   * is active, else the active controller over the controller listener).
+   */
+  readonly controller: ControllerApi;
+  /** This broker's epoch from its registration (-1 before); AlterPartition and replica fetches carry it. */
+  brokerEpoch(): bigint;
   /** The broker's configuration and the config rules (describe, validate, defaults). */
   readonly config: BrokerConfigView;
 
@@ -49,4 +55,6 @@ export interface BrokerServices {
   readonly producerIds: ProducerIdManager;
   /** The group coordinator: consumer groups and committed offsets (src/coordinator). */
   readonly groups: GroupCoordinatorService;
+  /** The transaction coordinator: transactional ids, their transactions and markers (src/coordinator/transaction). */
+  readonly transactions: TransactionCoordinatorService;
 }

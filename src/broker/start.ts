@@ -10,12 +10,23 @@
  * partitions (producer snapshots), flushes and closes every log and writes the
  * clean-shutdown marker. kill() drops everything as a crash would (tests).
  */
+
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { posix } from 'node:path';
 import { BrokerConfig, ConfigError, loadBrokerConfig, validateTopicConfigs } from '../config/index.ts';
+import { RemoteControllerApi, RoutingControllerApi } from '../controller/controller-api.ts';
+import { type ControllerServices, controllerHandlers } from '../controller/handlers.ts';
+import { RaftNetwork } from '../controller/raft-network.ts';
 import { groupConfigFrom } from '../coordinator/group/config.ts';
 import { GROUP_METADATA_TOPIC, GroupCoordinator } from '../coordinator/group/coordinator.ts';
 import { ReplicaCoordinatorLog } from '../coordinator/runtime/replica-log.ts';
+import {
+  TRANSACTION_STATE_TOPIC,
+  TransactionCoordinator,
+  txnConfigFrom,
+} from '../coordinator/transaction/coordinator.ts';
+import { TxnMarkerChannel } from '../coordinator/transaction/marker-channel.ts';
 import type { Clock } from '../env/clock.ts';
 import { systemClock } from '../env/clock.ts';
 import type { Disk } from '../env/disk.ts';
@@ -27,6 +38,7 @@ import { type ConfigRules, METADATA_VERSION_LEVEL, QuorumController } from '../m
 import { emptyImage, SecurityProtocol } from '../metadata/image.ts';
 import { loadOrFormatMetaProperties, randomUuid } from '../metadata/meta-properties.ts';
 import { METADATA_PARTITION, METADATA_TOPIC, metadataLogConfig, RaftMetadataLog } from '../metadata/metadata-log.ts';
+import { uuidFromBytes } from '../protocol/codec/uuid.ts';
 import { RaftDriver } from '../raft/client.ts';
 import { parseQuorumVoters, raftConfig, type VoterEndpoint } from '../raft/config.ts';
 import { LogManager } from '../storage/log-manager.ts';
@@ -34,12 +46,25 @@ import { VERSION } from '../version.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { FetchSessionCache } from './fetch/sessions.ts';
 import { allHandlers } from './handlers/index.ts';
-import { type Listener, type NetworkLogger, silentLogger, startListener } from './network/index.ts';
+import { BrokerLifecycle } from './lifecycle.ts';
+import {
+  type Connection,
+  type FrameResponse,
+  type Listener,
+  type NetworkLogger,
+  silentLogger,
+  startListener,
+} from './network/index.ts';
 import { ProducerIdManager } from './producer-state/producer-ids.ts';
 import { ReplicaManager } from './replica/replica-manager.ts';
 import type { BrokerServices } from './services.ts';
 
 export { ConfigError } from '../config/index.ts';
+
+/** The longest a closing broker waits for the controller to agree to its controlled shutdown. */
+const CONTROLLED_SHUTDOWN_WAIT_MS = 5000;
+/** How long a broker keeps trying to reach the active controller with one operation. */
+const CONTROLLER_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface StartBrokerOptions {
   /** Kafka broker properties (string values), e.g. { 'log.dirs': '/tmp/x', listeners: 'PLAINTEXT://127.0.0.1:0' }, or a loaded config. */
@@ -50,6 +75,8 @@ export interface StartBrokerOptions {
   logger?: NetworkLogger;
   /** Where the one "listening" line goes (default: logger.info). */
   announce?: (line: string) => void;
+  /** Rewrites the address of a voter this node connects to (tests put a fault-injecting proxy in between). */
+  route?: (voter: VoterEndpoint) => { host: string; port: number };
 }
 
 export interface RunningBroker {
@@ -62,6 +89,11 @@ export interface RunningBroker {
   readonly logDir: string;
   readonly services: BrokerServices;
   readonly listeners: readonly Listener[];
+  /** The metadata quorum's Raft client on this node (voter or observer). */
+  readonly raft: RaftDriver;
+  readonly metadataLog: RaftMetadataLog;
+  /** This node's controller (process.roles has controller); it acts while it is the active one. */
+  readonly controller?: QuorumController;
   close(): Promise<void>;
   /** Drops the broker as a crash would: sockets closed, nothing flushed, no clean-shutdown marker. */
   kill(): Promise<void>;
@@ -105,13 +137,42 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     }
   }
 
+  const roles = config.list('process.roles');
+  const isController = roles.includes('controller');
+  const isBroker = roles.includes('broker');
+  if (!isController && !isBroker) throw new ConfigError('process.roles: give broker, controller or both');
+  const quorum = quorumSetup(config, nodeId);
+  if (isController && !quorum.voters.some((v) => v.id === nodeId)) {
+    throw new ConfigError(`process.roles includes controller, but node ${nodeId} is not in controller.quorum.voters`);
+  }
+  if (!isController && quorum.alone) {
+    throw new ConfigError('process.roles=broker needs controller.quorum.voters naming the controllers');
+  }
+  const controllerNames = new Set(
+    (config.string('controller.listener.names') ?? '')
+      .split(',')
+      .map((n) => n.trim().toUpperCase())
+      .filter((n) => n !== ''),
+  );
+  const controllerSpecs = config.listeners.filter((l) => controllerNames.has(l.name));
+  const brokerSpecs = config.listeners.filter((l) => !controllerNames.has(l.name));
+  if (!quorum.alone && isController && controllerSpecs.length === 0) {
+    throw new ConfigError(
+      'a controller in a multi-voter quorum needs a controller listener: name it in controller.listener.names and listeners',
+    );
+  }
+  if (isBroker && brokerSpecs.length === 0)
+    throw new ConfigError('listeners: a broker needs a non-controller listener');
+
+  // Nodes of one quorum must agree on the cluster id: without cluster.id they derive it from the voters.
+  const configuredClusterId = config.string('cluster.id') ?? (quorum.alone ? null : clusterIdFromVoters(quorum.voters));
   const { clusterId } = await loadOrFormatMetaProperties({
     disk,
     random,
     nowMs: clock.nowMs(),
     logDirs,
     nodeId,
-    ...(config.string('cluster.id') !== null ? { clusterId: config.string('cluster.id')! } : {}),
+    ...(configuredClusterId !== null ? { clusterId: configuredClusterId } : {}),
   });
 
   const onError = (err: unknown, task: string): void => {
@@ -133,20 +194,37 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   let replicas: ReplicaManager | undefined;
   let controller: QuorumController | undefined;
   let raft: RaftDriver | undefined;
+  let network: RaftNetwork | undefined;
+  let remote: RemoteControllerApi | undefined;
+  let lifecycle: BrokerLifecycle | undefined;
   let groupCoordinator: GroupCoordinator | undefined;
+  let transactions: TransactionCoordinator | undefined;
   try {
     const publisher = new MetadataPublisher(emptyImage(clusterId), (err) => onError(err, 'metadata listener'));
-    const quorum = quorumSetup(config, nodeId);
     const raftDir = posix.join(logDir, `${METADATA_TOPIC}-${METADATA_PARTITION}`);
     await refuseOldMetadataLog(disk, raftDir, logDir);
+    const requestTimeoutMs = config.int('controller.quorum.request.timeout.ms');
+    let driverRef: RaftDriver | undefined;
+    const net = quorum.alone
+      ? undefined
+      : new RaftNetwork({
+          nodeId,
+          voters: quorum.voters,
+          clock,
+          requestTimeoutMs,
+          deliver: (m) => void driverRef?.receive(m),
+          ...(options.route !== undefined ? { route: options.route } : {}),
+        });
+    network = net;
     const driver = await RaftDriver.open({
       config: quorum.raft(clusterId),
       disk,
       dir: raftDir,
       clock,
       random,
-      transport: () => {},
+      transport: (m) => net?.send(m),
     });
+    driverRef = driver;
     raft = driver;
     const metadataLog = new RaftMetadataLog({
       raft: driver,
@@ -154,29 +232,45 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       clusterId,
       onError: (err) => onError(err, 'metadata replay'),
     });
-    const ctl = new QuorumController({
-      nodeId,
-      log: metadataLog,
-      publisher,
-      clock,
-      random,
-      rules: configRules(config),
-      settings: {
-        numPartitions: config.int('num.partitions'),
-        defaultReplicationFactor: config.int('default.replication.factor'),
-        deleteTopicEnable: config.bool('delete.topic.enable'),
-      },
-    });
+    const ctl = isController
+      ? new QuorumController({
+          nodeId,
+          log: metadataLog,
+          publisher,
+          clock,
+          random,
+          rules: configRules(config),
+          brokerSessionTimeoutMs: config.int('broker.session.timeout.ms'),
+          settings: {
+            numPartitions: config.int('num.partitions'),
+            defaultReplicationFactor: config.int('default.replication.factor'),
+            deleteTopicEnable: config.bool('delete.topic.enable'),
+          },
+        })
+      : undefined;
     controller = ctl;
+    let lc: BrokerLifecycle | undefined;
+    remote = quorum.alone
+      ? undefined
+      : new RemoteControllerApi({
+          nodeId,
+          voters: quorum.voters,
+          leader: () => driver.leaderAndEpoch(),
+          clock,
+          timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS,
+          brokerEpoch: () => lc?.brokerEpoch() ?? -1n,
+          ...(options.route !== undefined ? { route: options.route } : {}),
+        });
+    const controllerApi = new RoutingControllerApi(ctl, remote);
     metadataLog.start();
     const registrationTimeoutMs = config.int('initial.broker.registration.timeout.ms');
-    if (!(await metadataLog.waitActive(clock, registrationTimeoutMs))) {
-      throw new Error(
-        `no active controller after ${registrationTimeoutMs} ms (initial.broker.registration.timeout.ms)`,
-      );
+    if (quorum.alone) {
+      if (!(await metadataLog.waitActive(clock, registrationTimeoutMs))) {
+        throw new Error(`no active controller after ${registrationTimeoutMs} ms`);
+      }
+      // The activation finalizes metadata.version; an explicit bootstrap waits for it.
+      await ctl!.bootstrap();
     }
-    // The activation finalizes metadata.version; an explicit bootstrap waits for it.
-    await ctl.bootstrap();
 
     replicas = await ReplicaManager.start({
       nodeId,
@@ -202,7 +296,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
         commitTimeoutMs: config.int('offsets.commit.timeout.ms'),
       }),
       metadata: publisher,
-      controller: ctl,
+      controller: controllerApi,
       offsetsTopic: {
         replicationFactor: config.int('offsets.topic.replication.factor'),
         segmentBytes: Number(config.get('offsets.topic.segment.bytes') ?? '104857600'),
@@ -210,7 +304,33 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       onError,
     });
     groupCoordinator = groups;
-    groups.start();
+    if (isBroker) groups.start();
+
+    const producerIds = new ProducerIdManager(nodeId, controllerApi);
+    const txns = new TransactionCoordinator({
+      nodeId,
+      clock,
+      config: txnConfigFrom((name) => config.get(name)),
+      log: new ReplicaCoordinatorLog({
+        topic: TRANSACTION_STATE_TOPIC,
+        replicas,
+        commitTimeoutMs: config.int('offsets.commit.timeout.ms'),
+      }),
+      producerIds,
+      markers: new TxnMarkerChannel({
+        clock,
+        metadata: publisher,
+        listenerName: config.string('inter.broker.listener.name') ?? undefined,
+        onError,
+      }),
+      groupPartitionFor: (groupId) => groups.partitionFor(groupId),
+      groupTopic: GROUP_METADATA_TOPIC,
+      metadata: publisher,
+      controller: controllerApi,
+      onError,
+    });
+    transactions = txns;
+    if (isBroker) txns.start();
 
     let dispatcher: Dispatcher | undefined;
     const services: BrokerServices = {
@@ -229,61 +349,128 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
         })),
       finalizedFeaturesEpoch: () => BigInt(publisher.image().offset),
       metadata: publisher,
-      controller: ctl,
+      controller: controllerApi,
+      brokerEpoch: () => lc?.brokerEpoch() ?? -1n,
       config,
       replicas,
       fetchSessions: new FetchSessionCache(clock, random),
-      producerIds: new ProducerIdManager(nodeId, ctl),
+      producerIds,
       groups,
+      transactions: txns,
     };
     const d = new Dispatcher(allHandlers, services, clock, logger);
     dispatcher = d;
 
-    for (const spec of config.listeners) {
-      listeners.push(
-        await startListener({
-          name: spec.name,
-          host: spec.host,
-          port: spec.port,
-          clock,
-          logger,
-          maxRequestBytes: config.int('socket.request.max.bytes'),
-          maxInFlightPerConnection: config.int('queued.max.requests'),
-          idleTimeoutMs: config.int('connections.max.idle.ms'),
-          maxConnections: config.int('max.connections'),
-          async onFrame(conn, frame) {
-            const response = await d.handleFrame(conn, frame);
-            // The dispatcher's frames carry their size prefix; the listener writes its own.
-            if (response === null) return null;
-            if (Buffer.isBuffer(response)) return response.subarray(4);
-            return response;
-          },
-        }),
-      );
+    const serve = (
+      spec: (typeof config.listeners)[number],
+      handle: (conn: Connection, frame: Buffer) => Promise<FrameResponse>,
+    ) =>
+      startListener({
+        name: spec.name,
+        host: spec.host,
+        port: spec.port,
+        clock,
+        logger,
+        maxRequestBytes: config.int('socket.request.max.bytes'),
+        maxInFlightPerConnection: config.int('queued.max.requests'),
+        idleTimeoutMs: config.int('connections.max.idle.ms'),
+        maxConnections: config.int('max.connections'),
+        async onFrame(conn, frame) {
+          const response = await handle(conn, frame);
+          // The dispatcher's frames carry their size prefix; the listener writes its own.
+          if (response === null) return null;
+          if (Buffer.isBuffer(response)) return response.subarray(4);
+          return response;
+        },
+      });
+
+    if (isController && net !== undefined && ctl !== undefined) {
+      let cd: Dispatcher<ControllerServices> | undefined;
+      const controllerServices: ControllerServices = {
+        nodeId,
+        clusterId,
+        clock,
+        random,
+        logger,
+        apiVersions: () => cd?.apiVersions() ?? [],
+        raft: driver,
+        network: net,
+        controller: ctl,
+        metadata: publisher,
+        config,
+        voters: quorum.voters,
+        listenerName: controllerSpecs[0]!.name,
+        requestTimeoutMs,
+      };
+      cd = new Dispatcher<ControllerServices>(controllerHandlers, controllerServices, clock, logger);
+      const controllerDispatcher = cd;
+      for (const spec of controllerSpecs) {
+        listeners.push(await serve(spec, (conn, frame) => controllerDispatcher.handleFrame(conn, frame)));
+      }
+    }
+    if (isBroker) {
+      for (const spec of brokerSpecs) listeners.push(await serve(spec, (conn, frame) => d.handleFrame(conn, frame)));
     }
 
-    const advertised = config.advertisedListeners.map((a) => {
-      // Port 0 advertises the port the OS picked; a wildcard host advertises this machine's name.
-      const actual = listeners.find((l) => l.name === a.name);
-      const port = a.port === 0 && actual !== undefined ? actual.port : a.port;
-      const host = a.host === '' || a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host;
-      return { name: a.name, host, port, securityProtocol: SecurityProtocol[a.securityProtocol] };
-    });
-    await ctl.registerBroker({
-      nodeId,
-      incarnationId: randomUuid(random),
-      endpoints: advertised,
-      rack: config.string('broker.rack'),
-      logDirs: [],
-    });
+    const advertised = config.advertisedListeners
+      .filter((a) => !controllerNames.has(a.name))
+      .map((a) => {
+        // Port 0 advertises the port the OS picked; a wildcard host advertises this machine's name.
+        const actual = listeners.find((l) => l.name === a.name);
+        const port = a.port === 0 && actual !== undefined ? actual.port : a.port;
+        const host = a.host === '' || a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host;
+        return { name: a.name, host, port, securityProtocol: SecurityProtocol[a.securityProtocol] };
+      });
 
-    const first = advertised[0]!;
-    const where = advertised.map((a) => `${a.name}://${a.host}:${a.port}`).join(', ');
-    const line = `runnel ${VERSION}: node ${nodeId} of cluster ${clusterId} listening on ${where} (data in ${logDir})`;
+    if (isBroker) {
+      if (!quorum.alone && !(await metadataLog.waitCaughtUp(clock, registrationTimeoutMs))) {
+        throw new Error(`metadata did not catch up with the quorum within ${registrationTimeoutMs} ms`);
+      }
+      const incarnationId = randomUuid(random);
+      lc = new BrokerLifecycle({
+        nodeId,
+        controller: controllerApi,
+        clock,
+        heartbeatIntervalMs: config.int('broker.heartbeat.interval.ms'),
+        metadataOffset: () => metadataLog.appliedOffset(),
+        onError: (err) => onError(err, 'broker heartbeat'),
+        registration: () => ({
+          brokerId: nodeId,
+          clusterId,
+          incarnationId,
+          listeners: advertised.map((a) => ({ ...a })),
+          features: [{ name: 'metadata.version', minSupportedVersion: 1, maxSupportedVersion: METADATA_VERSION_LEVEL }],
+          rack: config.string('broker.rack'),
+          isMigratingZkBroker: false,
+          logDirs: [],
+          previousBrokerEpoch: -1n,
+        }),
+      });
+      lifecycle = lc;
+      await lc.start(registrationTimeoutMs);
+      await lc.waitUnfenced(registrationTimeoutMs);
+    }
+
+    const shown = isBroker
+      ? advertised
+      : controllerSpecs.map((c) => ({
+          name: c.name,
+          host: c.host === '' ? hostname() : c.host,
+          port: listeners.find((l) => l.name === c.name)?.port ?? c.port,
+        }));
+    const first = shown[0]!;
+    const where = shown.map((a) => `${a.name}://${a.host}:${a.port}`).join(', ');
+    const what = isBroker ? (isController ? 'node' : 'broker') : 'controller';
+    const line = `runnel ${VERSION}: ${what} ${nodeId} of cluster ${clusterId} listening on ${where} (data in ${logDir})`;
     (options.announce ?? ((l: string) => logger.info(l)))(line);
 
     let stopping: Promise<void> | undefined;
     const rm = replicas;
+    const stopRaft = async (): Promise<void> => {
+      remote?.close();
+      net?.close();
+      await driver.close();
+    };
     return {
       bootstrap: `${first.host}:${first.port}`,
       host: first.host,
@@ -293,6 +480,9 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       logDir,
       services,
       listeners,
+      raft: driver,
+      metadataLog,
+      ...(ctl !== undefined ? { controller: ctl } : {}),
       close() {
         stopping ??= (async () => {
           // Each step runs even when an earlier one failed; the first failure is reported.
@@ -305,10 +495,16 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
               failure ??= err;
             }
           };
+          if (lc !== undefined) {
+            const l = lc;
+            await step(() => l.controlledShutdown(CONTROLLED_SHUTDOWN_WAIT_MS));
+            l.stop();
+          }
           await step(() => Promise.all(listeners.map((l) => l.close())));
+          await step(() => txns.close());
           await step(() => groups.close());
-          await step(() => ctl.close());
-          await step(() => driver.close());
+          if (ctl !== undefined) await step(() => ctl.close());
+          await step(stopRaft);
           await step(() => rm.close());
           await step(() => logs.close());
           if (failure !== undefined) throw failure;
@@ -318,21 +514,27 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       async kill() {
         stopping ??= (async () => {
           // Nothing more reaches the disk: timers stop, handles are dropped unflushed.
+          lc?.stop();
           rm.abandon();
           logs.abandon();
           await Promise.all(listeners.map((l) => l.close()));
+          await txns.close();
           await groups.close();
-          await ctl.close();
-          await driver.close();
+          await ctl?.close();
+          await stopRaft();
         })();
         return stopping;
       },
     };
   } catch (err) {
+    lifecycle?.stop();
     await Promise.all(listeners.map((l) => l.close().catch(() => {})));
     listeners = [];
+    await transactions?.close().catch(() => {});
     await groupCoordinator?.close().catch(() => {});
     await controller?.close().catch(() => {});
+    remote?.close();
+    network?.close();
     await raft?.close().catch(() => {});
     await replicas?.close().catch(() => {});
     await logs.close().catch(() => {});
@@ -392,4 +594,18 @@ async function refuseOldMetadataLog(disk: Disk, raftDir: string, logDir: string)
         '(or delete it; its topics and records are not carried over).',
     );
   }
+}
+
+/**
+ * The cluster id every node of a quorum derives from controller.quorum.voters when
+ * cluster.id is not set: the same voters string gives the same id on every node, so a
+ * cluster needs no format step. (Kafka requires `kafka-storage format --cluster-id`.)
+ */
+export function clusterIdFromVoters(voters: readonly VoterEndpoint[]): string {
+  const canonical = [...voters]
+    .sort((a, b) => a.id - b.id)
+    .map((v) => `${v.id}@${v.host}:${v.port}`)
+    .join(',');
+  const digest = createHash('sha256').update(`runnel-cluster:${canonical}`).digest();
+  return uuidFromBytes(digest.subarray(0, 16)).replace(/^-/, 'A');
 }

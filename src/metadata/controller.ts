@@ -16,6 +16,10 @@ import type { Clock } from '../env/clock.ts';
 import { StorageError } from '../env/disk.ts';
 import type { Random } from '../env/random.ts';
 import { uuidFromBytes, ZERO_UUID } from '../protocol/codec/uuid.ts';
+import type { BrokerHeartbeatRequest } from '../protocol/generated/broker-heartbeat-request.ts';
+import type { BrokerHeartbeatResponse } from '../protocol/generated/broker-heartbeat-response.ts';
+import type { BrokerRegistrationRequest } from '../protocol/generated/broker-registration-request.ts';
+import type { BrokerRegistrationResponse } from '../protocol/generated/broker-registration-response.ts';
 import { ErrorCode } from '../protocol/generated/errors.ts';
 import { MetadataRecordType } from '../protocol/generated/metadata-records.ts';
 import type { MetadataPublisher } from './cache.ts';
@@ -89,6 +93,8 @@ export interface ControllerSettings {
 
 export interface ControllerOptions {
   nodeId: number;
+  /** broker.session.timeout.ms: a broker that has not heartbeated for this long is fenced. */
+  brokerSessionTimeoutMs?: number;
   /** MetadataLog (one node, no Raft: tests) or RaftMetadataLog (active only on the Raft leader). */
   log: ControllerLog;
   publisher: MetadataPublisher;
@@ -194,12 +200,143 @@ export class QuorumController implements MetadataController {
   private closed = false;
   /** Set when an append failed: every later operation is refused. */
   private failed: unknown;
+  /**
+   * When each broker last heartbeated (monotonic ms). In memory only: a new active
+   * controller starts afresh, giving every registered broker a full session.
+   */
+  private heartbeats = new Map<number, number>();
+  private cancelFencing: (() => void) | undefined;
 
   constructor(private readonly options: ControllerOptions) {
     this.maxQueuedOps = options.maxQueuedOps ?? 10_000;
     // A new active controller finalizes metadata.version when the log has none yet.
     options.log.onActivate?.(() => {
+      this.heartbeats = new Map();
+      const now = options.clock.monotonicMs();
+      for (const id of this.image().brokers.keys()) this.heartbeats.set(id, now);
       this.bootstrap().catch(() => {});
+      this.armFencing();
+    });
+    options.log.onLeadershipChange?.(() => {
+      if (this.options.log.activeEpoch?.() === undefined) this.heartbeats = new Map();
+    });
+  }
+
+  /** Every ~1 s on the active controller: fence brokers whose session expired. */
+  private armFencing(): void {
+    if (this.closed || this.options.brokerSessionTimeoutMs === undefined) return;
+    this.cancelFencing?.();
+    this.cancelFencing = this.options.clock.schedule(1000, () => {
+      this.cancelFencing = undefined;
+      if (this.closed || !this.isActive()) return;
+      this.fenceExpired()
+        .catch(() => {})
+        .finally(() => this.armFencing());
+    });
+  }
+
+  private fenceExpired(): Promise<void> {
+    const timeout = this.options.brokerSessionTimeoutMs ?? Number.POSITIVE_INFINITY;
+    return this.run((image) => {
+      const now = this.options.clock.monotonicMs();
+      const records: MetadataMessage[] = [];
+      for (const b of image.brokers.values()) {
+        if (b.fenced) continue;
+        const last = this.heartbeats.get(b.nodeId);
+        if (last !== undefined && now - last <= timeout) continue;
+        if (last === undefined) {
+          this.heartbeats.set(b.nodeId, now);
+          continue;
+        }
+        records.push(...this.fenceRecords(image, b.nodeId, BigInt(b.brokerEpoch)));
+      }
+      return { records, response: undefined };
+    });
+  }
+
+  /** A FenceBrokerRecord and the partitions it led moving to another live ISR member. */
+  private fenceRecords(image: MetadataImage, brokerId: number, epoch: bigint): MetadataMessage[] {
+    const records: MetadataMessage[] = [
+      { typeId: MetadataRecordType.FenceBrokerRecord, version: 0, record: { id: brokerId, epoch } },
+    ];
+    for (const topic of image.topicsById.values()) {
+      for (const p of sortedPartitions(topic)) {
+        if (!p.isr.includes(brokerId)) continue;
+        const isr = p.isr.filter((id) => id !== brokerId && isLive(image, id));
+        if (p.leader !== brokerId && isr.length === p.isr.length - 1) {
+          if (isr.length > 0) records.push(partitionChange(topic.topicId, p.partitionId, { leader: p.leader, isr }));
+          continue;
+        }
+        // The ISR never becomes empty: the last member stays, leaderless.
+        if (isr.length === 0) {
+          if (p.leader === brokerId) {
+            records.push(partitionChange(topic.topicId, p.partitionId, { leader: NO_LEADER, isr: [brokerId] }));
+          }
+          continue;
+        }
+        const leader = p.leader === brokerId || !isr.includes(p.leader) ? isr[0]! : p.leader;
+        records.push(partitionChange(topic.topicId, p.partitionId, { leader, isr }));
+      }
+    }
+    return records;
+  }
+
+  /** BrokerRegistration (KIP-631): registers a broker, answering its broker epoch. */
+  brokerRegistration(request: BrokerRegistrationRequest): Promise<BrokerRegistrationResponse> {
+    const image = this.image();
+    const fail = (errorCode: number): Promise<BrokerRegistrationResponse> =>
+      Promise.resolve({ throttleTimeMs: 0, errorCode, brokerEpoch: -1n });
+    if (request.clusterId !== image.clusterId) return fail(ErrorCode.INCONSISTENT_CLUSTER_ID);
+    return this.registerBroker({
+      nodeId: request.brokerId,
+      incarnationId: request.incarnationId,
+      endpoints: request.listeners.map((l) => ({ ...l })),
+      rack: request.rack,
+      logDirs: [...request.logDirs],
+    }).then((epoch) => ({ throttleTimeMs: 0, errorCode: ErrorCode.NONE, brokerEpoch: BigInt(epoch) }));
+  }
+
+  /**
+   * BrokerHeartbeat: keeps the broker's session; a fenced broker that is caught up is
+   * unfenced (leaderless partitions it replicates get it as leader); wantShutDown is
+   * answered shouldShutDown (its partitions move away when it stops heartbeating).
+   */
+  brokerHeartbeat(request: BrokerHeartbeatRequest): Promise<BrokerHeartbeatResponse> {
+    return this.run((image) => {
+      const b = image.brokers.get(request.brokerId);
+      const answer = (errorCode: number, fenced: boolean, shutDown = false): BrokerHeartbeatResponse => ({
+        throttleTimeMs: 0,
+        errorCode,
+        isCaughtUp: errorCode === ErrorCode.NONE,
+        isFenced: fenced,
+        shouldShutDown: shutDown,
+      });
+      if (b === undefined) return { records: [], response: answer(ErrorCode.BROKER_ID_NOT_REGISTERED, true) };
+      if (BigInt(b.brokerEpoch) !== request.brokerEpoch) {
+        return { records: [], response: answer(ErrorCode.STALE_BROKER_EPOCH, true) };
+      }
+      this.heartbeats.set(b.nodeId, this.options.clock.monotonicMs());
+      if (request.wantShutDown) {
+        const records = b.fenced ? [] : this.fenceRecords(image, b.nodeId, request.brokerEpoch);
+        return { records, response: answer(ErrorCode.NONE, true, true) };
+      }
+      if (request.wantFence && !b.fenced) {
+        return { records: this.fenceRecords(image, b.nodeId, request.brokerEpoch), response: answer(0, true) };
+      }
+      if (b.fenced && !request.wantFence) {
+        return {
+          records: [
+            {
+              typeId: MetadataRecordType.UnfenceBrokerRecord,
+              version: 0,
+              record: { id: b.nodeId, epoch: request.brokerEpoch },
+            },
+            ...this.electLeaders(image, b.nodeId),
+          ],
+          response: answer(ErrorCode.NONE, false),
+        };
+      }
+      return { records: [], response: answer(ErrorCode.NONE, b.fenced) };
     });
   }
 
@@ -226,6 +363,7 @@ export class QuorumController implements MetadataController {
   /** Stops taking operations and waits for the queued ones. */
   async close(): Promise<void> {
     this.closed = true;
+    this.cancelFencing?.();
     await this.tail.catch(() => {});
   }
 
@@ -290,6 +428,7 @@ export class QuorumController implements MetadataController {
     return this.run((image) => {
       // Kafka uses the offset of the registration record as the broker epoch.
       const brokerEpoch = this.options.log.nextOffset?.() ?? image.offset + 1;
+      this.heartbeats.set(reg.nodeId, this.options.clock.monotonicMs());
       return {
         records: [
           {
