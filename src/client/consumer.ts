@@ -14,12 +14,18 @@
  */
 import { ApiKey } from '../protocol/generated/api-keys.ts';
 import { ErrorCode } from '../protocol/generated/errors.ts';
-import type { FetchRequestFetchTopic } from '../protocol/generated/fetch-request.ts';
+import type { FetchRequest, FetchRequestFetchTopic } from '../protocol/generated/fetch-request.ts';
 import type { FetchResponse } from '../protocol/generated/fetch-response.ts';
 import { type Assignor, BUILT_IN_ASSIGNORS, type TopicPartition } from './assignors/index.ts';
 import { Cluster, type CommonClientOptions, isStaleMetadataError } from './cluster.ts';
 import { CompletedFetch, type ConsumerRecord } from './completed-fetch.ts';
 import { backoffMs, isRetriable, KafkaAbortError, KafkaConfigError, KafkaProtocolError } from './errors.ts';
+import {
+  FetchSessionHandler,
+  type FetchSessionRequest,
+  MIN_SESSION_FETCH_VERSION,
+  type SessionPartitionState,
+} from './fetch-session.ts';
 import {
   ClassicGroup,
   ConsumerProtocolGroup,
@@ -164,6 +170,8 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
   private readonly buffered: CompletedFetch[] = [];
   private bufferedBytes = 0;
   private readonly fetchingNodes = new Set<number>();
+  /** Per broker: the fetch session (KIP-227). */
+  private readonly fetchSessions = new Map<number, FetchSessionHandler>();
   private waiters: (() => void)[] = [];
   private nextAutoCommitMs = 0;
   private fetchError: Error | null = null;
@@ -861,74 +869,110 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     for (const [node, states] of byNode) this.fetchFrom(node, states);
   }
 
+  private fetchSession(node: number): FetchSessionHandler {
+    let h = this.fetchSessions.get(node);
+    if (h === undefined) {
+      h = new FetchSessionHandler(node);
+      this.fetchSessions.set(node, h);
+    }
+    return h;
+  }
+
   private fetchFrom(node: number, states: PartitionState[]): void {
     this.fetchingNodes.add(node);
-    const topics = new Map<string, FetchRequestFetchTopic>();
     const epochs = new Map<PartitionState, number>();
+    const wanted: SessionPartitionState[] = [];
     for (const s of states) {
       s.fetching = true;
       epochs.set(s, s.epoch);
-      let t = topics.get(s.topic);
-      if (t === undefined) {
-        t = { topic: s.topic, topicId: this.cluster.topics.get(s.topic)?.topicId ?? ZERO_TOPIC_ID, partitions: [] };
-        topics.set(s.topic, t);
-      }
-      t.partitions.push({
+      wanted.push({
+        topic: s.topic,
         partition: s.partition,
-        currentLeaderEpoch: -1,
-        fetchOffset: BigInt(s.fetchPosition),
-        lastFetchedEpoch: -1,
-        logStartOffset: -1n,
+        fetchOffset: s.fetchPosition,
         partitionMaxBytes: this.opts.maxPartitionFetchBytes,
-        replicaDirectoryId: ZERO_TOPIC_ID,
+        currentLeaderEpoch: -1,
       });
     }
+    const session = this.fetchSession(node);
+    let sent: FetchSessionRequest | null = null;
     const done = (): void => {
       this.fetchingNodes.delete(node);
       for (const s of states) if (epochs.get(s) === s.epoch) s.fetching = false;
       this.wake();
       this.sendFetches();
     };
-    this.cluster
-      .request(
-        node,
-        ApiKey.Fetch,
-        {
-          clusterId: null,
-          replicaId: -1,
-          replicaState: { replicaId: -1, replicaEpoch: -1n },
-          maxWaitMs: this.opts.fetchMaxWaitMs,
-          minBytes: this.opts.fetchMinBytes,
-          maxBytes: this.opts.fetchMaxBytes,
-          isolationLevel: this.isolationLevel,
-          sessionId: 0,
-          sessionEpoch: -1,
-          topics: [...topics.values()],
-          forgottenTopicsData: [],
-          rackId: '',
-        },
-        { timeoutMs: this.cluster.requestTimeoutMs + this.opts.fetchMaxWaitMs },
-      )
-      .then(
-        (res) => {
-          try {
-            this.onFetchResponse(res, epochs);
-          } catch (e) {
-            this.fetchError = e instanceof Error ? e : new Error(String(e));
-          } finally {
-            done();
-          }
-        },
-        (e: unknown) => {
-          this.cluster.requestUpdate();
-          const r = this.cluster.retry;
-          const at = this.cluster.clock.monotonicMs() + backoffMs(0, r.retryBackoffMs, r.retryBackoffMaxMs, 0.5);
-          for (const s of states) s.retryAtMs = at;
-          if (!isRetriable(e) && !(e instanceof KafkaAbortError))
-            this.fetchError = e instanceof Error ? e : new Error(String(e));
+    const send = async (): Promise<FetchResponse> => {
+      const conn = await this.cluster.connection(node);
+      sent = session.build(wanted, conn.versionFor(ApiKey.Fetch) >= MIN_SESSION_FETCH_VERSION);
+      return conn.request(ApiKey.Fetch, this.fetchRequest(sent), {
+        timeoutMs: this.cluster.requestTimeoutMs + this.opts.fetchMaxWaitMs,
+      });
+    };
+    send().then(
+      (res) => {
+        try {
+          session.onResponse(sent!, res.errorCode, res.sessionId);
+          this.onFetchResponse(res, epochs);
+        } catch (e) {
+          this.fetchError = e instanceof Error ? e : new Error(String(e));
+        } finally {
           done();
-        },
-      );
+        }
+      },
+      (e: unknown) => {
+        if (sent !== null) session.onFailure();
+        this.cluster.requestUpdate();
+        const r = this.cluster.retry;
+        const at = this.cluster.clock.monotonicMs() + backoffMs(0, r.retryBackoffMs, r.retryBackoffMaxMs, 0.5);
+        for (const s of states) s.retryAtMs = at;
+        if (!isRetriable(e) && !(e instanceof KafkaAbortError))
+          this.fetchError = e instanceof Error ? e : new Error(String(e));
+        done();
+      },
+    );
+  }
+
+  private fetchRequest(sent: {
+    sessionId: number;
+    sessionEpoch: number;
+    toSend: SessionPartitionState[];
+    forgotten: { topic: string; partitions: number[] }[];
+  }): FetchRequest {
+    const topics = new Map<string, FetchRequestFetchTopic>();
+    for (const p of sent.toSend) {
+      let t = topics.get(p.topic);
+      if (t === undefined) {
+        t = { topic: p.topic, topicId: this.cluster.topics.get(p.topic)?.topicId ?? ZERO_TOPIC_ID, partitions: [] };
+        topics.set(p.topic, t);
+      }
+      t.partitions.push({
+        partition: p.partition,
+        currentLeaderEpoch: p.currentLeaderEpoch,
+        fetchOffset: BigInt(p.fetchOffset),
+        lastFetchedEpoch: -1,
+        logStartOffset: -1n,
+        partitionMaxBytes: p.partitionMaxBytes,
+        replicaDirectoryId: ZERO_TOPIC_ID,
+      });
+    }
+    return {
+      clusterId: null,
+      replicaId: -1,
+      replicaState: { replicaId: -1, replicaEpoch: -1n },
+      maxWaitMs: this.opts.fetchMaxWaitMs,
+      minBytes: this.opts.fetchMinBytes,
+      maxBytes: this.opts.fetchMaxBytes,
+      isolationLevel: this.isolationLevel,
+      sessionId: sent.sessionId,
+      sessionEpoch: sent.sessionEpoch,
+      topics: [...topics.values()],
+      forgottenTopicsData: sent.forgotten.map((f) => ({
+        topic: f.topic,
+        topicId: this.cluster.topics.get(f.topic)?.topicId ?? ZERO_TOPIC_ID,
+        partitions: f.partitions,
+      })),
+      rackId: '',
+    };
   }
 
   private onFetchResponse(res: FetchResponse, epochs: Map<PartitionState, number>): void {
@@ -1045,12 +1089,18 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     }
   }
 
-  /** Buffered fetched data not yet handed out, and fetches on the wire. */
-  metrics(): { bufferedBytes: number; bufferedFetches: number; fetchesInFlight: number } {
+  /** Buffered fetched data not yet handed out, fetches on the wire, and each broker's fetch session. */
+  metrics(): {
+    bufferedBytes: number;
+    bufferedFetches: number;
+    fetchesInFlight: number;
+    fetchSessions: { nodeId: number; sessionId: number; epoch: number }[];
+  } {
     return {
       bufferedBytes: this.bufferedBytes,
       bufferedFetches: this.buffered.length,
       fetchesInFlight: this.fetchingNodes.size,
+      fetchSessions: [...this.fetchSessions.values()].map((h) => ({ nodeId: h.nodeId, ...h.state })),
     };
   }
 

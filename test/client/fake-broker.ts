@@ -96,6 +96,8 @@ interface FakeGroup {
 
 let nextMemberId = 0;
 
+type FetchBody = Extract<DecodedRequest, { apiKey: 1 }>['body'];
+
 export class FakeKafka {
   readonly nodes: { nodeId: number; server: Server; port: number }[] = [];
   readonly topics = new Map<string, FakeTopic>();
@@ -116,6 +118,18 @@ export class FakeKafka {
   /** How long a rebalance waits for known members to rejoin before dropping them. */
   rebalanceTimeoutMs = 3000;
   autoCreateTopics = false;
+  /** Fetch sessions (KIP-227); false makes the fake answer every fetch without one. */
+  fetchSessionsEnabled = true;
+  private readonly fetchSessions = new Map<
+    number,
+    {
+      epoch: number;
+      parts: Map<string, { topic: string; topicId: string; p: FetchBody['topics'][0]['partitions'][0] }>;
+    }
+  >();
+  private nextFetchSessionId = 1;
+  /** The last 1000 fetches: session id and epoch, partitions and forgotten partitions carried. */
+  readonly fetchLog: { sessionId: number; sessionEpoch: number; partitions: number; forgotten: number }[] = [];
   /** Transaction coordinator state, by transactional id. */
   readonly txns = new Map<string, FakeTxn>();
   /** Aborted transactions listed in Fetch responses (tests of read_committed). */
@@ -814,15 +828,64 @@ export class FakeKafka {
     return p.nextOffset;
   }
 
-  private fetch(
-    b: Extract<DecodedRequest, { apiKey: 1 }>['body'],
-    nodeId: number,
-    forced: number,
-    base: Record<string, unknown>,
-  ): unknown {
+  /** Fetch sessions (KIP-227): resolves the partitions a request stands for. */
+  private fetchSession(b: FetchBody): {
+    errorCode: number;
+    sessionId: number;
+    topics: FetchBody['topics'];
+    incremental: boolean;
+  } {
+    this.fetchLog.push({
+      sessionId: b.sessionId,
+      sessionEpoch: b.sessionEpoch,
+      partitions: b.topics.reduce((n, t) => n + t.partitions.length, 0),
+      forgotten: b.forgottenTopicsData.reduce((n, t) => n + t.partitions.length, 0),
+    });
+    if (this.fetchLog.length > 1000) this.fetchLog.shift();
+    const none = { errorCode: 0, sessionId: 0, topics: b.topics, incremental: false };
+    if (b.sessionEpoch < 0) {
+      if (b.sessionId !== 0) this.fetchSessions.delete(b.sessionId);
+      return none;
+    }
+    const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+    if (b.sessionEpoch === 0) {
+      if (b.sessionId !== 0) this.fetchSessions.delete(b.sessionId);
+      if (!this.fetchSessionsEnabled) return none;
+      const id = this.nextFetchSessionId++;
+      const parts = new Map<string, { topic: string; topicId: string; p: FetchBody['topics'][0]['partitions'][0] }>();
+      for (const ft of b.topics) for (const p of ft.partitions) parts.set(key(ft.topic, p.partition), { ...ft, p });
+      this.fetchSessions.set(id, { epoch: 1, parts });
+      return { ...none, sessionId: id };
+    }
+    const session = this.fetchSessions.get(b.sessionId);
+    if (session === undefined) return { ...none, errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND };
+    if (session.epoch !== b.sessionEpoch) return { ...none, errorCode: ErrorCode.INVALID_FETCH_SESSION_EPOCH };
+    session.epoch++;
+    for (const f of b.forgottenTopicsData) for (const p of f.partitions) session.parts.delete(key(f.topic, p));
+    for (const ft of b.topics)
+      for (const p of ft.partitions) session.parts.set(key(ft.topic, p.partition), { ...ft, p });
+    const byTopic = new Map<string, FetchBody['topics'][0]>();
+    for (const { topic, topicId, p } of session.parts.values()) {
+      let t = byTopic.get(topic);
+      if (t === undefined) {
+        t = { topic, topicId, partitions: [] };
+        byTopic.set(topic, t);
+      }
+      t.partitions.push(p);
+    }
+    return { errorCode: 0, sessionId: b.sessionId, topics: [...byTopic.values()], incremental: true };
+  }
+
+  private fetch(b: FetchBody, nodeId: number, forced: number, base: Record<string, unknown>): unknown {
+    if (forced === ErrorCode.FETCH_SESSION_ID_NOT_FOUND || forced === ErrorCode.INVALID_FETCH_SESSION_EPOCH) {
+      this.fetchLog.push({ sessionId: b.sessionId, sessionEpoch: b.sessionEpoch, partitions: -1, forgotten: -1 });
+      return { ...base, errorCode: forced, sessionId: 0, responses: [] };
+    }
+    const session = this.fetchSession(b);
+    if (session.errorCode !== 0) return { ...base, errorCode: session.errorCode, sessionId: 0, responses: [] };
     const build = (): { body: unknown; bytes: number } => {
       let bytes = 0;
-      const responses = b.topics.map((ft) => ({
+      const all = session.topics.map((ft) => ({
         topic: ft.topic,
         topicId: ft.topicId,
         partitions: ft.partitions.map((fp) => {
@@ -869,7 +932,16 @@ export class FakeKafka {
           };
         }),
       }));
-      return { body: { ...base, errorCode: 0, responses }, bytes };
+      // An incremental answer carries only partitions with records or errors.
+      const responses = session.incremental
+        ? all
+            .map((t) => ({
+              ...t,
+              partitions: t.partitions.filter((p) => p.errorCode !== 0 || (p.records?.length ?? 0) > 0),
+            }))
+            .filter((t) => t.partitions.length > 0)
+        : all;
+      return { body: { ...base, errorCode: 0, sessionId: session.sessionId, responses }, bytes };
     };
     const first = build();
     if (first.bytes >= b.minBytes || b.maxWaitMs <= 0) return first.body;
