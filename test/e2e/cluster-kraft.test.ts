@@ -1,0 +1,135 @@
+/**
+ * KRaft on an in-process cluster: three broker+controller nodes (a 3-voter quorum) and a
+ * broker-only fourth node (an observer), with kafkajs as the client. The quorum elects
+ * an active controller; topics created on any broker reach every broker's Metadata; the
+ * quorum keeps working with a voter down and the voter catches up when it returns; a
+ * broker cut off from the controllers is fenced (gone from Metadata and DescribeCluster)
+ * and unfenced once it heartbeats again.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
+import { clusterIdFromVoters } from '../../src/broker/start.ts';
+import { startTestCluster, type TestCluster } from './cluster-fixture.ts';
+
+function admin(bootstrap: string | string[]) {
+  return new Kafka({
+    clientId: 'cluster-kraft',
+    brokers: Array.isArray(bootstrap) ? bootstrap : [bootstrap],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 8, initialRetryTime: 100 },
+  }).admin();
+}
+
+/** The brokers each node's Metadata lists and the topics it knows. */
+async function metadataOf(bootstrap: string, topics: string[]) {
+  const a = admin(bootstrap);
+  await a.connect();
+  try {
+    const cluster = await a.describeCluster();
+    const meta = await a.fetchTopicMetadata({ topics });
+    return { brokers: cluster.brokers.map((b) => b.nodeId).sort(), topics: meta.topics };
+  } finally {
+    await a.disconnect();
+  }
+}
+
+void describe('KRaft cluster', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await startTestCluster({ brokers: 4, controllers: 3 });
+    await cluster.waitFor(() => cluster.activeController() !== undefined, 20_000, 'an active controller');
+  });
+  after(async () => {
+    await cluster?.close();
+  });
+
+  void it('elects one active controller and every node agrees on the leader and cluster id', () => {
+    const active = cluster.activeController()!;
+    assert.ok(active.nodeId >= 1 && active.nodeId <= 3, 'a voter leads');
+    const actives = [1, 2, 3, 4].filter((i) => cluster.broker(i).controller?.isActive() === true);
+    assert.deepEqual(actives, [active.nodeId]);
+    for (const i of [1, 2, 3, 4]) {
+      assert.equal(cluster.broker(i).raft.leaderAndEpoch().leaderId, active.nodeId, `node ${i} knows the leader`);
+      assert.equal(cluster.broker(i).clusterId, active.clusterId);
+    }
+    assert.equal(cluster.broker(4).controller, undefined, 'node 4 is broker-only');
+  });
+
+  void it('a topic created through a broker that is not the controller shows on every broker', async () => {
+    const active = cluster.activeController()!.nodeId;
+    const via = [1, 2, 3, 4].find((i) => i !== active)!;
+    const a = admin(cluster.broker(via).bootstrap);
+    await a.connect();
+    try {
+      assert.equal(
+        await a.createTopics({ topics: [{ topic: 'everywhere', numPartitions: 3, replicationFactor: 3 }] }),
+        true,
+      );
+    } finally {
+      await a.disconnect();
+    }
+    await cluster.waitFor(
+      () => [1, 2, 3, 4].every((i) => cluster.broker(i).services.metadata.image().topicsByName.has('everywhere')),
+      10_000,
+      'the topic on every node',
+    );
+    for (const i of [1, 2, 3, 4]) {
+      const m = await metadataOf(cluster.broker(i).bootstrap, ['everywhere']);
+      assert.deepEqual(m.brokers, [1, 2, 3, 4], `node ${i} lists every broker`);
+      assert.equal(m.topics[0]?.partitions.length, 3);
+      for (const p of m.topics[0]!.partitions) assert.equal(p.replicas.length, 3);
+    }
+    // The broker-only node got a broker epoch from the controller (the offset of its registration).
+    assert.ok(cluster.broker(4).services.brokerEpoch() > 0n);
+  });
+
+  void it('keeps working with a voter down; the voter catches up when it returns', async () => {
+    const victim = cluster.activeController()!.nodeId;
+    await cluster.kill(victim);
+    await cluster.waitFor(
+      () => cluster.activeController() !== undefined && cluster.activeController()!.nodeId !== victim,
+      20_000,
+      'a new active controller',
+    );
+    const a = admin(cluster.bootstrap);
+    await a.connect();
+    try {
+      assert.equal(
+        await a.createTopics({ topics: [{ topic: 'while-down', numPartitions: 1, replicationFactor: 2 }] }),
+        true,
+      );
+    } finally {
+      await a.disconnect();
+    }
+    const back = await cluster.restart(victim);
+    await cluster.waitFor(
+      () => back.services.metadata.image().topicsByName.has('while-down'),
+      20_000,
+      'the restarted voter to catch up',
+    );
+    assert.ok(back.services.metadata.image().topicsByName.has('everywhere'));
+    assert.equal(back.controller?.isActive(), false);
+  });
+
+  void it('a broker cut off from the controllers is fenced, and unfenced when it returns', async () => {
+    const fencedIn = (i: number) => cluster.activeController()?.services.metadata.image().brokers.get(i)?.fenced;
+    cluster.isolate(4);
+    await cluster.waitFor(() => fencedIn(4) === true, 15_000, 'node 4 fenced');
+    const via = cluster.activeController()!;
+    const m = await metadataOf(via.bootstrap, ['everywhere']);
+    assert.deepEqual(m.brokers, [1, 2, 3], 'a fenced broker is not listed');
+    cluster.heal(4);
+    await cluster.waitFor(() => fencedIn(4) === false, 15_000, 'node 4 unfenced');
+  });
+
+  void it('derives one cluster id from the voters', () => {
+    const voters = [
+      { id: 2, host: 'b', port: 2 },
+      { id: 1, host: 'a', port: 1 },
+    ];
+    assert.equal(clusterIdFromVoters(voters), clusterIdFromVoters([...voters].reverse()));
+    assert.notEqual(clusterIdFromVoters(voters), clusterIdFromVoters([{ id: 1, host: 'a', port: 1 }]));
+    assert.match(clusterIdFromVoters(voters), /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+  });
+});
