@@ -359,14 +359,20 @@ export function withChanges(image: MetadataImage, moves: readonly MetadataMessag
   if (moves.length === 0) return image;
   const topicsById = new Map(image.topicsById);
   const topicsByName = new Map(image.topicsByName);
+  // Each changed topic's partition map is copied once, however many of its partitions change.
+  const copied = new Map<string, Map<number, PartitionImage>>();
   for (const m of moves) {
     const r = m.record as PartitionChangeRecord;
-    const topic = topicsById.get(r.topicId)!;
-    const partitions = new Map<number, PartitionImage>(topic.partitions);
+    let partitions = copied.get(r.topicId);
+    if (partitions === undefined) {
+      const topic = topicsById.get(r.topicId)!;
+      partitions = new Map(topic.partitions);
+      copied.set(r.topicId, partitions);
+      const copy: TopicImage = { ...topic, partitions };
+      topicsById.set(r.topicId, copy);
+      topicsByName.set(topic.name, copy);
+    }
     partitions.set(r.partitionId, partitionAfter(partitions.get(r.partitionId)!, r));
-    const copy: TopicImage = { ...topic, partitions };
-    topicsById.set(r.topicId, copy);
-    topicsByName.set(topic.name, copy);
   }
   return { ...image, topicsById, topicsByName };
 }
