@@ -8,6 +8,10 @@
  *     one replica list per new partition. createTopics calls it with usableBrokers(image);
  *     createPartitions the same, for the added partitions only. INVALID_REPLICATION_FACTOR
  *     when rf exceeds the usable brokers (or is < 1), INVALID_PARTITIONS when count < 1.
+ *   newPartitionRecord(image, topicId, partitionId, replicas) -> MetadataMessage | PlacementError
+ *     the PartitionRecord of a new partition: ISR = its live replicas (unfenced, not shutting
+ *     down), leader = the first of them, epochs 0. INVALID_REPLICATION_FACTOR when none of the
+ *     replicas is live (Kafka refuses to create a partition nobody can lead).
  *   validateAssignment(image, brokerIds, expectedSize?) -> PlacementError | undefined
  *     an explicit assignment: INVALID_REPLICA_ASSIGNMENT for an empty list, a broker named
  *     twice, an unregistered broker, or a size other than expectedSize.
@@ -22,7 +26,10 @@
  */
 import type { Random } from '../../env/random.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
-import type { MetadataImage } from '../image.ts';
+import { MetadataRecordType } from '../../protocol/generated/metadata-records.ts';
+import { LeaderRecoveryState, type MetadataImage } from '../image.ts';
+import type { MetadataMessage } from '../metadata-log.ts';
+import { isActiveBroker } from './election.ts';
 
 export interface PlacementBroker {
   readonly id: number;
@@ -94,6 +101,40 @@ export function placeReplicas(
     out.push(chosen);
   }
   return out;
+}
+
+export function newPartitionRecord(
+  image: MetadataImage,
+  topicId: string,
+  partitionId: number,
+  replicas: readonly number[],
+): MetadataMessage | PlacementError {
+  const isr = replicas.filter((r) => isActiveBroker(image, r));
+  if (isr.length === 0) {
+    return {
+      errorCode: ErrorCode.INVALID_REPLICATION_FACTOR,
+      errorMessage: `Unable to replicate the partition ${replicas.length} time(s): All brokers specified in the partition assignment are currently fenced.`,
+    };
+  }
+  return {
+    typeId: MetadataRecordType.PartitionRecord,
+    version: 0,
+    record: {
+      partitionId,
+      topicId,
+      replicas: [...replicas],
+      isr,
+      removingReplicas: [],
+      addingReplicas: [],
+      leader: isr[0]!,
+      leaderRecoveryState: LeaderRecoveryState.RECOVERED,
+      leaderEpoch: 0,
+      partitionEpoch: 0,
+      directories: [],
+      eligibleLeaderReplicas: null,
+      lastKnownElr: null,
+    },
+  };
 }
 
 export function validateAssignment(

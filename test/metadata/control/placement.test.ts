@@ -7,13 +7,14 @@ import fc from 'fast-check';
 import { seededRandom } from '../../../src/env/random.ts';
 import {
   isPlacementError,
+  newPartitionRecord,
   type PlacementBroker,
   placeReplicas,
   usableBrokers,
   validateAssignment,
 } from '../../../src/metadata/control/placement.ts';
 import { ErrorCode } from '../../../src/protocol/generated/errors.ts';
-import { TestCluster } from './helpers.ts';
+import { TestCluster, topicIdOf } from './helpers.ts';
 
 function place(brokers: PlacementBroker[], numPartitions: number, replicationFactor: number, seed = 1): number[][] {
   const out = placeReplicas(brokers, { numPartitions, replicationFactor }, seededRandom(seed));
@@ -52,6 +53,20 @@ void describe('replica placement', () => {
     c.heartbeat(2, { wantFence: true });
     c.heartbeat(3, { wantShutDown: true });
     assert.deepEqual(usableBrokers(c.image), [{ id: 1, rack: 'r1' }]);
+  });
+
+  void it('new partition records: ISR of the live replicas, the first leads; none live is refused', () => {
+    const c = new TestCluster();
+    for (const id of [1, 2, 3]) c.addBroker(id);
+    c.heartbeat(1, { wantFence: true });
+    const topicId = topicIdOf('n');
+    const made = newPartitionRecord(c.image, topicId, 0, [1, 2, 3]);
+    assert.ok(!isPlacementError(made));
+    c.apply([{ typeId: 2, version: 0, record: { name: 'n', topicId } }, made]);
+    const p = c.partition('n');
+    assert.deepEqual([p.replicas, p.isr, p.leader, p.leaderEpoch], [[1, 2, 3], [2, 3], 2, 0]);
+    const none = newPartitionRecord(c.image, topicId, 1, [1]);
+    assert.ok(isPlacementError(none) && none.errorCode === ErrorCode.INVALID_REPLICATION_FACTOR);
   });
 
   void it('validates explicit assignments', () => {
