@@ -10,6 +10,8 @@
  *     nextOffset is the offset the first record will be committed at: it becomes the broker
  *     epoch (Kafka's rule), so the caller must append `records` as one batch starting there
  *     (with Raft: the leader's next log offset at the moment the op runs).
+ *     Another incarnation is refused while the registered one is unfenced with a live session
+ *     (a fenced one, e.g. after a clean shutdown, has no session: a restart registers at once).
  *     On success the broker is registered fenced; a re-registration also takes the old
  *     incarnation out of every ISR and leadership. The heartbeat is touched here already.
  *   brokerHeartbeat(image, request, heartbeats, nowMs, settings, nextOffset?) -> { records, response }
@@ -151,6 +153,7 @@ export function registerBroker(
   const existing = image.brokers.get(id);
   if (
     existing !== undefined &&
+    !existing.fenced &&
     existing.incarnationId !== request.incarnationId &&
     ctx.heartbeats.hasValidSession(id, ctx.nowMs, ctx.sessionTimeoutMs)
   ) {
@@ -202,7 +205,7 @@ export function registerBroker(
 
 /**
  * Kafka's broker state machine, one step per heartbeat:
- *   fenced:   wantShutDown -> stop now; else caught up and not wantFence -> unfenced
+ *   fenced:   wantShutDown, or a finished controlled shutdown -> stop now; else caught up and not wantFence -> unfenced
  *             (leaderless partitions elect again); else stays fenced.
  *   unfenced: wantFence -> fenced (and stop now if wantShutDown too); wantShutDown -> if it
  *             leads nothing, fenced and stop now; else controlled shutdown: marked, its
@@ -257,7 +260,8 @@ export function brokerHeartbeat(
   };
 
   if (broker.fenced) {
-    if (request.wantShutDown) return respond(true, true);
+    // Shut down (or asking to): it stays fenced until it registers again.
+    if (request.wantShutDown || broker.inControlledShutdown) return respond(true, true);
     if (!request.wantFence && isCaughtUp) {
       records.push(change(UNFENCE, NO_CHANGE));
       records.push(...electLeaderlessPartitions(image, acceptableLeaders(image, { add: id }), settings));

@@ -51,6 +51,10 @@ void describe('broker registration', () => {
     c.nowMs += SESSION_MS;
     const later = registerBroker(c.image, other, ctx(c));
     assert.equal(later.response.errorCode, ErrorCode.NONE);
+    // A fenced registration has no session: a restarted broker registers at once.
+    c.nowMs -= SESSION_MS;
+    c.heartbeat(1, { wantFence: true });
+    assert.equal(registerBroker(c.image, other, ctx(c)).response.errorCode, ErrorCode.NONE);
   });
 
   void it('refuses unsupported finalized features and another cluster id', () => {
@@ -136,6 +140,13 @@ void describe('broker heartbeats', () => {
     assert.deepEqual([done.isFenced, done.shouldShutDown], [true, true]);
     assert.equal(c.image.brokers.get(1)!.fenced, true);
     assert.equal(checkInvariants(c.image), undefined);
+    // Done: it stays fenced (and is told to stop) until it registers again.
+    const again = c.heartbeat(1, {});
+    assert.deepEqual([again.isFenced, again.shouldShutDown], [true, true]);
+    assert.equal(c.image.brokers.get(1)!.fenced, true);
+    c.addBroker(1, null, 1);
+    assert.equal(c.image.brokers.get(1)!.inControlledShutdown, false);
+    assert.equal(c.partition('solo').leader, 1);
   });
 
   void it('a broker leading nothing shuts down at once (fenced); wantFence with wantShutDown too', () => {
