@@ -13,6 +13,7 @@
 
 import { BrokerConnection } from '../../client/connection.ts';
 import type { Clock } from '../../env/clock.ts';
+import { ZERO_UUID } from '../../protocol/codec/uuid.ts';
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
 import type { FetchRequest } from '../../protocol/generated/fetch-request.ts';
 import type { FetchResponse } from '../../protocol/generated/fetch-response.ts';
@@ -32,11 +33,16 @@ export interface FetcherOptions {
   onProgress: (partition: Partition) => void;
   onError?: (err: unknown, task: string) => void;
   /** Sends the Fetch some other way than a TCP connection (in-process tests, the simulator). */
-  transport?: (sourceId: number, request: FetchRequest) => Promise<FetchResponse>;
+  transport?: (sourceId: number, request: FetchRequest, version: number) => Promise<FetchResponse>;
 }
 
-/** Fetch version the fetchers write (topic names, LastFetchedEpoch, CurrentLeaderEpoch). */
-export const REPLICA_FETCH_VERSION = 12;
+/**
+ * Fetch versions the fetchers write: 15 (topic ids, ReplicaState with the broker epoch,
+ * KIP-903) when every partition's topic id is known, else 12 (topic names); both carry
+ * LastFetchedEpoch and CurrentLeaderEpoch.
+ */
+export const REPLICA_FETCH_VERSION = 15;
+export const REPLICA_FETCH_VERSION_BY_NAME = 12;
 
 export class ReplicaFetcher {
   private readonly partitions = new Map<string, Partition>();
@@ -116,14 +122,17 @@ export class ReplicaFetcher {
         await this.sleep(next - now);
         continue;
       }
+      const byId = built.request.topics.every((t) => t.topicId !== '' && t.topicId !== ZERO_UUID);
+      const version = byId ? REPLICA_FETCH_VERSION : REPLICA_FETCH_VERSION_BY_NAME;
+      const names = new Map(built.request.topics.map((t) => [t.topicId, t.topic]));
       let response: FetchResponse;
       try {
         const transport = this.options.transport;
-        if (transport !== undefined) response = await transport(this.sourceId, built.request);
+        if (transport !== undefined) response = await transport(this.sourceId, built.request, version);
         else {
           const conn = await this.connect();
           response = await conn.request(ApiKey.Fetch, built.request, {
-            version: REPLICA_FETCH_VERSION,
+            version,
             timeoutMs: this.options.requestTimeoutMs + settings.waitMaxMs,
           });
         }
@@ -139,8 +148,10 @@ export class ReplicaFetcher {
       if (this.stopped) return;
       let backoff = response.errorCode !== 0;
       for (const t of response.responses) {
+        const topic = byId ? names.get(t.topicId) : t.topic;
+        if (topic === undefined) continue;
         for (const data of t.partitions) {
-          const k = followerKey(t.topic, data.partitionIndex);
+          const k = followerKey(topic, data.partitionIndex);
           const partition = this.partitions.get(k);
           const follower = partition?.followerState;
           const fetchedOffset = built.fetchOffsets.get(k);

@@ -101,7 +101,7 @@ export interface ReplicaManagerOptions {
    * Sends replica fetches without sockets (in-process tests, the simulator); by default
    * the fetchers connect to the leaders' endpoints in the image.
    */
-  fetchTransport?: (sourceId: number, request: FetchRequest) => Promise<FetchResponse>;
+  fetchTransport?: (sourceId: number, request: FetchRequest, version: number) => Promise<FetchResponse>;
 }
 
 /** Kafka's replica.* settings used by replication (defaults in DEFAULT_REPLICATION_SETTINGS). */

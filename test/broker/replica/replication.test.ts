@@ -95,7 +95,7 @@ class MiniCluster {
       logDir: '/data',
       brokerEpoch: () => BigInt(10 + id),
       alterPartition: (r) => this.alterPartition(r),
-      fetchTransport: (source, request) => this.fetch(source, request),
+      fetchTransport: (source, request, version) => this.fetch(source, request, version),
       replication: {
         replicaLagTimeMaxMs: LAG_MS,
         replicaFetchWaitMaxMs: 20,
@@ -113,10 +113,10 @@ class MiniCluster {
     node.publisher = undefined;
   }
 
-  async fetch(source: number, request: FetchRequest) {
+  async fetch(source: number, request: FetchRequest, version = 12) {
     const node = this.nodes.get(source)!;
     if (node.replicas === undefined) throw new Error(`node ${source} is down`);
-    return handleFetch(request, 12, { replicas: node.replicas, sessions: node.sessions, clock: systemClock });
+    return handleFetch(request, version, { replicas: node.replicas, sessions: node.sessions, clock: systemClock });
   }
 
   partition(): PartitionImage {
@@ -300,7 +300,7 @@ describe('replication between replica managers', () => {
     assert.ok(c.alterRequests >= 3);
   });
 
-  it('rack-aware PreferredReadReplica, and consumers read from a follower up to its HW', async () => {
+  it('rack-aware PreferredReadReplica, stale broker epochs refused, consumers read from a follower up to its HW', async () => {
     const c = new MiniCluster(clusterImage('1'));
     clusters.push(c);
     for (const id of [1, 2, 3]) await c.start(id, RACK_AWARE_REPLICA_SELECTOR);
@@ -343,6 +343,43 @@ describe('replication between replica managers', () => {
     assert.equal(sameRack.preferredReadReplica, -1);
     assert.ok((sameRack.records?.length ?? 0) > 0);
     await waitFor('follower 3 HW', () => c.log(3).highWatermark() === 3);
+    // A follower fetch (v15) with a broker epoch other than the registered one is refused.
+    const topicId = c.image.topicsByName.get('t')!.topicId;
+    const stale = await c.fetch(
+      1,
+      {
+        clusterId: null,
+        replicaId: -1,
+        replicaState: { replicaId: 2, replicaEpoch: 99n },
+        maxWaitMs: 0,
+        minBytes: 1,
+        maxBytes: 1 << 20,
+        isolationLevel: 0,
+        sessionId: 0,
+        sessionEpoch: -1,
+        topics: [
+          {
+            topic: '',
+            topicId,
+            partitions: [
+              {
+                partition: 0,
+                currentLeaderEpoch: 1,
+                fetchOffset: 0n,
+                lastFetchedEpoch: -1,
+                logStartOffset: 0n,
+                partitionMaxBytes: 1 << 20,
+                replicaDirectoryId: '',
+              },
+            ],
+          },
+        ],
+        forgottenTopicsData: [],
+        rackId: '',
+      },
+      15,
+    );
+    assert.equal(stale.responses[0]!.partitions[0]!.errorCode, ErrorCode.NOT_LEADER_OR_FOLLOWER);
     const fromFollower = (await consumerFetch(3, 'r3')).responses[0]!.partitions[0]!;
     assert.equal(fromFollower.errorCode, ErrorCode.NONE);
     assert.equal(fromFollower.highWatermark, 3n);
