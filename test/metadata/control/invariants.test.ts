@@ -17,46 +17,66 @@ import { ErrorCode } from '../../../src/protocol/generated/errors.ts';
 import { allPartitions, checkInvariants, SESSION_MS, settings, TestCluster } from './helpers.ts';
 
 const brokerId = fc.integer({ min: 1, max: 5 });
+/** True one time in eight. */
+const rarely = fc.nat(7).map((n) => n === 0);
+const weighted = <T>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitrary });
 const op = fc.oneof(
-  fc.record({
-    kind: fc.constant('register' as const),
-    id: brokerId,
-    gen: fc.nat(2),
-    rack: fc.constantFrom('r1', 'r2', null),
-  }),
-  fc.record({
-    kind: fc.constant('heartbeat' as const),
-    id: brokerId,
-    wantFence: fc.boolean(),
-    wantShutDown: fc.boolean(),
-    behind: fc.boolean(),
-  }),
-  fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: SESSION_MS + 1000 }) }),
-  fc.record({
-    kind: fc.constant('topic' as const),
-    partitions: fc.integer({ min: 1, max: 4 }),
-    rf: fc.integer({ min: 1, max: 3 }),
-    seed: fc.integer(),
-  }),
-  fc.record({
-    kind: fc.constant('alterIsr' as const),
-    pick: fc.nat(),
-    members: fc.array(brokerId, { maxLength: 4 }),
-    stale: fc.boolean(),
-  }),
-  fc.record({ kind: fc.constant('elect' as const), type: fc.constantFrom(0, 1) }),
-  fc.record({
-    kind: fc.constant('reassign' as const),
-    pick: fc.nat(),
-    target: fc.option(fc.uniqueArray(brokerId, { minLength: 1, maxLength: 3 }), { nil: null }),
-  }),
-  fc.record({ kind: fc.constant('rebalance' as const) }),
-  fc.record({ kind: fc.constant('unclean' as const), on: fc.boolean() }),
+  weighted(
+    1,
+    fc.record({
+      kind: fc.constant('register' as const),
+      id: brokerId,
+      gen: fc.nat(2),
+      rack: fc.constantFrom('r1', 'r2', null),
+    }),
+  ),
+  weighted(
+    4,
+    fc.record({
+      kind: fc.constant('heartbeat' as const),
+      id: brokerId,
+      wantFence: rarely,
+      wantShutDown: rarely,
+      behind: rarely,
+    }),
+  ),
+  weighted(1, fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: SESSION_MS + 1000 }) })),
+  weighted(
+    2,
+    fc.record({
+      kind: fc.constant('topic' as const),
+      partitions: fc.integer({ min: 1, max: 4 }),
+      rf: fc.integer({ min: 1, max: 3 }),
+      seed: fc.integer(),
+    }),
+  ),
+  weighted(
+    4,
+    fc.record({
+      kind: fc.constant('alterIsr' as const),
+      pick: fc.nat(),
+      members: fc.array(brokerId, { maxLength: 4 }),
+      stale: rarely,
+    }),
+  ),
+  weighted(1, fc.record({ kind: fc.constant('elect' as const), type: fc.constantFrom(0, 1) })),
+  weighted(
+    2,
+    fc.record({
+      kind: fc.constant('reassign' as const),
+      pick: fc.nat(),
+      target: fc.option(fc.uniqueArray(brokerId, { minLength: 1, maxLength: 3 }), { nil: null }),
+    }),
+  ),
+  weighted(1, fc.record({ kind: fc.constant('rebalance' as const) })),
+  weighted(1, fc.record({ kind: fc.constant('unclean' as const), on: fc.boolean() })),
 );
 type Op = typeof op extends fc.Arbitrary<infer T> ? T : never;
 
-function run(ops: Op[]): void {
+/** A cluster of `brokers` registered and unfenced brokers on two racks, then the ops. */
+function run(ops: Op[], brokers = 0): void {
   const c = new TestCluster();
+  for (let id = 1; id <= brokers; id++) c.addBroker(id, id % 2 === 0 ? 'r2' : 'r1');
   const epochs = new Map<string, { leaderEpoch: number; partitionEpoch: number }>();
   let topics = 0;
   for (const o of ops) {
@@ -190,7 +210,11 @@ function run(ops: Op[]): void {
 void describe('controller decisions keep the partition invariants', () => {
   void it('property: random operation sequences', () => {
     fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => run(ops)),
+      fc.property(
+        fc.array(op, { minLength: 10, maxLength: 60, size: 'max' }),
+        fc.integer({ min: 0, max: 5 }),
+        (ops, brokers) => run(ops, brokers),
+      ),
       { numRuns: 300 },
     );
   });
