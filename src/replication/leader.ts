@@ -417,6 +417,14 @@ export async function serveFollowerFetch(
   }
   const diverging = leader.divergingEpoch(fetch.lastFetchedEpoch, fetch.fetchOffset);
   if (diverging !== undefined) {
+    // No end offset is known for the follower's last fetched epoch (say, a new leader that
+    // has appended nothing yet): Kafka answers OFFSET_OUT_OF_RANGE rather than a
+    // DivergingEpoch of -1/-1, which the follower would ignore and keep records the leader
+    // does not have.
+    if (diverging.epoch < 0 || diverging.endOffset < 0) {
+      data.errorCode = ErrorCode.OFFSET_OUT_OF_RANGE;
+      return finish();
+    }
     data.divergingEpoch = { epoch: diverging.epoch, endOffset: BigInt(diverging.endOffset) };
     return finish();
   }
