@@ -1,8 +1,14 @@
 #!/usr/bin/env node
-// The production build: bundles the `runnel` command (src/cli/main.ts) into dist/runnel.js
+// The production build: bundles the `runnel` command (src/cli/main.ts) into dist/runnel.cjs
 // with esbuild, so that starting a broker loads one JavaScript file instead of transpiling
 // the TypeScript sources through tsx at every start. Runs from `npm run build` and from
 // `prepare` (so `npm install` / `npm ci` build it); takes a second or two.
+//
+// dist/runnel.js, the entry, is a small loader (tools/dist-loader.mjs) that compiles the
+// bundle with a V8 code cache (dist/runnel.cjs.cache, written by the first run and again
+// whenever V8 rejects it: another Node version, another bundle). Compiling the 2 MB bundle
+// is most of a broker's start-up without it. The bundle is CommonJS because Node 20 can
+// cache the compilation of a script (vm.Script cachedData) but not of an ES module.
 //
 //   node tools/build.mjs                  # write dist/
 //   node tools/build.mjs --outdir DIR     # elsewhere (tests; DIR inside the repo, so that
@@ -16,7 +22,7 @@
 // dist/build-info.json lists the source files the bundle was made from and when the build
 // started; bin/runnel.js compares their modification times with that and runs the sources through tsx
 // when the bundle is older than one of them (a build that was not redone after an edit).
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,37 +115,41 @@ try {
     absWorkingDir: ROOT,
     entryPoints: { runnel: 'src/cli/main.ts' },
     outdir: OUT_DIR,
+    outExtension: { '.js': '.cjs' },
     write: false,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format: 'cjs',
     target: 'node20',
     plugins: [externalPackages],
-    // require() for the CommonJS packages (the bundle is an ES module).
-    banner: {
-      js: "import { createRequire as runnelCreateRequire } from 'node:module';\nconst require = runnelCreateRequire(import.meta.url);",
-    },
+    // import.meta.url (src/version.ts reads it when run from source) as the bundle's URL.
+    banner: { js: "const runnelImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
     sourcemap: 'linked',
     sourcesContent: true,
     metafile: true,
     legalComments: 'none',
     logLevel: 'warning',
     // src/version.ts reads package.json when run from source; the bundle carries the version.
-    define: { RUNNEL_BUILD_VERSION: JSON.stringify(pkg.version) },
+    define: { RUNNEL_BUILD_VERSION: JSON.stringify(pkg.version), 'import.meta.url': 'runnelImportMetaUrl' },
     // Non-ASCII characters as they are, not as \u escapes.
     charset: 'utf8',
   });
   const inputs = Object.keys(result.metafile.inputs)
     .filter((path) => !path.startsWith('node_modules/') && !path.includes(':'))
     .sort();
+  // A cache of the previous bundle would only be rejected (and rewritten); the map of the
+  // ES module bundle that dist/runnel.js was before is stale.
+  rmSync(join(OUT_DIR, 'runnel.cjs.cache'), { force: true });
+  rmSync(join(OUT_DIR, 'runnel.js.map'), { force: true });
   for (const file of result.outputFiles) writeInPlace(file.path, file.contents);
+  writeInPlace(join(OUT_DIR, 'runnel.js'), readFileSync(join(ROOT, 'tools', 'dist-loader.mjs')));
   writeInPlace(
     join(OUT_DIR, 'build-info.json'),
-    `${JSON.stringify({ version: pkg.version, entry: 'runnel.js', startedAtMs, inputs: ['package.json', ...inputs] }, null, 2)}\n`,
+    `${JSON.stringify({ version: pkg.version, entry: 'runnel.js', startedAtMs, inputs: ['package.json', 'tools/dist-loader.mjs', ...inputs] }, null, 2)}\n`,
   );
   const ms = performance.now() - started;
   console.log(
-    `built ${relative(process.cwd(), join(OUT_DIR, 'runnel.js'))} from ${inputs.length} files in ${ms.toFixed(0)} ms`,
+    `built ${relative(process.cwd(), join(OUT_DIR, 'runnel.cjs'))} from ${inputs.length} files in ${ms.toFixed(0)} ms`,
   );
 } catch (err) {
   // esbuild has printed the errors already.

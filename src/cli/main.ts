@@ -46,4 +46,6 @@ registerConfigs(program);
 registerCluster(program);
 registerPerf(program);
 
-await program.parseAsync(process.argv);
+// Not a top-level await: the production bundle is CommonJS (see tools/build.mjs). A rejection
+// still ends the process with the error, as an unhandled rejection.
+void program.parseAsync(process.argv);

@@ -9,7 +9,16 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +35,10 @@ const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 mkdirSync(join(ROOT, '.tmp'), { recursive: true });
 const OUT = mkdtempSync(join(ROOT, '.tmp', 'build-test-'));
 dirs.push(OUT);
+/** The entry: a loader that runs runnel.cjs, the bundle, with a V8 code cache. */
 const BUNDLE = join(OUT, 'runnel.js');
+const CODE = join(OUT, 'runnel.cjs');
+const CACHE = join(OUT, 'runnel.cjs.cache');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -103,7 +115,8 @@ void describe('production build (tools/build.mjs)', { timeout: 120_000 }, () => 
 
   void it('writes the bundle, its source map and the list of sources it was built from', () => {
     assert.ok(existsSync(BUNDLE));
-    assert.ok(existsSync(`${BUNDLE}.map`));
+    assert.ok(existsSync(CODE));
+    assert.ok(existsSync(`${CODE}.map`));
     const info = JSON.parse(readFileSync(join(OUT, 'build-info.json'), 'utf8')) as {
       version: string;
       entry: string;
@@ -115,9 +128,9 @@ void describe('production build (tools/build.mjs)', { timeout: 120_000 }, () => 
     assert.ok(info.inputs.includes('src/cli/main.ts'));
     assert.ok(info.inputs.includes('src/broker/start.ts'));
     assert.ok(!info.inputs.some((path) => path.startsWith('node_modules/')), 'npm packages stay external');
-    assert.deepEqual(readdirSync(OUT).sort(), ['build-info.json', 'runnel.js', 'runnel.js.map']);
+    assert.deepEqual(readdirSync(OUT).sort(), ['build-info.json', 'runnel.cjs', 'runnel.cjs.map', 'runnel.js']);
     // The source map names the sources where they are.
-    const map = JSON.parse(readFileSync(`${BUNDLE}.map`, 'utf8')) as { sources: string[] };
+    const map = JSON.parse(readFileSync(`${CODE}.map`, 'utf8')) as { sources: string[] };
     const main = map.sources.find((source) => source.endsWith('src/cli/main.ts'));
     assert.ok(main !== undefined && existsSync(join(OUT, main)), `${main}`);
   });
@@ -125,6 +138,24 @@ void describe('production build (tools/build.mjs)', { timeout: 120_000 }, () => 
   void it('--version prints package.json version', async () => {
     const { stdout } = await run(process.execPath, [BUNDLE, '--version'], { cwd: ROOT, timeout: 15_000 });
     assert.equal(stdout.trim(), VERSION);
+  });
+
+  void it('the first run writes a V8 code cache that the next run accepts (does not rewrite)', async () => {
+    rmSync(CACHE, { force: true });
+    await run(process.execPath, [BUNDLE, '--version'], { cwd: ROOT, timeout: 15_000 });
+    assert.ok(existsSync(CACHE), 'written at exit by a run that found none');
+    const first = readFileSync(CACHE);
+    const firstInode = statSync(CACHE).ino;
+    assert.ok(first.length > 100_000, `a cache of the whole bundle: ${first.length} bytes`);
+    const { stdout } = await run(process.execPath, [BUNDLE, '--version'], { cwd: ROOT, timeout: 15_000 });
+    assert.equal(stdout.trim(), VERSION);
+    // A rewrite renames a new file into place (a new inode).
+    assert.equal(statSync(CACHE).ino, firstInode, 'accepted by V8, so left as it was');
+    // A cache V8 rejects (not this bundle's) is replaced, and the run still works.
+    writeFileSync(CACHE, Buffer.alloc(first.length, 7));
+    const again = await run(process.execPath, [BUNDLE, '--version'], { cwd: ROOT, timeout: 15_000 });
+    assert.equal(again.stdout.trim(), VERSION);
+    assert.ok(!readFileSync(CACHE).equals(Buffer.alloc(first.length, 7)), 'a rejected cache is rewritten');
   });
 
   void it('--version does not depend on the working directory', async () => {

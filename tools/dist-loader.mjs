@@ -1,0 +1,47 @@
+// dist/runnel.js, copied here by tools/build.mjs: runs the bundle dist/runnel.cjs with a V8
+// code cache. Without one, compiling the 2 MB bundle is most of a broker's start-up.
+//
+// The cache, dist/runnel.cjs.cache, is V8's own (vm.Script cachedData): V8 checks that it
+// belongs to this very source, V8 version and flags, and rejects it otherwise. When it is
+// missing or rejected, this run writes a new one, a second after start (so that it covers
+// the functions a broker compiles while starting) or at exit if that comes first. A cache
+// that cannot be written (a read-only install) only costs the start-up time it would save.
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+
+const BUNDLE = fileURLToPath(new URL('./runnel.cjs', import.meta.url));
+const CACHE = `${BUNDLE}.cache`;
+const WRITE_CACHE_AFTER_MS = 1000;
+
+let cachedData;
+try {
+  cachedData = readFileSync(CACHE);
+} catch {
+  cachedData = undefined; // first run after a build
+}
+// The CommonJS wrapper on the bundle's first line, so that line numbers stay those of the file.
+const source = `(function (exports, require, module, __filename, __dirname) { ${readFileSync(BUNDLE, 'utf8')}\n})`;
+const script = new vm.Script(source, { filename: BUNDLE, cachedData });
+
+if (cachedData === undefined || script.cachedDataRejected) {
+  let written = false;
+  const writeCache = () => {
+    if (written) return;
+    written = true;
+    const tmp = `${CACHE}.tmp-${process.pid}`;
+    try {
+      writeFileSync(tmp, script.createCachedData());
+      renameSync(tmp, CACHE);
+    } catch {
+      rmSync(tmp, { force: true });
+    }
+  };
+  setTimeout(writeCache, WRITE_CACHE_AFTER_MS).unref();
+  process.once('exit', writeCache);
+}
+
+const module = { exports: {}, filename: BUNDLE, id: BUNDLE, loaded: false };
+script.runInThisContext()(module.exports, createRequire(BUNDLE), module, BUNDLE, dirname(BUNDLE));
