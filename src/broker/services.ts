@@ -16,6 +16,7 @@ import type {
   ApiVersionsResponseFinalizedFeatureKey,
   ApiVersionsResponseSupportedFeatureKey,
 } from '../protocol/generated/api-versions-response.ts';
+import type { DescribeQuorumResponse } from '../protocol/generated/describe-quorum-response.ts';
 import type { ApiVersionRange } from './dispatcher.ts';
 import type { FetchSessionCache } from './fetch/sessions.ts';
 import type { NetworkLogger } from './network/index.ts';
@@ -42,6 +43,8 @@ export interface BrokerServices {
    * is active, else the active controller over the controller listener).
    */
   readonly controller: ControllerApi;
+  /** DescribeQuorum as the metadata quorum's leader answers it (asked over the network when that is another node). */
+  describeQuorum(): Promise<DescribeQuorumResponse>;
   /** This broker's epoch from its registration (-1 before); AlterPartition and replica fetches carry it. */
   brokerEpoch(): bigint;
   /** The broker's configuration and the config rules (describe, validate, defaults). */

@@ -39,8 +39,10 @@ import { emptyImage, SecurityProtocol } from '../metadata/image.ts';
 import { loadOrFormatMetaProperties, randomUuid } from '../metadata/meta-properties.ts';
 import { METADATA_PARTITION, METADATA_TOPIC, metadataLogConfig, RaftMetadataLog } from '../metadata/metadata-log.ts';
 import { uuidFromBytes } from '../protocol/codec/uuid.ts';
+import { ApiKey } from '../protocol/generated/api-keys.ts';
 import { RaftDriver } from '../raft/client.ts';
 import { parseQuorumVoters, raftConfig, type VoterEndpoint } from '../raft/config.ts';
+import { describeQuorum } from '../raft/describe-quorum.ts';
 import { LogManager } from '../storage/log-manager.ts';
 import { VERSION } from '../version.ts';
 import { Dispatcher } from './dispatcher.ts';
@@ -57,6 +59,7 @@ import {
 } from './network/index.ts';
 import { ProducerIdManager } from './producer-state/producer-ids.ts';
 import { ReplicaManager } from './replica/replica-manager.ts';
+import { replicationSettingsFrom } from './replica/replication-config.ts';
 import type { BrokerServices } from './services.ts';
 
 export { ConfigError } from '../config/index.ts';
@@ -245,6 +248,12 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
             numPartitions: config.int('num.partitions'),
             defaultReplicationFactor: config.int('default.replication.factor'),
             deleteTopicEnable: config.bool('delete.topic.enable'),
+            uncleanLeaderElectionEnable: config.bool('unclean.leader.election.enable'),
+            autoLeaderRebalance: {
+              enable: config.bool('auto.leader.rebalance.enable'),
+              checkIntervalMs: config.int('leader.imbalance.check.interval.seconds') * 1000,
+              imbalancePerBrokerPercentage: config.int('leader.imbalance.per.broker.percentage'),
+            },
           },
         })
       : undefined;
@@ -262,6 +271,17 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
           ...(options.route !== undefined ? { route: options.route } : {}),
         });
     const controllerApi = new RoutingControllerApi(ctl, remote);
+    const localDescribeQuorum = () => {
+      const wallOffset = clock.nowMs() - clock.monotonicMs();
+      const response = describeQuorum(driver.node, clock.monotonicMs(), (ms) => ms + wallOffset);
+      response.nodes = quorum.voters
+        .filter((v) => v.port > 0)
+        .map((v) => ({
+          nodeId: v.id,
+          listeners: [{ name: controllerSpecs[0]?.name ?? 'CONTROLLER', host: v.host, port: v.port }],
+        }));
+      return response;
+    };
     metadataLog.start();
     const registrationTimeoutMs = config.int('initial.broker.registration.timeout.ms');
     if (quorum.alone) {
@@ -281,6 +301,9 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       disk,
       topicDefaults: config.topicDefaults(),
       producerIdExpirationMs: config.int('producer.id.expiration.ms'),
+      alterPartition: (request) => controllerApi.alterPartition(request),
+      brokerEpoch: () => lc?.brokerEpoch() ?? -1n,
+      replication: replicationSettingsFrom((name) => config.get(name)),
       onError,
     });
     logs.startBackgroundTasks();
@@ -351,6 +374,12 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       metadata: publisher,
       controller: controllerApi,
       brokerEpoch: () => lc?.brokerEpoch() ?? -1n,
+      describeQuorum: async () => {
+        if (driver.node.stateName() === 'leader' || remote === undefined) return localDescribeQuorum();
+        return remote.forward(ApiKey.DescribeQuorum, {
+          topics: [{ topicName: METADATA_TOPIC, partitions: [{ partitionIndex: METADATA_PARTITION }] }],
+        });
+      },
       config,
       replicas,
       fetchSessions: new FetchSessionCache(clock, random),

@@ -24,12 +24,20 @@ import type {
 } from '../metadata/controller.ts';
 import { NotControllerError } from '../metadata/metadata-log.ts';
 import type { RequestBody, ResponseBody } from '../protocol/frame.ts';
+import type { AlterPartitionReassignmentsRequest } from '../protocol/generated/alter-partition-reassignments-request.ts';
+import type { AlterPartitionReassignmentsResponse } from '../protocol/generated/alter-partition-reassignments-response.ts';
+import type { AlterPartitionRequest } from '../protocol/generated/alter-partition-request.ts';
+import type { AlterPartitionResponse } from '../protocol/generated/alter-partition-response.ts';
 import { ApiKey } from '../protocol/generated/api-keys.ts';
 import type { BrokerHeartbeatRequest } from '../protocol/generated/broker-heartbeat-request.ts';
 import type { BrokerHeartbeatResponse } from '../protocol/generated/broker-heartbeat-response.ts';
 import type { BrokerRegistrationRequest } from '../protocol/generated/broker-registration-request.ts';
 import type { BrokerRegistrationResponse } from '../protocol/generated/broker-registration-response.ts';
+import type { ElectLeadersRequest } from '../protocol/generated/elect-leaders-request.ts';
+import type { ElectLeadersResponse } from '../protocol/generated/elect-leaders-response.ts';
 import { ErrorCode } from '../protocol/generated/errors.ts';
+import type { ListPartitionReassignmentsRequest } from '../protocol/generated/list-partition-reassignments-request.ts';
+import type { ListPartitionReassignmentsResponse } from '../protocol/generated/list-partition-reassignments-response.ts';
 import type { VoterEndpoint } from '../raft/config.ts';
 import type { LeaderAndEpoch } from '../raft/types.ts';
 
@@ -60,7 +68,17 @@ export interface ControllerApi {
   allocateProducerIds(brokerId: number): Promise<ProducerIdBlock>;
   brokerRegistration(request: BrokerRegistrationRequest): Promise<BrokerRegistrationResponse>;
   brokerHeartbeat(request: BrokerHeartbeatRequest): Promise<BrokerHeartbeatResponse>;
+  /** AlterPartition at the newest version (3: topic ids, ISR with broker epochs). */
+  alterPartition(request: AlterPartitionRequest): Promise<AlterPartitionResponse>;
+  electLeaders(request: ElectLeadersRequest): Promise<ElectLeadersResponse>;
+  alterPartitionReassignments(
+    request: AlterPartitionReassignmentsRequest,
+  ): Promise<AlterPartitionReassignmentsResponse>;
+  listPartitionReassignments(request: ListPartitionReassignmentsRequest): Promise<ListPartitionReassignmentsResponse>;
 }
+
+/** The version of AlterPartition brokers send (topic ids and broker epochs). */
+export const ALTER_PARTITION_VERSION = 3;
 
 export interface RemoteControllerOptions {
   nodeId: number;
@@ -230,6 +248,29 @@ export class RemoteControllerApi implements ControllerApi {
     return this.send(ApiKey.BrokerHeartbeat, request, (r) => [r.errorCode]);
   }
 
+  alterPartition(request: AlterPartitionRequest): Promise<AlterPartitionResponse> {
+    return this.send(ApiKey.AlterPartition, request, (r) => [r.errorCode], ALTER_PARTITION_VERSION);
+  }
+
+  electLeaders(request: ElectLeadersRequest): Promise<ElectLeadersResponse> {
+    return this.send(ApiKey.ElectLeaders, request, (r) => [r.errorCode]);
+  }
+
+  alterPartitionReassignments(
+    request: AlterPartitionReassignmentsRequest,
+  ): Promise<AlterPartitionReassignmentsResponse> {
+    return this.send(ApiKey.AlterPartitionReassignments, request, (r) => [r.errorCode]);
+  }
+
+  listPartitionReassignments(request: ListPartitionReassignmentsRequest): Promise<ListPartitionReassignmentsResponse> {
+    return this.send(ApiKey.ListPartitionReassignments, request, (r) => [r.errorCode]);
+  }
+
+  /** Any request to the active controller (DescribeQuorum and the like). */
+  forward<K extends number>(apiKey: K, body: RequestBody<K>): Promise<ResponseBody<K>> {
+    return this.send(apiKey, body, () => []);
+  }
+
   /**
    * Sends to the active controller; answers carrying NOT_CONTROLLER, and failed
    * connections, try again (another voter, or the same after the leader changed) until the
@@ -239,6 +280,7 @@ export class RemoteControllerApi implements ControllerApi {
     apiKey: K,
     body: RequestBody<K>,
     errors: (response: ResponseBody<K>) => number[],
+    version?: number,
   ): Promise<ResponseBody<K>> {
     const { clock, timeoutMs } = this.options;
     const deadline = clock.monotonicMs() + timeoutMs;
@@ -250,7 +292,10 @@ export class RemoteControllerApi implements ControllerApi {
         try {
           const conn = await this.connection(target);
           const left = Math.max(1, deadline - clock.monotonicMs());
-          const res = await conn.request(apiKey, body, { timeoutMs: left });
+          const res = await conn.request(apiKey, body, {
+            timeoutMs: left,
+            ...(version !== undefined ? { version } : {}),
+          });
           if (!errors(res).includes(ErrorCode.NOT_CONTROLLER)) {
             this.avoid = -1;
             return res;
@@ -309,8 +354,13 @@ export class RoutingControllerApi implements ControllerApi {
     private readonly remote: RemoteControllerApi | undefined,
   ) {}
 
+  private useLocal(): boolean {
+    return this.local !== undefined && (this.local.isActive() || this.remote === undefined);
+  }
+
   private pick(): ControllerApi {
-    if (this.local !== undefined && (this.local.isActive() || this.remote === undefined)) return this.local;
+    // QuorumController has every method but alterPartition's version argument (handled above).
+    if (this.useLocal()) return this.local as unknown as ControllerApi;
     if (this.remote !== undefined) return this.remote;
     throw new NotControllerError();
   }
@@ -353,5 +403,20 @@ export class RoutingControllerApi implements ControllerApi {
   }
   brokerHeartbeat(request: BrokerHeartbeatRequest): Promise<BrokerHeartbeatResponse> {
     return this.pick().brokerHeartbeat(request);
+  }
+  alterPartition(request: AlterPartitionRequest): Promise<AlterPartitionResponse> {
+    if (this.useLocal()) return this.local!.alterPartition(request, ALTER_PARTITION_VERSION);
+    return this.pick().alterPartition(request);
+  }
+  electLeaders(request: ElectLeadersRequest): Promise<ElectLeadersResponse> {
+    return this.pick().electLeaders(request);
+  }
+  alterPartitionReassignments(
+    request: AlterPartitionReassignmentsRequest,
+  ): Promise<AlterPartitionReassignmentsResponse> {
+    return this.pick().alterPartitionReassignments(request);
+  }
+  listPartitionReassignments(request: ListPartitionReassignmentsRequest): Promise<ListPartitionReassignmentsResponse> {
+    return this.pick().listPartitionReassignments(request);
   }
 }

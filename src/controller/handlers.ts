@@ -244,6 +244,51 @@ const allocateProducerIds = define({
   },
 });
 
+/** The controller's answer, or the error body NOT_CONTROLLER (etc.) when it cannot run the operation. */
+async function orError<T>(apiKey: number, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    return errorResponse(apiKey, controllerErrorCode(err)) as T;
+  }
+}
+
+const alterPartition = define({
+  apiKey: ApiKey.AlterPartition,
+  minVersion: 0,
+  maxVersion: 3,
+  handle(request, ctx, services) {
+    return orError(ApiKey.AlterPartition, () => services.controller.alterPartition(request, ctx.apiVersion));
+  },
+});
+
+const electLeaders = define({
+  apiKey: ApiKey.ElectLeaders,
+  minVersion: 0,
+  maxVersion: 2,
+  handle(request, _ctx, services) {
+    return orError(ApiKey.ElectLeaders, () => services.controller.electLeaders(request));
+  },
+});
+
+const alterPartitionReassignments = define({
+  apiKey: ApiKey.AlterPartitionReassignments,
+  minVersion: 0,
+  maxVersion: 0,
+  handle(request, _ctx, services) {
+    return orError(ApiKey.AlterPartitionReassignments, () => services.controller.alterPartitionReassignments(request));
+  },
+});
+
+const listPartitionReassignments = define({
+  apiKey: ApiKey.ListPartitionReassignments,
+  minVersion: 0,
+  maxVersion: 0,
+  handle(request, _ctx, services) {
+    return orError(ApiKey.ListPartitionReassignments, () => services.controller.listPartitionReassignments(request));
+  },
+});
+
 /**
  * The broker's admin handlers run here against the local controller: they only use
  * services.controller, metadata, config and nodeId, which the controller services have.
@@ -274,6 +319,10 @@ export const controllerHandlers: readonly DispatchedHandler<ControllerServices>[
   brokerRegistration,
   brokerHeartbeat,
   allocateProducerIds,
+  alterPartition,
+  electLeaders,
+  alterPartitionReassignments,
+  listPartitionReassignments,
   onController(createTopicsHandler),
   onController(deleteTopicsHandler),
   onController(createPartitionsHandler),

@@ -16,13 +16,32 @@ import type { Clock } from '../env/clock.ts';
 import { StorageError } from '../env/disk.ts';
 import type { Random } from '../env/random.ts';
 import { uuidFromBytes, ZERO_UUID } from '../protocol/codec/uuid.ts';
+import type { AlterPartitionReassignmentsRequest } from '../protocol/generated/alter-partition-reassignments-request.ts';
+import type { AlterPartitionReassignmentsResponse } from '../protocol/generated/alter-partition-reassignments-response.ts';
+import type { AlterPartitionRequest } from '../protocol/generated/alter-partition-request.ts';
+import type { AlterPartitionResponse } from '../protocol/generated/alter-partition-response.ts';
 import type { BrokerHeartbeatRequest } from '../protocol/generated/broker-heartbeat-request.ts';
 import type { BrokerHeartbeatResponse } from '../protocol/generated/broker-heartbeat-response.ts';
 import type { BrokerRegistrationRequest } from '../protocol/generated/broker-registration-request.ts';
 import type { BrokerRegistrationResponse } from '../protocol/generated/broker-registration-response.ts';
+import type { ElectLeadersRequest } from '../protocol/generated/elect-leaders-request.ts';
+import type { ElectLeadersResponse } from '../protocol/generated/elect-leaders-response.ts';
 import { ErrorCode } from '../protocol/generated/errors.ts';
+import type { ListPartitionReassignmentsRequest } from '../protocol/generated/list-partition-reassignments-request.ts';
+import type { ListPartitionReassignmentsResponse } from '../protocol/generated/list-partition-reassignments-response.ts';
 import { MetadataRecordType } from '../protocol/generated/metadata-records.ts';
 import type { MetadataPublisher } from './cache.ts';
+import { alterPartition } from './control/alter-partition.ts';
+import {
+  BrokerHeartbeats,
+  brokerHeartbeat,
+  DEFAULT_BROKER_SESSION_TIMEOUT_MS,
+  fenceExpiredBrokers,
+  registerBroker,
+} from './control/brokers.ts';
+import { autoLeaderRebalance, electLeaders } from './control/elect-leaders.ts';
+import type { ElectionSettings } from './control/election.ts';
+import { alterPartitionReassignments, listPartitionReassignments } from './control/reassignment.ts';
 import {
   ConfigResourceType,
   configKey,
@@ -89,6 +108,10 @@ export interface ControllerSettings {
   numPartitions: number;
   defaultReplicationFactor: number;
   deleteTopicEnable: boolean;
+  /** unclean.leader.election.enable (static broker config; topics and dynamic configs override it). */
+  uncleanLeaderElectionEnable?: boolean;
+  /** auto.leader.rebalance.enable and leader.imbalance.* (the active controller's timer). */
+  autoLeaderRebalance?: { enable: boolean; checkIntervalMs: number; imbalancePerBrokerPercentage: number };
 }
 
 export interface ControllerOptions {
@@ -204,21 +227,58 @@ export class QuorumController implements MetadataController {
    * When each broker last heartbeated (monotonic ms). In memory only: a new active
    * controller starts afresh, giving every registered broker a full session.
    */
-  private heartbeats = new Map<number, number>();
+  private readonly heartbeats = new BrokerHeartbeats();
+  /**
+   * Brokers this active controller has heard from itself. A registration replacing an
+   * incarnation it never heard (it died before this controller took over, or is fenced)
+   * does not wait for the grace session activation hands out.
+   */
+  private heard = new Set<number>();
   private cancelFencing: (() => void) | undefined;
+  private cancelRebalance: (() => void) | undefined;
 
   constructor(private readonly options: ControllerOptions) {
     this.maxQueuedOps = options.maxQueuedOps ?? 10_000;
     // A new active controller finalizes metadata.version when the log has none yet.
     options.log.onActivate?.(() => {
-      this.heartbeats = new Map();
-      const now = options.clock.monotonicMs();
-      for (const id of this.image().brokers.keys()) this.heartbeats.set(id, now);
+      // In-memory state starts afresh: every registered broker gets a full session.
+      this.heartbeats.activate(this.image(), options.clock.monotonicMs());
+      this.heard = new Set();
       this.bootstrap().catch(() => {});
       this.armFencing();
+      this.armRebalance();
     });
-    options.log.onLeadershipChange?.(() => {
-      if (this.options.log.activeEpoch?.() === undefined) this.heartbeats = new Map();
+  }
+
+  private electionSettings(): ElectionSettings {
+    return {
+      uncleanLeaderElectionEnable: this.options.settings.uncleanLeaderElectionEnable ?? false,
+      nodeId: this.options.nodeId,
+    };
+  }
+
+  private sessionTimeoutMs(): number {
+    return this.options.brokerSessionTimeoutMs ?? DEFAULT_BROKER_SESSION_TIMEOUT_MS;
+  }
+
+  private nextOffset(image: MetadataImage): number {
+    return this.options.log.nextOffset?.() ?? image.offset + 1;
+  }
+
+  /** Every leader.imbalance.check.interval on the active controller: preferred leaders back. */
+  private armRebalance(): void {
+    const r = this.options.settings.autoLeaderRebalance;
+    if (this.closed || r === undefined || !r.enable) return;
+    this.cancelRebalance?.();
+    this.cancelRebalance = this.options.clock.schedule(r.checkIntervalMs, () => {
+      this.cancelRebalance = undefined;
+      if (this.closed || !this.isActive()) return;
+      this.run((image) => ({
+        records: autoLeaderRebalance(image, { imbalancePerBrokerPercentage: r.imbalancePerBrokerPercentage }).records,
+        response: undefined,
+      }))
+        .catch(() => {})
+        .finally(() => this.armRebalance());
     });
   }
 
@@ -236,108 +296,71 @@ export class QuorumController implements MetadataController {
   }
 
   private fenceExpired(): Promise<void> {
-    const timeout = this.options.brokerSessionTimeoutMs ?? Number.POSITIVE_INFINITY;
+    return this.run((image) => ({
+      records: fenceExpiredBrokers(
+        image,
+        this.heartbeats,
+        this.options.clock.monotonicMs(),
+        this.sessionTimeoutMs(),
+        this.electionSettings(),
+      ),
+      response: undefined,
+    }));
+  }
+
+  /** BrokerRegistration (KIP-631): registers a broker fenced, answering its broker epoch. */
+  brokerRegistration(request: BrokerRegistrationRequest): Promise<BrokerRegistrationResponse> {
     return this.run((image) => {
-      const now = this.options.clock.monotonicMs();
-      const records: MetadataMessage[] = [];
-      for (const b of image.brokers.values()) {
-        if (b.fenced) continue;
-        const last = this.heartbeats.get(b.nodeId);
-        if (last !== undefined && now - last <= timeout) continue;
-        if (last === undefined) {
-          this.heartbeats.set(b.nodeId, now);
-          continue;
-        }
-        records.push(...this.fenceRecords(image, b.nodeId, BigInt(b.brokerEpoch)));
+      const existing = image.brokers.get(request.brokerId);
+      if (existing !== undefined && (existing.fenced || !this.heard.has(request.brokerId))) {
+        this.heartbeats.remove(request.brokerId);
       }
-      return { records, response: undefined };
+      this.heard.add(request.brokerId);
+      return registerBroker(image, request, {
+        nextOffset: this.nextOffset(image),
+        nowMs: this.options.clock.monotonicMs(),
+        heartbeats: this.heartbeats,
+        sessionTimeoutMs: this.sessionTimeoutMs(),
+        settings: this.electionSettings(),
+      });
     });
   }
 
-  /** A FenceBrokerRecord and the partitions it led moving to another live ISR member. */
-  private fenceRecords(image: MetadataImage, brokerId: number, epoch: bigint): MetadataMessage[] {
-    const records: MetadataMessage[] = [
-      { typeId: MetadataRecordType.FenceBrokerRecord, version: 0, record: { id: brokerId, epoch } },
-    ];
-    for (const topic of image.topicsById.values()) {
-      for (const p of sortedPartitions(topic)) {
-        if (!p.isr.includes(brokerId)) continue;
-        const isr = p.isr.filter((id) => id !== brokerId && isLive(image, id));
-        if (p.leader !== brokerId && isr.length === p.isr.length - 1) {
-          if (isr.length > 0) records.push(partitionChange(topic.topicId, p.partitionId, { leader: p.leader, isr }));
-          continue;
-        }
-        // The ISR never becomes empty: the last member stays, leaderless.
-        if (isr.length === 0) {
-          if (p.leader === brokerId) {
-            records.push(partitionChange(topic.topicId, p.partitionId, { leader: NO_LEADER, isr: [brokerId] }));
-          }
-          continue;
-        }
-        const leader = p.leader === brokerId || !isr.includes(p.leader) ? isr[0]! : p.leader;
-        records.push(partitionChange(topic.topicId, p.partitionId, { leader, isr }));
-      }
-    }
-    return records;
-  }
-
-  /** BrokerRegistration (KIP-631): registers a broker, answering its broker epoch. */
-  brokerRegistration(request: BrokerRegistrationRequest): Promise<BrokerRegistrationResponse> {
-    const image = this.image();
-    const fail = (errorCode: number): Promise<BrokerRegistrationResponse> =>
-      Promise.resolve({ throttleTimeMs: 0, errorCode, brokerEpoch: -1n });
-    if (request.clusterId !== image.clusterId) return fail(ErrorCode.INCONSISTENT_CLUSTER_ID);
-    return this.registerBroker({
-      nodeId: request.brokerId,
-      incarnationId: request.incarnationId,
-      endpoints: request.listeners.map((l) => ({ ...l })),
-      rack: request.rack,
-      logDirs: [...request.logDirs],
-    }).then((epoch) => ({ throttleTimeMs: 0, errorCode: ErrorCode.NONE, brokerEpoch: BigInt(epoch) }));
-  }
-
-  /**
-   * BrokerHeartbeat: keeps the broker's session; a fenced broker that is caught up is
-   * unfenced (leaderless partitions it replicates get it as leader); wantShutDown is
-   * answered shouldShutDown (its partitions move away when it stops heartbeating).
-   */
+  /** BrokerHeartbeat: Kafka's broker state machine (unfence, fence, controlled shutdown). */
   brokerHeartbeat(request: BrokerHeartbeatRequest): Promise<BrokerHeartbeatResponse> {
     return this.run((image) => {
-      const b = image.brokers.get(request.brokerId);
-      const answer = (errorCode: number, fenced: boolean, shutDown = false): BrokerHeartbeatResponse => ({
-        throttleTimeMs: 0,
-        errorCode,
-        isCaughtUp: errorCode === ErrorCode.NONE,
-        isFenced: fenced,
-        shouldShutDown: shutDown,
-      });
-      if (b === undefined) return { records: [], response: answer(ErrorCode.BROKER_ID_NOT_REGISTERED, true) };
-      if (BigInt(b.brokerEpoch) !== request.brokerEpoch) {
-        return { records: [], response: answer(ErrorCode.STALE_BROKER_EPOCH, true) };
+      if (image.brokers.get(request.brokerId)?.brokerEpoch === Number(request.brokerEpoch)) {
+        this.heard.add(request.brokerId);
       }
-      this.heartbeats.set(b.nodeId, this.options.clock.monotonicMs());
-      if (request.wantShutDown) {
-        const records = b.fenced ? [] : this.fenceRecords(image, b.nodeId, request.brokerEpoch);
-        return { records, response: answer(ErrorCode.NONE, true, true) };
-      }
-      if (request.wantFence && !b.fenced) {
-        return { records: this.fenceRecords(image, b.nodeId, request.brokerEpoch), response: answer(0, true) };
-      }
-      if (b.fenced && !request.wantFence) {
-        return {
-          records: [
-            {
-              typeId: MetadataRecordType.UnfenceBrokerRecord,
-              version: 0,
-              record: { id: b.nodeId, epoch: request.brokerEpoch },
-            },
-            ...this.electLeaders(image, b.nodeId),
-          ],
-          response: answer(ErrorCode.NONE, false),
-        };
-      }
-      return { records: [], response: answer(ErrorCode.NONE, b.fenced) };
+      return brokerHeartbeat(
+        image,
+        request,
+        this.heartbeats,
+        this.options.clock.monotonicMs(),
+        this.electionSettings(),
+        this.nextOffset(image),
+      );
     });
+  }
+
+  /** AlterPartition (KIP-497): a partition leader's ISR change. `version` is the request's. */
+  alterPartition(request: AlterPartitionRequest, version: number): Promise<AlterPartitionResponse> {
+    return this.run((image) => alterPartition(image, request, version, this.electionSettings()));
+  }
+
+  /** ElectLeaders (KIP-460): preferred or unclean elections. */
+  electLeaders(request: ElectLeadersRequest): Promise<ElectLeadersResponse> {
+    return this.run((image) => electLeaders(image, request));
+  }
+
+  alterPartitionReassignments(
+    request: AlterPartitionReassignmentsRequest,
+  ): Promise<AlterPartitionReassignmentsResponse> {
+    return this.run((image) => alterPartitionReassignments(image, request, this.electionSettings()));
+  }
+
+  listPartitionReassignments(request: ListPartitionReassignmentsRequest): Promise<ListPartitionReassignmentsResponse> {
+    return this.run((image) => ({ records: [], response: listPartitionReassignments(image, request) }));
   }
 
   /** True when this node may run operations now (always with a local MetadataLog). */
@@ -364,6 +387,7 @@ export class QuorumController implements MetadataController {
   async close(): Promise<void> {
     this.closed = true;
     this.cancelFencing?.();
+    this.cancelRebalance?.();
     await this.tail.catch(() => {});
   }
 
@@ -427,8 +451,8 @@ export class QuorumController implements MetadataController {
   registerBroker(reg: BrokerRegistration): Promise<number> {
     return this.run((image) => {
       // Kafka uses the offset of the registration record as the broker epoch.
-      const brokerEpoch = this.options.log.nextOffset?.() ?? image.offset + 1;
-      this.heartbeats.set(reg.nodeId, this.options.clock.monotonicMs());
+      const brokerEpoch = this.nextOffset(image);
+      this.heartbeats.touch(reg.nodeId, this.options.clock.monotonicMs());
       return {
         records: [
           {
@@ -449,7 +473,7 @@ export class QuorumController implements MetadataController {
               logDirs: reg.logDirs,
             },
           },
-          ...this.electLeaders(image, reg.nodeId),
+          ...this.leaderlessTo(image, reg.nodeId),
         ],
         response: brokerEpoch,
       };
@@ -457,7 +481,7 @@ export class QuorumController implements MetadataController {
   }
 
   /** Partitions whose replicas include nodeId but that have no live leader get nodeId as leader again. */
-  private electLeaders(image: MetadataImage, nodeId: number): MetadataMessage[] {
+  private leaderlessTo(image: MetadataImage, nodeId: number): MetadataMessage[] {
     const records: MetadataMessage[] = [];
     for (const topic of image.topicsById.values()) {
       for (const p of sortedPartitions(topic)) {

@@ -27,8 +27,8 @@ async function metadataOf(bootstrap: string, topics: string[]) {
   await a.connect();
   try {
     const cluster = await a.describeCluster();
-    const meta = await a.fetchTopicMetadata({ topics });
-    return { brokers: cluster.brokers.map((b) => b.nodeId).sort(), topics: meta.topics };
+    const meta = topics.length > 0 ? (await a.fetchTopicMetadata({ topics })).topics : [];
+    return { brokers: cluster.brokers.map((b) => b.nodeId).sort(), topics: meta };
   } finally {
     await a.disconnect();
   }
@@ -117,7 +117,7 @@ void describe('KRaft cluster', () => {
     cluster.isolate(4);
     await cluster.waitFor(() => fencedIn(4) === true, 15_000, 'node 4 fenced');
     const via = cluster.activeController()!;
-    const m = await metadataOf(via.bootstrap, ['everywhere']);
+    const m = await metadataOf(via.bootstrap, []);
     assert.deepEqual(m.brokers, [1, 2, 3], 'a fenced broker is not listed');
     cluster.heal(4);
     await cluster.waitFor(() => fencedIn(4) === false, 15_000, 'node 4 unfenced');

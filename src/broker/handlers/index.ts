@@ -27,8 +27,12 @@ import { alterConfigsHandler } from './33-alter-configs.ts';
 import { describeLogDirsHandler } from './35-describe-log-dirs.ts';
 import { createPartitionsHandler } from './37-create-partitions.ts';
 import { deleteGroupsHandler } from './42-delete-groups.ts';
+import { electLeadersHandler } from './43-elect-leaders.ts';
 import { incrementalAlterConfigsHandler } from './44-incremental-alter-configs.ts';
+import { alterPartitionReassignmentsHandler } from './45-alter-partition-reassignments.ts';
+import { listPartitionReassignmentsHandler } from './46-list-partition-reassignments.ts';
 import { offsetDeleteHandler } from './47-offset-delete.ts';
+import { describeQuorumHandler } from './55-describe-quorum.ts';
 import { describeClusterHandler } from './60-describe-cluster.ts';
 import { consumerGroupHeartbeatHandler } from './68-consumer-group-heartbeat.ts';
 import { consumerGroupDescribeHandler } from './69-consumer-group-describe.ts';
@@ -59,8 +63,12 @@ export const allHandlers: readonly ApiHandler[] = [
   describeLogDirsHandler,
   createPartitionsHandler,
   deleteGroupsHandler,
+  electLeadersHandler,
   incrementalAlterConfigsHandler,
+  alterPartitionReassignmentsHandler,
+  listPartitionReassignmentsHandler,
   offsetDeleteHandler,
+  describeQuorumHandler,
   describeClusterHandler,
   consumerGroupHeartbeatHandler,
   consumerGroupDescribeHandler,
