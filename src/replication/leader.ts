@@ -355,7 +355,33 @@ export class LeaderState {
    * undefined when the logs agree (or the follower sent no epoch).
    */
   divergingEpoch(lastFetchedEpoch: number, fetchOffset: number): { epoch: number; endOffset: number } | undefined {
-    return divergingEpoch(this.log, lastFetchedEpoch, fetchOffset);
+    return divergingEpoch({ endOffsetForEpoch: (e) => this.endOffsetForEpoch(e) }, lastFetchedEpoch, fetchOffset);
+  }
+
+  /**
+   * The log's epoch lookup, as if the current leader epoch were already in the log's epoch
+   * cache starting at leaderEpochStartOffset (Kafka writes it there at election; our logs
+   * record an epoch with its first batch): OffsetForLeaderEpoch and the divergence check
+   * answer the same before and after the new leader's first append.
+   */
+  endOffsetForEpoch(epoch: number): { leaderEpoch: number; endOffset: number } {
+    const latest = this.log.latestEpoch();
+    if (epoch >= 0 && latest < this.leaderEpoch && epoch > latest) {
+      if (epoch >= this.leaderEpoch) {
+        return epoch === this.leaderEpoch
+          ? { leaderEpoch: epoch, endOffset: this.log.logEndOffset() }
+          : { leaderEpoch: -1, endOffset: -1 };
+      }
+      // Between the log's latest epoch and the current one: nothing was written in it.
+      return latest < 0
+        ? { leaderEpoch: -1, endOffset: -1 }
+        : { leaderEpoch: latest, endOffset: this.leaderEpochStartOffset };
+    }
+    if (epoch === latest && latest < this.leaderEpoch) {
+      // The log's latest epoch ends where the current leader epoch started.
+      return { leaderEpoch: latest, endOffset: this.leaderEpochStartOffset };
+    }
+    return this.log.endOffsetForEpoch(epoch);
   }
 }
 

@@ -282,6 +282,30 @@ describe('replication core: follower', () => {
     assert.equal(a.latestEpoch(), 2);
   });
 
+  it('a new leader answers for its epoch before its first append', async () => {
+    const [a, b] = [newLog(), newLog()];
+    await appendAt(a, 1, 5);
+    await b.appendAsFollower(await contents(a));
+    await appendAt(a, 3, 2); // A led epoch 3 alone: 5..6
+    // B is elected at epoch 4 and has written nothing yet.
+    const leader = new LeaderState({
+      localId: 2,
+      log: b,
+      nowMs: 0,
+      leaderEpoch: 4,
+      partitionEpoch: 0,
+      replicas: [1, 2],
+      isr: [2],
+    });
+    assert.deepEqual(leader.endOffsetForEpoch(4), { leaderEpoch: 4, endOffset: 5 });
+    assert.deepEqual(leader.endOffsetForEpoch(3), { leaderEpoch: 1, endOffset: 5 });
+    assert.deepEqual(leader.endOffsetForEpoch(1), { leaderEpoch: 1, endOffset: 5 });
+    assert.deepEqual(leader.endOffsetForEpoch(5), { leaderEpoch: -1, endOffset: -1 });
+    const fa = follower(a, 2, 4);
+    assert.deepEqual(await replicate(leader, b, fa, 1, 0), { kind: 'truncated', offset: 5 });
+    assert.deepEqual(await contents(a), await contents(b));
+  });
+
   it('walks back over several epochs it does not share', async () => {
     const [a, b] = [newLog(), newLog()];
     await appendAt(a, 1, 5);

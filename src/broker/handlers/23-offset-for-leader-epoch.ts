@@ -3,6 +3,8 @@
  * this leader's log knows and the offset where that epoch ended (the next epoch's start,
  * or the log end offset for the latest). Consumers use it to detect truncation after a
  * leader change. currentLeaderEpoch (v2+) is checked as everywhere (FENCED/UNKNOWN).
+ * The current leader epoch counts from the moment of election, before its first append
+ * (LeaderState.endOffsetForEpoch), as in Kafka.
  */
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
@@ -33,7 +35,9 @@ export const offsetForLeaderEpochHandler = defineHandler({
           });
           continue;
         }
-        const found = lookup.partition.log.endOffsetForEpoch(p.leaderEpoch);
+        const found =
+          lookup.partition.leaderState?.endOffsetForEpoch(p.leaderEpoch) ??
+          lookup.partition.log.endOffsetForEpoch(p.leaderEpoch);
         topic.partitions.push({
           errorCode: ErrorCode.NONE,
           partition: p.partition,
