@@ -22,6 +22,9 @@ export const CLIENT_MAX_VERSIONS: ReadonlyMap<number, number> = new Map([
   [ApiKey.ApiVersions, 3],
 ]);
 
+/** Largest response frame accepted (a larger size means a broken stream). */
+const MAX_RESPONSE_BYTES = 1 << 30;
+
 export interface ConnectionOptions {
   host: string;
   port: number;
@@ -69,8 +72,12 @@ export class BrokerConnection {
   private nextCorrelationId = 0;
   private readonly inFlight = new Map<number, Pending>();
   private readonly waiting: Pending[] = [];
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  /** The 4-byte size of the next frame, when it came split over chunks. */
+  private readonly sizeBuf = Buffer.alloc(4);
+  private sizeFilled = 0;
+  /** The frame being filled from several chunks, and how much of it has arrived. */
+  private partial: Buffer | null = null;
+  private partialFilled = 0;
   /** Usable max version per API key after negotiation. */
   private versions = new Map<number, { min: number; max: number }>();
   /** Called once when the connection closes (error, timeout or close()). */
@@ -236,32 +243,49 @@ export class BrokerConnection {
     });
   }
 
+  /**
+   * Frames a response stream. A frame inside one chunk is a view of it (no copy); a frame
+   * spread over chunks is copied, as the chunks arrive, into one buffer of its announced size.
+   */
   private onData(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    while (this.buffered >= 4) {
-      let head = this.chunks[0]!;
-      if (head.length < 4) {
-        head = Buffer.concat(this.chunks);
-        this.chunks = [head];
+    let pos = 0;
+    const end = chunk.length;
+    while (pos < end) {
+      if (this.partial === null) {
+        let size: number;
+        if (this.sizeFilled === 0 && end - pos >= 4) {
+          size = chunk.readInt32BE(pos);
+          pos += 4;
+        } else {
+          const n = Math.min(4 - this.sizeFilled, end - pos);
+          chunk.copy(this.sizeBuf, this.sizeFilled, pos, pos + n);
+          this.sizeFilled += n;
+          pos += n;
+          if (this.sizeFilled < 4) return;
+          this.sizeFilled = 0;
+          size = this.sizeBuf.readInt32BE(0);
+        }
+        if (size < 4 || size > MAX_RESPONSE_BYTES) {
+          this.fail(new KafkaConnectionError(`${this.address}: invalid frame size ${size}`));
+          return;
+        }
+        if (end - pos >= size) {
+          const frame = chunk.subarray(pos, pos + size);
+          pos += size;
+          this.onFrame(frame);
+          if (this.closed) return;
+          continue;
+        }
+        this.partial = Buffer.allocUnsafe(size);
+        this.partialFilled = 0;
       }
-      const size = head.readInt32BE(0);
-      if (size < 4) {
-        this.fail(new KafkaConnectionError(`${this.address}: invalid frame size ${size}`));
-        return;
-      }
-      if (this.buffered < 4 + size) return;
-      let frame: Buffer;
-      if (head.length >= 4 + size) {
-        frame = head.subarray(4, 4 + size);
-        if (head.length === 4 + size) this.chunks.shift();
-        else this.chunks[0] = head.subarray(4 + size);
-      } else {
-        const all = Buffer.concat(this.chunks);
-        frame = all.subarray(4, 4 + size);
-        this.chunks = all.length > 4 + size ? [all.subarray(4 + size)] : [];
-      }
-      this.buffered -= 4 + size;
+      const n = Math.min(this.partial.length - this.partialFilled, end - pos);
+      chunk.copy(this.partial, this.partialFilled, pos, pos + n);
+      this.partialFilled += n;
+      pos += n;
+      if (this.partialFilled < this.partial.length) return;
+      const frame = this.partial;
+      this.partial = null;
       this.onFrame(frame);
       if (this.closed) return;
     }
@@ -313,8 +337,8 @@ export class BrokerConnection {
     this.inFlight.clear();
     for (const p of this.waiting) p.reject(e);
     this.waiting.length = 0;
-    this.chunks = [];
-    this.buffered = 0;
+    this.partial = null;
+    this.sizeFilled = 0;
     const cb = this.onClose;
     this.onClose = null;
     cb?.(e);

@@ -45,6 +45,22 @@ void describe('broker connection', () => {
     return c;
   };
 
+  void it('reassembles responses that arrive in pieces of a few bytes (the size prefix split too)', async () => {
+    kafka.createTopic('conn-split', 3);
+    const c = await connect();
+    kafka.splitWritesBytes = 3;
+    try {
+      const body = { ...metadataBody, topics: [{ topicId: 'AAAAAAAAAAAAAAAAAAAAAA', name: 'conn-split' }] };
+      const answers = await Promise.all([c.request(ApiKey.Metadata, body), c.request(ApiKey.Metadata, body)]);
+      for (const res of answers) assert.equal(res.topics[0]!.partitions.length, 3);
+    } finally {
+      kafka.splitWritesBytes = 0;
+    }
+    const res = await c.request(ApiKey.Metadata, metadataBody);
+    assert.equal(res.brokers.length, 1);
+    c.close();
+  });
+
   void it('negotiates the highest version both sides support', async () => {
     kafka.maxVersions.set(ApiKey.Metadata, 7);
     const c = await connect();

@@ -118,6 +118,9 @@ export class FakeKafka {
   /** How long a rebalance waits for known members to rejoin before dropping them. */
   rebalanceTimeoutMs = 3000;
   autoCreateTopics = false;
+  /** When > 0, responses are written in pieces of this many bytes, one per I/O turn. */
+  splitWritesBytes = 0;
+  private splitChain: Promise<void> = Promise.resolve();
   /** Fetch sessions (KIP-227); false makes the fake answer every fetch without one. */
   fetchSessionsEnabled = true;
   private readonly fetchSessions = new Map<
@@ -239,7 +242,24 @@ export class FakeKafka {
     }
     const reply = (body: unknown): void => {
       if (socket.destroyed) return;
-      socket.write(encodeResponse(req.apiKey, req.apiVersion, req.header.correlationId, body as never));
+      const bytes = encodeResponse(req.apiKey, req.apiVersion, req.header.correlationId, body as never);
+      if (this.splitWritesBytes <= 0) {
+        socket.write(bytes);
+        return;
+      }
+      // Tests of framing: the response leaves in small pieces, one per I/O turn, in order.
+      for (let at = 0; at < bytes.length; at += this.splitWritesBytes) {
+        const piece = bytes.subarray(at, at + this.splitWritesBytes);
+        this.splitChain = this.splitChain.then(
+          () =>
+            new Promise<void>((resolve) => {
+              setImmediate(() => {
+                if (!socket.destroyed) socket.write(piece);
+                resolve();
+              });
+            }),
+        );
+      }
     };
     const run = (): void => {
       const forced = fault?.kind === 'error' ? fault.code : 0;
