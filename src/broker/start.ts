@@ -36,6 +36,7 @@ import { systemRandom } from '../env/random.ts';
 import { MetadataPublisher } from '../metadata/cache.ts';
 import { type ConfigRules, METADATA_VERSION_LEVEL, QuorumController } from '../metadata/controller.ts';
 import { emptyImage, SecurityProtocol } from '../metadata/image.ts';
+import { imageToRecords } from '../metadata/image-records.ts';
 import { loadOrFormatMetaProperties, randomUuid } from '../metadata/meta-properties.ts';
 import { METADATA_PARTITION, METADATA_TOPIC, metadataLogConfig, RaftMetadataLog } from '../metadata/metadata-log.ts';
 import { uuidFromBytes } from '../protocol/codec/uuid.ts';
@@ -234,6 +235,13 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       publisher,
       clusterId,
       onError: (err) => onError(err, 'metadata replay'),
+      snapshots: {
+        maxRecordBytes: config.int('metadata.log.max.record.bytes.between.snapshots'),
+        intervalMs: config.int('metadata.log.max.snapshot.interval.ms'),
+        clock,
+        create: (endOffset, data) => driver.createSnapshot(endOffset, data),
+        toRecords: imageToRecords,
+      },
     });
     const ctl = isController
       ? new QuorumController({

@@ -103,7 +103,7 @@ export const BROKER_CONFIG_DEFS: readonly BrokerConfigDef[] = [
     },
   ),
   b('controller.listener.names', 'string', null, 'Listener names the controller serves on.', {
-    note: "Runnel's single-node controller runs in-process; an empty value means no separate controller listener.",
+    note: 'Needed by a controller in a multi-voter quorum; a single node without controller.quorum.voters is a quorum of itself and needs none.',
   }),
   b('controller.quorum.voters', 'list', '', 'Static quorum: id@host:port for each voter.', { importance: 'high' }),
   b('controller.quorum.bootstrap.servers', 'list', '', 'host:port of quorum members to discover the quorum from.', {
@@ -562,6 +562,20 @@ export const BROKER_CONFIG_DEFS: readonly BrokerConfigDef[] = [
   ),
   b('controller.quorum.request.timeout.ms', 'int', '2000', 'Timeout of quorum requests.'),
   b('controller.quorum.retry.backoff.ms', 'int', '20', 'Pause before retrying a failed quorum request.'),
+  b(
+    'metadata.log.max.record.bytes.between.snapshots',
+    'long',
+    '20971520',
+    'Metadata record bytes committed after the latest snapshot that make a node write a new one.',
+    { valid: atLeast(1) },
+  ),
+  b(
+    'metadata.log.max.snapshot.interval.ms',
+    'long',
+    '3600000',
+    'Longest time between metadata snapshots while new records are committed (0: no time-based snapshots).',
+    { valid: atLeast(0) },
+  ),
   b('metadata.log.segment.bytes', 'int', '1073741824', 'segment.bytes of the metadata log.', { valid: atLeast(12) }),
   b('metadata.log.segment.ms', 'long', '604800000', 'segment.ms of the metadata log.'),
   b(

@@ -20,7 +20,7 @@ import type { LogConfig } from '../storage/config.ts';
 import { defaultLogConfig } from '../storage/config.ts';
 import type { PartitionLog } from '../storage/partition-log.ts';
 import type { MetadataPublisher } from './cache.ts';
-import { emptyImage } from './image.ts';
+import { emptyImage, type MetadataImage } from './image.ts';
 import { type CommittedRecord, replay } from './replay.ts';
 
 /** The metadata log's topic name (Kafka's __cluster_metadata); its one partition is 0. */
@@ -195,6 +195,18 @@ export interface RaftMetadataLogOptions {
   onError: (err: unknown) => void;
   /** Called on a published snapshot load (tests, metrics). */
   onSnapshotLoaded?: (id: SnapshotId) => void;
+  /**
+   * When to snapshot the image (KIP-630): after maxRecordBytes of committed records, or
+   * intervalMs after the previous snapshot when records came since (0: never by time).
+   */
+  snapshots?: {
+    maxRecordBytes: number;
+    intervalMs: number;
+    clock: Clock;
+    create: (endOffset: number, data: Buffer) => Promise<unknown>;
+    /** The records that rebuild an image (imageToRecords). */
+    toRecords: (image: MetadataImage) => readonly MetadataMessage[];
+  };
 }
 
 /**
@@ -220,6 +232,11 @@ export class RaftMetadataLog implements ControllerLog, RaftListener {
   private readonly activateListeners: (() => void)[] = [];
   /** Snapshots loaded since start (the first one at start, later ones fetched from the leader). */
   snapshotsLoaded = 0;
+  /** Snapshots this node wrote since start. */
+  snapshotsWritten = 0;
+  private bytesSinceSnapshot = 0;
+  private lastSnapshotMs: number | undefined;
+  private snapshotting = false;
 
   constructor(private readonly options: RaftMetadataLogOptions) {}
 
@@ -253,6 +270,8 @@ export class RaftMetadataLog implements ControllerLog, RaftListener {
         this.appliedEnd = Math.max(this.appliedEnd, end);
         for (const w of this.waiters) if (w.lastOffset >= batch.baseOffset && w.lastOffset < end) w.records = records;
         this.settle();
+        for (const r of batch.records) this.bytesSinceSnapshot += r.length;
+        this.maybeSnapshot(end);
       });
     }
   }
@@ -265,6 +284,7 @@ export class RaftMetadataLog implements ControllerLog, RaftListener {
       const { image, delta } = replay(base, records);
       await this.options.publisher.publish({ ...image, offset: id.endOffset - 1 }, delta);
       this.appliedEnd = Math.max(this.appliedEnd, id.endOffset);
+      this.bytesSinceSnapshot = 0;
       this.snapshotsLoaded++;
       this.options.onSnapshotLoaded?.(id);
       this.settle();
@@ -372,6 +392,31 @@ export class RaftMetadataLog implements ControllerLog, RaftListener {
       };
       check();
     });
+  }
+
+  /** Writes a snapshot of the published image at `end` (a committed batch end) when due. */
+  private maybeSnapshot(end: number): void {
+    const policy = this.options.snapshots;
+    if (policy === undefined || this.snapshotting || this.bytesSinceSnapshot === 0) return;
+    const now = policy.clock.monotonicMs();
+    this.lastSnapshotMs ??= now;
+    const byBytes = this.bytesSinceSnapshot >= policy.maxRecordBytes;
+    const byTime = policy.intervalMs > 0 && now - this.lastSnapshotMs >= policy.intervalMs;
+    if (!byBytes && !byTime) return;
+    if (end > this.options.raft.highWatermark()) return;
+    const data = encodeMetadataSnapshot(policy.toRecords(this.options.publisher.image()));
+    this.snapshotting = true;
+    this.bytesSinceSnapshot = 0;
+    this.lastSnapshotMs = now;
+    policy
+      .create(end, data)
+      .then(() => {
+        this.snapshotsWritten++;
+      })
+      .catch((err: unknown) => this.options.onError(err))
+      .finally(() => {
+        this.snapshotting = false;
+      });
   }
 
   private activate(epoch: number): void {
