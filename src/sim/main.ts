@@ -1,16 +1,23 @@
 /**
- * `npm run sim -- --seeds N [--seed S] [--steps K] [--first F] [--verbose]`
+ * `npm run sim -- --seeds N [--sim raft|cluster|all] [--seed S] [--steps K] [--first F] [--verbose]`
  *
- * Runs N seeded simulations of a 3-voter Raft quorum under random faults (or replays
- * one with --seed), checking invariants after every event. Prints progress, a summary,
- * and for a failure the seed and the command that replays it; each run prints (or sums
- * up) a trace hash so a replay can be shown to be the same run.
+ * Runs N seeded simulations of a 3-voter Raft quorum (--sim raft), of a 3-broker cluster
+ * replicating partitions (--sim cluster, cluster-run.ts), or both (--sim all, the default)
+ * under random faults, or replays one with --seed; invariants are checked after every
+ * event. Prints progress, a summary, and for a failure the seed and the command that
+ * replays it; each run prints (or sums up) a trace hash so a replay can be shown to be
+ * the same run. --bug NAME plants a bug in the cluster simulation (hw-is-leo,
+ * ack-before-isr) to watch the checker catch it.
  */
 
+import type { PlantedBug } from './cluster-broker.ts';
+import { type ClusterSimResult, runClusterSeed } from './cluster-run.ts';
 import type { SimResult } from './run.ts';
 import { runSeed } from './run.ts';
 
 interface Args {
+  sim: 'raft' | 'cluster' | 'all';
+  bug: PlantedBug;
   seeds: number;
   seed?: number;
   first: number;
@@ -21,7 +28,16 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seeds: 100, first: 1, steps: 0, voters: 3, wire: false, verbose: false };
+  const args: Args = {
+    sim: 'all',
+    bug: 'none',
+    seeds: 100,
+    first: 1,
+    steps: 0,
+    voters: 3,
+    wire: false,
+    verbose: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): number => {
@@ -29,7 +45,17 @@ function parseArgs(argv: string[]): Args {
       if (!Number.isInteger(v) || v < 0) throw new Error(`${a} wants a non-negative integer`);
       return v;
     };
-    if (a === '--seeds') args.seeds = value();
+    if (a === '--sim') {
+      const v = argv[++i];
+      if (v !== 'raft' && v !== 'cluster' && v !== 'all') throw new Error('--sim wants raft, cluster or all');
+      args.sim = v;
+    } else if (a === '--bug') {
+      const v = argv[++i];
+      if (v !== 'none' && v !== 'hw-is-leo' && v !== 'ack-before-isr') {
+        throw new Error('--bug wants hw-is-leo or ack-before-isr');
+      }
+      args.bug = v;
+    } else if (a === '--seeds') args.seeds = value();
     else if (a === '--seed') args.seed = value();
     else if (a === '--first') args.first = value();
     else if (a === '--steps') args.steps = value();
@@ -38,7 +64,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--verbose' || a === '-v') args.verbose = true;
     else if (a === '--help' || a === '-h') {
       console.log(
-        'usage: npm run sim -- [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--wire] [--verbose]',
+        'usage: npm run sim -- [--sim raft|cluster|all] [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--wire] [--bug hw-is-leo|ack-before-isr] [--verbose]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -53,8 +79,80 @@ function describe(r: SimResult): string {
   );
 }
 
+function describeCluster(r: ClusterSimResult): string {
+  return (
+    `cluster seed ${r.seed}: ${r.ok ? 'ok' : 'FAIL'} trace ${r.traceHash} steps ${r.steps} sim ${(r.simMs / 1000).toFixed(1)}s ` +
+    `committed ${r.committed} acked ${r.acknowledged} consumed ${r.consumed} leaders ${r.leaderChanges} ` +
+    `truncations ${r.truncations} shrinks ${r.isrShrinks} crashes ${r.crashes} power ${r.powerLosses} ` +
+    `controller ${r.controllerCrashes} msgs ${r.messages}`
+  );
+}
+
+async function mainCluster(args: Args): Promise<void> {
+  const bugFlag = args.bug !== 'none' ? ` --bug ${args.bug}` : '';
+  const stepsFlag = args.steps ? ` --steps ${args.steps}` : '';
+  if (args.seed !== undefined) {
+    const r = await runClusterSeed({
+      seed: args.seed,
+      maxSteps: args.steps,
+      bug: args.bug,
+      traceTail: args.verbose ? 400 : 0,
+    });
+    if (r.trace) for (const line of r.trace) console.log(line);
+    console.log(describeCluster(r));
+    if (!r.ok) {
+      console.log(r.error);
+      process.exitCode = 1;
+    }
+    return;
+  }
+  const started = performance.now();
+  const failures: ClusterSimResult[] = [];
+  let steps = 0;
+  let combined = 0;
+  const totals = { committed: 0, acknowledged: 0, leaderChanges: 0, truncations: 0, powerLosses: 0, crashes: 0 };
+  const last = args.first + args.seeds - 1;
+  for (let seed = args.first; seed <= last; seed++) {
+    const r = await runClusterSeed({ seed, maxSteps: args.steps, bug: args.bug });
+    steps += r.steps;
+    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r[k];
+    combined = ((Math.imul(combined ^ Number.parseInt(r.traceHash.slice(0, 8), 16), 0x01000193) >>> 0) ^ seed) >>> 0;
+    if (args.verbose) console.log(describeCluster(r));
+    if (!r.ok) {
+      failures.push(r);
+      console.log(describeCluster(r));
+      console.log(`  ${r.error?.split('\n')[0]}`);
+      console.log(`  replay: npm run sim -- --sim cluster --seed ${seed}${stepsFlag}${bugFlag} --verbose`);
+    }
+    const done = seed - args.first + 1;
+    if (!args.verbose && done % 100 === 0) {
+      const s = (performance.now() - started) / 1000;
+      console.log(`cluster: ${done}/${args.seeds} seeds, ${failures.length} failed, ${s.toFixed(1)} s`);
+    }
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  console.log(
+    `cluster: ${args.seeds} seeds (${args.first}..${last}): ${args.seeds - failures.length} ok, ${failures.length} failed; ` +
+      `${steps} events; ${elapsed.toFixed(1)} s (${((elapsed * 1000) / Math.max(1, args.seeds)).toFixed(1)} ms/seed); ` +
+      `combined trace ${combined.toString(16).padStart(8, '0')}`,
+  );
+  console.log(
+    `cluster coverage: ${Object.entries(totals)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
+  if (failures.length > 0) {
+    console.log(`cluster failing seeds: ${failures.map((f) => f.seed).join(' ')}`);
+    process.exitCode = 1;
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.sim !== 'raft') {
+    await mainCluster(args);
+    if (args.sim === 'cluster') return;
+  }
   if (args.seed !== undefined) {
     const r = await runSeed({
       seed: args.seed,
@@ -88,7 +186,7 @@ async function main(): Promise<void> {
       console.log(describe(r));
       console.log(`  ${r.error?.split('\n')[0]}`);
       const extra = `${args.steps ? ` --steps ${args.steps}` : ''}${args.voters !== 3 ? ` --voters ${args.voters}` : ''}${args.wire ? ' --wire' : ''}`;
-      console.log(`  replay: npm run sim -- --seed ${seed}${extra} --verbose`);
+      console.log(`  replay: npm run sim -- --sim raft --seed ${seed}${extra} --verbose`);
     }
     const done = seed - args.first + 1;
     if (!args.verbose && done % 100 === 0) {

@@ -1,0 +1,69 @@
+/**
+ * What travels over the simulated network of the cluster simulation (cluster-run.ts):
+ * broker <-> controller (registration, heartbeats, metadata log fetches, AlterPartition),
+ * broker <-> broker (replica Fetch, the generated request and response types) and
+ * client <-> broker (produce with acks=-1, consumer fetch up to the high watermark,
+ * metadata). The bodies are the generated protocol types where one exists, so the core
+ * code under test sees what the real broker hands it; messages stay objects (no bytes).
+ */
+import type { CommittedRecord } from '../metadata/replay.ts';
+import type { AlterPartitionRequest } from '../protocol/generated/alter-partition-request.ts';
+import type { AlterPartitionResponse } from '../protocol/generated/alter-partition-response.ts';
+import type { BrokerHeartbeatRequest } from '../protocol/generated/broker-heartbeat-request.ts';
+import type { BrokerHeartbeatResponse } from '../protocol/generated/broker-heartbeat-response.ts';
+import type { BrokerRegistrationRequest } from '../protocol/generated/broker-registration-request.ts';
+import type { BrokerRegistrationResponse } from '../protocol/generated/broker-registration-response.ts';
+import type { FetchRequest } from '../protocol/generated/fetch-request.ts';
+import type { FetchResponsePartitionData } from '../protocol/generated/fetch-response.ts';
+
+/** Node ids on the simulated network: brokers are 1..n. */
+export const CONTROLLER_ID = 100;
+export const PRODUCER_ID = 200;
+export const CONSUMER_ID = 201;
+
+interface Base {
+  from: number;
+  to: number;
+}
+
+export type ClusterMessage = Base &
+  (
+    | { type: 'register'; request: BrokerRegistrationRequest }
+    | { type: 'registerResponse'; incarnationId: string; response: BrokerRegistrationResponse }
+    | { type: 'heartbeat'; request: BrokerHeartbeatRequest }
+    | { type: 'heartbeatResponse'; brokerEpoch: number; response: BrokerHeartbeatResponse }
+    /** The broker's metadata log fetch: records from `fromOffset` on. */
+    | { type: 'metadataFetch'; fromOffset: number }
+    | { type: 'metadataFetchResponse'; fromOffset: number; records: CommittedRecord[] }
+    | { type: 'alterPartition'; request: AlterPartitionRequest; correlationId: number }
+    | { type: 'alterPartitionResponse'; response: AlterPartitionResponse; correlationId: number }
+    /** A follower's Fetch; fetchOffsets by partition (what each entry asked from). */
+    | { type: 'replicaFetch'; request: FetchRequest; correlationId: number }
+    | {
+        type: 'replicaFetchResponse';
+        correlationId: number;
+        /** By partition: the answer, and the leader epoch the request named. */
+        partitions: { data: FetchResponsePartitionData; currentLeaderEpoch: number }[];
+      }
+    | { type: 'produce'; partition: number; batch: Buffer; correlationId: number }
+    | { type: 'produceResponse'; partition: number; errorCode: number; baseOffset: number; correlationId: number }
+    | { type: 'consumerFetch'; partition: number; offset: number; correlationId: number }
+    | {
+        type: 'consumerFetchResponse';
+        partition: number;
+        offset: number;
+        errorCode: number;
+        records: Buffer;
+        highWatermark: number;
+        correlationId: number;
+      }
+    | { type: 'clientMetadata'; correlationId: number }
+    | {
+        type: 'clientMetadataResponse';
+        correlationId: number;
+        /** By partition: leader id (-1 none) and leader epoch, from the broker's image. */
+        leaders: { leader: number; leaderEpoch: number }[];
+      }
+  );
+
+export type MessageOf<T extends ClusterMessage['type']> = Extract<ClusterMessage, { type: T }>;

@@ -1,0 +1,450 @@
+/**
+ * One cluster simulation from a seed: 3 brokers (one topic, a few partitions, RF=3,
+ * min.insync.replicas=2) running the real replication core over FileLogs on simulated
+ * disks, one simulated controller process running the real controller decisions, an
+ * acks=-1 producer and a consumer, all over one simulated network. A fault schedule drawn
+ * from the seed runs for faultPhaseMs; the invariants (cluster-invariants.ts) are checked
+ * after every event. Then every fault heals and, within livenessBoundMs, every partition
+ * must acknowledge a new record; finally every acknowledged record must be committed.
+ *
+ * Faults: broker process crash (kill -9: the page cache survives) and restart; broker
+ * power loss (unflushed writes lost, torn tails), only while every broker is up and every
+ * partition's ISR is complete, so at most one replica "fails" at a time; controller
+ * crash and restart; a node isolated (both ways); one link cut one way; lossy links
+ * (drops, duplicates, long jitter, so reordering); a slow disk (slow handling, rare
+ * flushes). The network drops, duplicates and reorders a little all the time.
+ *
+ * Everything random comes from one seeded generator in a fixed order, so a seed replays
+ * the same event trace (traceHash).
+ */
+import type { Random } from '../env/random.ts';
+import { seededRandom } from '../env/random.ts';
+import type { MetadataMessage } from '../metadata/metadata-log.ts';
+import { MetadataRecordType as R } from '../protocol/generated/metadata-records.ts';
+import { type PlantedBug, SimBroker } from './cluster-broker.ts';
+import { SimConsumer, SimProducer } from './cluster-clients.ts';
+import { SimController } from './cluster-controller.ts';
+import { ClusterChecker } from './cluster-invariants.ts';
+import { type ClusterMessage, CONSUMER_ID, CONTROLLER_ID, PRODUCER_ID } from './cluster-messages.ts';
+import { InvariantViolation } from './invariants.ts';
+import { SimNetwork } from './network.ts';
+import { Scheduler } from './scheduler.ts';
+
+export interface ClusterSimOptions {
+  seed: number;
+  partitions?: number;
+  /** Simulated ms with faults. */
+  faultPhaseMs?: number;
+  /** Simulated ms allowed, after healing, for every partition to acknowledge a new record. */
+  livenessBoundMs?: number;
+  /** Stop after this many events (0: no limit). */
+  maxSteps?: number;
+  /** Keep a readable trace of the last events. */
+  traceTail?: number;
+  bug?: PlantedBug;
+  /** unclean.leader.election.enable for the controller (a way to lose data: tests). */
+  uncleanLeaderElection?: boolean;
+}
+
+export interface ClusterSimResult {
+  seed: number;
+  ok: boolean;
+  error?: string;
+  traceHash: string;
+  steps: number;
+  simMs: number;
+  /** Committed offsets summed over partitions. */
+  committed: number;
+  produced: number;
+  acknowledged: number;
+  consumed: number;
+  crashes: number;
+  powerLosses: number;
+  controllerCrashes: number;
+  leaderChanges: number;
+  truncations: number;
+  isrShrinks: number;
+  messages: number;
+  trace?: string[];
+}
+
+const EVENT_FAULT = 40;
+const EVENT_RESTART = 41;
+
+const CLUSTER_ID = 'c1mU1aT10nClusterIdw';
+const TOPIC = 'sim';
+const TOPIC_ID = Buffer.from('sim-topic-id-000').toString('base64url');
+
+export async function runClusterSeed(options: ClusterSimOptions): Promise<ClusterSimResult> {
+  const seed = options.seed;
+  const random: Random = seededRandom(seed ^ 0x5eed);
+  const partitions = options.partitions ?? 2 + (seed % 2);
+  const faultPhaseMs = options.faultPhaseMs ?? 8_000;
+  const livenessBoundMs = options.livenessBoundMs ?? 15_000;
+  const maxSteps = options.maxSteps ?? 0;
+  const brokerIds = [1, 2, 3];
+  const all = [...brokerIds, CONTROLLER_ID];
+  const scheduler = new Scheduler();
+  const trace: string[] = [];
+  const tail = options.traceTail ?? 0;
+  const note = (s: string): void => {
+    if (tail === 0) return;
+    trace.push(`${scheduler.nowMs} ${s}`);
+    if (trace.length > tail) trace.shift();
+  };
+
+  const checker = new ClusterChecker(TOPIC, partitions);
+  if (tail) checker.onCommit = (pid, d) => note(`committed p${pid} ${d}`);
+  const brokers: SimBroker[] = [];
+  let controller: SimController | undefined;
+  let producer: SimProducer | undefined;
+  let consumer: SimConsumer | undefined;
+  const network = new SimNetwork<ClusterMessage>(
+    scheduler,
+    random,
+    { baseDelayMs: 1, jitterMs: 4, dropRate: 0.005, duplicateRate: 0.005 },
+    (m) => {
+      if (tail) note(`deliver ${describeMessage(m)}`);
+      if (m.to === CONTROLLER_ID) return controller!.receive(m);
+      if (m.to === PRODUCER_ID) return producer!.receive(m);
+      if (m.to === CONSUMER_ID) return consumer!.receive(m);
+      return brokers[m.to - 1]?.receive(m);
+    },
+  );
+  const send = (m: ClusterMessage): void => network.send(m);
+
+  // The bootstrap metadata: the topic, every partition on all three brokers, no leader
+  // yet (the first brokers to register and unfence are elected), the ISR complete.
+  const bootstrap: MetadataMessage[] = [
+    { typeId: R.FeatureLevelRecord, version: 0, record: { name: 'metadata.version', featureLevel: 21 } },
+    { typeId: R.TopicRecord, version: 0, record: { name: TOPIC, topicId: TOPIC_ID } },
+  ];
+  for (let p = 0; p < partitions; p++) {
+    const replicas = brokerIds.map((_, i) => brokerIds[(p + i) % brokerIds.length]!);
+    bootstrap.push({
+      typeId: R.PartitionRecord,
+      version: 0,
+      record: {
+        partitionId: p,
+        topicId: TOPIC_ID,
+        replicas,
+        isr: replicas,
+        removingReplicas: [],
+        addingReplicas: [],
+        leader: -1,
+        leaderRecoveryState: 0,
+        leaderEpoch: 0,
+        partitionEpoch: 0,
+        directories: [],
+        eligibleLeaderReplicas: null,
+        lastKnownElr: null,
+      },
+    });
+  }
+  if (options.uncleanLeaderElection) {
+    bootstrap.push({
+      typeId: R.ConfigRecord,
+      version: 0,
+      record: { resourceType: 2, resourceName: TOPIC, name: 'unclean.leader.election.enable', value: 'true' },
+    });
+  }
+  controller = new SimController(
+    scheduler,
+    send,
+    { sessionTimeoutMs: 600, fenceCheckMs: 100, election: { uncleanLeaderElectionEnable: false } },
+    CLUSTER_ID,
+    bootstrap,
+  );
+  controller.onImage = (image) => checker.onControllerImage(image);
+  checker.onControllerImage(controller.image);
+  const brokerSettings = {
+    clusterId: CLUSTER_ID,
+    topic: TOPIC,
+    topicId: TOPIC_ID,
+    partitions,
+    tickMs: 20,
+    heartbeatIntervalMs: 100,
+    replicaLagTimeMaxMs: 500,
+    minInsyncReplicas: 2,
+    produceTimeoutMs: 800,
+    requestTimeoutMs: 400,
+    replicaFetchBackoffMs: 100,
+    bug: options.bug ?? 'none',
+  };
+  for (const id of brokerIds) brokers.push(new SimBroker(id, scheduler, random, send, brokerSettings));
+  const clientSettings = { tickMs: 40, requestTimeoutMs: 1000 };
+  producer = new SimProducer(scheduler, random, send, checker, brokerIds, partitions, clientSettings);
+  consumer = new SimConsumer(scheduler, random, send, checker, brokerIds, partitions, {
+    tickMs: 60,
+    requestTimeoutMs: 500,
+  });
+
+  // ---- faults ----
+  let crashes = 0;
+  let powerLosses = 0;
+  let controllerCrashes = 0;
+  const restartLater = (b: SimBroker, afterMs: number): void => {
+    activeFaults++;
+    scheduler.schedule(scheduler.nowMs + afterMs, EVENT_RESTART, b.id, async () => {
+      activeFaults--;
+      if (b.up) return;
+      note(`restart broker ${b.id}`);
+      await b.start();
+    });
+  };
+  // A power loss drops unflushed writes: its victim "fails" until it is back in every ISR.
+  // For the no-loss invariant at most one replica fails at a time, so a power loss starts
+  // only in a quiet cluster (no other fault active, every ISR complete), and while its
+  // victim fails, faults on anything else are skipped (another broker fenced meanwhile
+  // could leave the victim the last ISR member, elected with records it lost: Kafka
+  // without KIP-966's eligible leader replicas loses them too).
+  let activeFaults = 0;
+  let failing: SimBroker | undefined;
+  const isrComplete = (): boolean => {
+    const topic = controller!.image.topicsByName.get(TOPIC);
+    if (topic === undefined) return false;
+    for (const p of topic.partitions.values()) if (p.isr.length < p.replicas.length) return false;
+    return true;
+  };
+  const powerLossAllowed = (): boolean =>
+    failing === undefined && activeFaults === 0 && controller!.up && brokers.every((b) => b.up) && isrComplete();
+  /** Schedules the end of a fault. */
+  const healLater = (afterMs: number, node: number, heal: () => void): void => {
+    activeFaults++;
+    scheduler.schedule(scheduler.nowMs + afterMs, EVENT_FAULT, node, () => {
+      activeFaults--;
+      heal();
+    });
+  };
+  const faultCount = 2 + random.int(random.int(2) === 0 ? 6 : 16);
+  for (let i = 0; i < faultCount; i++) {
+    const at = 500 + random.int(Math.max(1, faultPhaseMs - 1500));
+    const kind = random.int(9);
+    const target = all[random.int(all.length)]!;
+    const other = all[random.int(all.length)]!;
+    const duration = 200 + random.int(3000);
+    scheduler.schedule(at, EVENT_FAULT, target, () => {
+      const b = target === CONTROLLER_ID ? undefined : brokers[target - 1]!;
+      if (failing?.up && isrComplete()) failing = undefined;
+      if (failing !== undefined && (b !== failing || kind >= 3)) return;
+      switch (kind) {
+        case 0:
+        case 1:
+          if (b === undefined) {
+            if (!controller!.up) return;
+            note('crash controller');
+            controllerCrashes++;
+            controller!.crash();
+            healLater(duration, CONTROLLER_ID, () => {
+              if (controller!.up) return;
+              note('restart controller');
+              controller!.start();
+            });
+            return;
+          }
+          if (!b.up) return;
+          note(`crash broker ${b.id}`);
+          crashes++;
+          b.crash(false);
+          restartLater(b, duration);
+          return;
+        case 2: {
+          const victim = b ?? brokers[random.int(brokers.length)]!;
+          if (!powerLossAllowed()) return;
+          note(`power loss broker ${victim.id}`);
+          powerLosses++;
+          failing = victim;
+          victim.crash(true);
+          restartLater(victim, duration);
+          return;
+        }
+        case 3:
+        case 4:
+          note(`isolate ${target}`);
+          network.isolate(target, all);
+          healLater(duration, target, () => {
+            for (const o of all) {
+              network.healLink(target, o);
+              network.healLink(o, target);
+            }
+          });
+          return;
+        case 5:
+        case 6:
+          if (other === target) return;
+          note(`cut ${target}->${other}`);
+          network.cutLink(target, other);
+          healLater(duration, target, () => network.healLink(target, other));
+          return;
+        case 7:
+          note(`lossy ${target}`);
+          for (const o of [...all, PRODUCER_ID, CONSUMER_ID]) {
+            network.setLink(target, o, { dropRate: 0.2, duplicateRate: 0.1, jitterMs: 40 });
+            network.setLink(o, target, { dropRate: 0.2, duplicateRate: 0.1, jitterMs: 40 });
+          }
+          healLater(duration, target, () => {
+            for (const o of [...all, PRODUCER_ID, CONSUMER_ID]) {
+              network.setLink(target, o, undefined);
+              network.setLink(o, target, undefined);
+            }
+          });
+          return;
+        case 8: {
+          const slow = b ?? brokers[random.int(brokers.length)]!;
+          note(`slow disk ${slow.id}`);
+          slow.slowMs = 20 + random.int(150);
+          slow.flushIntervalMs = 2000;
+          healLater(duration, slow.id, () => {
+            slow.slowMs = 0;
+            slow.flushIntervalMs = 300;
+          });
+          return;
+        }
+      }
+    });
+  }
+
+  // ---- run ----
+  const result: ClusterSimResult = {
+    seed,
+    ok: true,
+    traceHash: '',
+    steps: 0,
+    simMs: 0,
+    committed: 0,
+    produced: 0,
+    acknowledged: 0,
+    consumed: 0,
+    crashes: 0,
+    powerLosses: 0,
+    controllerCrashes: 0,
+    leaderChanges: 0,
+    truncations: 0,
+    isrShrinks: 0,
+    messages: 0,
+  };
+  try {
+    controller.start();
+    for (const b of brokers) await b.start();
+    producer.produceUntilMs = faultPhaseMs;
+    producer.start();
+    consumer.start();
+    const limitReached = (): boolean => maxSteps > 0 && scheduler.steps >= maxSteps;
+    const runUntil = async (untilMs: number, stop?: () => boolean): Promise<boolean> => {
+      while (!limitReached()) {
+        if (!(await scheduler.step(untilMs))) return false;
+        await checker.checkBrokers(brokers);
+        if (stop?.()) return true;
+      }
+      return false;
+    };
+    await runUntil(faultPhaseMs);
+    if (!limitReached()) {
+      network.healAll();
+      network.defaults = { ...network.defaults, dropRate: 0, duplicateRate: 0 };
+      if (!controller.up) controller.start();
+      for (const b of brokers) {
+        b.slowMs = 0;
+        b.flushIntervalMs = 300;
+        if (!b.up) await b.start();
+      }
+      const healedAt = scheduler.nowMs;
+      note('healed');
+      // Liveness: every partition acknowledges a record created after healing.
+      const probe = (): void => {
+        scheduler.schedule(scheduler.nowMs + 200, EVENT_FAULT, 0, () => {
+          if (scheduler.nowMs < healedAt + livenessBoundMs) probe();
+          for (let p = 0; p < partitions; p++) {
+            if (producer!.lastAckedCreatedAtMs[p]! < healedAt) producer!.create(p);
+          }
+        });
+      };
+      probe();
+      const live = await runUntil(healedAt + livenessBoundMs, () =>
+        producer!.lastAckedCreatedAtMs.every((t) => t >= healedAt),
+      );
+      if (!live && !limitReached()) {
+        const image = controller.image.topicsByName.get(TOPIC);
+        const states = [...(image?.partitions.values() ?? [])].map(
+          (p) => `p${p.partitionId}: leader ${p.leader} e${p.leaderEpoch} isr [${p.isr}]`,
+        );
+        const bs = brokers.map((b) => `b${b.id}: epoch ${b.brokerEpoch} fenced ${b.fenced}`);
+        throw new InvariantViolation(
+          `liveness: a partition acknowledged nothing within ${livenessBoundMs} ms of healing (${[...states, ...bs].join('; ')})`,
+        );
+      }
+      // Let followers and the consumer catch up a little, then everything acknowledged is committed.
+      await runUntil(scheduler.nowMs + 1000);
+      checker.checkAllAcknowledgedCommitted();
+    }
+  } catch (err) {
+    result.ok = false;
+    result.error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    if (!(err instanceof InvariantViolation) && err instanceof Error && err.stack) result.error += `\n${err.stack}`;
+  }
+  result.traceHash = scheduler.traceHash();
+  result.steps = scheduler.steps;
+  result.simMs = scheduler.nowMs;
+  for (let p = 0; p < partitions; p++) result.committed += checker.committedEnd(p);
+  result.produced = producer.sent;
+  result.acknowledged = producer.acknowledged;
+  result.consumed = consumer.batchesRead;
+  result.crashes = crashes;
+  result.powerLosses = powerLosses;
+  result.controllerCrashes = controllerCrashes;
+  for (const b of brokers) {
+    result.leaderChanges += b.stats.becameLeader;
+    result.truncations += b.stats.truncations;
+    result.isrShrinks += b.stats.isrShrinks;
+  }
+  result.messages = network.sent;
+  if (tail) result.trace = trace;
+  return result;
+}
+
+function describeMessage(m: ClusterMessage): string {
+  const head = `${m.type} ${m.from}->${m.to}`;
+  switch (m.type) {
+    case 'produce':
+      return `${head} p${m.partition} #${m.correlationId}`;
+    case 'produceResponse':
+      return `${head} p${m.partition} err ${m.errorCode} at ${m.baseOffset} #${m.correlationId}`;
+    case 'replicaFetch':
+      return `${head} ${m.request.topics
+        .flatMap((t) =>
+          t.partitions.map((p) => `p${p.partition}@${p.fetchOffset}e${p.currentLeaderEpoch}/${p.lastFetchedEpoch}`),
+        )
+        .join(' ')}`;
+    case 'replicaFetchResponse':
+      return `${head} ${m.partitions
+        .map(
+          ({ data: d }) =>
+            `p${d.partitionIndex} err ${d.errorCode} hw ${d.highWatermark} div ${d.divergingEpoch.epoch}/${d.divergingEpoch.endOffset} ${d.records?.length ?? 0}B`,
+        )
+        .join(' ')}`;
+    case 'alterPartition':
+      return `${head} ${m.request.topics
+        .flatMap((t) =>
+          t.partitions.map((p) => `p${p.partitionIndex} e${p.leaderEpoch}/${p.partitionEpoch} isr [${p.newIsr}]`),
+        )
+        .join(' ')}`;
+    case 'alterPartitionResponse':
+      return `${head} err ${m.response.errorCode} ${m.response.topics
+        .flatMap((t) =>
+          t.partitions.map(
+            (p) => `p${p.partitionIndex} err ${p.errorCode} e${p.leaderEpoch}/${p.partitionEpoch} isr [${p.isr}]`,
+          ),
+        )
+        .join(' ')}`;
+    case 'metadataFetchResponse':
+      return `${head} from ${m.fromOffset} +${m.records.length}`;
+    case 'heartbeatResponse':
+      return `${head} err ${m.response.errorCode} fenced ${m.response.isFenced}`;
+    case 'registerResponse':
+      return `${head} err ${m.response.errorCode} epoch ${m.response.brokerEpoch}`;
+    case 'consumerFetchResponse':
+      return `${head} p${m.partition}@${m.offset} err ${m.errorCode} hw ${m.highWatermark} ${m.records.length}B`;
+    default:
+      return head;
+  }
+}
