@@ -9,7 +9,8 @@
  * `runnel start` as an operator runs it (bin/runnel.js on the production build in dist/,
  * rebuilt first; and, for comparison, the sources through tsx as `npm start` ran them
  * before the build existed): the time from process spawn to the "listening" line and to
- * the first acknowledged produce, and the broker's idle RSS (medians of several starts).
+ * the first acknowledged produce, and the broker's idle RSS (medians of several starts; the
+ * build with and without its V8 code cache, dist/runnel.cjs.cache).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,8 @@ export interface BenchFigure {
 const PARTITIONS = 16;
 const RECORD_BYTES = 1024;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Written by dist/runnel.js (tools/dist-loader.mjs) at the first start after a build. */
+const CODE_CACHE = join(ROOT, 'dist', 'runnel.cjs.cache');
 
 function run(cmd: string, args: string[], stdinFile?: string): Promise<{ ms: number; stdout: string }> {
   return new Promise((resolve, reject) => {
@@ -166,15 +169,20 @@ export async function runStartBench(opts: { quick: boolean }): Promise<BenchFigu
     execFileSync(process.execPath, ['tools/build.mjs'], { cwd: ROOT, stdio: 'ignore' });
   };
   build();
-  const variants: [label: string, args: string[]][] = [
-    ['built', ['bin/runnel.js']],
-    ['tsx', ['--import', 'tsx', 'src/cli/main.ts']],
+  const dropCodeCache = (): void => rmSync(CODE_CACHE, { force: true });
+  // The build removes the code cache: the first start writes it, later ones use it. The
+  // cold variant removes it before each start (the first start after an install or a build).
+  const variants: [label: string, args: string[], beforeEach: () => void][] = [
+    ['built, no code cache', ['bin/runnel.js'], dropCodeCache],
+    ['built', ['bin/runnel.js'], () => {}],
+    ['tsx', ['--import', 'tsx', 'src/cli/main.ts'], () => {}],
   ];
   const figures: BenchFigure[] = [];
-  for (const [label, args] of variants) {
+  for (const [label, args, beforeEach] of variants) {
     const samples: StartSample[] = [];
     for (let attempts = 0; samples.length < runs; attempts++) {
       try {
+        beforeEach();
         samples.push(await measureStart(args));
       } catch (err) {
         // A source edited while the benchmark runs: build again and measure again.
