@@ -35,7 +35,7 @@ import type { Random } from '../env/random.ts';
 import { systemRandom } from '../env/random.ts';
 import { MetadataPublisher } from '../metadata/cache.ts';
 import { type ConfigRules, METADATA_VERSION_LEVEL, QuorumController } from '../metadata/controller.ts';
-import { emptyImage, SecurityProtocol } from '../metadata/image.ts';
+import { emptyImage, type MetadataImage, SecurityProtocol } from '../metadata/image.ts';
 import { imageToRecords } from '../metadata/image-records.ts';
 import { loadOrFormatMetaProperties, randomUuid } from '../metadata/meta-properties.ts';
 import { METADATA_PARTITION, METADATA_TOPIC, metadataLogConfig, RaftMetadataLog } from '../metadata/metadata-log.ts';
@@ -486,6 +486,13 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       lifecycle = lc;
       await lc.start(registrationTimeoutMs);
       await lc.waitUnfenced(registrationTimeoutMs);
+      // Clients are told about this broker by its own Metadata: wait until its image has it unfenced.
+      await waitForImage(
+        publisher,
+        clock,
+        registrationTimeoutMs,
+        (image) => image.brokers.get(nodeId)?.fenced === false,
+      );
     }
 
     const shown = isBroker
@@ -577,6 +584,29 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     await logs.close().catch(() => {});
     throw err;
   }
+}
+
+/** Resolves once `ready(image)` holds for the published image (false after timeoutMs). */
+function waitForImage(
+  publisher: MetadataPublisher,
+  clock: Clock,
+  timeoutMs: number,
+  ready: (image: MetadataImage) => boolean,
+): Promise<boolean> {
+  if (ready(publisher.image())) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    let unsubscribe = (): void => {};
+    const cancel = clock.schedule(timeoutMs, () => {
+      unsubscribe();
+      resolve(false);
+    });
+    unsubscribe = publisher.subscribe(({ image }) => {
+      if (!ready(image)) return;
+      unsubscribe();
+      cancel();
+      resolve(true);
+    });
+  });
 }
 
 /** The quorum this node is part of: controller.quorum.voters, or itself alone when unset. */

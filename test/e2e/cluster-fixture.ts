@@ -20,12 +20,14 @@ export interface TestClusterOptions {
   brokers: number;
   /** How many of the nodes (the first ones) are controllers (voters); default all. */
   controllers?: number;
+  /** Controllers are controller-only (process.roles=controller, no broker listener). */
+  controllerOnly?: boolean;
   /** Extra properties for every node. */
   config?: Record<string, string>;
 }
 
 export interface TestCluster {
-  /** host:port of every running broker. */
+  /** host:port of every running broker (controller-only nodes are not brokers). */
   readonly bootstrap: string[];
   readonly size: number;
   /** The running node i (1-based node ids: node i has node.id i). */
@@ -77,14 +79,18 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
 
   const start = (i: number): Promise<RunningBroker> => {
     const isVoter = i <= voters;
-    const listeners = isVoter
-      ? `PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:${controllerPorts[i - 1]}`
-      : 'PLAINTEXT://127.0.0.1:0';
+    const onlyController = isVoter && options.controllerOnly === true;
+    const controllerListener = `CONTROLLER://127.0.0.1:${controllerPorts[i - 1]}`;
+    const listeners = !isVoter
+      ? 'PLAINTEXT://127.0.0.1:0'
+      : onlyController
+        ? controllerListener
+        : `PLAINTEXT://127.0.0.1:0,${controllerListener}`;
     return startBroker({
       config: {
         ...FAST,
         'node.id': String(i),
-        'process.roles': isVoter ? 'broker,controller' : 'broker',
+        'process.roles': onlyController ? 'controller' : isVoter ? 'broker,controller' : 'broker',
         listeners,
         'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
         'controller.listener.names': 'CONTROLLER',
@@ -113,7 +119,9 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
 
   return {
     get bootstrap() {
-      return [...nodes.values()].map((b) => b.bootstrap);
+      return [...nodes.entries()]
+        .filter(([i]) => !(options.controllerOnly === true && i <= voters))
+        .map(([, b]) => b.bootstrap);
     },
     size: n,
     broker: node,

@@ -133,3 +133,67 @@ void describe('KRaft cluster', () => {
     assert.match(clusterIdFromVoters(voters), /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
   });
 });
+
+void describe('KRaft with controller-only nodes', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await startTestCluster({
+      brokers: 4,
+      controllers: 3,
+      controllerOnly: true,
+      // Snapshots every few records: a voter that was away catches up through FetchSnapshot.
+      config: { 'metadata.log.max.record.bytes.between.snapshots': '512' },
+    });
+    await cluster.waitFor(() => cluster.activeController() !== undefined, 20_000, 'an active controller');
+  });
+  after(async () => {
+    await cluster?.close();
+  });
+
+  void it('a broker-only node joins a quorum of controllers and serves clients', async () => {
+    assert.deepEqual(cluster.bootstrap, [cluster.broker(4).bootstrap]);
+    const a = admin(cluster.bootstrap);
+    await a.connect();
+    try {
+      assert.equal(
+        await a.createTopics({ topics: [{ topic: 'on-broker-4', numPartitions: 2, replicationFactor: 1 }] }),
+        true,
+      );
+      const m = await a.fetchTopicMetadata({ topics: ['on-broker-4'] });
+      assert.equal(m.topics[0]?.partitions.length, 2);
+      const c = await a.describeCluster();
+      assert.deepEqual(
+        c.brokers.map((b) => b.nodeId),
+        [4],
+        'controllers are not brokers',
+      );
+    } finally {
+      await a.disconnect();
+    }
+  });
+
+  void it('a voter that missed snapshotted records catches up through FetchSnapshot', async () => {
+    const active = cluster.activeController()!.nodeId;
+    const away = [1, 2, 3].find((i) => i !== active)!;
+    await cluster.kill(away);
+    const a = admin(cluster.bootstrap);
+    await a.connect();
+    try {
+      for (let i = 0; i < 8; i++) {
+        await a.createTopics({ topics: [{ topic: `missed-${i}`, numPartitions: 1, replicationFactor: 1 }] });
+      }
+    } finally {
+      await a.disconnect();
+    }
+    const leader = cluster.activeController()!;
+    await cluster.waitFor(() => leader.metadataLog.snapshotsWritten > 0, 10_000, 'a snapshot on the leader');
+    const back = await cluster.restart(away);
+    await cluster.waitFor(
+      () => back.services.metadata.image().topicsByName.has('missed-7'),
+      20_000,
+      'the returning voter to catch up',
+    );
+    assert.ok(back.raft.node.stats.snapshotsFetched > 0, 'it fetched a snapshot from the leader');
+    assert.ok(back.services.metadata.image().topicsByName.has('on-broker-4'));
+  });
+});
