@@ -10,6 +10,12 @@
  * The broker is warmed first by every library on a scratch topic, and each
  * library warms up again (2000 records, not counted) before its measured run.
  *
+ * Batching: kafkajs and @platformatic/kafka put each send() into one Produce request with one
+ * batch per partition (here ~32 KB per partition), with no size cap. The Runnel producer batches
+ * like the Java client, by `batch.size` across sends; with Java's default (16 KiB) it would send
+ * twice as many, smaller batches as the peers, so it runs with `batch.size` 256 KiB (librdkafka's
+ * default is 1 MB). Everything else is each library's default.
+ *
  *   runClientBench({ quick: true, bootstrap: '127.0.0.1:9092' })
  */
 import { Consumer as PlatformaticConsumer, Producer as PlatformaticProducer } from '@platformatic/kafka';
@@ -33,6 +39,8 @@ const PARTITIONS = 16;
 const RECORD_BYTES = 1024;
 const SEND_SIZE = 500;
 const OUTSTANDING = 8;
+/** Runnel's batch.size here (see the header). */
+const RUNNEL_BATCH_BYTES = 256 * 1024;
 
 interface Library {
   name: string;
@@ -68,7 +76,13 @@ async function pipelined(values: Buffer[], send: (chunk: Buffer[]) => Promise<un
 }
 
 function runnel(bootstrap: string): Library {
-  const producer = new Producer({ bootstrapServers: bootstrap, clientId: 'bench-runnel', acks: 'all', lingerMs: 5 });
+  const producer = new Producer({
+    bootstrapServers: bootstrap,
+    clientId: 'bench-runnel',
+    acks: 'all',
+    lingerMs: 5,
+    batchSize: RUNNEL_BATCH_BYTES,
+  });
   return {
     name: 'runnel',
     async produce(topic, values) {

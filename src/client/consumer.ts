@@ -4,7 +4,10 @@
  *
  * Fetching is pipelined: one Fetch in flight per leader, sent again as soon as the previous
  * answer is buffered, until the buffered bytes reach `fetchBufferMaxBytes` (default
- * `fetch.max.bytes`); then fetching waits for the application. Buffered partition data is
+ * `fetch.max.bytes` or 4 MiB, the smaller); then fetching waits for the application. A Fetch
+ * never asks for more than that bound (its maxBytes is the smaller of the two): an answer the
+ * buffer could not hold would only wait, and answers of tens of MB cost Node more to receive
+ * and collect than the same bytes in a few smaller ones. Buffered partition data is
  * decoded lazily, batch by batch, as records are handed out (see completed-fetch.ts).
  *
  * Positions: `fetchPosition` is the next offset to fetch, `position` the next offset to hand
@@ -89,7 +92,10 @@ export interface ConsumerOptions<K = Buffer | null, V = Buffer | null> extends C
   maxPartitionFetchBytes?: number;
   /** `max.poll.records`: most records one poll() returns. Default 500. */
   maxPollRecords?: number;
-  /** Buffered fetched bytes at which fetching pauses until the application catches up. Default `fetch.max.bytes`. */
+  /**
+   * Buffered fetched bytes at which fetching pauses until the application catches up; also the
+   * most one Fetch asks for. Default `fetch.max.bytes` or 4 MiB, the smaller.
+   */
   fetchBufferMaxBytes?: number;
   /** `check.crcs`. Default true. */
   checkCrcs?: boolean;
@@ -197,7 +203,8 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     };
     this.autoCommit = this.groupId !== null && (opts.enableAutoCommit ?? true);
     this.isolationLevel = opts.isolationLevel === 'read_committed' ? 1 : 0;
-    this.fetchBufferMaxBytes = opts.fetchBufferMaxBytes ?? this.opts.fetchMaxBytes;
+    this.fetchBufferMaxBytes =
+      opts.fetchBufferMaxBytes ?? Math.min(this.opts.fetchMaxBytes, DEFAULT_FETCH_BUFFER_BYTES);
     this.keyDeserializer = opts.keyDeserializer ?? (bufferDeserializer as Deserializer<K>);
     this.valueDeserializer = opts.valueDeserializer ?? (bufferDeserializer as Deserializer<V>);
     this.listener = opts.rebalanceListener ?? {};
@@ -961,7 +968,7 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
       replicaState: { replicaId: -1, replicaEpoch: -1n },
       maxWaitMs: this.opts.fetchMaxWaitMs,
       minBytes: this.opts.fetchMinBytes,
-      maxBytes: this.opts.fetchMaxBytes,
+      maxBytes: Math.min(this.opts.fetchMaxBytes, this.fetchBufferMaxBytes),
       isolationLevel: this.isolationLevel,
       sessionId: sent.sessionId,
       sessionEpoch: sent.sessionEpoch,
@@ -1115,6 +1122,8 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
 }
 
 const ZERO_TOPIC_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
+/** Default bound on prefetched bytes (and so on one Fetch's maxBytes), below fetch.max.bytes' 50 MB. */
+const DEFAULT_FETCH_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** Last offset of the last complete batch in a records blob, or -1 when there is none. */
 function lastCompleteOffset(buf: Buffer): number {
