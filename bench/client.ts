@@ -191,7 +191,7 @@ function platformatic(bootstrap: string): Library {
 }
 
 export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBenchFigure[]> {
-  const n = opts.quick ? 20_000 : 200_000;
+  const n = opts.quick ? 100_000 : 200_000; // quick: still long enough that consume is not all ramp-up
   const values = payloads(n);
   const mb = (n * RECORD_BYTES) / (1024 * 1024);
   const admin = new Admin({ bootstrapServers: opts.bootstrap, clientId: 'bench-admin' });
