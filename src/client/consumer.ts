@@ -724,8 +724,22 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     if (s !== undefined && r.offset + 1 > s.consumed) s.consumed = r.offset + 1;
   }
 
+  /** markOne for many records: one partition lookup per run of records from the same partition. */
   private markConsumed(records: ConsumerRecord<unknown, unknown>[]): void {
-    for (let i = 0; i < records.length; i++) this.markOne(records[i]!);
+    let i = 0;
+    while (i < records.length) {
+      const first = records[i]!;
+      let next = first.offset + 1;
+      let j = i + 1;
+      for (; j < records.length; j++) {
+        const r = records[j]!;
+        if (r.partition !== first.partition || r.topic !== first.topic) break;
+        if (r.offset + 1 > next) next = r.offset + 1;
+      }
+      const s = this.partitions.get(tpKey(first.topic, first.partition));
+      if (s !== undefined && next > s.consumed) s.consumed = next;
+      i = j;
+    }
   }
 
   private async pollInto(
