@@ -105,8 +105,18 @@ export class SimBroker {
   slowMs = 0;
   /** Flushes happen every flushIntervalMs plus jitter. */
   flushIntervalMs = 300;
+  /** Set by requestShutdown: heartbeats ask for a controlled shutdown; called once granted. */
+  private onShutdownGranted: (() => void) | undefined;
   /** Counters (coverage). */
-  stats = { becameLeader: 0, truncations: 0, isrShrinks: 0, alterPartitions: 0, produced: 0, acked: 0 };
+  stats = {
+    shutdownsGranted: 0,
+    becameLeader: 0,
+    truncations: 0,
+    isrShrinks: 0,
+    alterPartitions: 0,
+    produced: 0,
+    acked: 0,
+  };
 
   constructor(
     readonly id: number,
@@ -150,6 +160,7 @@ export class SimBroker {
     this.lastHeartbeatMs = Number.NEGATIVE_INFINITY;
     this.metadataFetchSentAtMs = Number.NEGATIVE_INFINITY;
     this.logs = new Map();
+    this.onShutdownGranted = undefined;
     const config = logConfig({ segmentBytes: SEGMENT_BYTES, retentionMs: -1 });
     for (let p = 0; p < this.settings.partitions; p++) {
       const log = await FileLog.open({
@@ -185,6 +196,16 @@ export class SimBroker {
       this.scheduleTick();
       return this.tick();
     });
+  }
+
+  /**
+   * Controlled shutdown: the next heartbeats ask for it (the controller moves leaderships
+   * away and takes this broker out of the ISRs); `granted` runs once the controller says
+   * it may stop (the caller then stops the broker).
+   */
+  requestShutdown(granted: () => void): void {
+    this.onShutdownGranted = granted;
+    this.lastHeartbeatMs = Number.NEGATIVE_INFINITY;
   }
 
   // ---- outgoing requests ------------------------------------------------------------
@@ -223,7 +244,7 @@ export class SimBroker {
           brokerEpoch: BigInt(this.brokerEpoch),
           currentMetadataOffset: BigInt(this.image.offset),
           wantFence: false,
-          wantShutDown: false,
+          wantShutDown: this.onShutdownGranted !== undefined,
           offlineLogDirs: [],
         },
       });
@@ -342,6 +363,14 @@ export class SimBroker {
           this.registerSentAtMs = Number.NEGATIVE_INFINITY;
         } else if (m.response.errorCode === ErrorCode.NONE) {
           this.fenced = m.response.isFenced;
+          const granted = this.onShutdownGranted;
+          if (m.response.shouldShutDown && granted !== undefined) {
+            this.onShutdownGranted = undefined;
+            this.stats.shutdownsGranted++;
+            // A clean stop: everything written is flushed first.
+            for (const log of this.logs.values()) await log.flush();
+            granted();
+          }
         }
         return;
       case 'metadataFetchResponse':

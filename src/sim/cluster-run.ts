@@ -61,6 +61,8 @@ export interface ClusterSimResult {
   crashes: number;
   powerLosses: number;
   controllerCrashes: number;
+  /** Controlled shutdowns the controller granted. */
+  controlledShutdowns: number;
   leaderChanges: number;
   truncations: number;
   isrShrinks: number;
@@ -219,7 +221,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   const faultCount = 2 + random.int(random.int(2) === 0 ? 6 : 16);
   for (let i = 0; i < faultCount; i++) {
     const at = 500 + random.int(Math.max(1, faultPhaseMs - 1500));
-    const kind = random.int(9);
+    const kind = random.int(10);
     const target = all[random.int(all.length)]!;
     const other = all[random.int(all.length)]!;
     const duration = 200 + random.int(3000);
@@ -289,6 +291,27 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
             }
           });
           return;
+        case 9: {
+          // Controlled shutdown, then a restart; a broker not let go within 3 s is killed.
+          const leaving = b ?? brokers[random.int(brokers.length)]!;
+          if (!leaving.up) return;
+          note(`controlled shutdown ${leaving.id}`);
+          const life = leaving.lives;
+          let stopped = false;
+          activeFaults++;
+          const stop = (): void => {
+            if (stopped) return;
+            stopped = true;
+            activeFaults--;
+            if (!leaving.up || leaving.lives !== life) return;
+            note(`stopped ${leaving.id}`);
+            leaving.crash(false);
+            restartLater(leaving, duration);
+          };
+          leaving.requestShutdown(stop);
+          scheduler.schedule(scheduler.nowMs + 3000, EVENT_FAULT, leaving.id, stop);
+          return;
+        }
         case 8: {
           const slow = b ?? brokers[random.int(brokers.length)]!;
           note(`slow disk ${slow.id}`);
@@ -318,6 +341,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     crashes: 0,
     powerLosses: 0,
     controllerCrashes: 0,
+    controlledShutdowns: 0,
     leaderChanges: 0,
     truncations: 0,
     isrShrinks: 0,
@@ -393,6 +417,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   result.powerLosses = powerLosses;
   result.controllerCrashes = controllerCrashes;
   for (const b of brokers) {
+    result.controlledShutdowns += b.stats.shutdownsGranted;
     result.leaderChanges += b.stats.becameLeader;
     result.truncations += b.stats.truncations;
     result.isrShrinks += b.stats.isrShrinks;

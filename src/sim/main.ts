@@ -84,7 +84,7 @@ function describeCluster(r: ClusterSimResult): string {
     `cluster seed ${r.seed}: ${r.ok ? 'ok' : 'FAIL'} trace ${r.traceHash} steps ${r.steps} sim ${(r.simMs / 1000).toFixed(1)}s ` +
     `committed ${r.committed} acked ${r.acknowledged} consumed ${r.consumed} leaders ${r.leaderChanges} ` +
     `truncations ${r.truncations} shrinks ${r.isrShrinks} crashes ${r.crashes} power ${r.powerLosses} ` +
-    `controller ${r.controllerCrashes} msgs ${r.messages}`
+    `controller ${r.controllerCrashes} shutdowns ${r.controlledShutdowns} msgs ${r.messages}`
   );
 }
 

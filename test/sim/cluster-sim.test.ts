@@ -125,6 +125,7 @@ void describe('cluster simulation', () => {
     let leaderChanges = 0;
     let truncations = 0;
     let powerLosses = 0;
+    let shutdowns = 0;
     for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
       const r = await runClusterSeed({ seed });
       committed += r.committed;
@@ -133,6 +134,7 @@ void describe('cluster simulation', () => {
       leaderChanges += r.leaderChanges;
       truncations += r.truncations;
       powerLosses += r.powerLosses;
+      shutdowns += r.controlledShutdowns;
       if (!r.ok) {
         failures.push(
           `seed ${seed}: ${r.error?.split('\n')[0]} (replay: npm run sim -- --sim cluster --seed ${seed} --verbose)`,
@@ -147,6 +149,7 @@ void describe('cluster simulation', () => {
       assert.ok(leaderChanges > SEEDS * 3, 'leadership moves');
       assert.ok(truncations > 0, 'some followers truncate diverged logs');
       assert.ok(powerLosses > 0, 'some runs lose unflushed writes');
+      assert.ok(shutdowns > 0, 'some brokers shut down under the control of the controller');
     }
   });
 });
