@@ -157,13 +157,7 @@ export class TransactionManager {
   }
 
   private throwIfFatal(): void {
-    if (this.fatalCause !== null) {
-      throw this.fatalCause instanceof ProducerFencedError
-        ? this.fatalCause
-        : new TransactionFatalError(`the producer cannot go on: ${this.fatalCause.message}`, {
-            cause: this.fatalCause,
-          });
-    }
+    if (this.fatalCause !== null) throw this.fatalCause;
   }
 
   private requireState(what: string, ...states: TransactionState[]): void {
@@ -173,15 +167,24 @@ export class TransactionManager {
   }
 
   /** Marks the producer unusable. Returns the error to throw. */
+  /**
+   * Marks the producer unusable. Returns the error every later call throws: a
+   * ProducerFencedError, or a TransactionFatalError whose `cause` is what happened.
+   */
   fail(e: unknown): Error {
-    let err = e instanceof Error ? e : new Error(String(e));
-    if (err instanceof KafkaProtocolError && !(err instanceof ProducerFencedError) && FENCED_CODES.has(err.code)) {
-      err = new ProducerFencedError(err.code, err.context, err.brokerMessage);
+    if (this.fatalCause === null) {
+      let err = e instanceof Error ? e : new Error(String(e));
+      if (err instanceof KafkaProtocolError && !(err instanceof ProducerFencedError) && FENCED_CODES.has(err.code)) {
+        err = new ProducerFencedError(err.code, err.context, err.brokerMessage);
+      }
+      if (!(err instanceof ProducerFencedError) && !(err instanceof TransactionFatalError)) {
+        err = new TransactionFatalError(`the producer cannot go on: ${err.message}`, { cause: err });
+      }
+      this.fatalCause = err;
     }
-    if (this.fatalCause === null) this.fatalCause = err;
     this.state = 'fatal-error';
     this.pendingAdd.clear();
-    return err;
+    return this.fatalCause;
   }
 
   /** A record or offset commit failed: the transaction can only abort. */

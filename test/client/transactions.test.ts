@@ -5,6 +5,7 @@ import {
   KafkaProtocolError,
   ProducerFencedError,
   TransactionAbortableError,
+  TransactionFatalError,
   TransactionStateError,
 } from '../../src/client/errors.ts';
 import { Producer } from '../../src/client/producer.ts';
@@ -184,6 +185,26 @@ void describe('transactional producer against the fake broker', () => {
     await producer.send({ topic: 't-abortable', value: 'ok', partition: 1 });
     await producer.commitTransaction();
     assert.deepEqual(await readAll(kafka, 't-abortable', 2, 'read_committed'), ['ok']);
+    await producer.close();
+  });
+
+  void it('a fatal coordinator error (not authorized) leaves only close()', async () => {
+    const producer = newProducer('tx-denied');
+    const remove = kafka.inject((req) =>
+      req.apiKey === ApiKey.InitProducerId
+        ? { kind: 'error', code: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED }
+        : undefined,
+    );
+    await assert.rejects(producer.initTransactions(), (e: unknown) => {
+      assert.ok(e instanceof TransactionFatalError);
+      assert.ok(e.cause instanceof KafkaProtocolError);
+      assert.equal(e.cause.code, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+      return true;
+    });
+    remove();
+    assert.equal(producer.transactionState, 'fatal-error');
+    assert.throws(() => producer.beginTransaction(), TransactionFatalError);
+    await assert.rejects(producer.initTransactions(), TransactionFatalError);
     await producer.close();
   });
 
