@@ -29,6 +29,8 @@ interface PerfProduceOptions extends BootstrapOptions {
   throughput: number;
   producerProps?: string[];
   reportingInterval: number;
+  transactionalId?: string;
+  transactionDurationMs: number;
 }
 
 interface PerfConsumeOptions extends BootstrapOptions {
@@ -70,12 +72,20 @@ export function registerPerf(program: Command): void {
         'progress line on stderr this often',
         parseIntArg('--reporting-interval', 1),
         5000,
+      )
+      .option('--transactional-id <id>', 'send in transactions with this transactional.id')
+      .option(
+        '--transaction-duration-ms <ms>',
+        'with --transactional-id: commit and begin a new transaction this often',
+        parseIntArg('--transaction-duration-ms', 1),
+        3000,
       ),
   )
     .addHelpText(
       'after',
       examples([
         'runnel perf produce --topic bench --num-records 100000 --record-size 100 --throughput -1 --producer-props acks=all',
+        'runnel perf produce --topic bench --num-records 100000 --record-size 100 --transactional-id perf-1 --transaction-duration-ms 500',
       ]),
     )
     .action(action(async (opts: PerfProduceOptions) => perfProduce(opts)));
@@ -184,7 +194,13 @@ async function perfProduce(opts: PerfProduceOptions): Promise<number> {
   await withAdmin(opts, async (admin) => {
     await describeTopicsOrFail(admin, [opts.topic]);
   });
-  const producer = new Producer({ ...clientOptions(opts), allowAutoCreateTopics: false, ...props });
+  const transactional = opts.transactionalId !== undefined;
+  const producer = new Producer({
+    ...clientOptions(opts),
+    allowAutoCreateTopics: false,
+    ...props,
+    ...(transactional ? { transactionalId: opts.transactionalId } : {}),
+  });
   // Values cycle through a pool of random payloads (so compression sees realistic bytes).
   const pool = Array.from({ length: 64 }, () => randomBytes(opts.recordSize));
   const latencies = new Latencies(opts.numRecords);
@@ -214,7 +230,19 @@ async function perfProduce(opts: PerfProduceOptions): Promise<number> {
   try {
     await checkReachable(producer.cluster, opts.bootstrapServer);
     await producer.connect();
+    let transactionStart = performance.now();
+    let transactions = 0;
+    if (transactional) {
+      await producer.initTransactions();
+      producer.beginTransaction();
+    }
     for (let i = 0; i < opts.numRecords && failure === null; i++) {
+      if (transactional && performance.now() - transactionStart >= opts.transactionDurationMs) {
+        await producer.commitTransaction(); // waits for every record of the transaction
+        transactions++;
+        producer.beginTransaction();
+        transactionStart = performance.now();
+      }
       if (opts.throughput > 0) {
         const aheadMs = (i / opts.throughput) * 1000 - (performance.now() - start);
         if (aheadMs > 1) await sleepMs(aheadMs);
@@ -247,6 +275,11 @@ async function perfProduce(opts: PerfProduceOptions): Promise<number> {
     await producer.flush();
     while (pending > 0) await new Promise<void>((resolve) => (wake = resolve));
     if (failure !== null) throw failure;
+    if (transactional) {
+      await producer.commitTransaction();
+      transactions++;
+      process.stderr.write(`${transactions} transactions committed\n`);
+    }
   } finally {
     clearInterval(report);
     await producer.close({ force: true });
