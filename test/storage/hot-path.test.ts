@@ -36,8 +36,8 @@ function settle<T>(promises: Promise<T>[]): Promise<PromiseSettledResult<T>[]> {
   return Promise.allSettled(promises);
 }
 
-describe('FileLog group commit', () => {
-  it('writes appends queued together with one write, each acknowledged with its own offsets', async () => {
+void describe('FileLog group commit', () => {
+  void it('writes appends queued together with one write, each acknowledged with its own offsets', async () => {
     const { disk, logWrites } = countingDisk(memoryDisk());
     const log = await open(disk);
     const before = logWrites();
@@ -67,7 +67,7 @@ describe('FileLog group commit', () => {
     await log.close();
   });
 
-  it('coalesces appends that arrive while a write is under way', async () => {
+  void it('coalesces appends that arrive while a write is under way', async () => {
     const { disk, logWrites } = countingDisk(memoryDisk());
     const log = await open(disk);
     const before = logWrites();
@@ -85,7 +85,7 @@ describe('FileLog group commit', () => {
     await log.close();
   });
 
-  it('fails only the append whose batch is invalid', async () => {
+  void it('fails only the append whose batch is invalid', async () => {
     const log = await open(memoryDisk());
     const bad = batchOf(2);
     bad[bad.length - 1] ^= 0xff; // breaks the CRC
@@ -104,7 +104,7 @@ describe('FileLog group commit', () => {
     await log.close();
   });
 
-  it('keeps appends with different leader epochs in separate groups', async () => {
+  void it('keeps appends with different leader epochs in separate groups', async () => {
     const log = await open(memoryDisk());
     const [a, b] = await Promise.all([
       log.append(batchOf(1), { leaderEpoch: 3 }),
@@ -120,7 +120,7 @@ describe('FileLog group commit', () => {
     await log.close();
   });
 
-  it('acknowledges none of a group whose write is torn, and a crash keeps none of it', async () => {
+  void it('acknowledges none of a group whose write is torn, and a crash keeps none of it', async () => {
     const mem = memoryDisk();
     const disk = faultyDisk(mem, seededRandom(7));
     const acked = await open(disk);
@@ -147,7 +147,7 @@ describe('FileLog group commit', () => {
     await reopened.close();
   });
 
-  it('flushes a group before acknowledging it when flush.messages is reached', async () => {
+  void it('flushes a group before acknowledging it when flush.messages is reached', async () => {
     const mem = memoryDisk();
     const log = await open(mem, { flushMessages: 1 });
     await Promise.all(Array.from({ length: 4 }, () => log.append(batchOf(2), { leaderEpoch: 0 })));
@@ -159,7 +159,7 @@ describe('FileLog group commit', () => {
     await reopened.close();
   });
 
-  it('rejects every append of a group when the log is closed before it runs', async () => {
+  void it('rejects every append of a group when the log is closed before it runs', async () => {
     const log = await open(memoryDisk());
     const pending = [log.append(batchOf(1), { leaderEpoch: 0 }), log.append(batchOf(1), { leaderEpoch: 0 })];
     const closing = log.close();
@@ -170,8 +170,8 @@ describe('FileLog group commit', () => {
   });
 });
 
-describe('FileLog read path', () => {
-  it('serves a fetch of maxBytes with one read of the segment', async () => {
+void describe('FileLog read path', () => {
+  void it('serves a fetch of maxBytes with one read of the segment', async () => {
     const { disk, logReads } = countingDisk(memoryDisk());
     const log = await open(disk, { indexIntervalBytes: 4096 });
     // 1,000 batches of ~1.1 KB, appended one by one: ~1.1 MB in one segment.
