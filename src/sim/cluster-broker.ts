@@ -56,6 +56,8 @@ export interface BrokerSettings {
   /** A request without an answer for this long may be sent again. */
   requestTimeoutMs: number;
   replicaFetchBackoffMs: number;
+  /** replica.fetch.max.bytes (small values make a follower catch up over several fetches). */
+  replicaFetchMaxBytes: number;
   bug: PlantedBug;
 }
 
@@ -208,6 +210,18 @@ export class SimBroker {
     this.lastHeartbeatMs = Number.NEGATIVE_INFINITY;
   }
 
+  /**
+   * DeleteRecords on this broker as leader: the log start moves to `offset` (at most the
+   * high watermark); followers follow through the log start offset in fetch responses.
+   * Returns the new log start, or undefined when not the leader or refused.
+   */
+  async deleteRecords(pid: number, offset: number): Promise<number | undefined> {
+    const log = this.logs.get(pid);
+    if (!this.up || !this.leaders.has(pid) || log === undefined) return undefined;
+    const r = await log.deleteRecordsBefore(offset);
+    return r.kind === 'ok' ? r.lowWatermark : undefined;
+  }
+
   // ---- outgoing requests ------------------------------------------------------------
 
   private async tick(): Promise<void> {
@@ -323,7 +337,7 @@ export class SimBroker {
       const built = buildReplicaFetch(
         followers,
         { replicaId: this.id, brokerEpoch: this.brokerEpoch },
-        REPLICA_FETCH_DEFAULTS,
+        { ...REPLICA_FETCH_DEFAULTS, maxBytes: this.settings.replicaFetchMaxBytes },
         this.nowMs,
       );
       if (built === undefined) continue;
@@ -668,6 +682,7 @@ export class SimBroker {
         errorCode,
         records,
         highWatermark,
+        logStartOffset: this.logs.get(m.partition)?.logStartOffset() ?? -1,
         correlationId: m.correlationId,
       });
     const leader = this.leaders.get(m.partition);

@@ -249,6 +249,10 @@ export class SimConsumer {
     const f = this.inFlight[m.partition]!;
     if (f.correlationId !== m.correlationId) return;
     f.correlationId = -1;
+    if (m.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE && m.offset === this.positions[m.partition]) {
+      // Below the leader's log start (DeleteRecords): go on from there (auto.offset.reset=earliest).
+      if (m.logStartOffset > m.offset) this.positions[m.partition] = m.logStartOffset;
+    }
     if (m.errorCode !== ErrorCode.NONE) {
       this.metadata.stale = true;
       f.sentAtMs = this.scheduler.nowMs - this.settings.requestTimeoutMs + this.settings.tickMs * 2;

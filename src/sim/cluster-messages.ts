@@ -55,6 +55,7 @@ export type ClusterMessage = Base &
         errorCode: number;
         records: Buffer;
         highWatermark: number;
+        logStartOffset: number;
         correlationId: number;
       }
     | { type: 'clientMetadata'; correlationId: number }

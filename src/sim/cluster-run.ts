@@ -61,6 +61,8 @@ export interface ClusterSimResult {
   crashes: number;
   powerLosses: number;
   controllerCrashes: number;
+  /** DeleteRecords that moved a log start. */
+  recordDeletions: number;
   /** Controlled shutdowns the controller granted. */
   controlledShutdowns: number;
   leaderChanges: number;
@@ -171,6 +173,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     produceTimeoutMs: 800,
     requestTimeoutMs: 400,
     replicaFetchBackoffMs: 100,
+    replicaFetchMaxBytes: random.int(2) === 0 ? 1_048_576 : 200 + random.int(1500),
     bug: options.bug ?? 'none',
   };
   for (const id of brokerIds) brokers.push(new SimBroker(id, scheduler, random, send, brokerSettings));
@@ -185,6 +188,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   let crashes = 0;
   let powerLosses = 0;
   let controllerCrashes = 0;
+  let deletions = 0;
   const restartLater = (b: SimBroker, afterMs: number): void => {
     activeFaults++;
     scheduler.schedule(scheduler.nowMs + afterMs, EVENT_RESTART, b.id, async () => {
@@ -221,7 +225,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   const faultCount = 2 + random.int(random.int(2) === 0 ? 6 : 16);
   for (let i = 0; i < faultCount; i++) {
     const at = 500 + random.int(Math.max(1, faultPhaseMs - 1500));
-    const kind = random.int(10);
+    const kind = random.int(11);
     const target = all[random.int(all.length)]!;
     const other = all[random.int(all.length)]!;
     const duration = 200 + random.int(3000);
@@ -312,6 +316,19 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
           scheduler.schedule(scheduler.nowMs + 3000, EVENT_FAULT, leaving.id, stop);
           return;
         }
+        case 10: {
+          // DeleteRecords on a partition's leader, up to a random offset below its high watermark.
+          const pid = random.int(partitions);
+          const leader = brokers.find((x) => x.up && x.leaders.has(pid));
+          const log = leader?.logs.get(pid);
+          if (leader === undefined || log === undefined) return;
+          const start = log.logStartOffset();
+          const offset = start + random.int(log.highWatermark() - start + 1);
+          note(`delete records p${pid} before ${offset} on ${leader.id}`);
+          return leader.deleteRecords(pid, offset).then((low) => {
+            if (low !== undefined && low > start) deletions++;
+          });
+        }
         case 8: {
           const slow = b ?? brokers[random.int(brokers.length)]!;
           note(`slow disk ${slow.id}`);
@@ -342,6 +359,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     powerLosses: 0,
     controllerCrashes: 0,
     controlledShutdowns: 0,
+    recordDeletions: 0,
     leaderChanges: 0,
     truncations: 0,
     isrShrinks: 0,
@@ -416,6 +434,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   result.crashes = crashes;
   result.powerLosses = powerLosses;
   result.controllerCrashes = controllerCrashes;
+  result.recordDeletions = deletions;
   for (const b of brokers) {
     result.controlledShutdowns += b.stats.shutdownsGranted;
     result.leaderChanges += b.stats.becameLeader;

@@ -84,7 +84,7 @@ function describeCluster(r: ClusterSimResult): string {
     `cluster seed ${r.seed}: ${r.ok ? 'ok' : 'FAIL'} trace ${r.traceHash} steps ${r.steps} sim ${(r.simMs / 1000).toFixed(1)}s ` +
     `committed ${r.committed} acked ${r.acknowledged} consumed ${r.consumed} leaders ${r.leaderChanges} ` +
     `truncations ${r.truncations} shrinks ${r.isrShrinks} crashes ${r.crashes} power ${r.powerLosses} ` +
-    `controller ${r.controllerCrashes} shutdowns ${r.controlledShutdowns} msgs ${r.messages}`
+    `controller ${r.controllerCrashes} shutdowns ${r.controlledShutdowns} deletions ${r.recordDeletions} msgs ${r.messages}`
   );
 }
 
@@ -110,7 +110,18 @@ async function mainCluster(args: Args): Promise<void> {
   const failures: ClusterSimResult[] = [];
   let steps = 0;
   let combined = 0;
-  const totals = { committed: 0, acknowledged: 0, leaderChanges: 0, truncations: 0, powerLosses: 0, crashes: 0 };
+  const totals = {
+    committed: 0,
+    acknowledged: 0,
+    leaderChanges: 0,
+    truncations: 0,
+    isrShrinks: 0,
+    powerLosses: 0,
+    crashes: 0,
+    controllerCrashes: 0,
+    controlledShutdowns: 0,
+    recordDeletions: 0,
+  };
   const last = args.first + args.seeds - 1;
   for (let seed = args.first; seed <= last; seed++) {
     const r = await runClusterSeed({ seed, maxSteps: args.steps, bug: args.bug });

@@ -126,6 +126,7 @@ void describe('cluster simulation', () => {
     let truncations = 0;
     let powerLosses = 0;
     let shutdowns = 0;
+    let deletions = 0;
     for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
       const r = await runClusterSeed({ seed });
       committed += r.committed;
@@ -135,6 +136,7 @@ void describe('cluster simulation', () => {
       truncations += r.truncations;
       powerLosses += r.powerLosses;
       shutdowns += r.controlledShutdowns;
+      deletions += r.recordDeletions;
       if (!r.ok) {
         failures.push(
           `seed ${seed}: ${r.error?.split('\n')[0]} (replay: npm run sim -- --sim cluster --seed ${seed} --verbose)`,
@@ -149,6 +151,7 @@ void describe('cluster simulation', () => {
       assert.ok(leaderChanges > SEEDS * 3, 'leadership moves');
       assert.ok(truncations > 0, 'some followers truncate diverged logs');
       assert.ok(powerLosses > 0, 'some runs lose unflushed writes');
+      assert.ok(deletions > 0, 'DeleteRecords moves log starts');
       assert.ok(shutdowns > 0, 'some brokers shut down under the control of the controller');
     }
   });
