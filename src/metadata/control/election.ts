@@ -14,8 +14,9 @@
  *     counts (a broker being fenced), `add` always does (a broker being unfenced), because
  *     those changes are in the same batch and not yet in the image.
  *   uncleanElectionEnabled(image, topicName, brokerDefault, nodeId?) -> boolean
- *     the topic's unclean.leader.election.enable, else the cluster-wide dynamic broker
- *     default, else this node's, else the static broker config the caller passes.
+ *     the topic's unclean.leader.election.enable, else this node's dynamic broker config,
+ *     else the cluster-wide dynamic default, else the static broker config the caller passes
+ *     (Kafka's order of config sources).
  *   removeBrokerFromPartitions / electLeaderlessPartitions: the sweeps fencing, controlled
  *     shutdown and unfencing run (records to append, in partition order).
  *
@@ -83,10 +84,10 @@ export function uncleanElectionEnabled(
 ): boolean {
   const value =
     topicConfigs(image, topicName).get(UNCLEAN_LEADER_ELECTION_ENABLE) ??
-    resourceConfigs(image, ConfigResourceType.BROKER, '').get(UNCLEAN_LEADER_ELECTION_ENABLE) ??
     (nodeId === undefined
       ? undefined
-      : resourceConfigs(image, ConfigResourceType.BROKER, String(nodeId)).get(UNCLEAN_LEADER_ELECTION_ENABLE));
+      : resourceConfigs(image, ConfigResourceType.BROKER, String(nodeId)).get(UNCLEAN_LEADER_ELECTION_ENABLE)) ??
+    resourceConfigs(image, ConfigResourceType.BROKER, '').get(UNCLEAN_LEADER_ELECTION_ENABLE);
   return value === undefined ? brokerDefault : value.toLowerCase() === 'true';
 }
 

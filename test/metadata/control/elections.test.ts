@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { alterPartition } from '../../../src/metadata/control/alter-partition.ts';
 import { autoLeaderRebalance, ElectionType, electLeaders } from '../../../src/metadata/control/elect-leaders.ts';
-import { acceptableLeaders, buildPartitionChange } from '../../../src/metadata/control/election.ts';
+import {
+  acceptableLeaders,
+  buildPartitionChange,
+  uncleanElectionEnabled,
+} from '../../../src/metadata/control/election.ts';
 import { alterPartitionReassignments, listPartitionReassignments } from '../../../src/metadata/control/reassignment.ts';
 import { ErrorCode } from '../../../src/protocol/generated/errors.ts';
 import { checkInvariants, settings, TestCluster } from './helpers.ts';
@@ -44,6 +48,30 @@ void describe('partition change builder', () => {
     // The leader leaves the ISR: the next in replica order within the ISR takes over.
     const moved = buildPartitionChange(topicId, p, acceptableLeaders(c.image, { remove: 1 }), { isr: [2] })!;
     assert.equal(moved.leader, 2);
+  });
+});
+
+void describe('unclean.leader.election.enable', () => {
+  void it("topic config, then this node's config, then the cluster default, then the static value", () => {
+    const c = cluster([1], { t: [[1]] });
+    const broker = (name: string, value: string | null) =>
+      c.apply([
+        {
+          typeId: 4,
+          version: 0,
+          record: { resourceType: 4, resourceName: name, name: 'unclean.leader.election.enable', value },
+        },
+      ]);
+    assert.equal(uncleanElectionEnabled(c.image, 't', false), false);
+    assert.equal(uncleanElectionEnabled(c.image, 't', true), true);
+    broker('1', 'true');
+    assert.equal(uncleanElectionEnabled(c.image, 't', false, 1), true);
+    assert.equal(uncleanElectionEnabled(c.image, 't', false), false);
+    broker('', 'false');
+    assert.equal(uncleanElectionEnabled(c.image, 't', true, 1), true);
+    assert.equal(uncleanElectionEnabled(c.image, 't', true, 2), false);
+    c.setTopicConfig('t', 'unclean.leader.election.enable', 'TRUE');
+    assert.equal(uncleanElectionEnabled(c.image, 't', false, 1), true);
   });
 });
 
