@@ -20,10 +20,10 @@
  *     nothing else is in flight). Append the records, then send the response (it already
  *     describes the state after them).
  *   fenceExpiredBrokers(image, heartbeats, nowMs, sessionTimeoutMs, settings) -> records
- *     Call it from a controller timer (Kafka checks about every session timeout / 2 or more
- *     often); append the records as one operation.
+ *     Call it from a controller timer well below the session timeout (e.g. every second);
+ *     append the records as one operation.
  *   unregisterBroker(image, brokerId, heartbeats, settings) -> { records, response: errorCode }
- *     UnregisterBroker (KIP-853 removal of a broker): its leaderships move, it leaves the ISRs
+ *     UnregisterBroker (removing a broker for good): its leaderships move, it leaves the ISRs
  *     where others remain, then an UnregisterBrokerRecord; BROKER_ID_NOT_REGISTERED if unknown.
  *
  * Errors are Kafka codes in the response, never exceptions.
