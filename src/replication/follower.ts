@@ -24,6 +24,7 @@
  * Nothing here reads a clock or starts a timer: backoff deadlines are computed from the
  * `nowMs` passed in and kept for the caller to read (`readyAtMs`).
  */
+import { ZERO_UUID } from '../protocol/codec/uuid.ts';
 import { ErrorCode } from '../protocol/generated/errors.ts';
 import type { FetchRequestFetchPartition } from '../protocol/generated/fetch-request.ts';
 import type { FetchResponsePartitionData } from '../protocol/generated/fetch-response.ts';
@@ -99,7 +100,7 @@ export class FollowerState {
       lastFetchedEpoch: this.log.latestEpoch(),
       logStartOffset: BigInt(this.log.logStartOffset()),
       partitionMaxBytes,
-      replicaDirectoryId: '',
+      replicaDirectoryId: ZERO_UUID,
     };
   }
 
