@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningBroker, startBroker } from '../../src/broker/start.ts';
-import { freePorts, PairProxy } from './cluster-proxy.ts';
+import { PairProxy, reservePorts } from './cluster-proxy.ts';
 
 export interface TestClusterOptions {
   brokers: number;
@@ -62,10 +62,22 @@ const FAST: Record<string, string> = {
 };
 
 export async function startTestCluster(options: TestClusterOptions): Promise<TestCluster> {
+  // Another process may take a reserved port between its release and our bind: try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EADDRINUSE' || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
   const n = options.brokers;
   const voters = Math.min(options.controllers ?? n, n);
   const root = mkdtempSync(join(tmpdir(), 'runnel-cluster-'));
-  const controllerPorts = await freePorts(voters);
+  const reserved = await reservePorts(voters);
+  const controllerPorts = reserved.ports;
   // proxies[from][to]: from's connections to to's controller listener.
   const proxies = new Map<string, PairProxy>();
   for (let from = 1; from <= n; from++) {
@@ -106,8 +118,16 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
     });
   };
 
+  await reserved.release();
   const all = Array.from({ length: n }, (_, k) => k + 1);
-  await Promise.all(all.map(start));
+  const started = await Promise.allSettled(all.map(start));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed !== undefined) {
+    await Promise.all([...nodes.values()].map((b) => b.kill()));
+    await Promise.all([...proxies.values()].map((p) => p.close()));
+    rmSync(root, { recursive: true, force: true });
+    throw failed.reason;
+  }
 
   const node = (i: number): RunningBroker => {
     const b = nodes.get(i);

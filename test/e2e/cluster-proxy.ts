@@ -64,8 +64,11 @@ export class PairProxy {
   }
 }
 
-/** Free ports on 127.0.0.1 (bound and released; the OS does not hand them out again at once). */
-export async function freePorts(count: number): Promise<number[]> {
+/**
+ * Ports on 127.0.0.1 held until release(): bind what else needs port 0 (the proxies)
+ * before releasing them, so the OS cannot hand one of them out meanwhile.
+ */
+export async function reservePorts(count: number): Promise<{ ports: number[]; release(): Promise<void> }> {
   const servers: Server[] = [];
   const ports: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -75,6 +78,16 @@ export async function freePorts(count: number): Promise<number[]> {
     if (address !== null && typeof address !== 'string') ports.push(address.port);
     servers.push(server);
   }
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  return {
+    ports,
+    release: () =>
+      Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => {}),
+  };
+}
+
+/** Free ports on 127.0.0.1 (bound and released at once; prefer reservePorts when binding more meanwhile). */
+export async function freePorts(count: number): Promise<number[]> {
+  const { ports, release } = await reservePorts(count);
+  await release();
   return ports;
 }
