@@ -26,6 +26,7 @@ import { SimConsumer, SimProducer } from './cluster-clients.ts';
 import { SimController } from './cluster-controller.ts';
 import { ClusterChecker } from './cluster-invariants.ts';
 import { type ClusterMessage, CONSUMER_ID, CONTROLLER_ID, PRODUCER_ID } from './cluster-messages.ts';
+import { clusterWireRoundTrip } from './cluster-wire.ts';
 import { InvariantViolation } from './invariants.ts';
 import { SimNetwork } from './network.ts';
 import { Scheduler } from './scheduler.ts';
@@ -42,6 +43,8 @@ export interface ClusterSimOptions {
   /** Keep a readable trace of the last events. */
   traceTail?: number;
   bug?: PlantedBug;
+  /** Send broker and controller messages through their generated codecs' bytes. */
+  wire?: boolean;
   /** unclean.leader.election.enable for the controller (a way to lose data: tests). */
   uncleanLeaderElection?: boolean;
 }
@@ -107,7 +110,8 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     scheduler,
     random,
     { baseDelayMs: 1, jitterMs: 4, dropRate: 0.005, duplicateRate: 0.005 },
-    (m) => {
+    (delivered) => {
+      const m = options.wire ? clusterWireRoundTrip(delivered, TOPIC, TOPIC_ID) : delivered;
       if (tail) note(`deliver ${describeMessage(m)}`);
       if (m.to === CONTROLLER_ID) return controller!.receive(m);
       if (m.to === PRODUCER_ID) return producer!.receive(m);

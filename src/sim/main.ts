@@ -90,12 +90,13 @@ function describeCluster(r: ClusterSimResult): string {
 
 async function mainCluster(args: Args): Promise<void> {
   const bugFlag = args.bug !== 'none' ? ` --bug ${args.bug}` : '';
-  const stepsFlag = args.steps ? ` --steps ${args.steps}` : '';
+  const stepsFlag = `${args.steps ? ` --steps ${args.steps}` : ''}${args.wire ? ' --wire' : ''}`;
   if (args.seed !== undefined) {
     const r = await runClusterSeed({
       seed: args.seed,
       maxSteps: args.steps,
       bug: args.bug,
+      wire: args.wire,
       traceTail: args.verbose ? 400 : 0,
     });
     if (r.trace) for (const line of r.trace) console.log(line);
@@ -124,7 +125,7 @@ async function mainCluster(args: Args): Promise<void> {
   };
   const last = args.first + args.seeds - 1;
   for (let seed = args.first; seed <= last; seed++) {
-    const r = await runClusterSeed({ seed, maxSteps: args.steps, bug: args.bug });
+    const r = await runClusterSeed({ seed, maxSteps: args.steps, bug: args.bug, wire: args.wire });
     steps += r.steps;
     for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r[k];
     combined = ((Math.imul(combined ^ Number.parseInt(r.traceHash.slice(0, 8), 16), 0x01000193) >>> 0) ^ seed) >>> 0;

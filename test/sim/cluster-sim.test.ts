@@ -44,6 +44,15 @@ void describe('cluster simulation', () => {
     assert.notEqual(c.traceHash, d.traceHash);
   });
 
+  void it('through the wire bytes (generated codecs at their newest versions) a run is the same run', async () => {
+    for (let seed = 100; seed < 110; seed++) {
+      const plain = await runClusterSeed({ seed });
+      const wire = await runClusterSeed({ seed, wire: true });
+      assert.equal(wire.ok, true, wire.error);
+      assert.equal(wire.traceHash, plain.traceHash, `seed ${seed}`);
+    }
+  });
+
   void it('--steps bounds a run', async () => {
     const r = await runClusterSeed({ seed: 7, maxSteps: 300 });
     assert.equal(r.steps, 300);
