@@ -2,7 +2,9 @@
  * FindCoordinator (key 10), v0-6. Key type 0 (group): the leader of the group's
  * __consumer_offsets partition, which is created (compacted) on the first request;
  * COORDINATOR_NOT_AVAILABLE until that partition is loaded here. Key type 1
- * (transaction): this node. v4+ answers a batch of keys (`coordinatorKeys`).
+ * (transaction): the leader of the id's __transaction_state partition (created on the
+ * first request), this node once its shard is loaded, another broker when it leads it.
+ * v4+ answers a batch of keys (`coordinatorKeys`).
  */
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
@@ -30,14 +32,20 @@ async function findOne(
   if (keyType !== KEY_TYPE_GROUP && keyType !== KEY_TYPE_TRANSACTION) {
     return none(ErrorCode.INVALID_REQUEST, `Unknown coordinator key type ${keyType}`);
   }
+  let nodeId = services.nodeId;
   if (keyType === KEY_TYPE_GROUP) {
     const errorCode = await services.groups.findCoordinator(key);
     if (errorCode !== ErrorCode.NONE) return none(errorCode);
+  } else {
+    if (key === '') return none(ErrorCode.INVALID_REQUEST, 'empty transactional id');
+    const found = await services.transactions.findCoordinator(key);
+    if (found.errorCode !== ErrorCode.NONE) return none(found.errorCode);
+    nodeId = found.nodeId;
   }
-  const self = services.metadata.image().brokers.get(services.nodeId);
-  const endpoint = self?.endpoints.find((e) => e.name === listenerName);
+  const broker = services.metadata.image().brokers.get(nodeId);
+  const endpoint = broker?.endpoints.find((e) => e.name === listenerName);
   if (endpoint === undefined) return none(ErrorCode.COORDINATOR_NOT_AVAILABLE);
-  return { key, nodeId: services.nodeId, host: endpoint.host, port: endpoint.port, errorCode: 0, errorMessage: null };
+  return { key, nodeId, host: endpoint.host, port: endpoint.port, errorCode: 0, errorMessage: null };
 }
 
 export const findCoordinatorHandler = defineHandler({
