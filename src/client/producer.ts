@@ -197,6 +197,9 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   private bufferUsed = 0;
   private readonly memoryWaiters: MemoryWaiter[] = [];
   private incompleteBatches = 0;
+  /** send() calls still putting records into batches, and who waits for them to finish. */
+  private appending = 0;
+  private appendWaiters: (() => void)[] = [];
   private flushWaiters: Deferred<void>[] = [];
   private flushing = 0;
   private producerId = -1n;
@@ -325,6 +328,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   async abortTransaction(): Promise<void> {
     const txn = this.requireTxn('abortTransaction()');
     txn.beginAbort();
+    await this.appendsDone();
     this.failUnsent(new TransactionAbortableError('the transaction was aborted'));
     await this.flush();
     await txn.abort(this.maxBlockMs);
@@ -381,6 +385,9 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       reject: d.reject,
     };
     const startMs = this.cluster.clock.monotonicMs();
+    // Until every record is in a batch (metadata and buffer room may take a while), flush() and
+    // commitTransaction() wait for this call too: they cover every send made before them.
+    this.appending++;
     try {
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
@@ -407,6 +414,8 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       this.failHandle(handle, e);
       d.promise.catch(() => {});
       throw e;
+    } finally {
+      if (--this.appending === 0) for (const w of this.appendWaiters.splice(0)) w();
     }
     const out = await d.promise;
     return single ? out[0]! : out;
@@ -567,8 +576,14 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
     return q[q.length - 1]!.closed;
   }
 
-  /** Sends everything queued now and resolves once every batch sent so far has completed. */
+  /** Resolves once every send() called so far has put its records into batches. */
+  private async appendsDone(): Promise<void> {
+    while (this.appending > 0) await new Promise<void>((resolve) => this.appendWaiters.push(resolve));
+  }
+
+  /** Sends everything queued now and resolves once every send made so far has completed. */
   async flush(): Promise<void> {
+    await this.appendsDone();
     if (this.incompleteBatches === 0) return;
     const d = deferred<void>();
     this.flushWaiters.push(d);

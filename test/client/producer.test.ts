@@ -37,6 +37,20 @@ void describe('producer against the fake broker', () => {
     assert.deepEqual(await kafka.values('p-basic', 0), ['a', 'b', 'c']);
     await producer.close();
   });
+
+  void it('flush() covers sends still waiting for metadata', async () => {
+    kafka.createTopic('p-flush-pending', 1);
+    const producer = new Producer({ bootstrapServers: kafka.bootstrap, lingerMs: 1000 });
+    let done = false;
+    const sent = producer.send({ topic: 'p-flush-pending', value: 'x' }).then(() => {
+      done = true;
+    });
+    await producer.flush();
+    await Promise.resolve();
+    assert.equal(done, true, 'the send completed before flush() returned');
+    await sent;
+    await producer.close();
+  });
 });
 
 void describe('producer batching, memory, retries', () => {

@@ -95,6 +95,25 @@ void describe('transactional producer against the fake broker', () => {
     await producer.close();
   });
 
+  void it('commit covers sends not awaited yet, still waiting for metadata', async () => {
+    kafka.createTopic('t-pending', 1);
+    const producer = newProducer('tx-pending');
+    await producer.initTransactions();
+    for (let t = 0; t < 2; t++) {
+      producer.beginTransaction();
+      // The topic is not in the producer's metadata yet: these sends are still waiting for it.
+      const sends = Array.from({ length: 50 }, (_, i) => producer.send({ topic: 't-pending', value: `${t}-${i}` }));
+      await producer.commitTransaction();
+      const metas = await Promise.all(sends);
+      assert.equal(metas.length, 50);
+    }
+    const values = await readAll(kafka, 't-pending', 1, 'read_committed');
+    assert.equal(values.length, 100);
+    // 100 records and one COMMIT marker per transaction.
+    assert.equal(kafka.topics.get('t-pending')!.partitions[0]!.nextOffset, 102);
+    await producer.close();
+  });
+
   void it('a transaction with nothing in it commits and aborts without EndTxn', async () => {
     const producer = newProducer('tx-empty');
     await producer.initTransactions();
