@@ -20,6 +20,8 @@
  * Every handler runs to completion inside one scheduler event (awaited), so nothing
  * interleaves; events of an older life (before a crash) are ignored by generation.
  */
+
+import { StorageError } from '../env/disk.ts';
 import type { MemoryDisk } from '../env/disk-memory.ts';
 import { memoryDisk } from '../env/disk-memory.ts';
 import type { Random } from '../env/random.ts';
@@ -28,7 +30,7 @@ import { replay } from '../metadata/replay.ts';
 import { ErrorCode } from '../protocol/generated/errors.ts';
 import type { FetchResponsePartitionData } from '../protocol/generated/fetch-response.ts';
 import { buildReplicaFetch, REPLICA_FETCH_DEFAULTS } from '../replication/fetch-request.ts';
-import { FollowerState } from '../replication/follower.ts';
+import { type FollowerOutcome, FollowerState } from '../replication/follower.ts';
 import { LeaderState, serveFollowerFetch } from '../replication/leader.ts';
 import { logConfig } from '../storage/config.ts';
 import { FileLog } from '../storage/file-log.ts';
@@ -97,6 +99,8 @@ export class SimBroker {
   private lastHeartbeatMs = Number.NEGATIVE_INFINITY;
   leaders = new Map<number, LeaderState>();
   followers = new Map<number, FollowerState>();
+  /** Partitions this broker stopped following after a storage error, by leader epoch. */
+  private failedFollowers = new Map<number, number>();
   private waiters = new Map<number, ProduceWaiter[]>();
   private fetchInFlight = new Map<number, FetchInFlight>();
   private alterInFlight = new Map<number, { correlationId: number; sentAtMs: number; leaderEpoch: number }>();
@@ -111,6 +115,7 @@ export class SimBroker {
   private onShutdownGranted: (() => void) | undefined;
   /** Counters (coverage). */
   stats = {
+    failedPartitions: 0,
     shutdownsGranted: 0,
     becameLeader: 0,
     truncations: 0,
@@ -155,6 +160,7 @@ export class SimBroker {
     );
     this.leaders = new Map();
     this.followers = new Map();
+    this.failedFollowers = new Map();
     this.waiters = new Map();
     this.fetchInFlight = new Map();
     this.alterInFlight = new Map();
@@ -498,7 +504,7 @@ export class SimBroker {
       const f = this.followers.get(pid);
       if (f !== undefined) {
         if (p.leaderEpoch >= f.leaderEpoch) f.updateLeader(p.leader, p.leaderEpoch);
-      } else {
+      } else if ((this.failedFollowers.get(pid) ?? -1) < p.leaderEpoch) {
         this.followers.set(
           pid,
           new FollowerState({
@@ -582,7 +588,19 @@ export class SimBroker {
       if (f === undefined || f.leaderId !== m.from || f.leaderEpoch !== currentLeaderEpoch) continue;
       const fetchedOffset = inFlight.fetchOffsets.get(`${f.topic}:${f.partition}`);
       if (fetchedOffset === undefined) continue;
-      const outcome = await f.handleResponse(data, fetchedOffset, this.nowMs);
+      let outcome: FollowerOutcome;
+      try {
+        outcome = await f.handleResponse(data, fetchedOffset, this.nowMs);
+      } catch (err) {
+        if (!(err instanceof StorageError)) throw err;
+        // As Kafka's fetcher marks a partition failed (say, an append below the log end:
+        // a leader's log start moved inside a batch by DeleteRecords while this log
+        // diverged): stop following it until the leader epoch changes.
+        this.failedFollowers.set(f.partition, f.leaderEpoch);
+        this.followers.delete(f.partition);
+        this.stats.failedPartitions++;
+        continue;
+      }
       if (outcome.kind === 'truncated') this.stats.truncations++;
       if (outcome.kind === 'appended' || outcome.kind === 'truncated') progressed = true;
     }

@@ -64,6 +64,8 @@ export interface ClusterSimResult {
   crashes: number;
   powerLosses: number;
   controllerCrashes: number;
+  /** Partitions a follower stopped following after a storage error (Kafka's failed partitions). */
+  failedFollowers: number;
   /** DeleteRecords that moved a log start. */
   recordDeletions: number;
   /** Controlled shutdowns the controller granted. */
@@ -364,6 +366,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     controllerCrashes: 0,
     controlledShutdowns: 0,
     recordDeletions: 0,
+    failedFollowers: 0,
     leaderChanges: 0,
     truncations: 0,
     isrShrinks: 0,
@@ -441,6 +444,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   result.recordDeletions = deletions;
   for (const b of brokers) {
     result.controlledShutdowns += b.stats.shutdownsGranted;
+    result.failedFollowers += b.stats.failedPartitions;
     result.leaderChanges += b.stats.becameLeader;
     result.truncations += b.stats.truncations;
     result.isrShrinks += b.stats.isrShrinks;

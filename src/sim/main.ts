@@ -122,6 +122,7 @@ async function mainCluster(args: Args): Promise<void> {
     controllerCrashes: 0,
     controlledShutdowns: 0,
     recordDeletions: 0,
+    failedFollowers: 0,
   };
   const last = args.first + args.seeds - 1;
   for (let seed = args.first; seed <= last; seed++) {

@@ -107,6 +107,17 @@ void describe('cluster simulation', () => {
     assert.equal(followerLog.logEndOffset(), 0);
   });
 
+  // Seed 5655: DeleteRecords moved the leader's log start inside a batch while a follower
+  // had diverged; the leader's epoch cache starts the epoch at the log start, the follower
+  // truncates there and the leader's next answer starts with the batch below it: the
+  // append fails, as in Kafka (UnexpectedAppendOffsetException on a non-empty log), and
+  // the follower stops following the partition until the leader epoch changes.
+  void it('a follower append below its log end marks the partition failed, as Kafka does', async () => {
+    const r = await runClusterSeed({ seed: 5655 });
+    assert.equal(r.ok, true, r.error);
+    assert.ok(r.failedFollowers >= 1);
+  });
+
   for (const [bug, limit] of [
     ['hw-is-leo', 20],
     ['ack-before-isr', 20],
