@@ -1,6 +1,8 @@
 /**
- * What the simulator needs of a node type, so more than Raft voters can run under it
- * (partition replicas with ISR and high watermark are next). A process:
+ * What the simulator needs of a node type, so more than Raft voters can run under it.
+ * (The cluster simulation's broker, cluster-broker.ts, follows the same discipline with a
+ * richer crash: `crash(powerLoss)` keeps or drops the unflushed page cache, `start()`
+ * recovers; Kafka's logs are not fsynced before acknowledging, replication is.) A process:
  *
  * - takes messages from the SimNetwork (`receive`), returning the promise of its work so
  *   the scheduler awaits it before the next event (nothing interleaves);
