@@ -100,6 +100,8 @@ export class Partition {
   appendedBytes = 0;
   /** Called when the high watermark moves up (the fetch purgatory listens). */
   onHighWatermarkAdvanced: ((partition: Partition) => void) | undefined;
+  /** Called after a leader append that left the high watermark where it was (parked follower fetches wake). */
+  onAppendedBelowHighWatermark: ((partition: Partition) => void) | undefined;
 
   private tail: Promise<unknown> = Promise.resolve();
   private pending = 0;
@@ -392,7 +394,7 @@ export class Partition {
       }
     }
     this.appendedBytes += batches.length;
-    this.maybeIncrementHighWatermark();
+    if (!this.maybeIncrementHighWatermark()) this.onAppendedBelowHighWatermark?.(this);
     return {
       kind: 'appended',
       baseOffset: result.baseOffset,

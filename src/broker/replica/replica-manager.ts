@@ -415,6 +415,8 @@ export class ReplicaManager {
         this.maybeTick();
       };
       partition.onIsrChangePending = () => this.sendAlterPartitions();
+      // Followers long-poll for new data: wake them on every append, not only when the HW moves.
+      partition.onAppendedBelowHighWatermark = (p) => this.fetchPurgatory.checkAndComplete(key(p.topic, p.partition));
       this.partitions.set(k, partition);
     } else {
       partition.applyConfig(config);

@@ -24,13 +24,13 @@ function produce(h: Harness, acks: number, timeoutMs = 1000) {
   ).then(({ response }) => response.responses[0]!.partitionResponses[0]!);
 }
 
-function followerFetch(h: Harness, fetchOffset: number, currentLeaderEpoch = 1) {
+function followerFetch(h: Harness, fetchOffset: number, currentLeaderEpoch = 1, maxWaitMs = 0) {
   return handleFetch(
     {
       clusterId: null,
       replicaId: 2,
       replicaState: { replicaId: -1, replicaEpoch: -1n },
-      maxWaitMs: 0,
+      maxWaitMs,
       minBytes: 1,
       maxBytes: 1 << 20,
       isolationLevel: 0,
@@ -91,6 +91,24 @@ describe('acks=-1 with a follower', () => {
 
     assert.equal((await followerFetch(h, 4, 0)).errorCode, ErrorCode.FENCED_LEADER_EPOCH);
     assert.equal((await followerFetch(h, 4, 2)).errorCode, ErrorCode.UNKNOWN_LEADER_EPOCH);
+    h.replicas.abandon();
+  });
+
+  it('a parked follower fetch wakes on a leader append (the HW has not moved)', async () => {
+    const h = await harness([{ name: 't', partitions: 1, leader: 1, replicas: [1, 2], isr: [1, 2], leaderEpoch: 1 }]);
+    let woken = false;
+    const parked = followerFetch(h, 0, 1, 10_000).then((r) => {
+      woken = true;
+      return r;
+    });
+    await ticks();
+    assert.equal(woken, false, 'parked: nothing to read');
+    const produced = produce(h, -1, 30_000);
+    await ticks(10);
+    assert.equal(woken, true, 'woken by the append, not by the clock');
+    assert.ok(((await parked).records?.length ?? 0) > 0);
+    assert.equal((await followerFetch(h, 2)).highWatermark, 2n);
+    assert.equal((await produced).errorCode, ErrorCode.NONE);
     h.replicas.abandon();
   });
 
