@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Admin } from '../../src/client/admin.ts';
+import { Consumer } from '../../src/client/consumer.ts';
 import { startTestBroker, type TestBroker } from '../e2e/fixture.ts';
 import { runnel, runnelOk } from './helpers.ts';
 
@@ -51,6 +53,42 @@ void describe('runnel perf', () => {
       '100',
     ]);
     assert.match(c.stdout, /^10000 records read in [\d.]+ s, [\d.]+ records\/s, 0\.95 MB, [\d.]+ MB\/s\n$/);
+  });
+
+  void it('produces in transactions with --transactional-id', async () => {
+    const admin = new Admin({ bootstrapServers: b });
+    await admin.createTopics([{ topic: 'cli-perf-txn', numPartitions: 1 }]);
+    await admin.close();
+    const p = await runnelOk(b, [
+      'perf',
+      'produce',
+      '--topic',
+      'cli-perf-txn',
+      '--num-records',
+      '2000',
+      '--record-size',
+      '50',
+      '--throughput',
+      '2000',
+      '--transactional-id',
+      'cli-perf-1',
+      '--transaction-duration-ms',
+      '100',
+    ]);
+    assert.match(p.stdout, /^2000 records sent/);
+    const committed = Number(/^(\d+) transactions committed$/m.exec(p.stderr)?.[1]);
+    assert.ok(committed >= 2, p.stderr);
+    // Every record, and one COMMIT marker per transaction after them.
+    const consumer = new Consumer({ bootstrapServers: b, autoOffsetReset: 'earliest' });
+    const tp = { topic: 'cli-perf-txn', partition: 0 };
+    consumer.assign([tp]);
+    let records = 0;
+    while (records < 2000) records += (await consumer.poll({ timeoutMs: 1000 })).length;
+    await consumer.close();
+    const admin2 = new Admin({ bootstrapServers: b });
+    const [end] = await admin2.listOffsets([{ ...tp, spec: 'latest' }]);
+    await admin2.close();
+    assert.equal(end!.offset, 2000 + committed);
   });
 
   void it('throttles with --throughput and reports progress', async () => {
