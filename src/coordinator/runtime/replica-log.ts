@@ -1,7 +1,7 @@
 /**
  * The CoordinatorLog of a broker: records go into the coordinator topic's partitions
  * through the ReplicaManager (leader append, then wait for the high watermark: committed),
- * and loading reads a partition from its log start to its high watermark.
+ * and loading reads a partition from its log start to its log end (this node leads it).
  */
 import type { Partition } from '../../broker/replica/partition.ts';
 import type { ReplicaManager } from '../../broker/replica/replica-manager.ts';
@@ -69,7 +69,10 @@ export class ReplicaCoordinatorLog implements CoordinatorLog {
   ): Promise<void> {
     const p = this.options.replicas.getPartition(this.options.topic, partition);
     if (p === undefined) return;
-    const end = p.log.highWatermark();
+    // To the log end, not the high watermark: a new leader learns the high watermark one
+    // fetch round late, and its log is the partition's truth from now on (Kafka's loader
+    // reads to the log end offset too).
+    const end = p.log.logEndOffset();
     let offset = p.log.logStartOffset();
     while (offset < end) {
       const read = await p.log.read(offset, 4 << 20, { maxOffset: end, minOneBatch: true });
