@@ -411,7 +411,8 @@ export class Partition {
    */
   waitForCommit(lastOffset: number, timeoutMs: number): Promise<boolean> {
     if (this.highWatermark() > lastOffset) return Promise.resolve(true);
-    if (!this.isLeader()) return Promise.resolve(false);
+    // A closed partition has failed its waiters already: a late one must not wait out its timer.
+    if (!this.isLeader() || this.closed) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       const waiter: CommitWaiter = {
         offset: lastOffset,
