@@ -103,6 +103,9 @@ export class ReplicaFetcher {
     const { clock, settings } = this.options;
     while (!this.stopped) {
       if (this.partitions.size === 0) {
+        // Nothing followed on this broker any more: no connection held open while idle.
+        this.connection?.close();
+        this.connection = undefined;
         await this.sleep(settings.backoffMs);
         continue;
       }
