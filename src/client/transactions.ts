@@ -130,6 +130,8 @@ export class TransactionManager {
   /** The abort must bump the epoch (a batch with a sequence failed). */
   private bumpOnAbort = false;
   private operation: Promise<void> | null = null;
+  /** Bumped by every begin(): an AddPartitionsToTxn answer for an earlier transaction is ignored. */
+  private generation = 0;
 
   constructor(
     private readonly host: TransactionHost,
@@ -295,6 +297,7 @@ export class TransactionManager {
   begin(): void {
     this.requireState('beginTransaction()', 'ready');
     this.state = 'in-transaction';
+    this.generation++;
     this.started = false;
     this.added.clear();
     this.pendingAdd.clear();
@@ -320,10 +323,15 @@ export class TransactionManager {
       return;
     }
     const batch = [...this.pendingAdd.entries()];
+    const generation = this.generation;
     this.addInFlight = true;
     this.addPartitions(batch.map(([, tp]) => tp)).then(
       (failed) => {
         this.addInFlight = false;
+        if (generation !== this.generation || (this.state !== 'in-transaction' && this.state !== 'committing')) {
+          this.host.scheduleRun(); // an answer for a transaction that has ended
+          return;
+        }
         if (failed === null) {
           this.addAttempt = 0;
           this.started = true;
@@ -338,6 +346,10 @@ export class TransactionManager {
       },
       (e: unknown) => {
         this.addInFlight = false;
+        if (generation !== this.generation) {
+          this.host.scheduleRun();
+          return;
+        }
         if (e instanceof KafkaClientError && e.retriable && this.fatalCause === null) {
           this.retryAdd();
           return;
