@@ -54,6 +54,7 @@ import {
   TIME_INDEX_ENTRY_SIZE,
   trackBatch,
 } from './segment.ts';
+import { type AbortedTxn, FileTxnIndex } from './txn-index.ts';
 
 export interface FileLogOptions {
   dir: string;
@@ -162,6 +163,7 @@ export class FileLog implements PartitionLog {
   private failed: StorageError | undefined;
   private readonly maxCompactionKeys: number;
   private readonly recovery: RecoveryStats = { segmentsScanned: 0, bytesTruncated: 0, segmentsDeleted: 0 };
+  private readonly txnIndex: FileTxnIndex;
 
   private constructor(private readonly options: FileLogOptions) {
     this.topic = options.topic;
@@ -175,6 +177,7 @@ export class FileLog implements PartitionLog {
     this.queue = new SerialQueue(options.maxPendingAppends ?? 1000);
     this.lastFlushMs = options.clock.monotonicMs();
     this.maxCompactionKeys = options.maxCompactionKeys ?? 1_000_000;
+    this.txnIndex = new FileTxnIndex(options.disk, options.dir);
   }
 
   /** Opens (creating if needed) and recovers the log in `options.dir`. */
@@ -331,6 +334,7 @@ export class FileLog implements PartitionLog {
     await this.unlinkQuietly(seg.logPath);
     await this.unlinkQuietly(seg.indexPath);
     await this.unlinkQuietly(seg.timeIndexPath);
+    await this.txnIndex.dropSegment(seg.baseOffset);
   }
 
   private async createSegment(baseOffset: number): Promise<Segment> {
@@ -521,8 +525,14 @@ export class FileLog implements PartitionLog {
       }
     }
     this.segments = segments;
+    await this.txnIndex.load(
+      await this.disk.readdir(this.dir),
+      segments.map((seg) => seg.baseOffset),
+    );
     const active = this.active();
     this.endOffset = Math.max(active.nextOffset, active.baseOffset);
+    // Entries of markers lost with a truncated tail go too (the replay writes them again).
+    await this.txnIndex.truncateFrom(this.endOffset);
     this.startOffset = Math.max(lsoCheckpoint ?? 0, segments[0]!.baseOffset);
     if (this.startOffset > this.endOffset) {
       await this.resetTo(this.startOffset);
@@ -1207,6 +1217,7 @@ export class FileLog implements PartitionLog {
         this.segments = this.segments.slice(0, i + 1);
         await this.truncateSegment(seg, offset);
         this.endOffset = seg.nextOffset;
+        await this.txnIndex.truncateFrom(this.endOffset);
         this.hw = Math.min(this.hw, this.endOffset);
         this.cleanerCheckpoint = Math.min(this.cleanerCheckpoint, this.endOffset);
         if (this.epochs.truncateFromEnd(this.endOffset)) await this.persistEpochs();
@@ -1285,6 +1296,7 @@ export class FileLog implements PartitionLog {
     this.pendingRepair = undefined;
     this.truncations++;
     for (const seg of this.segments) await this.deleteSegmentFiles(seg);
+    await this.txnIndex.dropAll();
     this.segments = [await this.createSegment(offset)];
     await this.disk.syncDir(this.dir);
     this.startOffset = this.endOffset = this.hw = this.recoveryPoint = this.cleanerCheckpoint = offset;
@@ -1559,6 +1571,10 @@ export class FileLog implements PartitionLog {
           }
         }
         for (const seg of group.slice(1)) await this.unlinkQuietly(`${seg.logPath}.deleted`).catch(() => {});
+        await this.txnIndex.merge(
+          first.baseOffset,
+          group.map((seg) => seg.baseOffset),
+        );
         first.restore(state);
         first.pendingOffset = [];
         first.pendingTime = [];
@@ -1569,6 +1585,23 @@ export class FileLog implements PartitionLog {
         return true;
       }),
     );
+  }
+
+  // ---- aborted transactions -------------------------------------------------------------
+
+  addAbortedTxn(entry: AbortedTxn): Promise<void> {
+    return this.enqueue(() =>
+      this.lock.exclusive(async () => {
+        this.checkOpen();
+        if (entry.lastOffset < this.startOffset || entry.lastOffset >= this.endOffset) return;
+        const seg = this.segments[this.floorIndex(this.segments, entry.lastOffset)]!;
+        await this.txnIndex.add(seg.baseOffset, entry);
+      }),
+    );
+  }
+
+  abortedTxns(fetchOffset: number, upperBoundOffset: number): AbortedTxn[] {
+    return this.txnIndex.collect(fetchOffset, upperBoundOffset);
   }
 
   // ---- close --------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import type {
 } from './partition-log.ts';
 import { lastOffsetOfInfo, readBatchInfo, validateBatches } from './records.ts';
 import { MAX_RELATIVE_OFFSET, OFFSET_INDEX_ENTRY_SIZE, TIME_INDEX_ENTRY_SIZE } from './segment.ts';
+import { type AbortedTxn, MemoryTxnIndex } from './txn-index.ts';
 
 interface MemBatch {
   baseOffset: number;
@@ -64,6 +65,7 @@ export class MemoryLog implements PartitionLog {
   private cleanerCheckpoint = 0;
   private readonly epochs = new EpochCache();
   private closed = false;
+  private readonly txnIndex = new MemoryTxnIndex();
 
   constructor(options: MemoryLogOptions) {
     this.topic = options.topic;
@@ -296,6 +298,7 @@ export class MemoryLog implements PartitionLog {
       this.hw = Math.min(this.hw, newEnd);
       this.cleanerCheckpoint = Math.min(this.cleanerCheckpoint, newEnd);
       this.epochs.truncateFromEnd(newEnd);
+      this.txnIndex.truncateFrom(newEnd);
     });
   }
 
@@ -307,6 +310,7 @@ export class MemoryLog implements PartitionLog {
     this.segments = [this.newSegment(offset)];
     this.startOffset = this.endOffset = this.hw = this.cleanerCheckpoint = offset;
     this.epochs.clear();
+    this.txnIndex.clearAll();
   }
 
   deleteRecordsBefore(offset: number): Promise<DeleteRecordsResult> {
@@ -360,11 +364,23 @@ export class MemoryLog implements PartitionLog {
     const n = Math.min(count, this.segments.length - 1);
     if (n <= 0) return 0;
     this.segments = this.segments.slice(n);
+    this.txnIndex.dropBelow(this.segments[0]!.baseOffset);
     this.startOffset = Math.max(this.startOffset, this.segments[0]!.baseOffset);
     this.hw = Math.max(this.hw, this.startOffset);
     this.cleanerCheckpoint = Math.max(this.cleanerCheckpoint, this.startOffset);
     this.epochs.truncateFromStart(this.startOffset);
     return n;
+  }
+
+  addAbortedTxn(entry: AbortedTxn): Promise<void> {
+    return this.enqueue(() => {
+      if (entry.lastOffset < this.startOffset || entry.lastOffset >= this.endOffset) return;
+      this.txnIndex.add(entry);
+    });
+  }
+
+  abortedTxns(fetchOffset: number, upperBoundOffset: number): AbortedTxn[] {
+    return this.txnIndex.collect(fetchOffset, upperBoundOffset);
   }
 
   compact(nowMs: number, options: { force?: boolean } = {}): Promise<CompactionResult> {

@@ -9,6 +9,9 @@
  * assigned in place) and come out as the same bytes.
  */
 import type { LogConfig } from './config.ts';
+import type { AbortedTxn } from './txn-index.ts';
+
+export type { AbortedTxn } from './txn-index.ts';
 
 export interface AppendOptions {
   /** The leader epoch written into each batch's partitionLeaderEpoch. */
@@ -97,6 +100,15 @@ export interface PartitionLog {
   offsetForTimestamp(timestampMs: number): Promise<TimestampAndOffset | undefined>;
   /** The largest timestamp in the log and the offset of its (first) record (ListOffsets -3), or undefined. */
   maxTimestamp(): Promise<TimestampAndOffset | undefined>;
+
+  /**
+   * Records an aborted transaction in the aborted-transaction index (Kafka's .txnindex),
+   * with the segment holding its ABORT marker (entry.lastOffset, already in the log).
+   * Ignored when the entry is known or the marker is outside the log.
+   */
+  addAbortedTxn(entry: AbortedTxn): Promise<void>;
+  /** Aborted transactions overlapping [fetchOffset, upperBoundOffset) (read_committed Fetch). */
+  abortedTxns(fetchOffset: number, upperBoundOffset: number): AbortedTxn[];
 
   /** Follower truncation: removes every offset >= offset. */
   truncateTo(offset: number): Promise<void>;

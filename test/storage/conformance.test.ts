@@ -314,5 +314,37 @@ for (const factory of factories) {
         Array.from({ length: 50 }, (_, i) => `${i}`),
       );
     });
+
+    void it('keeps the aborted-transaction index: ranges, dedup, truncation, retention, reopen', async () => {
+      let log = await factory.create({ segmentBytes: 400 });
+      await appendN(log, 30);
+      const a = { producerId: 7n, firstOffset: 2, lastOffset: 5, lastStableOffset: 6 };
+      const b = { producerId: 8n, firstOffset: 4, lastOffset: 20, lastStableOffset: 21 };
+      const c = { producerId: 7n, firstOffset: 22, lastOffset: 27, lastStableOffset: 28 };
+      for (const e of [b, a, c, a]) await log.addAbortedTxn(e);
+      await log.addAbortedTxn({ producerId: 9n, firstOffset: 29, lastOffset: 40, lastStableOffset: 41 }); // past the end
+      assert.deepEqual(log.abortedTxns(0, 30), [a, b, c]);
+      assert.deepEqual(log.abortedTxns(6, 10), [b]); // a ended before 6, c starts after 10
+      assert.deepEqual(log.abortedTxns(21, 22), []);
+      assert.deepEqual(log.abortedTxns(21, 23), [c]);
+      if (factory.reopen) {
+        log = await factory.reopen(log);
+        assert.deepEqual(log.abortedTxns(0, 30), [a, b, c]);
+      }
+      await log.truncateTo(25);
+      assert.deepEqual(log.abortedTxns(0, 30), [a, b]);
+      await log.deleteRecordsBefore(0);
+      log.updateHighWatermark(25);
+      await log.deleteRecordsBefore(15);
+      await log.deleteOldSegments(0);
+      // a's marker (5) was in a segment deleted below offset 15; b's marker (20) stays.
+      assert.deepEqual(log.abortedTxns(0, 30), [b]);
+      if (factory.reopen) {
+        log = await factory.reopen(log);
+        assert.deepEqual(log.abortedTxns(0, 30), [b]);
+      }
+      await log.truncateFullyAndStartAt(100);
+      assert.deepEqual(log.abortedTxns(0, 200), []);
+    });
   });
 }
