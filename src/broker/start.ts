@@ -67,6 +67,8 @@ export { ConfigError } from '../config/index.ts';
 
 /** The longest a closing broker waits for the controller to agree to its controlled shutdown. */
 const CONTROLLED_SHUTDOWN_WAIT_MS = 5000;
+/** The most a broker waits for its own image to show a topic change the remote controller made. */
+const READ_YOUR_WRITES_WAIT_MS = 5000;
 /** How long a broker keeps trying to reach the active controller with one operation. */
 const CONTROLLER_REQUEST_TIMEOUT_MS = 30_000;
 
@@ -278,7 +280,9 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
           brokerEpoch: () => lc?.brokerEpoch() ?? -1n,
           ...(options.route !== undefined ? { route: options.route } : {}),
         });
-    const controllerApi = new RoutingControllerApi(ctl, remote);
+    const controllerApi = new RoutingControllerApi(ctl, remote, (ready) =>
+      waitForImage(publisher, clock, READ_YOUR_WRITES_WAIT_MS, ready),
+    );
     const localDescribeQuorum = () => {
       const wallOffset = clock.nowMs() - clock.monotonicMs();
       const response = describeQuorum(driver.node, clock.monotonicMs(), (ms) => ms + wallOffset);
@@ -544,11 +548,14 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
             await step(() => l.controlledShutdown(CONTROLLED_SHUTDOWN_WAIT_MS));
             l.stop();
           }
+          // Hand the quorum over first (EndQuorumEpoch), then leave it: a node that closes its
+          // listeners while its Raft still answers would look alive to the others.
+          if (driver.node.stateName() === 'leader') await step(() => withTimeout(clock, driver.resign(), 1000));
+          await step(stopRaft);
           await step(() => Promise.all(listeners.map((l) => l.close())));
           await step(() => txns.close());
           await step(() => groups.close());
           if (ctl !== undefined) await step(() => ctl.close());
-          await step(stopRaft);
           await step(() => rm.close());
           await step(() => logs.close());
           if (failure !== undefined) throw failure;
@@ -561,11 +568,12 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
           lc?.stop();
           rm.abandon();
           logs.abandon();
+          // The quorum loses this node at once (no answers from a half-closed node).
+          await stopRaft();
           await Promise.all(listeners.map((l) => l.close()));
           await txns.close();
           await groups.close();
           await ctl?.close();
-          await stopRaft();
         })();
         return stopping;
       },
@@ -584,6 +592,23 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     await logs.close().catch(() => {});
     throw err;
   }
+}
+
+/** The promise, or nothing once timeoutMs passed. */
+function withTimeout(clock: Clock, promise: Promise<unknown>, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const cancel = clock.schedule(timeoutMs, () => resolve(undefined));
+    promise.then(
+      (v) => {
+        cancel();
+        resolve(v);
+      },
+      (err: unknown) => {
+        cancel();
+        reject(err);
+      },
+    );
+  });
 }
 
 /** Resolves once `ready(image)` holds for the published image (false after timeoutMs). */

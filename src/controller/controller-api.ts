@@ -22,6 +22,7 @@ import type {
   ProducerIdBlock,
   QuorumController,
 } from '../metadata/controller.ts';
+import type { MetadataImage } from '../metadata/image.ts';
 import { NotControllerError } from '../metadata/metadata-log.ts';
 import type { RequestBody, ResponseBody } from '../protocol/frame.ts';
 import type { AlterPartitionReassignmentsRequest } from '../protocol/generated/alter-partition-reassignments-request.ts';
@@ -347,11 +348,18 @@ export class RemoteControllerApi implements ControllerApi {
   }
 }
 
+/**
+ * Resolves once ready(image) holds for this node's published image (false after a bound).
+ * Remote topic changes wait for it, so a client asking this broker next sees its change.
+ */
+export type AwaitImage = (ready: (image: MetadataImage) => boolean) => Promise<boolean>;
+
 /** The local controller while it is the active one, else the remote path. */
 export class RoutingControllerApi implements ControllerApi {
   constructor(
     private readonly local: QuorumController | undefined,
     private readonly remote: RemoteControllerApi | undefined,
+    private readonly awaitImage?: AwaitImage,
   ) {}
 
   private useLocal(): boolean {
@@ -365,19 +373,39 @@ export class RoutingControllerApi implements ControllerApi {
     throw new NotControllerError();
   }
 
-  createTopics(specs: readonly CreateTopicSpec[], validateOnly: boolean): Promise<CreateTopicResult[]> {
-    return this.pick().createTopics(specs, validateOnly);
+  async createTopics(specs: readonly CreateTopicSpec[], validateOnly: boolean): Promise<CreateTopicResult[]> {
+    const target = this.pick();
+    const results = await target.createTopics(specs, validateOnly);
+    if (target === this.remote && !validateOnly) {
+      const created = results.filter((r) => r.errorCode === ErrorCode.NONE).map((r) => r.topicId);
+      await this.awaitImage?.((image) => created.every((id) => image.topicsById.has(id)));
+    }
+    return results;
   }
-  deleteTopics(
+  async deleteTopics(
     targets: readonly ({ name: string; topicId?: undefined } | { name?: undefined; topicId: string })[],
   ): Promise<DeleteTopicResult[]> {
-    return this.pick().deleteTopics(targets);
+    const target = this.pick();
+    const results = await target.deleteTopics(targets);
+    if (target === this.remote) {
+      const deleted = results.filter((r) => r.errorCode === ErrorCode.NONE).map((r) => r.topicId);
+      await this.awaitImage?.((image) => deleted.every((id) => !image.topicsById.has(id)));
+    }
+    return results;
   }
-  createPartitions(
+  async createPartitions(
     specs: readonly CreatePartitionsSpec[],
     validateOnly: boolean,
   ): Promise<(ApiError & { name: string })[]> {
-    return this.pick().createPartitions(specs, validateOnly);
+    const target = this.pick();
+    const results = await target.createPartitions(specs, validateOnly);
+    if (target === this.remote && !validateOnly) {
+      const grown = specs.filter((s) => results.some((r) => r.name === s.name && r.errorCode === ErrorCode.NONE));
+      await this.awaitImage?.((image) =>
+        grown.every((s) => (image.topicsByName.get(s.name)?.partitions.size ?? 0) >= s.count),
+      );
+    }
+    return results;
   }
   incrementalAlterConfigs(
     changes: readonly ConfigResourceChange[],

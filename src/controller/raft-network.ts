@@ -69,7 +69,7 @@ interface Peer {
 }
 
 interface Incoming {
-  resolve: (m: ResponseMessage) => void;
+  resolve: (m: ResponseMessage | undefined) => void;
   cancel: () => void;
 }
 
@@ -127,7 +127,11 @@ export class RaftNetwork {
     this.closed = true;
     for (const p of this.peers.values()) for (const c of p.conns.values()) c.close();
     this.peers.clear();
-    for (const w of this.incoming.values()) w.cancel();
+    // Handlers still waiting answer with an error now (the node is going away).
+    for (const w of this.incoming.values()) {
+      w.cancel();
+      w.resolve(undefined);
+    }
     this.incoming.clear();
   }
 
