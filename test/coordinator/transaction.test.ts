@@ -384,6 +384,12 @@ void describe('group coordinator: transactional offset commits', () => {
     assert.equal(out.errorCode, 0);
     assert.equal(out.topics[0]!.partitions[0]!.errorCode, 0);
     assert.equal(await fetched(g), -1);
+    // require_stable (KIP-447): the pending partition answers UNSTABLE_OFFSET_COMMIT, others as usual.
+    const stable = await g.coordinator.fetchOffsets('g', [{ name: 't', partitionIndexes: [0, 1] }], null, -1, true);
+    assert.deepEqual(
+      stable.topics[0]!.partitions.map((p) => p.errorCode),
+      [ErrorCode.UNSTABLE_OFFSET_COMMIT, 0],
+    );
     assert.equal(
       await g.coordinator.writeTxnMarker(partition, {
         producerId: 7n,
@@ -394,6 +400,8 @@ void describe('group coordinator: transactional offset commits', () => {
       0,
     );
     assert.equal(await fetched(g), 10);
+    const settled = await g.coordinator.fetchOffsets('g', [{ name: 't', partitionIndexes: [0] }], null, -1, true);
+    assert.equal(settled.topics[0]!.partitions[0]!.errorCode, 0);
     await g.coordinator.txnOffsetCommit(commit(7n, 20));
     await g.coordinator.writeTxnMarker(partition, {
       producerId: 7n,

@@ -1,8 +1,8 @@
 /**
  * OffsetFetch (key 9), v0-9. v0-7: one group (null topics = all, v2+; top-level error
  * code v2+); v8+: several groups at once; v9: member id and epoch of consumer-protocol
- * groups. Unknown partitions answer offset -1. require_stable (v7+) needs no wait: no
- * transactional offset commits are pending here.
+ * groups. Unknown partitions answer offset -1. require_stable (v7+): a partition whose
+ * transactional offset commit awaits its marker answers UNSTABLE_OFFSET_COMMIT (retriable).
  */
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
 import type { OffsetFetchResponseTopic } from '../../protocol/generated/offset-fetch-response.ts';
@@ -19,7 +19,13 @@ export const offsetFetchHandler = defineHandler({
       memberId: string | null,
       memberEpoch: number,
     ) => {
-      const out = await services.groups.fetchOffsets(groupId, topics, memberId, memberEpoch);
+      const out = await services.groups.fetchOffsets(
+        groupId,
+        topics,
+        memberId,
+        memberEpoch,
+        ctx.apiVersion >= 7 && request.requireStable,
+      );
       const wireTopics: OffsetFetchResponseTopic[] = out.topics.map((t) => ({
         name: t.name,
         partitions: t.partitions.map((p) => ({

@@ -87,6 +87,8 @@ export interface GroupCoordinatorService {
     topics: { name: string; partitionIndexes: number[] }[] | null,
     memberId?: string | null,
     memberEpoch?: number,
+    /** OffsetFetch v7+ require_stable: UNSTABLE_OFFSET_COMMIT for partitions with a pending transactional commit. */
+    requireStable?: boolean,
   ): Promise<FetchedOffsets>;
   deleteOffsets(
     groupId: string,
@@ -321,9 +323,10 @@ export class GroupCoordinator implements GroupCoordinatorService {
     topics: { name: string; partitionIndexes: number[] }[] | null,
     memberId: string | null = null,
     memberEpoch = -1,
+    requireStable = false,
   ): Promise<FetchedOffsets> {
     const out = await this.runtime.write(this.partitionFor(groupId), (s) =>
-      s.fetchOffsets(groupId, topics, memberId, memberEpoch),
+      s.fetchOffsets(groupId, topics, memberId, memberEpoch, requireStable),
     );
     return out.errorCode !== 0 ? { errorCode: out.errorCode, topics: [] } : out.value!;
   }

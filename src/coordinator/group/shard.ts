@@ -1128,6 +1128,7 @@ export class GroupShard implements CoordinatorShard<GroupRecord> {
     topics: { name: string; partitionIndexes: number[] }[] | null,
     memberId: string | null,
     memberEpoch: number,
+    requireStable = false,
   ): Op<FetchedOffsets> {
     const tx = new Tx();
     const group = this.groups.get(groupId);
@@ -1136,22 +1137,31 @@ export class GroupShard implements CoordinatorShard<GroupRecord> {
       if (code !== 0) return tx.result({ errorCode: code, topics: [] });
     }
     const byTopic = this.offsets.get(groupId);
-    const entry = (e: OffsetEntry | undefined, partitionIndex: number) =>
-      e === undefined
-        ? { partitionIndex, committedOffset: -1, committedLeaderEpoch: -1, metadata: '', errorCode: 0 }
-        : {
+    const entry = (e: OffsetEntry | undefined, partitionIndex: number, topic: string) =>
+      requireStable && this.hasPendingTxnOffset(groupId, topic, partitionIndex)
+        ? {
+            // KIP-447: a transactional commit of this partition awaits its marker; the client retries.
             partitionIndex,
-            committedOffset: e.offset,
-            committedLeaderEpoch: e.leaderEpoch,
-            metadata: e.metadata,
-            errorCode: 0,
-          };
+            committedOffset: -1,
+            committedLeaderEpoch: -1,
+            metadata: '',
+            errorCode: ErrorCode.UNSTABLE_OFFSET_COMMIT,
+          }
+        : e === undefined
+          ? { partitionIndex, committedOffset: -1, committedLeaderEpoch: -1, metadata: '', errorCode: 0 }
+          : {
+              partitionIndex,
+              committedOffset: e.offset,
+              committedLeaderEpoch: e.leaderEpoch,
+              metadata: e.metadata,
+              errorCode: 0,
+            };
     if (topics === null) {
       const out: FetchedOffsets['topics'] = [];
       for (const [name, parts] of byTopic ?? []) {
         out.push({
           name,
-          partitions: [...parts.entries()].sort((a, b) => a[0] - b[0]).map(([i, e]) => entry(e, i)),
+          partitions: [...parts.entries()].sort((a, b) => a[0] - b[0]).map(([i, e]) => entry(e, i, name)),
         });
       }
       return tx.result({ errorCode: 0, topics: out });
@@ -1160,7 +1170,7 @@ export class GroupShard implements CoordinatorShard<GroupRecord> {
       errorCode: 0,
       topics: topics.map((t) => ({
         name: t.name,
-        partitions: t.partitionIndexes.map((i) => entry(byTopic?.get(t.name)?.get(i), i)),
+        partitions: t.partitionIndexes.map((i) => entry(byTopic?.get(t.name)?.get(i), i, t.name)),
       })),
     });
   }
