@@ -18,7 +18,14 @@ export const ENV_PREFIX = 'RUNNEL_';
  * RUNNEL_* variables that are not broker properties (read by the CLI and tooling), left
  * out of the mapping so they are not reported as unknown configurations.
  */
-export const NON_PROPERTY_ENV = new Set(['RUNNEL_LOG_LEVEL', 'RUNNEL_OPTS', 'RUNNEL_HOME']);
+export const NON_PROPERTY_ENV = new Set([
+  'RUNNEL_LOG_LEVEL',
+  'RUNNEL_OPTS',
+  'RUNNEL_HOME',
+  'RUNNEL_FROM_SOURCE',
+  'RUNNEL_BOOTSTRAP_SERVER',
+  'RUNNEL_BENCH_BROKER_ENTRY',
+]);
 
 /** RUNNEL_LOG_DIRS -> log.dirs; undefined when the variable does not carry the prefix. */
 export function envNameToProperty(variable: string, prefix = ENV_PREFIX): string | undefined {

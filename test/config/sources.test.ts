@@ -33,6 +33,8 @@ void describe('environment variables', () => {
       PATH: '/bin',
       RUNNEL_NUM_PARTITIONS: '3',
       RUNNEL_LOG_LEVEL: 'debug',
+      RUNNEL_FROM_SOURCE: '1',
+      RUNNEL_BOOTSTRAP_SERVER: 'localhost:9092',
       HOME: undefined,
     });
     assert.deepEqual(props, [
