@@ -15,12 +15,20 @@
  *   DeleteRecords): any sequence is accepted. This is Kafka 2.5+ behaviour (KIP-360):
  *   produce never answers UNKNOWN_PRODUCER_ID.
  *
- * The state changes only in `apply`, after the log accepted the batch, so a failed
+ * Transactions (KIP-98): a producer's first transactional batch opens its ongoing
+ * transaction at that batch's offset; the COMMIT or ABORT marker the coordinator writes
+ * (a control batch) completes it (`completeTxn`). The smallest first offset of the
+ * ongoing transactions bounds the last stable offset (`firstUnstableOffset`). A marker
+ * is checked against the producer's epoch (INVALID_PRODUCER_EPOCH when older) and the
+ * coordinator epoch of the last marker (TRANSACTION_COORDINATOR_FENCED when older).
+ * Producers with an ongoing transaction are never expired nor dropped by retention.
+ *
+ * The state changes only in `apply`/`completeTxn`, after the log accepted the batch, so a failed
  * append leaves it untouched. It is persisted as snapshot files (snapshot.ts) and rebuilt
  * from the log tail after an unclean stop by applying the batches' headers again.
  */
 import { ErrorCode } from '../../protocol/generated/errors.ts';
-import { ATTR_CONTROL } from '../../protocol/records/batch-header.ts';
+import { ATTR_CONTROL, ATTR_TRANSACTIONAL } from '../../protocol/records/batch-header.ts';
 
 /** How many recent batches are remembered per producer. */
 export const BATCHES_PER_PRODUCER = 5;
@@ -41,6 +49,18 @@ export interface ProducerEntry {
   batches: BatchMetadata[];
   /** Timestamp of the last batch appended (expiry uses it). */
   lastTimestampMs: number;
+  /** Coordinator epoch of the last transaction marker (-1: none yet). */
+  coordinatorEpoch: number;
+  /** First offset of the producer's ongoing transaction (-1: none). */
+  currentTxnFirstOffset: number;
+}
+
+/** A transaction completed by a marker: [firstOffset, lastOffset], lastOffset the marker's. */
+export interface CompletedTxn {
+  producerId: bigint;
+  firstOffset: number;
+  lastOffset: number;
+  isAborted: boolean;
 }
 
 /** The header fields of a batch that producer state looks at. */
@@ -70,6 +90,8 @@ function inSequence(lastSeq: number, nextSeq: number): boolean {
 
 export class ProducerStateManager {
   private readonly producers = new Map<bigint, ProducerEntry>();
+  /** Producer id -> first offset of its ongoing transaction. */
+  private readonly ongoing = new Map<bigint, number>();
 
   /** Number of producers with state. */
   get size(): number {
@@ -151,13 +173,86 @@ export class ProducerStateManager {
     };
   }
 
+  /**
+   * Checks a COMMIT/ABORT marker before it is appended: its producer epoch may not be
+   * older than the producer's, its coordinator epoch not older than the last marker's.
+   */
+  checkMarker(producerId: bigint, producerEpoch: number, coordinatorEpoch: number): SequenceCheck {
+    const entry = this.producers.get(producerId);
+    if (entry === undefined) return { kind: 'new' };
+    if (producerEpoch < entry.producerEpoch) {
+      return {
+        kind: 'error',
+        errorCode: ErrorCode.INVALID_PRODUCER_EPOCH,
+        message: `marker of producer ${producerId} has epoch ${producerEpoch}, older than ${entry.producerEpoch}`,
+      };
+    }
+    if (coordinatorEpoch < entry.coordinatorEpoch) {
+      return {
+        kind: 'error',
+        errorCode: ErrorCode.TRANSACTION_COORDINATOR_FENCED,
+        message: `marker of producer ${producerId} from coordinator epoch ${coordinatorEpoch}, older than ${entry.coordinatorEpoch}`,
+      };
+    }
+    return { kind: 'new' };
+  }
+
+  /** The smallest first offset of an ongoing transaction, or undefined when there is none. */
+  firstUnstableOffset(): number | undefined {
+    let first: number | undefined;
+    for (const offset of this.ongoing.values()) if (first === undefined || offset < first) first = offset;
+    return first;
+  }
+
+  /** Producer ids with an ongoing transaction and its first offset. */
+  ongoingTransactions(): ReadonlyMap<bigint, number> {
+    return this.ongoing;
+  }
+
+  private entryFor(producerId: bigint, producerEpoch: number): ProducerEntry {
+    let entry = this.producers.get(producerId);
+    if (entry === undefined) {
+      entry = {
+        producerId,
+        producerEpoch,
+        batches: [],
+        lastTimestampMs: -1,
+        coordinatorEpoch: -1,
+        currentTxnFirstOffset: -1,
+      };
+      this.producers.set(producerId, entry);
+    }
+    return entry;
+  }
+
+  /**
+   * Applies a COMMIT/ABORT marker the log accepted at `markerOffset`: ends the producer's
+   * ongoing transaction and returns it (undefined when none was open: an empty one).
+   */
+  completeTxn(
+    producerId: bigint,
+    producerEpoch: number,
+    marker: { committed: boolean; coordinatorEpoch: number },
+    markerOffset: number,
+    timestampMs: number,
+  ): CompletedTxn | undefined {
+    const entry = this.entryFor(producerId, producerEpoch);
+    if (producerEpoch !== entry.producerEpoch) {
+      entry.producerEpoch = producerEpoch;
+      entry.batches = [];
+    }
+    entry.coordinatorEpoch = marker.coordinatorEpoch;
+    entry.lastTimestampMs = Math.max(entry.lastTimestampMs, timestampMs);
+    const firstOffset = entry.currentTxnFirstOffset;
+    entry.currentTxnFirstOffset = -1;
+    this.ongoing.delete(producerId);
+    if (firstOffset < 0) return undefined;
+    return { producerId, firstOffset, lastOffset: markerOffset, isAborted: !marker.committed };
+  }
+
   /** Records a batch the log accepted at [firstOffset, firstOffset + lastOffsetDelta]. */
   apply(batch: ProducerBatch, firstOffset: number, timestampMs: number): void {
-    let entry = this.producers.get(batch.producerId);
-    if (entry === undefined) {
-      entry = { producerId: batch.producerId, producerEpoch: batch.producerEpoch, batches: [], lastTimestampMs: -1 };
-      this.producers.set(batch.producerId, entry);
-    }
+    const entry = this.entryFor(batch.producerId, batch.producerEpoch);
     if (batch.producerEpoch !== entry.producerEpoch) {
       entry.producerEpoch = batch.producerEpoch;
       entry.batches = [];
@@ -173,6 +268,13 @@ export class ProducerStateManager {
       if (entry.batches.length > BATCHES_PER_PRODUCER) entry.batches.shift();
     }
     entry.lastTimestampMs = timestampMs;
+    const attributes = batch.attributes ?? 0;
+    if ((attributes & ATTR_TRANSACTIONAL) !== 0 && (attributes & ATTR_CONTROL) === 0) {
+      if (entry.currentTxnFirstOffset < 0) {
+        entry.currentTxnFirstOffset = firstOffset;
+        this.ongoing.set(batch.producerId, firstOffset);
+      }
+    }
   }
 
   /** Restores an entry (snapshot loading). */
@@ -181,6 +283,8 @@ export class ProducerStateManager {
       ...entry,
       batches: entry.batches.slice(-BATCHES_PER_PRODUCER),
     });
+    if (entry.currentTxnFirstOffset >= 0) this.ongoing.set(entry.producerId, entry.currentTxnFirstOffset);
+    else this.ongoing.delete(entry.producerId);
   }
 
   /**
@@ -190,6 +294,7 @@ export class ProducerStateManager {
   removeBelow(logStartOffset: number): void {
     for (const [id, entry] of this.producers) {
       const last = entry.batches.at(-1);
+      if (entry.currentTxnFirstOffset >= 0) continue;
       if (last !== undefined && last.lastOffset < logStartOffset) this.producers.delete(id);
     }
   }
@@ -198,6 +303,7 @@ export class ProducerStateManager {
   removeExpired(nowMs: number, expirationMs: number): number {
     let removed = 0;
     for (const [id, entry] of this.producers) {
+      if (entry.currentTxnFirstOffset >= 0) continue; // Kafka never expires an open transaction
       if (entry.lastTimestampMs >= 0 && nowMs - entry.lastTimestampMs >= expirationMs) {
         this.producers.delete(id);
         removed++;
@@ -208,5 +314,6 @@ export class ProducerStateManager {
 
   clear(): void {
     this.producers.clear();
+    this.ongoing.clear();
   }
 }

@@ -8,10 +8,13 @@
  * files (it reads only its segment and checkpoint names) and deletes them with the
  * directory. Our own format (facts from Kafka: one file per offset, latest wins):
  *
- *   magic "RPS1" | offset int64 | count int32 |
- *   count x (producerId int64 | epoch int16 | lastTimestamp int64 | n int8 |
+ *   magic "RPS2" | offset int64 | count int32 |
+ *   count x (producerId int64 | epoch int16 | lastTimestamp int64 |
+ *            coordinatorEpoch int32 | currentTxnFirstOffset int64 | n int8 |
  *            n x (firstSeq int32 | lastSeq int32 | firstOffset int64 | lastOffset int64 | timestamp int64)) |
  *   crc32c uint32 of everything before it
+ *
+ * "RPS1" files (before transactions: no coordinatorEpoch/currentTxnFirstOffset) still load.
  *
  * A snapshot that does not parse or whose CRC fails is ignored (then deleted), and the
  * state is rebuilt from an older one or from the log start.
@@ -21,7 +24,8 @@ import { crc32c } from '@node-rs/crc32';
 import { type Disk, readWholeFile, StorageError, writeFileAtomic } from '../../env/disk.ts';
 import type { ProducerEntry, ProducerStateManager } from './producer-state.ts';
 
-const MAGIC = 'RPS1';
+const MAGIC = 'RPS2';
+const MAGIC_V1 = 'RPS1';
 const SUFFIX = '.snapshot';
 
 export function snapshotFileName(offset: number): string {
@@ -38,7 +42,7 @@ export function parseSnapshotFileName(name: string): number | undefined {
 export function encodeSnapshot(offset: number, entries: Iterable<ProducerEntry>): Buffer {
   const list = [...entries];
   let size = 4 + 8 + 4 + 4;
-  for (const e of list) size += 8 + 2 + 8 + 1 + e.batches.length * 32;
+  for (const e of list) size += 8 + 2 + 8 + 4 + 8 + 1 + e.batches.length * 32;
   const buf = Buffer.alloc(size);
   let p = buf.write(MAGIC, 0, 'latin1');
   buf.writeBigInt64BE(BigInt(offset), p);
@@ -49,8 +53,10 @@ export function encodeSnapshot(offset: number, entries: Iterable<ProducerEntry>)
     buf.writeBigInt64BE(e.producerId, p);
     buf.writeInt16BE(e.producerEpoch, p + 8);
     buf.writeBigInt64BE(BigInt(e.lastTimestampMs), p + 10);
-    buf.writeInt8(e.batches.length, p + 18);
-    p += 19;
+    buf.writeInt32BE(e.coordinatorEpoch, p + 18);
+    buf.writeBigInt64BE(BigInt(e.currentTxnFirstOffset), p + 22);
+    buf.writeInt8(e.batches.length, p + 30);
+    p += 31;
     for (const b of e.batches) {
       buf.writeInt32BE(b.firstSeq, p);
       buf.writeInt32BE(b.lastSeq, p + 4);
@@ -72,7 +78,9 @@ export interface DecodedSnapshot {
 /** Parses a snapshot; undefined when it is damaged. */
 export function decodeSnapshot(buf: Buffer): DecodedSnapshot | undefined {
   try {
-    if (buf.length < 20 || buf.toString('latin1', 0, 4) !== MAGIC) return undefined;
+    const magic = buf.length < 20 ? '' : buf.toString('latin1', 0, 4);
+    if (magic !== MAGIC && magic !== MAGIC_V1) return undefined;
+    const v2 = magic === MAGIC;
     const end = buf.length - 4;
     if (crc32c(buf.subarray(0, end)) >>> 0 !== buf.readUInt32BE(end)) return undefined;
     const offset = Number(buf.readBigInt64BE(4));
@@ -80,12 +88,15 @@ export function decodeSnapshot(buf: Buffer): DecodedSnapshot | undefined {
     let p = 16;
     const entries: ProducerEntry[] = [];
     for (let i = 0; i < count; i++) {
-      if (p + 19 > end) return undefined;
+      const fixed = v2 ? 31 : 19;
+      if (p + fixed > end) return undefined;
       const producerId = buf.readBigInt64BE(p);
       const producerEpoch = buf.readInt16BE(p + 8);
       const lastTimestampMs = Number(buf.readBigInt64BE(p + 10));
-      const n = buf.readInt8(p + 18);
-      p += 19;
+      const coordinatorEpoch = v2 ? buf.readInt32BE(p + 18) : -1;
+      const currentTxnFirstOffset = v2 ? Number(buf.readBigInt64BE(p + 22)) : -1;
+      const n = buf.readInt8(p + fixed - 1);
+      p += fixed;
       if (n < 0 || p + n * 32 > end) return undefined;
       const batches = [];
       for (let j = 0; j < n; j++) {
@@ -98,7 +109,7 @@ export function decodeSnapshot(buf: Buffer): DecodedSnapshot | undefined {
         });
         p += 32;
       }
-      entries.push({ producerId, producerEpoch, batches, lastTimestampMs });
+      entries.push({ producerId, producerEpoch, batches, lastTimestampMs, coordinatorEpoch, currentTxnFirstOffset });
     }
     return p === end ? { offset, entries } : undefined;
   } catch {
