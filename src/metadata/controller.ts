@@ -41,6 +41,13 @@ import {
 } from './control/brokers.ts';
 import { autoLeaderRebalance, electLeaders } from './control/elect-leaders.ts';
 import type { ElectionSettings } from './control/election.ts';
+import {
+  isPlacementError,
+  newPartitionRecord,
+  placeReplicas,
+  usableBrokers,
+  validateAssignment,
+} from './control/placement.ts';
 import { alterPartitionReassignments, listPartitionReassignments } from './control/reassignment.ts';
 import {
   ConfigResourceType,
@@ -558,9 +565,9 @@ export class QuorumController implements MetadataController {
         for (const [name, value] of planned.configs) {
           records.push(configRecord(ConfigResourceType.TOPIC, spec.name, name, value));
         }
-        planned.replicas.forEach((replicas, partitionId) => {
-          records.push(this.partitionRecord(image, topicId, partitionId, replicas));
-        });
+        // Checked by planTopic with the zero uuid: the same replicas cannot fail now.
+        const partitions = newPartitions(image, topicId, 0, planned.replicas);
+        if (Array.isArray(partitions)) records.push(...partitions);
       }
       return { records, response: results };
     });
@@ -598,7 +605,6 @@ export class QuorumController implements MetadataController {
     }
     const setError = this.options.rules.validateTopicConfigSet?.(configs);
     if (setError !== undefined) return apiError(ErrorCode.INVALID_CONFIG, setError);
-    const live = liveBrokers(image);
     let replicas: number[][];
     if (spec.assignments.length > 0) {
       if (spec.numPartitions !== -1 || spec.replicationFactor !== -1) {
@@ -617,8 +623,8 @@ export class QuorumController implements MetadataController {
             'Partitions should be a consecutive 0-based integer sequence',
           );
         }
-        const error = validateReplicas(image, a.brokerIds, sorted[0]!.brokerIds.length);
-        if (error !== undefined) return error;
+        const error = validateAssignment(image, a.brokerIds, sorted[0]!.brokerIds.length);
+        if (error !== undefined) return apiError(error.errorCode, error.errorMessage);
         replicas.push([...a.brokerIds]);
       }
     } else {
@@ -634,50 +640,14 @@ export class QuorumController implements MetadataController {
           'Replication factor must be larger than 0, or -1 to use the default value.',
         );
       }
-      if (rf > live.length) {
-        return apiError(
-          ErrorCode.INVALID_REPLICATION_FACTOR,
-          `Unable to replicate the partition ${rf} time(s): The target replication factor of ${rf} cannot be reached because only ${live.length} broker(s) are registered.`,
-        );
-      }
-      replicas = this.place(live, numPartitions, rf, 0);
+      const placed = placeReplicas(usableBrokers(image), { numPartitions, replicationFactor: rf }, this.options.random);
+      if (isPlacementError(placed)) return apiError(placed.errorCode, placed.errorMessage);
+      replicas = placed;
     }
+    // Refuses partitions none of whose replicas can lead (the topic id comes later).
+    const partitions = newPartitions(image, ZERO_UUID, 0, replicas);
+    if (!Array.isArray(partitions)) return partitions;
     return { replicas, configs };
-  }
-
-  /** Round-robin placement starting at a random broker, as Kafka's striped placer does. */
-  private place(live: number[], count: number, rf: number, firstPartition: number): number[][] {
-    const start = live.length > 0 ? this.options.random.int(live.length) : 0;
-    const out: number[][] = [];
-    for (let p = 0; p < count; p++) {
-      const replicas: number[] = [];
-      for (let r = 0; r < rf; r++) replicas.push(live[(start + firstPartition + p + r) % live.length]!);
-      out.push(replicas);
-    }
-    return out;
-  }
-
-  private partitionRecord(image: MetadataImage, topicId: string, partitionId: number, replicas: number[]) {
-    const isr = replicas.filter((id) => isLive(image, id));
-    return {
-      typeId: MetadataRecordType.PartitionRecord,
-      version: 0,
-      record: {
-        partitionId,
-        topicId,
-        replicas,
-        isr: isr.length > 0 ? isr : [],
-        removingReplicas: [],
-        addingReplicas: [],
-        leader: isr[0] ?? NO_LEADER,
-        leaderRecoveryState: 0,
-        leaderEpoch: 0,
-        partitionEpoch: 0,
-        directories: [],
-        eligibleLeaderReplicas: null,
-        lastKnownElr: null,
-      },
-    };
   }
 
   private newTopicId(image: MetadataImage): string {
@@ -760,16 +730,17 @@ export class QuorumController implements MetadataController {
         }
         results.push({ name: spec.name, ...NONE });
         if (validateOnly) continue;
-        const current = topic.partitions.size;
-        planned.forEach((replicas, i) => {
-          records.push(this.partitionRecord(image, topic.topicId, current + i, replicas));
-        });
+        records.push(...planned);
       }
       return { records, response: results };
     });
   }
 
-  private planPartitions(image: MetadataImage, topic: TopicImage, spec: CreatePartitionsSpec): number[][] | ApiError {
+  private planPartitions(
+    image: MetadataImage,
+    topic: TopicImage,
+    spec: CreatePartitionsSpec,
+  ): MetadataMessage[] | ApiError {
     const current = topic.partitions.size;
     if (spec.count < current) {
       return apiError(
@@ -790,19 +761,23 @@ export class QuorumController implements MetadataController {
         );
       }
       for (let i = 0; i < spec.assignments.length; i++) {
-        const error = validateReplicas(image, spec.assignments[i]!, rf);
-        if (error !== undefined) return error;
+        const error = validateAssignment(image, spec.assignments[i]!, rf);
+        if (error !== undefined) return apiError(error.errorCode, error.errorMessage);
       }
-      return spec.assignments.map((a) => [...a]);
-    }
-    const live = liveBrokers(image);
-    if (rf > live.length) {
-      return apiError(
-        ErrorCode.INVALID_REPLICATION_FACTOR,
-        `Unable to replicate the partition ${rf} time(s): The target replication factor of ${rf} cannot be reached because only ${live.length} broker(s) are registered.`,
+      return newPartitions(
+        image,
+        topic.topicId,
+        current,
+        spec.assignments.map((a) => [...a]),
       );
     }
-    return this.place(live, additional, rf, current);
+    const placed = placeReplicas(
+      usableBrokers(image),
+      { numPartitions: additional, replicationFactor: rf },
+      this.options.random,
+    );
+    if (isPlacementError(placed)) return apiError(placed.errorCode, placed.errorMessage);
+    return newPartitions(image, topic.topicId, current, placed);
   }
 
   // ---- configs -----------------------------------------------------------------------------
@@ -1031,48 +1006,18 @@ function partitionChange(topicId: string, partitionId: number, change: { leader:
   };
 }
 
-function isLive(image: MetadataImage, id: number): boolean {
-  const b = image.brokers.get(id);
-  return b !== undefined && !b.fenced;
-}
-
-function liveBrokers(image: MetadataImage): number[] {
-  return [...image.brokers.values()]
-    .filter((b) => !b.fenced)
-    .map((b) => b.nodeId)
-    .sort((a, b) => a - b);
-}
-
-function validateReplicas(
+/** The PartitionRecords of new partitions numbered from `first`, or the first placement error. */
+function newPartitions(
   image: MetadataImage,
-  brokerIds: readonly number[],
-  expectedSize: number,
-): ApiError | undefined {
-  if (brokerIds.length === 0) {
-    return apiError(
-      ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-      `The manual partition assignment includes an empty replica list.`,
-    );
+  topicId: string,
+  first: number,
+  replicas: readonly number[][],
+): MetadataMessage[] | ApiError {
+  const records: MetadataMessage[] = [];
+  for (let i = 0; i < replicas.length; i++) {
+    const record = newPartitionRecord(image, topicId, first + i, replicas[i]!);
+    if (isPlacementError(record)) return apiError(record.errorCode, record.errorMessage);
+    records.push(record);
   }
-  if (new Set(brokerIds).size !== brokerIds.length) {
-    return apiError(
-      ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-      `The manual partition assignment includes the broker ${brokerIds.find((b, i) => brokerIds.indexOf(b) !== i)} more than once.`,
-    );
-  }
-  if (brokerIds.length !== expectedSize) {
-    return apiError(
-      ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-      `The manual partition assignment includes a partition with ${brokerIds.length} replica(s), but this is not consistent with previous partitions, which have ${expectedSize} replica(s).`,
-    );
-  }
-  for (const id of brokerIds) {
-    if (!image.brokers.has(id)) {
-      return apiError(
-        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-        `The manual partition assignment includes broker ${id}, but no such broker is registered.`,
-      );
-    }
-  }
-  return undefined;
+  return records;
 }
