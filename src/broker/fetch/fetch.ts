@@ -215,6 +215,11 @@ export async function handleFetch(request: FetchRequest, apiVersion: number, dep
             for (let i = 0; i < watched.length; i++) {
               const p = watched[i]!.partition!;
               if (!p.isLeader() && (follower || !p.isFollower())) return true;
+              if (isolationLevel === 1 && !follower) {
+                // read_committed: only records below the last stable offset count.
+                if (p.lastStableOffset() > watched[i]!.target.sp.fetchOffset) return true;
+                continue;
+              }
               bytes += p.appendedBytes - baseline[i]!;
             }
             return bytes >= request.minBytes;
@@ -327,6 +332,12 @@ async function readPartition(
       } else {
         data.records = read.records;
         bytes = read.records.length;
+      }
+      if (o.isolationLevel === 1 && !o.follower && bytes > 0) {
+        // The aborted transactions overlapping what was read: the consumer drops their records.
+        data.abortedTransactions = partition.log
+          .abortedTxns(sp.fetchOffset, readable)
+          .map((t) => ({ producerId: t.producerId, firstOffset: BigInt(t.firstOffset) }));
       }
       if (o.follower) partition.updateFollowerFetchState(o.replicaId, sp.fetchOffset);
     } catch {
