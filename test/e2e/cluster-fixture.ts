@@ -24,6 +24,8 @@ export interface TestClusterOptions {
   controllerOnly?: boolean;
   /** Extra properties for every node. */
   config?: Record<string, string>;
+  /** Extra properties for node i only (e.g. broker.rack), applied after `config`. */
+  nodeConfig?: (i: number) => Record<string, string>;
 }
 
 export interface TestCluster {
@@ -109,6 +111,7 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
         'controller.quorum.voters': votersString,
         'log.dirs': join(root, `node-${i}`),
         ...options.config,
+        ...options.nodeConfig?.(i),
       },
       announce: () => {},
       route: (voter) => ({ host: '127.0.0.1', port: proxies.get(`${i}>${voter.id}`)?.port ?? voter.port }),
