@@ -118,15 +118,21 @@ export class FollowerState {
 
   /**
    * Applies the leader's answer for this partition to the local log. `fetchedOffset` is
-   * the offset the request asked from (an answer to an older request is dropped).
+   * the offset the request asked from and `fetchedLeaderEpoch` the leader epoch it carried:
+   * an answer to an older request, or to one sent before metadata brought another leader
+   * or epoch, is dropped (a FENCED_LEADER_EPOCH for the old epoch would otherwise stop
+   * this partition until yet another epoch arrives).
    */
   async handleResponse(
     data: FetchResponsePartitionData,
     fetchedOffset: number,
     nowMs: number,
+    fetchedLeaderEpoch: number = this.leaderEpoch,
   ): Promise<FollowerOutcome> {
     const log = this.log;
-    if (fetchedOffset !== log.logEndOffset()) return { kind: 'idle', highWatermarkMoved: false };
+    if (fetchedOffset !== log.logEndOffset() || fetchedLeaderEpoch !== this.leaderEpoch) {
+      return { kind: 'idle', highWatermarkMoved: false };
+    }
     switch (data.errorCode) {
       case ErrorCode.NONE:
         break;

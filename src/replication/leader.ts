@@ -360,9 +360,9 @@ export class LeaderState {
 
   /**
    * The log's epoch lookup, as if the current leader epoch were already in the log's epoch
-   * cache starting at leaderEpochStartOffset (Kafka writes it there at election; our logs
-   * record an epoch with its first batch): OffsetForLeaderEpoch and the divergence check
-   * answer the same before and after the new leader's first append.
+   * cache starting at the log end (Kafka writes it there at election; our logs record an
+   * epoch with its first batch): OffsetForLeaderEpoch and the divergence check answer the
+   * same before and after the new leader's first append.
    */
   endOffsetForEpoch(epoch: number): { leaderEpoch: number; endOffset: number } {
     const latest = this.log.latestEpoch();
@@ -372,14 +372,11 @@ export class LeaderState {
           ? { leaderEpoch: epoch, endOffset: this.log.logEndOffset() }
           : { leaderEpoch: -1, endOffset: -1 };
       }
-      // Between the log's latest epoch and the current one: nothing was written in it.
+      // Between the log's latest epoch and the current one: nothing was written in it, so
+      // the latest epoch runs to the log end (nothing of the current epoch is there yet).
       return latest < 0
         ? { leaderEpoch: -1, endOffset: -1 }
-        : { leaderEpoch: latest, endOffset: this.leaderEpochStartOffset };
-    }
-    if (epoch === latest && latest < this.leaderEpoch) {
-      // The log's latest epoch ends where the current leader epoch started.
-      return { leaderEpoch: latest, endOffset: this.leaderEpochStartOffset };
+        : { leaderEpoch: latest, endOffset: this.log.logEndOffset() };
     }
     return this.log.endOffsetForEpoch(epoch);
   }

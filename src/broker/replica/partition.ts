@@ -231,11 +231,16 @@ export class Partition {
    * partition's queue: appends keep the leader's offsets and epochs and update producer
    * state; a truncation rebuilds producer state from the log.
    */
-  applyFollowerFetch(data: FetchResponsePartitionData, fetchedOffset: number, nowMs: number): Promise<FollowerOutcome> {
+  applyFollowerFetch(
+    data: FetchResponsePartitionData,
+    fetchedOffset: number,
+    nowMs: number,
+    fetchedLeaderEpoch?: number,
+  ): Promise<FollowerOutcome> {
     const run = this.tail.then(async (): Promise<FollowerOutcome> => {
       const follower = this.followerState;
       if (follower === undefined || this.closed) return { kind: 'idle', highWatermarkMoved: false };
-      const outcome = await follower.handleResponse(data, fetchedOffset, nowMs);
+      const outcome = await follower.handleResponse(data, fetchedOffset, nowMs, fetchedLeaderEpoch);
       if (outcome.kind === 'appended') {
         this.appendedBytes += outcome.bytes;
         this.applyProducerBatches(data.records ?? Buffer.alloc(0), fetchedOffset);
@@ -264,6 +269,18 @@ export class Partition {
     } catch {
       // The log accepted the bytes; a header we cannot walk leaves producer state as it is.
     }
+  }
+
+  /**
+   * Resolves once the appends queued now (leader appends, follower fetch answers) are
+   * done: a role change waits for it, so a follower append in flight never lands after
+   * this node became leader (its epoch start would be wrong).
+   */
+  whenIdle(): Promise<void> {
+    return this.tail.then(
+      () => {},
+      () => {},
+    );
   }
 
   /** A new topic config: min.insync.replicas reaches the leader state. */

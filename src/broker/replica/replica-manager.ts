@@ -430,6 +430,12 @@ export class ReplicaManager {
     }
     const wasLeader = partition.isLeader();
     const wasFollowing = partition.followerState !== undefined ? partition.leader : -1;
+    if (image.leader === this.nodeId && !wasLeader) {
+      // Becoming leader: stop fetching first, and let a follower append in flight finish.
+      if (wasFollowing >= 0) this.fetchers.get(wasFollowing)?.remove(partition);
+      partition.followerState = undefined;
+      await partition.whenIdle();
+    }
     partition.updateRole({
       leader: image.leader,
       leaderEpoch: image.leaderEpoch,
