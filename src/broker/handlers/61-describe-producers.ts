@@ -1,7 +1,7 @@
 /**
  * DescribeProducers (key 61), v0: the producers with state on partitions this node
- * leads (id, epoch, last sequence and timestamp). The current transaction's start offset
- * and the coordinator epoch are -1 until partitions track open transactions.
+ * leads (id, epoch, last sequence and timestamp), the coordinator epoch of the producer's
+ * last transaction marker and the first offset of its ongoing transaction (-1: none).
  */
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
@@ -26,8 +26,8 @@ export const describeProducersHandler = defineHandler({
             producerEpoch: e.producerEpoch,
             lastSequence: e.batches.at(-1)?.lastSeq ?? -1,
             lastTimestamp: BigInt(e.lastTimestampMs),
-            coordinatorEpoch: -1,
-            currentTxnStartOffset: -1n,
+            coordinatorEpoch: e.coordinatorEpoch,
+            currentTxnStartOffset: BigInt(e.currentTxnFirstOffset),
           }));
           return { partitionIndex, errorCode: ErrorCode.NONE, errorMessage: null, activeProducers };
         }),
