@@ -4,8 +4,8 @@
  * COMMIT/ABORT markers landing in the partitions as control batches, offsets committed in
  * a transaction visible after commit only, zombie fencing, a transaction left open past
  * its timeout aborted by the coordinator, and Describe/ListTransactions and
- * DescribeProducers over the wire. What a read_committed fetch returns is the partition
- * data side's (a todo test until it exists).
+ * DescribeProducers over the wire, and a raw read_committed fetch (last stable offset,
+ * aborted transactions).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -265,9 +265,7 @@ void describe('transactions: kafkajs transactional producer', TIMEOUT, () => {
     await txn.abort();
   });
 
-  void it('a read_committed fetch lists the aborted transactions and stops at the last stable offset', {
-    todo: 'needs the read_committed data path (last stable offset, aborted transactions in fetch)',
-  }, async () => {
+  void it('a read_committed fetch lists the aborted transactions and stops at the last stable offset', async () => {
     const raw = await RawClient.connect(broker.bootstrap);
     try {
       const p = broker.services.replicas.getPartition('out', 0)!;

@@ -26,8 +26,10 @@ import { type FollowerOutcome, FollowerState } from '../../replication/follower.
 import { LeaderState } from '../../replication/leader.ts';
 import type { LogConfig } from '../../storage/config.ts';
 import type { PartitionLog, ReadResult } from '../../storage/partition-log.ts';
+import type { CompletedTxn } from '../producer-state/producer-state.ts';
 import { type ProducerBatch, ProducerStateManager } from '../producer-state/producer-state.ts';
 import type { ProducerSnapshotStore } from '../producer-state/snapshot.ts';
+import { abortedEntry, applyBatchesToState, readTxnMarker, TxnCompletions } from '../producer-state/transactions.ts';
 
 /** The effective configuration of a partition: its log's and the produce path's. */
 export interface PartitionConfig {
@@ -84,6 +86,8 @@ interface CommitWaiter {
 
 export class Partition {
   readonly producers = new ProducerStateManager();
+  /** Completed transactions whose marker the ISR may not have yet (they hold the LSO). */
+  readonly txnCompletions = new TxnCompletions();
   leader = -1;
   leaderEpoch = -1;
   replicas: readonly number[] = [];
@@ -125,6 +129,7 @@ export class Partition {
   /** Loads producer state: the newest snapshot, then the log from there to its end. */
   async loadProducerState(): Promise<void> {
     const end = this.log.logEndOffset();
+    this.txnCompletions.clear();
     let from: number | undefined;
     try {
       from = await this.snapshots?.load(this.producers, end);
@@ -140,12 +145,10 @@ export class Partition {
       if (read.kind !== 'records' || read.records.length === 0) break;
       let next = offset;
       try {
-        for (const { header } of iterateBatches(read.records)) {
-          next = header.baseOffset + header.lastOffsetDelta + 1;
-          if (header.producerId < 0n || (header.attributes & ATTR_CONTROL) !== 0) continue;
-          if (header.baseOffset + header.lastOffsetDelta < offset) continue;
-          this.producers.apply(header, header.baseOffset, header.maxTimestamp);
-        }
+        for (const { header } of iterateBatches(read.records)) next = header.baseOffset + header.lastOffsetDelta + 1;
+        // Markers replayed write their aborted-index entries again (a crash may have lost them).
+        const applied = applyBatchesToState(this.producers, read.records, offset, this.txnCompletions);
+        await this.indexAborted(applied.aborted);
       } catch {
         break; // the log recovered its own bytes; an unreadable header ends the replay here
       }
@@ -243,7 +246,7 @@ export class Partition {
       const outcome = await follower.handleResponse(data, fetchedOffset, nowMs, fetchedLeaderEpoch);
       if (outcome.kind === 'appended') {
         this.appendedBytes += outcome.bytes;
-        this.applyProducerBatches(data.records ?? Buffer.alloc(0), fetchedOffset);
+        await this.applyProducerBatches(data.records ?? Buffer.alloc(0), fetchedOffset);
       } else if (outcome.kind === 'truncated') {
         this.producers.clear();
         this.snapshotOffset = -1;
@@ -258,16 +261,24 @@ export class Partition {
     return run;
   }
 
-  private applyProducerBatches(records: Buffer, fromOffset: number): void {
+  /** Follower append: the same producer-state bookkeeping as the leader's, markers included. */
+  private async applyProducerBatches(records: Buffer, fromOffset: number): Promise<void> {
+    let aborted: CompletedTxn[] = [];
     try {
-      for (const { header } of iterateBatches(records)) {
-        if (header.producerId < 0n || (header.attributes & ATTR_CONTROL) !== 0) continue;
-        if (header.baseOffset < fromOffset) continue;
-        this.producers.apply(header, header.baseOffset, header.maxTimestamp);
-        this.producerStateDirty = true;
-      }
+      const applied = applyBatchesToState(this.producers, records, fromOffset, this.txnCompletions);
+      if (applied.changed) this.producerStateDirty = true;
+      aborted = applied.aborted;
     } catch {
       // The log accepted the bytes; a header we cannot walk leaves producer state as it is.
+    }
+    await this.indexAborted(aborted).catch(() => {});
+  }
+
+  /** Writes aborted transactions to the log's aborted-transaction index. */
+  private async indexAborted(aborted: readonly CompletedTxn[]): Promise<void> {
+    for (const t of aborted) {
+      const lso = Math.min(this.producers.firstUnstableOffset() ?? t.lastOffset + 1, t.lastOffset + 1);
+      await this.log.addAbortedTxn(abortedEntry(t, lso));
     }
   }
 
@@ -293,9 +304,13 @@ export class Partition {
     return this.log.highWatermark();
   }
 
-  /** With no transactions yet, the last stable offset is the high watermark. */
+  /**
+   * The last stable offset: below it every transaction is decided (KIP-98). The smallest
+   * first offset of an ongoing transaction, or of a completed one whose marker is not yet
+   * below the high watermark, else the high watermark.
+   */
   lastStableOffset(): number {
-    return this.log.highWatermark();
+    return this.txnCompletions.lastStableOffset(this.producers, this.log.highWatermark());
   }
 
   /** Records a follower's fetch position (replication); may move the high watermark. */
@@ -365,8 +380,18 @@ export class Partition {
       return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: 'not the leader' };
     }
     const staged: ProducerBatch[] = [];
+    let position = 0;
     for (const h of headers) {
+      const at = position;
+      position += h.sizeInBytes;
       if (h.producerId < 0n) continue;
+      if ((h.attributes & ATTR_CONTROL) !== 0) {
+        // A COMMIT/ABORT marker (WriteTxnMarkers): epoch and coordinator epoch checks only.
+        const marker = readTxnMarker(batches, at);
+        const check = marker && this.producers.checkMarker(h.producerId, h.producerEpoch, marker.coordinatorEpoch);
+        if (check?.kind === 'error') return { kind: 'error', errorCode: check.errorCode, message: check.message };
+        continue;
+      }
       const check = this.producers.check(h, staged);
       if (check.kind === 'error') return { kind: 'error', errorCode: check.errorCode, message: check.message };
       if (check.kind === 'duplicate') {
@@ -399,15 +424,32 @@ export class Partition {
       }
       throw err;
     }
-    if (staged.length > 0) {
-      let offset = result.baseOffset;
-      for (const h of headers) {
-        if (h.producerId >= 0n) {
-          const ts = result.logAppendTimeMs >= 0 ? result.logAppendTimeMs : h.maxTimestamp;
-          this.producers.apply(h, offset, ts);
-          this.producerStateDirty = true;
+    const aborted: CompletedTxn[] = [];
+    let offset = result.baseOffset;
+    position = 0;
+    for (const h of headers) {
+      if (h.producerId >= 0n) {
+        const ts = result.logAppendTimeMs >= 0 ? result.logAppendTimeMs : h.maxTimestamp;
+        if ((h.attributes & ATTR_CONTROL) === 0) this.producers.apply(h, offset, ts);
+        else {
+          const marker = readTxnMarker(batches, position);
+          const done = marker && this.producers.completeTxn(h.producerId, h.producerEpoch, marker, offset, ts);
+          if (done) {
+            this.txnCompletions.add(done);
+            if (done.isAborted) aborted.push(done);
+          }
         }
-        offset += h.lastOffsetDelta + 1;
+        this.producerStateDirty = true;
+      }
+      offset += h.lastOffsetDelta + 1;
+      position += h.sizeInBytes;
+    }
+    if (aborted.length > 0) {
+      try {
+        await this.indexAborted(aborted);
+      } catch (err) {
+        if (!(err instanceof StorageError)) throw err;
+        return { kind: 'error', errorCode: ErrorCode.KAFKA_STORAGE_ERROR, message: err.message };
       }
     }
     this.appendedBytes += batches.length;
