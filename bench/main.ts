@@ -119,6 +119,20 @@ const SECTIONS: readonly Section[] = [
       componentSection('groups', 'groups.ts', 'runGroupsBench', { quick: context.quick }, () => undefined),
   },
   {
+    key: 'transactions',
+    timeoutMs: (context) => (context.quick ? 120_000 : 600_000),
+    run: (context) =>
+      withRunnelBroker(context.dataDir, 'transactions', (broker) =>
+        componentSection(
+          'transactions',
+          'transactions.ts',
+          'runTransactionsBench',
+          { quick: context.quick, bootstrap: broker.bootstrap },
+          () => undefined,
+        ),
+      ),
+  },
+  {
     key: 'nats',
     timeoutMs: workloadTimeoutMs,
     async run(context) {
