@@ -150,6 +150,11 @@ export class ReplicaFetcher {
       }
       if (this.stopped) return;
       let backoff = response.errorCode !== 0;
+      // The leader epoch each partition was fetched with (metadata may have moved on since).
+      const fetchedEpochs = new Map<string, number>();
+      for (const t of built.request.topics) {
+        for (const p of t.partitions) fetchedEpochs.set(followerKey(t.topic, p.partition), p.currentLeaderEpoch);
+      }
       for (const t of response.responses) {
         const topic = byId ? names.get(t.topicId) : t.topic;
         if (topic === undefined) continue;
@@ -160,7 +165,12 @@ export class ReplicaFetcher {
           const fetchedOffset = built.fetchOffsets.get(k);
           if (partition === undefined || follower === undefined || fetchedOffset === undefined) continue;
           try {
-            const outcome = await partition.applyFollowerFetch(data, fetchedOffset, clock.monotonicMs());
+            const outcome = await partition.applyFollowerFetch(
+              data,
+              fetchedOffset,
+              clock.monotonicMs(),
+              fetchedEpochs.get(k),
+            );
             if (
               outcome.kind === 'appended' ||
               outcome.kind === 'truncated' ||
