@@ -2,8 +2,8 @@
  * The Runnel client's transactions against the real Runnel broker's transaction coordinator:
  * commit and abort (records and markers in the log), offsets committed with the transaction,
  * zombie fencing, and a consume-transform-produce loop with a group. What a read_committed
- * consumer sees needs the broker's read_committed fetch (last stable offset, aborted
- * transactions): that test is marked todo until the broker has it.
+ * consumer sees uses the broker's read_committed fetch (last stable offset, aborted
+ * transactions).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -124,10 +124,7 @@ void describe('client transactions against the Runnel broker', () => {
     assert.deepEqual(all.positions, [4]);
   });
 
-  void it('a read_committed consumer sees committed records only', {
-    ...T,
-    todo: "needs the broker's read_committed fetch (aborted transactions in Fetch)",
-  }, async () => {
+  void it('a read_committed consumer sees committed records only', T, async () => {
     assert.deepEqual(await committedValues('txe-out', 2, 2), ['committed-0', 'committed-1']);
     assert.deepEqual(await committedValues('txe-fence', 1, 1), ['live']);
   });
