@@ -126,7 +126,13 @@ interface SnapshotDownload {
 
 type State =
   | { kind: 'unattached'; epoch: number; electionDeadlineMs: number; discovery?: Inflight & { to: number } }
-  | ({ kind: 'prospective'; epoch: number; electionDeadlineMs: number } & Election)
+  | ({
+      kind: 'prospective';
+      epoch: number;
+      electionDeadlineMs: number;
+      /** The leader of this epoch we stopped following (its fetches timed out), or NO_ID. */
+      formerLeaderId: number;
+    } & Election)
   | ({ kind: 'candidate'; epoch: number; electionDeadlineMs: number; lost: boolean } & Election)
   | {
       kind: 'leader';
@@ -600,9 +606,10 @@ export class RaftNode {
 
   /**
    * A peer reported (leaderId, epoch). Moves to a higher epoch, or to following a leader
-   * newly learned in this epoch. Returns true when the state changed.
+   * newly learned in this epoch. Returns true when the state changed. `from`: the node that
+   * said so (vote responses; other reports come from the leader itself or name no leader).
    */
-  private observeLeader(leaderId: number, epoch: number, nowMs: number): boolean {
+  private observeLeader(leaderId: number, epoch: number, nowMs: number, from = leaderId): boolean {
     const s = this.state;
     if (epoch > s.epoch) {
       if (leaderId !== NO_ID && leaderId !== this.config.nodeId) this.becomeFollower(epoch, leaderId, nowMs);
@@ -614,6 +621,12 @@ export class RaftNode {
         throw new Error(`raft: two leaders in epoch ${epoch}: ${this.config.nodeId} and ${leaderId}`);
       if (s.kind === 'follower' && s.leaderId === leaderId) return false;
       if (s.kind === 'resigned') return false;
+      // A prospective node left this leader because fetching from it timed out; another peer
+      // that still names it (its own fetch timeout has not fired yet) must not send us back to
+      // it, or two followers of a dead leader undo each other's pre-vote round after round
+      // (KIP-996 keeps the leader in the prospective state for this). The leader itself
+      // answering proves it alive: follow it again.
+      if (s.kind === 'prospective' && s.formerLeaderId === leaderId && from !== leaderId) return false;
       this.becomeFollower(epoch, leaderId, nowMs);
       return true;
     }
@@ -692,16 +705,16 @@ export class RaftNode {
     if (!res) return;
     const s = this.state;
     if (s.kind !== 'prospective' && s.kind !== 'candidate') {
-      this.observeLeader(res.leaderId, res.leaderEpoch, nowMs);
+      this.observeLeader(res.leaderId, res.leaderEpoch, nowMs, m.from);
       return;
     }
     const f = s.inflight.get(m.from);
     if (!f || f.correlationId !== m.correlationId || m.preVote !== (s.kind === 'prospective')) {
-      this.observeLeader(res.leaderId, res.leaderEpoch, nowMs);
+      this.observeLeader(res.leaderId, res.leaderEpoch, nowMs, m.from);
       return;
     }
     s.inflight.delete(m.from);
-    if (this.observeLeader(res.leaderId, res.leaderEpoch, nowMs)) return;
+    if (this.observeLeader(res.leaderId, res.leaderEpoch, nowMs, m.from)) return;
     if (res.voteGranted) s.granted.add(m.from);
     else s.rejected.add(m.from);
     this.tallyVotes(s, nowMs);
@@ -1186,11 +1199,15 @@ export class RaftNode {
   }
 
   private becomeProspective(nowMs: number): void {
+    const before = this.state;
     this.leaveState(nowMs);
     const epoch = this.state.epoch;
+    const formerLeaderId =
+      before.kind === 'follower' ? before.leaderId : before.kind === 'prospective' ? before.formerLeaderId : NO_ID;
     const s: State = {
       kind: 'prospective',
       epoch,
+      formerLeaderId,
       electionDeadlineMs: this.electionDeadline(nowMs),
       granted: new Set([this.config.nodeId]),
       rejected: new Set(),

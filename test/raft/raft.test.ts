@@ -95,6 +95,25 @@ void describe('raft: pre-vote (KIP-996)', () => {
     // The old leader resigned on check-quorum.
     assert.notEqual(leader.stateName(), 'leader');
   });
+
+  void it('followers whose fetch timeouts fire at different times still elect a leader when the leader dies', () => {
+    // Regression: a prospective voter went back to following the dead leader whenever the other
+    // voter (not yet timed out, or just sent back itself) named it in its vote answer; with the
+    // two timeouts out of phase they undid each other's pre-vote round forever.
+    const c = new TestCluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const l = leader.config.nodeId;
+    const epoch = leader.epoch();
+    const [early, late] = [1, 2, 3].filter((id) => id !== l);
+    // `early` stops hearing the leader half a fetch timeout before `late` does.
+    c.cut.add(`${l}>${early}`);
+    c.advance(leader.config.fetchTimeoutMs / 2);
+    c.isolated.add(l);
+    c.advance(10_000);
+    const next = c.leaders().find((n) => n !== leader);
+    assert.ok(next, `a new leader: ${early} is ${c.node(early!).stateName()}, ${late} is ${c.node(late!).stateName()}`);
+    assert.ok(next.epoch() > epoch);
+  });
 });
 
 void describe('raft: log divergence', () => {
