@@ -223,6 +223,45 @@ void describe('metadata controller', () => {
     assert.equal(publisher.image().topicsByName.get('grow')!.partitions.size, 5);
   });
 
+  void it('places replicas across racks for new topics and added partitions; RF above the brokers is refused', async () => {
+    const { controller, publisher } = await setup();
+    // Broker 1 has no rack (a rack of its own); 2 on rack a; 3 and 4 on rack b: three racks.
+    const racks = new Map<number, string | null>([
+      [1, null],
+      [2, 'a'],
+      [3, 'b'],
+      [4, 'b'],
+    ]);
+    for (const id of [2, 3, 4]) {
+      await controller.registerBroker({
+        nodeId: id,
+        incarnationId: `AAAAAAAAAAAAAAAAAAAA${['Ag', 'Aw', 'BA'][id - 2]}`,
+        endpoints: [{ name: 'PLAINTEXT', host: '127.0.0.1', port: 9092 + id, securityProtocol: 0 }],
+        rack: racks.get(id)!,
+        logDirs: [],
+      });
+    }
+    const rackKey = (id: number) => racks.get(id) ?? `none-${id}`;
+    const [created] = await controller.createTopics([topic('racked', 12, { replicationFactor: 3 })], false);
+    assert.equal(created!.errorCode, ErrorCode.NONE);
+    await controller.createPartitions([{ name: 'racked', count: 16, assignments: null }], false);
+    const partitions = [...publisher.image().topicsByName.get('racked')!.partitions.values()];
+    assert.equal(partitions.length, 16);
+    const leads = new Map<number, number>();
+    for (const p of partitions) {
+      assert.equal(new Set(p.replicas).size, 3, `distinct brokers ${p.replicas}`);
+      assert.equal(new Set(p.replicas.map(rackKey)).size, 3, `three racks for ${p.replicas}`);
+      assert.deepEqual(p.isr, p.replicas);
+      assert.equal(p.leader, p.replicas[0]);
+      leads.set(p.leader, (leads.get(p.leader) ?? 0) + 1);
+    }
+    assert.ok(Math.max(...leads.values()) <= Math.ceil(16 / 4) + 1, `leaders spread ${JSON.stringify([...leads])}`);
+    const [tooMany] = await controller.createTopics([topic('rf5', 1, { replicationFactor: 5 })], false);
+    assert.equal(tooMany!.errorCode, ErrorCode.INVALID_REPLICATION_FACTOR);
+    assert.match(tooMany!.errorMessage!, /only 4 broker\(s\)/);
+    assert.equal(publisher.image().topicsByName.has('rf5'), false);
+  });
+
   void it('alters configs incrementally: SET, DELETE, APPEND, SUBTRACT, validation, validateOnly', async () => {
     const { controller, publisher } = await setup();
     await controller.createTopics([topic('cfg')], false);
