@@ -3,9 +3,16 @@
  *
  * A record survives unless a later record with the same key exists in the part of the
  * log the key map covers, or it is a tombstone (null value) whose batch's max timestamp
- * is older than delete.retention.ms. Kept as they are (not filtered):
- * - control and transactional batches (transactions come later),
- * - the last batch of each producer id in the cleaned range (producer state needs it).
+ * is older than delete.retention.ms. Transactions (Kafka's cleaner rules):
+ * - a transactional batch whose transaction is decided in the scanned range (a marker
+ *   of its producer follows it) is cleaned like any batch when committed and removed
+ *   when aborted (the log's aborted-transaction index says which);
+ * - a transactional batch with no marker after it (an ongoing transaction, above the
+ *   last stable offset) is kept whole and its keys do not count;
+ * - control batches (markers) are kept (removing them once their transaction's data is
+ *   gone and delete.retention.ms passed is not done yet).
+ * Kept whole as well: the last batch of each producer id in the cleaned range (producer
+ * state needs it).
  * Compressed batches are decompressed (src/protocol/records codecs, bounded), filtered
  * and recompressed with the same codec.
  * A surviving batch keeps its header: base offset, lastOffsetDelta, timestamps, producer
@@ -26,6 +33,7 @@ import {
 } from '../protocol/records/batch-header.ts';
 import { compress, decompress } from '../protocol/records/compression.ts';
 import { type RecordView, rebuildBatch, recordsIn } from './records.ts';
+import type { AbortedTxn } from './txn-index.ts';
 
 /** Bound on one batch's decompressed records during compaction. */
 export const MAX_UNCOMPRESSED_BATCH_BYTES = 64 * 1024 * 1024;
@@ -37,6 +45,62 @@ export interface CleanContext {
   producerLastBatch: Map<bigint, number>;
   nowMs: number;
   deleteRetentionMs: number;
+  /** Transaction outcomes of the scanned range (none: transactional batches kept whole). */
+  txns?: TxnCleaning;
+}
+
+/**
+ * What the cleaner knows of transactions in the scanned range: the markers of each
+ * producer, the aborted transactions from the log's index, and the keys of transactional
+ * batches held until their outcome is known (a marker later in the scan).
+ */
+export class TxnCleaning {
+  /** Producer id -> offsets of its markers, ascending (scan order). */
+  private readonly markers = new Map<bigint, number[]>();
+  private deferred: { producerId: bigint; offset: number; key: string }[] = [];
+
+  constructor(private readonly aborted: readonly AbortedTxn[]) {}
+
+  /** Pass 1, every batch of the scanned range in offset order. */
+  note(buf: Buffer, pos: number, keys: Map<string, number> | undefined): void {
+    const attributes = buf.readInt16BE(pos + BatchOffset.Attributes);
+    if ((attributes & ATTR_TRANSACTIONAL) === 0) return;
+    const pid = buf.readBigInt64BE(pos + BatchOffset.ProducerId);
+    const base = Number(buf.readBigInt64BE(pos + BatchOffset.BaseOffset));
+    if ((attributes & ATTR_CONTROL) !== 0) {
+      let list = this.markers.get(pid);
+      if (list === undefined) {
+        list = [];
+        this.markers.set(pid, list);
+      }
+      list.push(base);
+      return;
+    }
+    if (keys === undefined) return;
+    const body = recordsBody(buf, pos);
+    for (const r of recordsIn(body.bytes, body.start, body.end, recordCount(buf, pos))) {
+      if (r.key) this.deferred.push({ producerId: pid, offset: base + r.offsetDelta, key: mapKey(r.key) });
+    }
+  }
+
+  /** After pass 1: keys of committed transactional records join the map. */
+  resolveKeys(keys: Map<string, number>): void {
+    for (const d of this.deferred) {
+      if (this.outcome(d.producerId, d.offset) !== 'committed') continue;
+      const latest = keys.get(d.key);
+      if (latest === undefined || latest < d.offset) keys.set(d.key, d.offset);
+    }
+    this.deferred = [];
+  }
+
+  outcome(producerId: bigint, offset: number): 'open' | 'committed' | 'aborted' {
+    const list = this.markers.get(producerId);
+    if (list === undefined || list[list.length - 1]! < offset) return 'open';
+    for (const a of this.aborted) {
+      if (a.producerId === producerId && a.firstOffset <= offset && offset <= a.lastOffset) return 'aborted';
+    }
+    return 'committed';
+  }
 }
 
 function keepsWhole(buf: Buffer, pos: number): boolean {
@@ -91,9 +155,15 @@ export function noteProducerBatch(buf: Buffer, pos: number, producers: Map<bigin
  * the rebuilt batch.
  */
 export function cleanBatch(buf: Buffer, pos: number, ctx: CleanContext): Buffer | null | 'keep' {
-  if (keepsWhole(buf, pos)) return 'keep';
+  const attributes = buf.readInt16BE(pos + BatchOffset.Attributes);
+  if ((attributes & ATTR_CONTROL) !== 0) return 'keep';
   const base = Number(buf.readBigInt64BE(pos + BatchOffset.BaseOffset));
   const pid = buf.readBigInt64BE(pos + BatchOffset.ProducerId);
+  if ((attributes & ATTR_TRANSACTIONAL) !== 0) {
+    const outcome = ctx.txns?.outcome(pid, base) ?? 'open';
+    if (outcome === 'open') return 'keep';
+    if (outcome === 'aborted') return ctx.producerLastBatch.get(pid) === base ? 'keep' : null;
+  }
   if (pid >= 0n && ctx.producerLastBatch.get(pid) === base) return 'keep';
   const maxTimestamp = Number(buf.readBigInt64BE(pos + BatchOffset.MaxTimestamp));
   const tombstonesExpired = maxTimestamp < ctx.nowMs - ctx.deleteRetentionMs;

@@ -21,7 +21,14 @@ import type { Clock } from '../env/clock.ts';
 import type { Disk } from '../env/disk.ts';
 import { StorageError, toStorageError } from '../env/disk.ts';
 import { assignBatchOffset, BATCH_HEADER_SIZE, setLogAppendTime } from '../protocol/records/batch-header.ts';
-import { cleanBatch, collectKeys, dirtyRatio, firstRecordAtOrAfter, noteProducerBatch } from './compaction.ts';
+import {
+  cleanBatch,
+  collectKeys,
+  dirtyRatio,
+  firstRecordAtOrAfter,
+  noteProducerBatch,
+  TxnCleaning,
+} from './compaction.ts';
 import type { LogConfig } from './config.ts';
 import { EpochCache } from './epoch-cache.ts';
 import { FilePool, IndexCache, RwLock, SerialQueue } from './file-pool.ts';
@@ -1416,6 +1423,7 @@ export class FileLog implements PartitionLog {
       // Pass 1: the latest offset of each key in the dirty range, the last batch of each producer.
       const keys = new Map<string, number>();
       const producerLastBatch = new Map<bigint, number>();
+      const txns = new TxnCleaning(this.txnIndex.all());
       for (let j = 0; j < end; j++) {
         if (j >= dirtyStart && keys.size >= this.maxCompactionKeys) {
           end = j;
@@ -1425,10 +1433,12 @@ export class FileLog implements PartitionLog {
         for await (const item of this.streamBatches(seg.logPath, 0, seg.size, false)) {
           if ('bad' in item) throw new StorageError('corrupt', item.bad, seg.logPath);
           noteProducerBatch(item.buf, item.at, producerLastBatch);
+          txns.note(item.buf, item.at, j >= dirtyStart ? keys : undefined);
           if (j >= dirtyStart) collectKeys(item.buf, item.at, keys);
         }
       }
-      const ctx = { keys, producerLastBatch, nowMs, deleteRetentionMs: this.config.deleteRetentionMs };
+      txns.resolveKeys(keys);
+      const ctx = { keys, producerLastBatch, nowMs, deleteRetentionMs: this.config.deleteRetentionMs, txns };
       // Pass 2: rewrite groups of consecutive segments (merged while they fit in one
       // segment), oldest first, so a crash never resurrects a value whose tombstone was
       // already dropped from a later segment.

@@ -7,7 +7,14 @@
 import type { Clock } from '../env/clock.ts';
 import { StorageError } from '../env/disk.ts';
 import { assignBatchOffset, setLogAppendTime } from '../protocol/records/batch-header.ts';
-import { cleanBatch, collectKeys, dirtyRatio, firstRecordAtOrAfter, noteProducerBatch } from './compaction.ts';
+import {
+  cleanBatch,
+  collectKeys,
+  dirtyRatio,
+  firstRecordAtOrAfter,
+  noteProducerBatch,
+  TxnCleaning,
+} from './compaction.ts';
 import type { LogConfig } from './config.ts';
 import { EpochCache } from './epoch-cache.ts';
 import { SerialQueue } from './file-pool.ts';
@@ -413,13 +420,16 @@ export class MemoryLog implements PartitionLog {
       if (!options.force && dirtyRatio(clean, dirty) < this.config.minCleanableDirtyRatio) return result;
       const keys = new Map<string, number>();
       const producerLastBatch = new Map<bigint, number>();
+      const txns = new TxnCleaning(this.txnIndex.all());
       for (let j = 0; j < end; j++) {
         for (const b of segments[j]!.batches) {
           noteProducerBatch(b.bytes, 0, producerLastBatch);
+          txns.note(b.bytes, 0, j >= dirtyStart ? keys : undefined);
           if (j >= dirtyStart) collectKeys(b.bytes, 0, keys);
         }
       }
-      const ctx = { keys, producerLastBatch, nowMs, deleteRetentionMs: this.config.deleteRetentionMs };
+      txns.resolveKeys(keys);
+      const ctx = { keys, producerLastBatch, nowMs, deleteRetentionMs: this.config.deleteRetentionMs, txns };
       // Groups of consecutive segments whose combined size fits one segment become one.
       const merged = new Set<MemSegment>();
       for (let j = 0; j < end; ) {

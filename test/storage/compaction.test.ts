@@ -14,7 +14,13 @@ import { faultyDisk } from '../../src/env/disk-faults.ts';
 import { memoryDisk } from '../../src/env/disk-memory.ts';
 import { seededRandom } from '../../src/env/random.ts';
 import { isBatchCrcValid } from '../../src/protocol/records/batch-header.ts';
-import { buildRecordBatch, compressionTypeOf, decodeRecordBatches } from '../../src/protocol/records/index.ts';
+import {
+  buildControlBatch,
+  buildRecordBatch,
+  ControlRecordType,
+  compressionTypeOf,
+  decodeRecordBatches,
+} from '../../src/protocol/records/index.ts';
 import { logConfig } from '../../src/storage/config.ts';
 import { FileLog } from '../../src/storage/file-log.ts';
 import { MemoryLog } from '../../src/storage/memory-log.ts';
@@ -391,3 +397,89 @@ void describe('compaction key map', () => {
     );
   });
 });
+
+/** A transactional batch of one producer (its own baseSequence) with string keys and values. */
+function txnBatch(producerId: bigint, seq: number, kvs: [string, string][], ts: number): Buffer {
+  return buildRecordBatch({
+    records: kvs.map(([k, v]) => ({ key: Buffer.from(k), value: Buffer.from(v), timestamp: ts })),
+    producerId,
+    producerEpoch: 0,
+    baseSequence: seq,
+    transactional: true,
+  });
+}
+
+for (const [name, make] of makers) {
+  void describe(`compaction of transactions: ${name}`, () => {
+    void it('removes aborted records, cleans committed ones, keeps markers and open transactions whole', async () => {
+      const clock = new ManualClock(T0);
+      const log = await make(1 << 20, clock);
+      const put = (b: Buffer) => log.append(b, { leaderEpoch: 0 });
+      await put(buildSimpleBatch([{ key: 'k1', value: 'v1' }], { timestampMs: T0 })); // 0
+      await put(
+        txnBatch(
+          5n,
+          0,
+          [
+            ['k1', 't1'],
+            ['k2', 't2'],
+          ],
+          T0,
+        ),
+      ); // 1-2, committed
+      await put(
+        buildControlBatch({
+          type: ControlRecordType.Commit,
+          coordinatorEpoch: 0,
+          producerId: 5n,
+          producerEpoch: 0,
+          timestamp: T0,
+        }),
+      ); // 3
+      await put(txnBatch(6n, 0, [['k3', 'a']], T0)); // 4, aborted
+      await put(
+        buildControlBatch({
+          type: ControlRecordType.Abort,
+          coordinatorEpoch: 0,
+          producerId: 6n,
+          producerEpoch: 0,
+          timestamp: T0,
+        }),
+      ); // 5
+      await log.addAbortedTxn({ producerId: 6n, firstOffset: 4, lastOffset: 5, lastStableOffset: 6 });
+      await put(
+        txnBatch(
+          7n,
+          0,
+          [
+            ['k1', 'open'],
+            ['k2', 'open'],
+          ],
+          T0,
+        ),
+      ); // 6-7, open
+      await put(buildSimpleBatch([{ key: 'k4', value: 'x' }], { timestampMs: T0 })); // 8: the last batch of nobody, k4's only value
+      await log.roll();
+      await put(buildSimpleBatch([{ key: 'k9', value: 'active' }], { timestampMs: T0 }));
+      log.updateHighWatermark(log.logEndOffset());
+      await log.compact(T0, { force: true });
+      const batches = decodeRecordBatches(Buffer.concat(await readAll(log)));
+      const seen = batches.map((b) =>
+        b.isControl
+          ? `${b.baseOffset}:marker`
+          : b.records.map((r) => `${b.baseOffset + r.offsetDelta}:${r.key}=${r.value}`).join(','),
+      );
+      // v1 (older than the committed t1) is gone; the aborted k3=a is gone; the open
+      // transaction's keys did not count (t1, t2 stay) and its batch is whole.
+      assert.deepEqual(seen, [
+        '1:k1=t1,2:k2=t2',
+        '3:marker',
+        '5:marker',
+        '6:k1=open,7:k2=open',
+        '8:k4=x',
+        '9:k9=active',
+      ]);
+      assert.equal(log.logEndOffset(), 10);
+    });
+  });
+}
