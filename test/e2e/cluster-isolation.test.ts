@@ -25,13 +25,13 @@ import {
 
 const TOPIC = 'isolated';
 
-function kafka(bootstrap: string[], retries: number): Kafka {
+function kafka(bootstrap: string[], retries: number, requestTimeout = 6000): Kafka {
   return new Kafka({
     clientId: 'isolation',
     brokers: bootstrap,
     logLevel: logLevel.NOTHING,
     connectionTimeout: 1000,
-    requestTimeout: 6000,
+    requestTimeout,
     retry: { retries, initialRetryTime: 100, maxRetryTime: 1000 },
   });
 }
@@ -67,7 +67,7 @@ void describe('a partition leader isolated from the cluster', { timeout: 180_000
   void it('acknowledges nothing alone; the others elect a leader; after healing every replica has exactly the acknowledged records', async () => {
     const c = cluster!;
     const all = [1, 2, 3];
-    const admin = kafka(c.bootstrap, 8).admin();
+    const admin = kafka(c.bootstrap, 8, 30_000).admin();
     await admin.connect();
     await admin.createTopics({
       topics: [

@@ -23,6 +23,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
 import { systemClock } from '../../src/env/clock.ts';
 import { nodeDisk } from '../../src/env/disk.ts';
 import { logConfig } from '../../src/storage/config.ts';
@@ -193,6 +194,13 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
       'controller.quorum.voters': votersFor(i),
       ...(proxied ? { 'inter.broker.listener.name': `R${i}`, 'cluster.id': 'runnel-proc-cluster-0001' } : {}),
       'log.dirs': join(root, `node-${i}`),
+      ...(n < 3
+        ? {
+            'offsets.topic.replication.factor': String(n),
+            'transaction.state.log.replication.factor': String(n),
+            'transaction.state.log.min.isr': '1',
+          }
+        : {}),
       ...options.config,
     };
   };
@@ -575,5 +583,47 @@ export async function replicaRecords(logDir: string, topic: string, partition: n
     return out;
   } finally {
     await log.close();
+  }
+}
+
+/**
+ * Sends single acks=all records (key `probe`) to one partition until one is acknowledged;
+ * resolves with the milliseconds since `sinceMs`. Every attempt is a new kafkajs producer
+ * bootstrapped on the running nodes: kafkajs keeps a dead leader's address in its metadata
+ * while connections to it are refused.
+ */
+export async function firstAckedProduce(
+  cluster: ProcessCluster,
+  topic: string,
+  partition: number,
+  sinceMs: number,
+  timeoutMs: number,
+): Promise<number> {
+  const deadline = sinceMs + timeoutMs;
+  for (;;) {
+    const running = Array.from({ length: cluster.size }, (_, k) => k + 1)
+      .filter((i) => cluster.isRunning(i))
+      .map((i) => cluster.address(i));
+    const probe = new Kafka({
+      clientId: 'probe',
+      brokers: running,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1000,
+      requestTimeout: 5000,
+      retry: { retries: 0 },
+    }).producer();
+    try {
+      await probe.connect();
+      await probe.send({ topic, acks: -1, timeout: 3000, messages: [{ partition, key: 'probe', value: 'p' }] });
+      return performance.now() - sinceMs;
+    } catch (err) {
+      if (performance.now() > deadline) {
+        const state = JSON.stringify(await cluster.partitionState(topic, partition));
+        throw new Error(`no acks=all produce to ${topic}-${partition} in ${timeoutMs} ms (now ${state}): ${err}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      await probe.disconnect().catch(() => {});
+    }
   }
 }
