@@ -12,6 +12,7 @@ import {
   modeFigures,
   PARTITIONS,
   partitionOf,
+  ratioFigure,
   runTransactionsBench,
   sendSizes,
 } from '../../bench/transactions.ts';
@@ -61,14 +62,23 @@ void describe('bench transactions: figures', () => {
     assert.equal(figures.get('runnel txn/100 commits')?.unit, 'commits/s');
     assert.equal(figures.get('runnel txn/100 commit latency')?.value, 8);
     assert.equal(figures.get('runnel txn/100 commit latency')?.unit, 'ms');
-    const ratio = figures.get('runnel txn/100 / runnel idempotent');
-    assert.equal(ratio?.value, 0.25);
-    assert.equal(ratio?.unit, 'x');
+    const ratio = figures.get('runnel txn/100 vs runnel idempotent');
+    assert.equal(ratio?.value, 25);
+    assert.equal(ratio?.unit, '%');
     // Without a baseline, no ratio.
     assert.equal(
-      modeFigures(txn100).some((f) => f.unit === 'x'),
+      modeFigures(txn100).some((f) => f.unit === '%'),
       false,
     );
+  });
+
+  void it('compares two transactional runs as a plain ratio', () => {
+    const kafkajs: ModeRun = { label: 'kafkajs txn/100', records: 2000, commits: 20, elapsedMs: 1000, commitMs: 40 };
+    assert.deepEqual(ratioFigure(txn100, kafkajs), {
+      name: 'runnel txn/100 / kafkajs txn/100',
+      value: 1.25,
+      unit: 'x',
+    });
   });
 
   void it('gives nothing for a run that measured nothing', () => {
@@ -76,7 +86,7 @@ void describe('bench transactions: figures', () => {
     assert.deepEqual(modeFigures({ ...txn100, elapsedMs: 0 }), []);
     // An empty baseline gives no ratio rather than Infinity.
     assert.equal(
-      modeFigures(txn100, { ...idempotent, records: 0 }).some((f) => f.unit === 'x'),
+      modeFigures(txn100, { ...idempotent, records: 0 }).some((f) => f.unit === '%'),
       false,
     );
   });
@@ -107,8 +117,8 @@ void describe('bench transactions: a short run against a broker', { timeout: 60_
       assert.ok(names.has(`${label} commits`), `${label} commits`);
       assert.ok(names.has(`${label} commit latency`), `${label} commit latency`);
     }
-    assert.ok(names.has('runnel txn/100 / runnel idempotent'));
-    assert.ok(names.has('runnel txn/1000 / runnel idempotent'));
+    assert.ok(names.has('runnel txn/100 vs runnel idempotent'));
+    assert.ok(names.has('runnel txn/1000 vs runnel idempotent'));
     assert.ok(names.has('runnel txn/100 / kafkajs txn/100'));
     for (const f of figures) assert.ok(Number.isFinite(f.value) && f.value > 0, `${f.name}: ${f.value}`);
     // At least one whole transaction per transactional mode: records are multiples of its size.
