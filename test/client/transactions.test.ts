@@ -256,6 +256,35 @@ void describe('transactional producer against the fake broker', () => {
     await producer.close();
   });
 
+  void it("retries a transaction's first AddPartitionsToTxn after CONCURRENT_TRANSACTIONS without waiting retry.backoff.ms", async () => {
+    kafka.createTopic('t-concurrent', 1);
+    // With a 10-minute retry.backoff.ms, only the short retry for CONCURRENT_TRANSACTIONS
+    // (the previous transaction's markers) lets this commit finish within the test's timeout.
+    const producer = new Producer({
+      bootstrapServers: kafka.bootstrap,
+      transactionalId: 'tx-concurrent',
+      lingerMs: 0,
+      retryBackoffMs: 600_000,
+      retryBackoffMaxMs: 600_000,
+    });
+    await producer.initTransactions();
+    let concurrent = 3;
+    const remove = kafka.inject((req) => {
+      if (req.apiKey === ApiKey.AddPartitionsToTxn && concurrent > 0) {
+        concurrent--;
+        return { kind: 'error', code: ErrorCode.CONCURRENT_TRANSACTIONS };
+      }
+      return undefined;
+    });
+    producer.beginTransaction();
+    await producer.send({ topic: 't-concurrent', value: 'c' });
+    await producer.commitTransaction();
+    remove();
+    assert.equal(concurrent, 0);
+    assert.deepEqual(await readAll(kafka, 't-concurrent', 1, 'read_committed'), ['c']);
+    await producer.close();
+  });
+
   void it('an offset commit from a stale group generation makes the transaction abortable', async () => {
     kafka.createTopic('t-gen', 1);
     kafka.createTopic('t-gen-in', 1);
