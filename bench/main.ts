@@ -119,6 +119,14 @@ const SECTIONS: readonly Section[] = [
       componentSection('groups', 'groups.ts', 'runGroupsBench', { quick: context.quick }, () => undefined),
   },
   {
+    key: 'cluster',
+    timeoutMs: (context) => (context.quick ? 240_000 : 900_000),
+    run: (context) =>
+      componentSection('cluster', 'cluster.ts', 'runClusterBench', { quick: context.quick }, (raw) =>
+        raw.unit === 'MB/s' ? 'loopback-MBps' : undefined,
+      ),
+  },
+  {
     key: 'transactions',
     timeoutMs: (context) => (context.quick ? 120_000 : 600_000),
     run: (context) =>
