@@ -44,6 +44,18 @@ export const EVENT_BROKER_SLOW = 22;
 /** Deliberate bugs the checker must catch (tests prove it does). */
 export type PlantedBug = 'none' | 'hw-is-leo' | 'ack-before-isr';
 
+/** A leader's verdict on a batch before appending it (transactions: cluster-txn.ts). */
+export type LeaderAppendCheck =
+  | { kind: 'append' }
+  | { kind: 'duplicate'; baseOffset: number; lastOffset: number }
+  | { kind: 'error'; errorCode: number };
+
+/** Producer state kept beside the logs (cluster-txn.ts): checked before leader appends, told of every log change. */
+export interface BrokerTxnHooks {
+  beforeLeaderAppend(broker: SimBroker, pid: number, batch: Buffer): Promise<LeaderAppendCheck>;
+  logChanged(broker: SimBroker, pid: number, truncated: boolean): Promise<void>;
+}
+
 export interface BrokerSettings {
   clusterId: string;
   topic: string;
@@ -107,6 +119,8 @@ export class SimBroker {
   private lastShrinkCheckMs = 0;
   private nextFlushAtMs = 0;
   private correlation = 0;
+  /** Producer state and transactions (cluster-txn.ts), when the run has them. */
+  txn: BrokerTxnHooks | undefined = undefined;
   /** Slow disk: handling of each message is delayed by up to this (0: not slow). */
   slowMs = 0;
   /** Flushes happen every flushIntervalMs plus jitter. */
@@ -602,6 +616,9 @@ export class SimBroker {
         continue;
       }
       if (outcome.kind === 'truncated') this.stats.truncations++;
+      if (this.txn !== undefined && (outcome.kind === 'appended' || outcome.kind === 'truncated')) {
+        await this.txn.logChanged(this, f.partition, outcome.kind === 'truncated');
+      }
       if (outcome.kind === 'appended' || outcome.kind === 'truncated') progressed = true;
     }
     // Catching up: ask again at once (the leader's long poll would answer as data comes).
@@ -624,8 +641,16 @@ export class SimBroker {
     if (leader === undefined || log === undefined) return answer(ErrorCode.NOT_LEADER_OR_FOLLOWER);
     const enough = leader.checkEnoughReplicasForAppend();
     if (enough !== ErrorCode.NONE) return answer(enough);
-    // The network may deliver the same request twice: the log rewrites offsets in place.
-    const result = await log.append(Buffer.from(m.batch), { leaderEpoch: leader.leaderEpoch });
+    let verdict: LeaderAppendCheck = { kind: 'append' };
+    if (this.txn !== undefined) verdict = await this.txn.beforeLeaderAppend(this, m.partition, Buffer.from(m.batch));
+    if (verdict.kind === 'error') return answer(verdict.errorCode);
+    // The network may deliver the same request twice: the log rewrites offsets in place
+    // (with producer state, a duplicate is answered with the first append's offsets).
+    const result =
+      verdict.kind === 'duplicate'
+        ? verdict
+        : await log.append(Buffer.from(m.batch), { leaderEpoch: leader.leaderEpoch });
+    if (verdict.kind === 'append') await this.txn?.logChanged(this, m.partition, false);
     this.stats.produced++;
     if (this.settings.bug === 'hw-is-leo') log.updateHighWatermark(log.logEndOffset());
     if (this.settings.bug === 'ack-before-isr') {

@@ -21,6 +21,27 @@ export const CONTROLLER_ID = 100;
 export const PRODUCER_ID = 200;
 export const CONSUMER_ID = 201;
 
+/** Transactional client <-> transaction coordinator (cluster-txn.ts); objects, not bytes. */
+export type TxnBody =
+  | { kind: 'init'; correlationId: number; transactionalId: string; timeoutMs: number }
+  | {
+      kind: 'add';
+      correlationId: number;
+      transactionalId: string;
+      producerId: bigint;
+      producerEpoch: number;
+      partitions: number[];
+    }
+  | {
+      kind: 'end';
+      correlationId: number;
+      transactionalId: string;
+      producerId: bigint;
+      producerEpoch: number;
+      commit: boolean;
+    }
+  | { kind: 'response'; correlationId: number; errorCode: number; producerId: bigint; producerEpoch: number };
+
 interface Base {
   from: number;
   to: number;
@@ -59,6 +80,7 @@ export type ClusterMessage = Base &
         correlationId: number;
       }
     | { type: 'clientMetadata'; correlationId: number }
+    | { type: 'txn'; body: TxnBody }
     | {
         type: 'clientMetadataResponse';
         correlationId: number;

@@ -26,6 +26,7 @@ import { SimConsumer, SimProducer } from './cluster-clients.ts';
 import { SimController } from './cluster-controller.ts';
 import { ClusterChecker } from './cluster-invariants.ts';
 import { type ClusterMessage, CONSUMER_ID, CONTROLLER_ID, PRODUCER_ID } from './cluster-messages.ts';
+import { TXN_COORDINATOR_ID, type TxnBug, TxnSim, type TxnSimStats } from './cluster-txn.ts';
 import { clusterWireRoundTrip } from './cluster-wire.ts';
 import { InvariantViolation } from './invariants.ts';
 import { SimNetwork } from './network.ts';
@@ -47,6 +48,10 @@ export interface ClusterSimOptions {
   wire?: boolean;
   /** unclean.leader.election.enable for the controller (a way to lose data: tests). */
   uncleanLeaderElection?: boolean;
+  /** Add transactions: a coordinator, a transactional producer, producer state on the brokers (cluster-txn.ts). */
+  txn?: boolean;
+  /** A planted bug of the transaction side (with txn). */
+  txnBug?: TxnBug;
 }
 
 export interface ClusterSimResult {
@@ -74,6 +79,8 @@ export interface ClusterSimResult {
   truncations: number;
   isrShrinks: number;
   messages: number;
+  /** With txn: transactions begun, committed, aborted, and what read_committed saw. */
+  txn?: TxnSimStats;
   trace?: string[];
 }
 
@@ -108,6 +115,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   let controller: SimController | undefined;
   let producer: SimProducer | undefined;
   let consumer: SimConsumer | undefined;
+  let txn: TxnSim | undefined;
   const network = new SimNetwork<ClusterMessage>(
     scheduler,
     random,
@@ -118,6 +126,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
       if (m.to === CONTROLLER_ID) return controller!.receive(m);
       if (m.to === PRODUCER_ID) return producer!.receive(m);
       if (m.to === CONSUMER_ID) return consumer!.receive(m);
+      if (m.to >= TXN_COORDINATOR_ID) return txn?.receive(m);
       return brokers[m.to - 1]?.receive(m);
     },
   );
@@ -183,6 +192,12 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     bug: options.bug ?? 'none',
   };
   for (const id of brokerIds) brokers.push(new SimBroker(id, scheduler, random, send, brokerSettings));
+  if (options.txn) {
+    txn = new TxnSim(scheduler, random, send, brokerIds, partitions, TOPIC, options.txnBug ?? 'none');
+    for (const b of brokers) b.txn = txn.state;
+    // Coordinator -> broker requests travel as over TCP: never duplicated (markers are not idempotent).
+    for (const id of brokerIds) network.setLink(TXN_COORDINATOR_ID, id, { duplicateRate: 0 });
+  }
   const clientSettings = { tickMs: 40, requestTimeoutMs: 1000 };
   producer = new SimProducer(scheduler, random, send, checker, brokerIds, partitions, clientSettings);
   consumer = new SimConsumer(scheduler, random, send, checker, brokerIds, partitions, {
@@ -325,6 +340,8 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
         case 10: {
           // DeleteRecords on a partition's leader, up to a random offset below its high watermark.
           const pid = random.int(partitions);
+          // Not with transactions: the simulated producer state is rebuilt from the log start.
+          if (txn !== undefined) return;
           const leader = brokers.find((x) => x.up && x.leaders.has(pid));
           const log = leader?.logs.get(pid);
           if (leader === undefined || log === undefined) return;
@@ -378,11 +395,13 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     producer.produceUntilMs = faultPhaseMs;
     producer.start();
     consumer.start();
+    await txn?.start(faultPhaseMs, note);
     const limitReached = (): boolean => maxSteps > 0 && scheduler.steps >= maxSteps;
     const runUntil = async (untilMs: number, stop?: () => boolean): Promise<boolean> => {
       while (!limitReached()) {
         if (!(await scheduler.step(untilMs))) return false;
         await checker.checkBrokers(brokers);
+        await txn?.checker.check(brokers);
         if (stop?.()) return true;
       }
       return false;
@@ -425,6 +444,17 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
       // Let followers and the consumer catch up a little, then everything acknowledged is committed.
       await runUntil(scheduler.nowMs + 1000);
       checker.checkAllAcknowledgedCommitted();
+      if (txn !== undefined) {
+        // Transactions: no new one starts; every committed one becomes wholly visible.
+        await txn.heal();
+        const settled = await runUntil(scheduler.nowMs + livenessBoundMs, () => txn!.settled());
+        if (!settled && !limitReached()) {
+          throw new InvariantViolation(
+            `transactions did not settle within ${livenessBoundMs} ms of healing (${JSON.stringify(txn.stats())})`,
+          );
+        }
+        if (!limitReached()) txn.checker.finalCheck();
+      }
     }
   } catch (err) {
     result.ok = false;
@@ -450,6 +480,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     result.isrShrinks += b.stats.isrShrinks;
   }
   result.messages = network.sent;
+  if (txn !== undefined) result.txn = txn.stats();
   if (tail) result.trace = trace;
   return result;
 }

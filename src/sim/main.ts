@@ -7,17 +7,21 @@
  * event. Prints progress, a summary, and for a failure the seed and the command that
  * replays it; each run prints (or sums up) a trace hash so a replay can be shown to be
  * the same run. --bug NAME plants a bug in the cluster simulation (hw-is-leo,
- * ack-before-isr) to watch the checker catch it.
+ * ack-before-isr; with transactions lso-is-hw, prepare-not-durable) to watch the checker
+ * catch it. --txn adds transactions to the cluster simulation (cluster-txn.ts).
  */
 
 import type { PlantedBug } from './cluster-broker.ts';
 import { type ClusterSimResult, runClusterSeed } from './cluster-run.ts';
+import type { TxnBug } from './cluster-txn.ts';
 import type { SimResult } from './run.ts';
 import { runSeed } from './run.ts';
 
 interface Args {
   sim: 'raft' | 'cluster' | 'all';
   bug: PlantedBug;
+  txn: boolean;
+  txnBug: TxnBug;
   seeds: number;
   seed?: number;
   first: number;
@@ -31,6 +35,8 @@ function parseArgs(argv: string[]): Args {
   const args: Args = {
     sim: 'all',
     bug: 'none',
+    txn: false,
+    txnBug: 'none',
     seeds: 100,
     first: 1,
     steps: 0,
@@ -51,20 +57,23 @@ function parseArgs(argv: string[]): Args {
       args.sim = v;
     } else if (a === '--bug') {
       const v = argv[++i];
-      if (v !== 'none' && v !== 'hw-is-leo' && v !== 'ack-before-isr') {
-        throw new Error('--bug wants hw-is-leo or ack-before-isr');
-      }
-      args.bug = v;
+      if (v === 'lso-is-hw' || v === 'prepare-not-durable') {
+        args.txn = true;
+        args.txnBug = v;
+      } else if (v !== 'none' && v !== 'hw-is-leo' && v !== 'ack-before-isr') {
+        throw new Error('--bug wants hw-is-leo, ack-before-isr, lso-is-hw or prepare-not-durable');
+      } else args.bug = v;
     } else if (a === '--seeds') args.seeds = value();
     else if (a === '--seed') args.seed = value();
     else if (a === '--first') args.first = value();
     else if (a === '--steps') args.steps = value();
     else if (a === '--voters') args.voters = Math.max(1, value());
     else if (a === '--wire') args.wire = true;
+    else if (a === '--txn') args.txn = true;
     else if (a === '--verbose' || a === '-v') args.verbose = true;
     else if (a === '--help' || a === '-h') {
       console.log(
-        'usage: npm run sim -- [--sim raft|cluster|all] [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--wire] [--bug hw-is-leo|ack-before-isr] [--verbose]',
+        'usage: npm run sim -- [--sim raft|cluster|all] [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--wire] [--txn] [--bug hw-is-leo|ack-before-isr|lso-is-hw|prepare-not-durable] [--verbose]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -84,12 +93,18 @@ function describeCluster(r: ClusterSimResult): string {
     `cluster seed ${r.seed}: ${r.ok ? 'ok' : 'FAIL'} trace ${r.traceHash} steps ${r.steps} sim ${(r.simMs / 1000).toFixed(1)}s ` +
     `committed ${r.committed} acked ${r.acknowledged} consumed ${r.consumed} leaders ${r.leaderChanges} ` +
     `truncations ${r.truncations} shrinks ${r.isrShrinks} crashes ${r.crashes} power ${r.powerLosses} ` +
-    `controller ${r.controllerCrashes} shutdowns ${r.controlledShutdowns} deletions ${r.recordDeletions} msgs ${r.messages}`
+    `controller ${r.controllerCrashes} shutdowns ${r.controlledShutdowns} deletions ${r.recordDeletions} msgs ${r.messages}` +
+    (r.txn === undefined
+      ? ''
+      : ` txns ${r.txn.txnsBegun} committed ${r.txn.txnsCommitted} aborted ${r.txn.txnsAborted} fenced ${r.txn.fenced} ` +
+        `coordinator crashes ${r.txn.coordinatorCrashes} read_committed ${r.txn.visibleRecords} skipped ${r.txn.skippedAborted}`)
   );
 }
 
 async function mainCluster(args: Args): Promise<void> {
-  const bugFlag = args.bug !== 'none' ? ` --bug ${args.bug}` : '';
+  const bugFlag =
+    (args.bug !== 'none' ? ` --bug ${args.bug}` : '') +
+    (args.txnBug !== 'none' ? ` --bug ${args.txnBug}` : args.txn ? ' --txn' : '');
   const stepsFlag = `${args.steps ? ` --steps ${args.steps}` : ''}${args.wire ? ' --wire' : ''}`;
   if (args.seed !== undefined) {
     const r = await runClusterSeed({
@@ -97,6 +112,8 @@ async function mainCluster(args: Args): Promise<void> {
       maxSteps: args.steps,
       bug: args.bug,
       wire: args.wire,
+      txn: args.txn,
+      txnBug: args.txnBug,
       traceTail: args.verbose ? 400 : 0,
     });
     if (r.trace) for (const line of r.trace) console.log(line);
@@ -126,7 +143,14 @@ async function mainCluster(args: Args): Promise<void> {
   };
   const last = args.first + args.seeds - 1;
   for (let seed = args.first; seed <= last; seed++) {
-    const r = await runClusterSeed({ seed, maxSteps: args.steps, bug: args.bug, wire: args.wire });
+    const r = await runClusterSeed({
+      seed,
+      maxSteps: args.steps,
+      bug: args.bug,
+      wire: args.wire,
+      txn: args.txn,
+      txnBug: args.txnBug,
+    });
     steps += r.steps;
     for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r[k];
     combined = ((Math.imul(combined ^ Number.parseInt(r.traceHash.slice(0, 8), 16), 0x01000193) >>> 0) ^ seed) >>> 0;
