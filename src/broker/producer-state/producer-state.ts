@@ -142,6 +142,10 @@ export class ProducerStateManager {
         message: `producer ${batch.producerId} epoch ${batch.producerEpoch} is older than the current epoch ${epoch}`,
       };
     }
+    // A batch without a sequence (the group coordinator's transactional offset commits,
+    // written for the producer): only its epoch is checked, as Kafka does for the
+    // coordinator's appends.
+    if (batch.baseSequence < 0) return { kind: 'new' };
     if (entry !== undefined && batch.producerEpoch === entry.producerEpoch) {
       const lastSeqOfBatch = lastSequenceOf(batch.baseSequence, batch.lastOffsetDelta);
       for (const b of entry.batches) {

@@ -102,3 +102,14 @@ void describe('producer state: transactions', () => {
     assert.deepEqual(decodeSnapshot(v1), { offset: 0, entries: [] });
   });
 });
+
+void describe('producer state: batches without a sequence', () => {
+  void it("the coordinator's transactional offset commits (no sequence) pass at a new epoch, not at an old one", () => {
+    const state = new ProducerStateManager();
+    const batch = (epoch: number) => ({ producerId: 3n, producerEpoch: epoch, baseSequence: -1, lastOffsetDelta: 0 });
+    state.apply(batch(1), 0, 1000);
+    assert.equal(state.check(batch(3)).kind, 'new');
+    const old = state.check(batch(0));
+    assert.ok(old.kind === 'error' && old.errorCode === ErrorCode.INVALID_PRODUCER_EPOCH);
+  });
+});
