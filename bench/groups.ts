@@ -151,7 +151,7 @@ export async function runGroupsBench(opts: { quick: boolean }): Promise<BenchFig
       false,
     );
     for (let i = 0; i < 16; i++) {
-      for (let tries = 0; (await groups.findCoordinator(`bench-commit-${i}`)) !== 0; tries++) {
+      for (let tries = 0; (await groups.findCoordinator(`bench-commit-${i}`)).errorCode !== 0; tries++) {
         if (tries > 100) throw new Error('coordinator not available');
         await sleep(10);
       }

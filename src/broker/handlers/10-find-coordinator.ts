@@ -1,7 +1,8 @@
 /**
  * FindCoordinator (key 10), v0-6. Key type 0 (group): the leader of the group's
- * __consumer_offsets partition, which is created (compacted) on the first request;
- * COORDINATOR_NOT_AVAILABLE until that partition is loaded here. Key type 1
+ * __consumer_offsets partition, which is created (compacted) on the first request: this
+ * node once its shard is loaded, another broker when it leads it, COORDINATOR_NOT_AVAILABLE
+ * while the partition has no leader or its shard is loading here. Key type 1
  * (transaction): the leader of the id's __transaction_state partition (created on the
  * first request), this node once its shard is loaded, another broker when it leads it.
  * v4+ answers a batch of keys (`coordinatorKeys`).
@@ -32,16 +33,13 @@ async function findOne(
   if (keyType !== KEY_TYPE_GROUP && keyType !== KEY_TYPE_TRANSACTION) {
     return none(ErrorCode.INVALID_REQUEST, `Unknown coordinator key type ${keyType}`);
   }
-  let nodeId = services.nodeId;
-  if (keyType === KEY_TYPE_GROUP) {
-    const errorCode = await services.groups.findCoordinator(key);
-    if (errorCode !== ErrorCode.NONE) return none(errorCode);
-  } else {
-    if (key === '') return none(ErrorCode.INVALID_REQUEST, 'empty transactional id');
-    const found = await services.transactions.findCoordinator(key);
-    if (found.errorCode !== ErrorCode.NONE) return none(found.errorCode);
-    nodeId = found.nodeId;
-  }
+  if (keyType === KEY_TYPE_TRANSACTION && key === '') return none(ErrorCode.INVALID_REQUEST, 'empty transactional id');
+  const found =
+    keyType === KEY_TYPE_GROUP
+      ? await services.groups.findCoordinator(key)
+      : await services.transactions.findCoordinator(key);
+  if (found.errorCode !== ErrorCode.NONE) return none(found.errorCode);
+  const nodeId = found.nodeId;
   const broker = services.metadata.image().brokers.get(nodeId);
   const endpoint = broker?.endpoints.find((e) => e.name === listenerName);
   if (endpoint === undefined) return none(ErrorCode.COORDINATOR_NOT_AVAILABLE);

@@ -65,8 +65,12 @@ export interface GroupCoordinatorOptions {
 export interface GroupCoordinatorService {
   readonly config: GroupCoordinatorConfig;
   partitionFor(groupId: string): number;
-  /** NONE when this node coordinates the group and its shard is loaded; else the error FindCoordinator gives. */
-  findCoordinator(groupId: string): Promise<number>;
+  /**
+   * FindCoordinator for a group: this node once its shard is loaded, the leader of the
+   * group's __consumer_offsets partition when another broker leads it, else
+   * COORDINATOR_NOT_AVAILABLE.
+   */
+  findCoordinator(groupId: string): Promise<{ errorCode: number; nodeId: number }>;
   joinGroup(p: JoinParams): Promise<JoinGroupResponse>;
   syncGroup(p: SyncParams): Promise<SyncGroupResponse>;
   heartbeat(groupId: string, memberId: string, groupInstanceId: string | null, generationId: number): Promise<number>;
@@ -231,7 +235,7 @@ export class GroupCoordinator implements GroupCoordinatorService {
     await this.creating;
   }
 
-  async findCoordinator(groupId: string): Promise<number> {
+  async findCoordinator(groupId: string): Promise<{ errorCode: number; nodeId: number }> {
     await this.ensureTopic();
     const partition = this.partitionFor(groupId);
     const load = this.loads.get(partition);
@@ -246,7 +250,14 @@ export class GroupCoordinator implements GroupCoordinatorService {
       ]);
       cancel();
     }
-    return this.runtime.status(partition) === 'active' ? ErrorCode.NONE : ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    if (this.runtime.status(partition) === 'active') return { errorCode: ErrorCode.NONE, nodeId: this.options.nodeId };
+    // Any broker names the coordinator (Kafka answers from its metadata): a client asking one
+    // that does not lead the partition must not be bounced until it happens to ask the leader.
+    const p = this.options.metadata?.image().topicsByName.get(GROUP_METADATA_TOPIC)?.partitions.get(partition);
+    if (p !== undefined && p.leader >= 0 && p.leader !== this.options.nodeId) {
+      return { errorCode: ErrorCode.NONE, nodeId: p.leader };
+    }
+    return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, nodeId: -1 };
   }
 
   async joinGroup(p: JoinParams): Promise<JoinGroupResponse> {
