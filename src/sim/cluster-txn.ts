@@ -24,7 +24,12 @@
  */
 
 import { type CompletedTxn, ProducerStateManager } from '../broker/producer-state/producer-state.ts';
-import { applyBatchesToState, readTxnMarker, TxnCompletions } from '../broker/producer-state/transactions.ts';
+import {
+  abortedEntry,
+  applyBatchesToState,
+  readTxnMarker,
+  TxnCompletions,
+} from '../broker/producer-state/transactions.ts';
 import type { WriteOp, WriteResult } from '../coordinator/runtime/runtime.ts';
 import type { TxnRecord } from '../coordinator/transaction/records.ts';
 import { txnRecordSerde } from '../coordinator/transaction/records.ts';
@@ -37,6 +42,7 @@ import { ATTR_CONTROL, ATTR_TRANSACTIONAL, readBatchHeader } from '../protocol/r
 import { ControlRecordType } from '../protocol/records/control.ts';
 import { logConfig } from '../storage/config.ts';
 import { FileLog } from '../storage/file-log.ts';
+import type { AbortedTxn } from '../storage/txn-index.ts';
 import type { BrokerTxnHooks, LeaderAppendCheck, SimBroker } from './cluster-broker.ts';
 import type { ClusterMessage, MessageOf, TxnBody } from './cluster-messages.ts';
 import { InvariantViolation } from './invariants.ts';
@@ -100,9 +106,17 @@ class ReplicaTxnState {
     }
     const end = log.logEndOffset();
     if (this.appliedTo >= end) return;
+    // What the log's aborted-transaction index holds already (it survives restarts and is
+    // truncated with the log): a rebuild adds only what is missing, as a recovery would.
+    const indexed = log.abortedTxns(this.appliedTo, end);
     for (const records of await readBatches(log, this.appliedTo, end)) {
       const r = applyBatchesToState(this.producers, records, this.appliedTo, this.completions);
       this.aborted.push(...r.aborted);
+      for (const t of r.aborted) {
+        if (indexed.some((e) => e.producerId === t.producerId && e.lastOffset === t.lastOffset)) continue;
+        const lso = Math.min(this.producers.firstUnstableOffset() ?? t.lastOffset + 1, t.lastOffset + 1);
+        await log.addAbortedTxn(abortedEntry(t, lso));
+      }
     }
     this.appliedTo = end;
   }
@@ -112,8 +126,19 @@ class ReplicaTxnState {
     return bug === 'lso-is-hw' ? hw : this.completions.lastStableOffset(this.producers, hw);
   }
 
-  isAborted(producerId: bigint, offset: number): boolean {
-    return this.aborted.some((a) => a.producerId === producerId && a.firstOffset <= offset && offset <= a.lastOffset);
+  /** Aborted transactions in [from, to) from the log's index (the read path of a read_committed fetch). */
+  abortedIn(log: FileLog, from: number, to: number, pid: number, brokerId: number): AbortedTxn[] {
+    const indexed = log.abortedTxns(from, to);
+    // The index must hold every aborted transaction producer state completed in this log.
+    for (const t of this.aborted) {
+      if (t.lastOffset < from || t.firstOffset >= to || t.lastOffset < log.logStartOffset()) continue;
+      if (!indexed.some((e) => e.producerId === t.producerId && e.lastOffset === t.lastOffset)) {
+        fail(
+          `p${pid} broker ${brokerId}: the aborted-transaction index misses producer ${t.producerId}'s [${t.firstOffset}, ${t.lastOffset}]`,
+        );
+      }
+    }
+    return indexed;
   }
 }
 
@@ -207,6 +232,9 @@ export class TxnCoordinatorNode {
   private pending = new Map<string, PendingMarkers>();
   private corr = 0;
   private nextProducerId = 0n;
+  private loading = false;
+  /** Transactions whose markers a reloaded coordinator resumed (left in Prepare* by a crash). */
+  resumedMarkers = 0;
   private readonly meta: LeaderCache;
   /** Told of every Prepare/Complete record written (the checker). */
   onRecord: (r: TxnRecord) => void = () => {};
@@ -278,7 +306,9 @@ export class TxnCoordinatorNode {
       }
     }
     this.shard = shard;
+    this.loading = true;
     shard.onLoaded();
+    this.loading = false;
     this.scheduleTick();
   }
 
@@ -329,6 +359,7 @@ export class TxnCoordinatorNode {
   }
 
   private addMarkers(txn: PreparedTxn): void {
+    if (this.loading) this.resumedMarkers++;
     const remaining = new Map<number, { corr: number; sentAtMs: number } | undefined>();
     for (const p of txn.partitions) if (p.topic === this.topic) remaining.set(p.partition, undefined);
     this.pending.set(`${txn.producerId}:${txn.producerEpoch}`, { txn, coordinatorEpoch: this.lives, remaining });
@@ -769,6 +800,7 @@ export class TxnChecker {
   private async readCommitted(b: SimBroker, pid: number, log: FileLog, r: ReplicaTxnState, lso: number): Promise<void> {
     const from = Math.max(this.position[pid]!, log.logStartOffset());
     if (lso <= from) return;
+    const aborted = r.abortedIn(log, from, lso, pid, b.id);
     for (const records of await readBatches(log, from, lso)) {
       for (const { header, position } of iterateBatches(records)) {
         if (header.baseOffset < from || header.baseOffset >= lso) continue;
@@ -778,13 +810,18 @@ export class TxnChecker {
           continue;
         }
         const batch = decodeRecordBatch(records, position, { verifyCrc: false });
-        const aborted = header.producerId >= 0n && r.isAborted(header.producerId, header.baseOffset);
+        const isAborted = aborted.some(
+          (a) =>
+            a.producerId === header.producerId &&
+            a.firstOffset <= header.baseOffset &&
+            header.baseOffset <= a.lastOffset,
+        );
         for (const rec of batch.records) {
           const key = rec.key?.toString() ?? '';
           const n = TxnChecker.txnOf(key);
           if (n === undefined) continue;
           const t = this.txns.get(n);
-          if (aborted) {
+          if (isAborted) {
             this.skippedAborted++;
             if (t?.decided === 'commit')
               fail(`p${pid} broker ${b.id}: record ${key} of committed txn ${n} skipped as aborted`);
@@ -859,6 +896,7 @@ export interface TxnSimStats {
   txnsAborted: number;
   fenced: number;
   coordinatorCrashes: number;
+  resumedMarkers: number;
   visibleRecords: number;
   skippedAborted: number;
 }
@@ -934,6 +972,7 @@ export class TxnSim {
       txnsAborted: c.aborted,
       fenced: this.producer.stats.fenced,
       coordinatorCrashes: this.coordinatorCrashes,
+      resumedMarkers: this.coordinator.resumedMarkers,
       visibleRecords: this.checker.visibleRecords,
       skippedAborted: this.checker.skippedAborted,
     };

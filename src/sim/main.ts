@@ -97,7 +97,7 @@ function describeCluster(r: ClusterSimResult): string {
     (r.txn === undefined
       ? ''
       : ` txns ${r.txn.txnsBegun} committed ${r.txn.txnsCommitted} aborted ${r.txn.txnsAborted} fenced ${r.txn.fenced} ` +
-        `coordinator crashes ${r.txn.coordinatorCrashes} read_committed ${r.txn.visibleRecords} skipped ${r.txn.skippedAborted}`)
+        `coordinator crashes ${r.txn.coordinatorCrashes} resumed markers ${r.txn.resumedMarkers} read_committed ${r.txn.visibleRecords} skipped ${r.txn.skippedAborted}`)
   );
 }
 
@@ -141,6 +141,7 @@ async function mainCluster(args: Args): Promise<void> {
     recordDeletions: 0,
     failedFollowers: 0,
   };
+  const txnTotals: Record<string, number> = {};
   const last = args.first + args.seeds - 1;
   for (let seed = args.first; seed <= last; seed++) {
     const r = await runClusterSeed({
@@ -153,6 +154,9 @@ async function mainCluster(args: Args): Promise<void> {
     });
     steps += r.steps;
     for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r[k];
+    if (r.txn !== undefined) {
+      for (const [k, v] of Object.entries(r.txn)) txnTotals[k] = (txnTotals[k] ?? 0) + v;
+    }
     combined = ((Math.imul(combined ^ Number.parseInt(r.traceHash.slice(0, 8), 16), 0x01000193) >>> 0) ^ seed) >>> 0;
     if (args.verbose) console.log(describeCluster(r));
     if (!r.ok) {
@@ -178,6 +182,13 @@ async function mainCluster(args: Args): Promise<void> {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
   );
+  if (args.txn) {
+    console.log(
+      `cluster transactions: ${Object.entries(txnTotals)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
+  }
   if (failures.length > 0) {
     console.log(`cluster failing seeds: ${failures.map((f) => f.seed).join(' ')}`);
     process.exitCode = 1;
