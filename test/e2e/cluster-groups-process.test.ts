@@ -57,7 +57,7 @@ async function committed(cluster: ProcessCluster): Promise<Map<number, number>> 
   }
 }
 
-void describe('group coordinator failover on three processes', { timeout: 240_000 }, () => {
+void describe('group coordinator failover on three processes', { timeout: 300_000 }, () => {
   let cluster: ProcessCluster | undefined;
   const consumers: Consumer[] = [];
   before(async () => {
@@ -140,7 +140,7 @@ void describe('group coordinator failover on three processes', { timeout: 240_00
     await waitUntil(async () => (await coordinatorOf(c)) > 0, 60_000, 'a group coordinator', 200);
     phase('members starting');
     const members = [await startMember(true), await startMember(true)];
-    await waitUntil(() => [...produced].every((k) => seen.has(k)), 60_000, 'the first records consumed', 100);
+    await waitUntil(() => [...produced].every((k) => seen.has(k)), 120_000, 'the first records consumed', 100);
     phase('first records consumed');
     // Everything consumed is committed (auto commit every second).
     const ends = new Map<number, number>();
@@ -155,7 +155,7 @@ void describe('group coordinator failover on three processes', { timeout: 240_00
         const offsets = await committed(c);
         return [...ends].every(([p, end]) => offsets.get(p) === end);
       },
-      30_000,
+      60_000,
       'the group committed to the end',
       200,
     );
@@ -195,7 +195,7 @@ void describe('group coordinator failover on three processes', { timeout: 240_00
         const offsets = await committed(c);
         return [...ends2].every(([p, end]) => offsets.get(p) === end);
       },
-      30_000,
+      60_000,
       'commits through the new coordinator',
       200,
     );
