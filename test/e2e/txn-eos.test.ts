@@ -16,15 +16,24 @@ import { kcat } from './helpers/kcat.ts';
 const CHILD = join(import.meta.dirname, 'helpers', 'txn-eos-child.ts');
 const INPUTS = 150;
 
-function startWorker(bootstrap: string): { child: ChildProcess; lines: string[]; exited: Promise<void> } {
+interface Worker {
+  child: ChildProcess;
+  lines: string[];
+  stderr: string[];
+  exited: Promise<void>;
+}
+
+function startWorker(bootstrap: string, stopAfter = 0): Worker {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', CHILD, bootstrap, 'eos-in', 'eos-out', 'eos-g', 'eos-worker'],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, EOS_STOP_AFTER: String(stopAfter) },
     },
   );
   const lines: string[] = [];
+  const stderr: string[] = [];
   let rest = '';
   child.stdout!.on('data', (d: Buffer) => {
     const parts = (rest + d.toString()).split('\n');
@@ -32,10 +41,11 @@ function startWorker(bootstrap: string): { child: ChildProcess; lines: string[];
     lines.push(...parts);
   });
   child.stderr!.on('data', (d: Buffer) => {
+    stderr.push(d.toString());
     if (process.env.EOS_DEBUG) process.stderr.write(d);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return { child, lines, exited };
+  return { child, lines, stderr, exited };
 }
 
 async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
@@ -104,11 +114,11 @@ void describe('exactly once: consume-transform-produce killed with SIGKILL and r
   });
 
   void it('every input appears once in the read_committed output', async () => {
-    const first = startWorker(broker.bootstrap);
+    const first = startWorker(broker.bootstrap, 50);
     workers.push(first.child);
     // Kill inside an open transaction, after some transactions committed.
     await waitFor(
-      () => first.lines.some((l) => l.startsWith('committed')) && first.lines.at(-1)!.startsWith('sent'),
+      () => first.lines.some((l) => l.startsWith('committed')) && first.lines.at(-1)?.startsWith('sent') === true,
       'the first worker with an open transaction after a commit',
     );
     first.child.kill('SIGKILL');
@@ -123,10 +133,10 @@ void describe('exactly once: consume-transform-produce killed with SIGKILL and r
 
     const second = startWorker(broker.bootstrap);
     workers.push(second.child);
-    await waitFor(
-      () => second.lines.some((l) => Number(l.split(' ')[1]) + committedBefore >= INPUTS && l.startsWith('committed')),
-      `the second worker to finish the input (${committedBefore} before): ${second.lines.join(' | ')}`,
-    );
+    await waitFor(() => {
+      if (second.child.exitCode !== null) throw new Error(`the second worker exited: ${second.stderr.join('')}`);
+      return second.lines.some((l) => l.startsWith('committed') && Number(l.split(' ')[1]) + committedBefore >= INPUTS);
+    }, `the second worker to finish the input (${committedBefore} before)`);
     second.child.kill('SIGKILL');
     await second.exited;
 

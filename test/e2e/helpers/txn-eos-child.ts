@@ -3,7 +3,8 @@
  * `in` with read_committed in group `group`, writes `out-<value>` to `out` and commits the
  * consumed offsets in the same transaction, one transaction per fetched batch. It prints
  * `sent <n>` once a transaction's records are sent (still open) and `committed <total>`
- * after each commit, so the test can kill it with SIGKILL in the middle of a transaction.
+ * after each commit. With EOS_STOP_AFTER=n it leaves the first transaction after n
+ * committed records open (and waits to be killed with SIGKILL).
  *
  *   node --import tsx txn-eos-child.ts <bootstrap> <in> <out> <group> <transactional.id>
  */
@@ -22,7 +23,14 @@ const kafka = new Kafka({
   logLevel: process.env.EOS_DEBUG ? logLevel.INFO : logLevel.NOTHING,
   retry: { retries: 20, initialRetryTime: 50, maxRetryTime: 500 },
 });
-const producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
+const producer = kafka.producer({
+  transactionalId,
+  idempotent: true,
+  maxInFlightRequests: 1,
+  // InitProducerId answers CONCURRENT_TRANSACTIONS while the coordinator aborts the
+  // killed worker's transaction: retry for long enough.
+  retry: { retries: 50, initialRetryTime: 100, maxRetryTime: 1000 },
+});
 const consumer = kafka.consumer({
   groupId: group,
   readUncommitted: false,
@@ -36,6 +44,7 @@ await producer.connect();
 await consumer.connect();
 await consumer.subscribe({ topic: input, fromBeginning: true });
 let total = 0;
+const stopAfter = Number(process.env.EOS_STOP_AFTER ?? 0);
 await consumer.run({
   autoCommit: false,
   eachBatchAutoResolve: false,
@@ -47,6 +56,9 @@ await consumer.run({
       messages: batch.messages.map((m) => ({ key: m.key, value: `out-${m.value?.toString()}` })),
     });
     process.stdout.write(`sent ${batch.messages.length}\n`);
+    // The test's crash point: once `stopAfter` records are committed, the next
+    // transaction stays open (records sent, no commit) until the process is killed.
+    if (stopAfter > 0 && total >= stopAfter) await new Promise(() => {});
     const last = batch.messages[batch.messages.length - 1]!;
     await txn.sendOffsets({
       consumerGroupId: group,
