@@ -59,9 +59,11 @@ const READ_BYTES = 1 << 20;
 /**
  * Planted bugs of the transaction side: `lso-is-hw`, the last stable offset is the high
  * watermark (ongoing transactions ignored); `prepare-not-durable`, the coordinator
- * answers EndTxn and sends markers before its PrepareCommit/PrepareAbort is flushed.
+ * answers EndTxn and sends markers before its PrepareCommit/PrepareAbort is flushed;
+ * `lso-ignores-unreplicated`, a transaction stops holding the last stable offset as soon
+ * as its marker is in the leader's log, before the high watermark passes the marker.
  */
-export type TxnBug = 'none' | 'lso-is-hw' | 'prepare-not-durable';
+export type TxnBug = 'none' | 'lso-is-hw' | 'prepare-not-durable' | 'lso-ignores-unreplicated';
 
 function fail(message: string): never {
   throw new InvariantViolation(message);
@@ -123,7 +125,9 @@ class ReplicaTxnState {
 
   lastStableOffset(log: FileLog, bug: TxnBug): number {
     const hw = log.highWatermark();
-    return bug === 'lso-is-hw' ? hw : this.completions.lastStableOffset(this.producers, hw);
+    if (bug === 'lso-is-hw') return hw;
+    if (bug === 'lso-ignores-unreplicated') return Math.min(this.producers.firstUnstableOffset() ?? hw, hw);
+    return this.completions.lastStableOffset(this.producers, hw);
   }
 
   /** Aborted transactions in [from, to) from the log's index (the read path of a read_committed fetch). */

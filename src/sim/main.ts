@@ -57,11 +57,13 @@ function parseArgs(argv: string[]): Args {
       args.sim = v;
     } else if (a === '--bug') {
       const v = argv[++i];
-      if (v === 'lso-is-hw' || v === 'prepare-not-durable') {
+      if (v === 'lso-is-hw' || v === 'prepare-not-durable' || v === 'lso-ignores-unreplicated') {
         args.txn = true;
         args.txnBug = v;
       } else if (v !== 'none' && v !== 'hw-is-leo' && v !== 'ack-before-isr') {
-        throw new Error('--bug wants hw-is-leo, ack-before-isr, lso-is-hw or prepare-not-durable');
+        throw new Error(
+          '--bug wants hw-is-leo, ack-before-isr, lso-is-hw, lso-ignores-unreplicated or prepare-not-durable',
+        );
       } else args.bug = v;
     } else if (a === '--seeds') args.seeds = value();
     else if (a === '--seed') args.seed = value();
@@ -73,7 +75,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--verbose' || a === '-v') args.verbose = true;
     else if (a === '--help' || a === '-h') {
       console.log(
-        'usage: npm run sim -- [--sim raft|cluster|all] [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--wire] [--txn] [--bug hw-is-leo|ack-before-isr|lso-is-hw|prepare-not-durable] [--verbose]',
+        'usage: npm run sim -- [--sim raft|cluster|all] [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--wire] [--txn] [--bug hw-is-leo|ack-before-isr|lso-is-hw|lso-ignores-unreplicated|prepare-not-durable] [--verbose]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);

@@ -1,9 +1,9 @@
 /**
  * Transactions under the cluster simulation (src/sim/cluster-txn.ts): CLUSTER_TXN_SIM_SEEDS
- * seeds (default 60) of the cluster run with a transaction coordinator (the real TxnShard,
+ * seeds (default 40) of the cluster run with a transaction coordinator (the real TxnShard,
  * its log on a simulated disk, crashed and reloaded), a transactional producer, and the
  * real ProducerStateManager / TxnCompletions on every broker's replicas; a read_committed
- * view and the last-stable-offset invariants are checked after every event. Two planted
+ * view and the last-stable-offset invariants are checked after every event. Three planted
  * bugs must be caught within a bounded number of seeds.
  * A failure names the seed; `npm run sim -- --sim cluster --txn --seed S --verbose` replays it.
  */
@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type ClusterSimOptions, runClusterSeed } from '../../src/sim/cluster-run.ts';
 
-const SEEDS = Number(process.env.CLUSTER_TXN_SIM_SEEDS ?? 60);
+const SEEDS = Number(process.env.CLUSTER_TXN_SIM_SEEDS ?? 40);
 const FIRST = Number(process.env.CLUSTER_TXN_SIM_FIRST_SEED ?? 1);
 
 async function firstFailure(limit: number, options: Omit<ClusterSimOptions, 'seed'>) {
@@ -57,6 +57,12 @@ void describe('cluster simulation with transactions', () => {
     const found = await firstFailure(5, { txn: true, txnBug: 'lso-is-hw' });
     assert.ok(found, 'lso-is-hw not caught within 5 seeds');
     assert.match(found.error, /last stable offset .* passes|read_committed sees/);
+  });
+
+  void it('planted: a transaction stops holding the LSO once its marker is appended, before it is replicated, is caught', async () => {
+    const found = await firstFailure(5, { txn: true, txnBug: 'lso-ignores-unreplicated' });
+    assert.ok(found, 'lso-ignores-unreplicated not caught within 5 seeds');
+    assert.match(found.error, /last stable offset .* passes/);
   });
 
   void it('planted: EndTxn answered and markers sent before PrepareCommit/PrepareAbort is durable is caught', async () => {
