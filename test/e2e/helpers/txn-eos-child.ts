@@ -27,6 +27,7 @@ const producer = kafka.producer({
   transactionalId,
   idempotent: true,
   maxInFlightRequests: 1,
+  transactionTimeout: 5000,
   // InitProducerId answers CONCURRENT_TRANSACTIONS while the coordinator aborts the
   // killed worker's transaction: retry for long enough.
   retry: { retries: 50, initialRetryTime: 100, maxRetryTime: 1000 },
