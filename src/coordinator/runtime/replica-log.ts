@@ -16,7 +16,14 @@ import {
   iterateBatches,
   readBatchHeader,
 } from '../../protocol/records/index.ts';
-import type { CoordinatorLog, LogAppendOutcome, SerializedRecord, TxnMarker, TxnProducer } from './runtime.ts';
+import type {
+  CoordinatorLog,
+  LogAppendOutcome,
+  PipelinedAppendOutcome,
+  SerializedRecord,
+  TxnMarker,
+  TxnProducer,
+} from './runtime.ts';
 
 export interface ReplicaCoordinatorLogOptions {
   topic: string;
@@ -46,6 +53,33 @@ export class ReplicaCoordinatorLog implements CoordinatorLog {
         : {}),
     });
     return this.appendBatch(partition, batch);
+  }
+
+  /** Leader append now; `committed` once the high watermark passes the batch. */
+  async appendPipelined(
+    partition: number,
+    records: readonly SerializedRecord[],
+    nowMs: number,
+    producer?: TxnProducer,
+  ): Promise<PipelinedAppendOutcome> {
+    const p = this.leaderPartition(partition);
+    if (typeof p === 'number') return { errorCode: p };
+    const batch = this.buildBatch(records, nowMs, producer);
+    const outcome = await p.appendAsLeader(batch, [readBatchHeader(batch, 0)]);
+    if (outcome.kind === 'error') return { errorCode: outcome.errorCode };
+    const committed = p
+      .waitForCommit(outcome.lastOffset, this.options.commitTimeoutMs)
+      .then((ok) => (ok ? ErrorCode.NONE : ErrorCode.REQUEST_TIMED_OUT));
+    return { errorCode: ErrorCode.NONE, lastOffset: outcome.lastOffset, committed };
+  }
+
+  private buildBatch(records: readonly SerializedRecord[], nowMs: number, producer?: TxnProducer): Buffer {
+    return buildRecordBatch({
+      records: records.map((r) => ({ key: r.key, value: r.value, timestamp: nowMs })),
+      ...(producer !== undefined
+        ? { producerId: producer.producerId, producerEpoch: producer.producerEpoch, transactional: true }
+        : {}),
+    });
   }
 
   appendMarker(partition: number, marker: TxnMarker, nowMs: number): Promise<LogAppendOutcome> {

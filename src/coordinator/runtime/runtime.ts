@@ -31,6 +31,15 @@ export interface SerializedRecord {
 
 export type LogAppendOutcome = { errorCode: 0; lastOffset: number } | { errorCode: number; lastOffset?: undefined };
 
+/**
+ * A two-phase append: resolves once the records are in the leader's log (with their
+ * offsets), and `committed` resolves later with NONE once they are committed (past the
+ * high watermark), or with an error code (timeout, leadership lost).
+ */
+export type PipelinedAppendOutcome =
+  | { errorCode: 0; lastOffset: number; committed: Promise<number> }
+  | { errorCode: number; lastOffset?: undefined; committed?: undefined };
+
 /** The producer a transactional write belongs to (TxnOffsetCommit): its records stay pending until its marker. */
 export interface TxnProducer {
   producerId: bigint;
@@ -55,6 +64,16 @@ export interface CoordinatorLog {
     nowMs: number,
     producer?: TxnProducer,
   ): Promise<LogAppendOutcome>;
+  /**
+   * Optional two-phase append. With it the runtime pipelines: it replays the records as
+   * soon as they are in the log and runs the next operations while they replicate.
+   */
+  appendPipelined?(
+    partition: number,
+    records: readonly SerializedRecord[],
+    nowMs: number,
+    producer?: TxnProducer,
+  ): Promise<PipelinedAppendOutcome>;
   /** Appends a transaction marker (a control batch) to `partition`; resolves once committed. */
   appendMarker?(partition: number, marker: TxnMarker, nowMs: number): Promise<LogAppendOutcome>;
   /**
@@ -133,11 +152,22 @@ interface Timer {
   cancel: () => void;
 }
 
+type RunResult<T> =
+  | { errorCode: 0; value: T; committed: Promise<number> }
+  | { errorCode: number; value?: undefined; committed?: undefined };
+
 class ShardHolder<S> {
   status: ShardStatus = 'loading';
   shard!: S;
   queue: Promise<void> = Promise.resolve();
   queued = 0;
+  /**
+   * Resolves NONE once every record written so far is committed, an error code once one
+   * of them failed to commit (the shard is then reloaded). Responses wait on it, in order.
+   */
+  lastCommit: Promise<number> = Promise.resolve(0);
+  /** Set when an uncommitted write failed: this holder's state is being dropped. */
+  failed = false;
   readonly timers = new Map<string, Timer>();
   constructor(readonly partition: number) {}
 }
@@ -167,6 +197,7 @@ export function appendErrorToCoordinatorError(errorCode: number): number {
 export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
   private readonly shards = new Map<number, ShardHolder<S>>();
   private readonly maxQueuedOps: number;
+  private readonly reloading = new Set<number>();
   private closed = false;
 
   constructor(private readonly options: CoordinatorRuntimeOptions<S, R>) {
@@ -213,6 +244,11 @@ export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
 
   /** Drops the shard (leadership moved): timers cancelled, parked requests answered by the shard. */
   async unload(partition: number): Promise<void> {
+    this.reloading.delete(partition);
+    await this.drop(partition);
+  }
+
+  private async drop(partition: number): Promise<void> {
     const holder = this.shards.get(partition);
     if (holder === undefined) return;
     this.shards.delete(partition);
@@ -224,22 +260,35 @@ export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
     if (wasActive) holder.shard.onUnloaded?.();
   }
 
+  /**
+   * Records replayed into the shard failed to commit: its state may hold writes that are
+   * not in the partition, so it is dropped and loaded again from the log (unless the
+   * partition is unloaded meanwhile).
+   */
+  private failShard(holder: ShardHolder<S>): void {
+    if (holder.failed) return;
+    holder.failed = true;
+    const partition = holder.partition;
+    if (this.shards.get(partition) !== holder || this.closed) return;
+    this.reloading.add(partition);
+    void (async () => {
+      await this.drop(partition);
+      if (!this.reloading.delete(partition) || this.closed) return;
+      await this.load(partition);
+    })().catch((err: unknown) => this.options.onError?.(err, `reloading coordinator partition ${partition}`));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.shards.keys()].map((p) => this.unload(p)));
   }
 
-  /** Runs a read-only operation on the shard's queue. */
-  read<T>(partition: number, op: (shard: S, nowMs: number) => T): Promise<Outcome<T>> {
-    return this.write(partition, (shard, nowMs) => ({ records: [], response: op(shard, nowMs) }));
-  }
-
   /**
-   * Runs a write operation on the shard's queue: op -> append its records -> replay ->
-   * onAppended -> response. A response that is a promise (a parked JoinGroup) is awaited
-   * after the queue moved on.
+   * Runs a read-only operation on the shard's queue. It sees every earlier operation's
+   * records, committed or not, and does not wait for their commit (a write operation
+   * without records does).
    */
-  async write<T>(partition: number, op: WriteOp<S, R, T>): Promise<Outcome<Awaited<T>>> {
+  async read<T>(partition: number, op: (shard: S, nowMs: number) => T): Promise<Outcome<T>> {
     const holder = this.shards.get(partition);
     if (holder === undefined) return { errorCode: ErrorCode.NOT_COORDINATOR };
     if (holder.status === 'loading') return { errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS };
@@ -252,37 +301,88 @@ export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
     });
     try {
       await prev;
-      const result = await this.runOp(holder, op);
-      if (result.errorCode !== 0) return { errorCode: result.errorCode };
-      release();
-      return { errorCode: 0, value: await (result.value as T) };
+      if (holder.status !== 'active' || holder.failed || this.shards.get(partition) !== holder) {
+        return { errorCode: ErrorCode.NOT_COORDINATOR };
+      }
+      return { errorCode: 0, value: op(holder.shard, this.options.clock.nowMs()) };
     } finally {
       holder.queued--;
       release();
     }
   }
 
-  private async runOp<T>(holder: ShardHolder<S>, op: WriteOp<S, R, T>): Promise<Outcome<T>> {
-    if (holder.status !== 'active' || this.shards.get(holder.partition) !== holder) {
+  /**
+   * Runs a write operation on the shard's queue: op -> append its records -> replay ->
+   * next operation. The response waits until the records (and every earlier operation's)
+   * are committed; onAppended then runs on the queue. A response that is a promise (a
+   * parked JoinGroup) is awaited after the queue moved on.
+   */
+  async write<T>(partition: number, op: WriteOp<S, R, T>): Promise<Outcome<Awaited<T>>> {
+    const holder = this.shards.get(partition);
+    if (holder === undefined) return { errorCode: ErrorCode.NOT_COORDINATOR };
+    if (holder.status === 'loading') return { errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS };
+    if (holder.queued >= this.maxQueuedOps) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE };
+    holder.queued++;
+    let release!: () => void;
+    const prev = holder.queue;
+    holder.queue = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let result: RunResult<T>;
+    try {
+      await prev;
+      result = await this.runOp(holder, op);
+    } finally {
+      holder.queued--;
+      release();
+    }
+    if (result.errorCode !== 0) return { errorCode: result.errorCode };
+    const code = await (result.committed as Promise<number>);
+    if (code !== 0) return { errorCode: code };
+    return { errorCode: 0, value: await (result.value as T) };
+  }
+
+  /** Runs fn on the shard's queue (no limit: it completes work already admitted). */
+  private enqueue(holder: ShardHolder<S>, fn: () => void): Promise<void> {
+    const run = holder.queue.then(fn);
+    holder.queue = run.catch((err: unknown) => this.options.onError?.(err, 'coordinator completion'));
+    return holder.queue;
+  }
+
+  private async runOp<T>(holder: ShardHolder<S>, op: WriteOp<S, R, T>): Promise<RunResult<T>> {
+    if (holder.status !== 'active' || holder.failed || this.shards.get(holder.partition) !== holder) {
       return { errorCode: ErrorCode.NOT_COORDINATOR };
     }
     const nowMs = this.options.clock.nowMs();
     const result = op(holder.shard, nowMs);
     if (result.records.length === 0) {
       result.onAppended?.(0);
-      return { errorCode: 0, value: result.response };
+      // No records of its own, but it may answer from earlier uncommitted ones.
+      return { errorCode: 0, value: result.response, committed: holder.lastCommit };
     }
     const serialized = result.records.map((r) => this.options.serde.serialize(r));
-    let outcome: LogAppendOutcome;
+    const { log } = this.options;
+    const pipelined = log.appendPipelined !== undefined;
+    let outcome: PipelinedAppendOutcome;
     try {
-      outcome = await this.options.log.append(holder.partition, serialized, nowMs, result.producer);
+      if (log.appendPipelined !== undefined) {
+        outcome = await log.appendPipelined(holder.partition, serialized, nowMs, result.producer);
+      } else {
+        const o = await log.append(holder.partition, serialized, nowMs, result.producer);
+        outcome =
+          o.errorCode === 0
+            ? { errorCode: 0, lastOffset: o.lastOffset!, committed: Promise.resolve(0) }
+            : { errorCode: o.errorCode };
+      }
     } catch (err) {
       this.options.onError?.(err, `append to coordinator partition ${holder.partition}`);
       outcome = { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR };
     }
-    if (outcome.errorCode !== 0 || holder.status !== 'active') {
+    if (outcome.errorCode !== 0 || holder.status !== 'active' || holder.failed) {
+      // Not in the log (or the shard is going away): the state is as it was.
       const code = appendErrorToCoordinatorError(outcome.errorCode || ErrorCode.NOT_COORDINATOR);
       result.onAppended?.(code);
+      if (outcome.errorCode === 0) this.failShard(holder);
       return { errorCode: code };
     }
     const first = outcome.lastOffset! - result.records.length + 1;
@@ -290,8 +390,37 @@ export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
     result.records.forEach((r, i) => {
       holder.shard.replay(r, first + i, producerId);
     });
-    result.onAppended?.(0);
-    return { errorCode: 0, value: result.response };
+    if (!pipelined) {
+      // Already committed (and nothing earlier is pending with such a log).
+      result.onAppended?.(0);
+      return { errorCode: 0, value: result.response, committed: holder.lastCommit };
+    }
+    // Completes in log order: after every earlier write committed, then this one.
+    const before = holder.lastCommit;
+    const own = outcome.committed!;
+    const committed = (async (): Promise<number> => {
+      const earlier = await before;
+      let code = earlier !== 0 ? ErrorCode.NOT_COORDINATOR : await own.catch(() => ErrorCode.UNKNOWN_SERVER_ERROR);
+      if (code === 0 && (holder.failed || this.shards.get(holder.partition) !== holder)) {
+        code = ErrorCode.NOT_COORDINATOR;
+      }
+      return code === 0 ? 0 : appendErrorToCoordinatorError(code);
+    })();
+    const settled = committed.then(async (code) => {
+      if (code !== 0) {
+        this.failShard(holder);
+        result.onAppended?.(code);
+        return code;
+      }
+      let final = 0;
+      await this.enqueue(holder, () => {
+        if (holder.failed || holder.status !== 'active') final = ErrorCode.NOT_COORDINATOR;
+        result.onAppended?.(final);
+      });
+      return final;
+    });
+    holder.lastCommit = settled;
+    return { errorCode: 0, value: result.response, committed: settled };
   }
 
   /**
