@@ -42,14 +42,11 @@ function kafka(bootstrap: string[], clientId: string, requestTimeout = 5000): Ka
 }
 
 /**
- * kafkajs idempotent producer: one send at a time, one record per send, partitions in
- * turn (the answer's base offset is the record's offset). One partition per send keeps a
- * send on one broker: with three partitions per send (three brokers), two acknowledgements
- * in a 20-kill run carried the offset of the record sent three before on that partition
- * (librdkafka, on the same brokers, had none). kafkajs 2.2.4 retries a send's unanswered
- * per-broker requests while others may still be in flight, taking sequence numbers before
- * each request and giving them back when it fails, which we suspect; not proven.
- * A send that fails after its retries starts a new producer (a new producer id).
+ * kafkajs idempotent producer: one send at a time, one record per partition per send
+ * (three brokers per send; the answer's base offsets are the records' offsets). Before
+ * 15ce246 two acknowledgements in a 20-kill run here carried the offset of another record
+ * (a retry answered from producer state of truncated records). A send that fails after
+ * its retries starts a new producer (a new producer id).
  */
 function startKafkajsProducer(bootstrap: string[]) {
   const acked: Acked[] = [];
@@ -64,15 +61,20 @@ function startKafkajsProducer(bootstrap: string[]) {
           producer = kafka(bootstrap, 'kj').producer({ idempotent: true, maxInFlightRequests: 1 });
           await producer.connect();
         }
-        const s = seq++;
-        const partition = s % PARTITIONS;
-        const [answer] = await producer.send({
-          topic: TOPIC,
-          acks: -1,
-          timeout: 5000,
-          messages: [{ partition, key: `kj-${s}`, value: 'v'.repeat(100) }],
-        });
-        if (answer?.baseOffset !== undefined) acked.push({ seq: s, partition, offset: Number(answer.baseOffset) });
+        const first = seq;
+        seq += PARTITIONS;
+        const messages = Array.from({ length: PARTITIONS }, (_, k) => ({
+          partition: (first + k) % PARTITIONS,
+          key: `kj-${first + k}`,
+          value: 'v'.repeat(100),
+        }));
+        const answers = await producer.send({ topic: TOPIC, acks: -1, timeout: 5000, messages });
+        for (const m of messages) {
+          const a = answers.find((x) => x.partition === m.partition);
+          if (a?.baseOffset !== undefined) {
+            acked.push({ seq: Number(m.key.slice(3)), partition: m.partition, offset: Number(a.baseOffset) });
+          }
+        }
       } catch (err) {
         if (failures.length < 100) failures.push(String(err));
         await producer?.disconnect().catch(() => {});
