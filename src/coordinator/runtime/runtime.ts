@@ -2,20 +2,19 @@
  * The coordinator runtime: generic over a state machine (a "shard"), one shard per
  * partition of a coordinator topic (__consumer_offsets-N for groups).
  *
- * One writer per shard: every operation on a shard, read or write, runs on that
- * shard's queue, one at a time. A write operation looks at the state and returns
- * `{ records, response }` without changing durable state; the runtime appends the
- * records to the shard's partition through the injected CoordinatorLog, and only once
- * the append is durable (committed) replays them into the shard (`shard.replay`) and
- * hands out the response. The next operation starts after that, so every operation
- * sees every earlier one's records applied, and a failed append leaves the state as it
- * was (the operation's caller gets the error code instead of the response). Loading a
- * shard (after a restart, or when this node becomes leader of the partition) is the
- * same replay over the partition's log; unloading drops the shard and its timers.
- *
- * Kafka's runtime applies records to an uncommitted snapshot and pipelines the next
- * operations behind it (rolling back on failure). Serialising on the append is simpler
- * and gives the same answers; its cost is one append latency per write operation.
+ * One writer per shard: every operation on a shard runs on that shard's queue, one at a
+ * time. A write operation looks at the state and returns `{ records, response }` without
+ * changing it; the runtime appends the records to the shard's partition through the
+ * injected CoordinatorLog. With a two-phase log (`appendPipelined`) the records are
+ * replayed into the shard (`shard.replay`) as soon as they are in the leader's log and the
+ * next operation runs at once; the response (and `onAppended`, on the queue) waits until
+ * the records and every earlier write's are committed, so responses go out in log order.
+ * A failed commit fails that operation and the later pending ones, and the shard is
+ * dropped and loaded again from the log (nothing uncommitted stays in memory). A log
+ * without `appendPipelined` is used serially (committed append, then replay). Reads
+ * (`read`) see the latest state and wait for no commit. Loading a shard (after a restart,
+ * or when this node becomes leader of the partition) is the same replay over the
+ * partition's log; unloading drops the shard and its timers.
  *
  * Timers (session timeouts, rebalance timeouts, offset expiration) go through the
  * injected Clock and run as write operations on the shard's queue.
