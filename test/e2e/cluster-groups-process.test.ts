@@ -126,6 +126,14 @@ void describe('group coordinator failover on three processes', { timeout: 300_00
         retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 },
       });
       consumers.push(consumer);
+      const n = consumers.length;
+      consumer.on(consumer.events.GROUP_JOIN, (e) =>
+        phase(`member ${n} joined${e.payload.isLeader ? ' (leader)' : ''}`),
+      );
+      consumer.on(consumer.events.REBALANCING, () => phase(`member ${n} rebalancing`));
+      consumer.on(consumer.events.CRASH, (e) =>
+        phase(`member ${n} crashed: ${String(e.payload.error)} restart=${e.payload.restart}`),
+      );
       await consumer.connect();
       await consumer.subscribe({ topic: TOPIC, fromBeginning });
       await consumer.run({
@@ -175,10 +183,39 @@ void describe('group coordinator failover on three processes', { timeout: 300_00
 
     phase('coordinator killed');
     // Records produced after the kill reach the group through the new coordinator.
+    const beforeKillSeen = seen.size;
+    let firstAfter = false;
+    const watch = setInterval(() => {
+      if (!firstAfter && seen.size > beforeKillSeen) {
+        firstAfter = true;
+        phase('first record consumed after the kill');
+      }
+    }, 50);
     await produce(1000);
     phase('produced after the kill');
-    await waitUntil(() => [...produced].every((k) => seen.has(k)), 90_000, 'the records produced after the kill', 100);
+    try {
+      await waitUntil(
+        () => [...produced].every((k) => seen.has(k)),
+        90_000,
+        'the records produced after the kill',
+        100,
+      );
+    } catch (err) {
+      // Where it stalled: each partition's committed offset against its end.
+      const a = kafka([1, 2, 3].filter((x) => c.isRunning(x)).map((i) => c.address(i))).admin();
+      await a.connect();
+      const highs = await a.fetchTopicOffsets(TOPIC);
+      await a.disconnect();
+      const offsets = await committed(c).catch(() => new Map<number, number>());
+      const missing = [...produced].filter((k) => !seen.has(k)).length;
+      phase(
+        `stalled: ${missing} keys missing; committed/end per partition: ` +
+          highs.map((h) => `${h.partition}:${offsets.get(h.partition) ?? '?'}/${h.high}`).join(' '),
+      );
+      throw err;
+    }
     const resumedMs = performance.now() - killedAt;
+    clearInterval(watch);
     const newCoordinator = await coordinatorOf(c);
     assert.ok(newCoordinator > 0 && newCoordinator !== coordinator, `a new coordinator (${newCoordinator})`);
 
