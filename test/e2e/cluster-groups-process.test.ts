@@ -123,7 +123,9 @@ void describe('group coordinator failover on three processes', { timeout: 300_00
         sessionTimeout: 10_000,
         heartbeatInterval: 500,
         rebalanceTimeout: 10_000,
-        retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 },
+        // kafkajs retries a connection error to the dead coordinator (heartbeats, commits) with
+        // this policy before the consumer crashes, restarts and finds the new coordinator.
+        retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
       });
       consumers.push(consumer);
       const n = consumers.length;
