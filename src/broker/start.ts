@@ -33,7 +33,7 @@ import type { Disk } from '../env/disk.ts';
 import { nodeDisk } from '../env/disk.ts';
 import type { Random } from '../env/random.ts';
 import { systemRandom } from '../env/random.ts';
-import { MetadataPublisher } from '../metadata/cache.ts';
+import { CatchUpGate, MetadataPublisher } from '../metadata/cache.ts';
 import { type ConfigRules, METADATA_VERSION_LEVEL, QuorumController } from '../metadata/controller.ts';
 import { emptyImage, type MetadataImage, SecurityProtocol } from '../metadata/image.ts';
 import { imageToRecords } from '../metadata/image-records.ts';
@@ -304,10 +304,16 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       await ctl!.bootstrap();
     }
 
+    // A broker in a multi-node quorum acts on no image before it has caught up with the
+    // quorum and its new registration is in the image (the gate opens below); replaying its
+    // own metadata log must not make it lead partitions at old epochs.
+    const brokerView = new CatchUpGate(publisher, emptyImage(clusterId), (err) => onError(err, 'metadata listener'));
+    const gated = isBroker && !quorum.alone;
+    if (!gated) await brokerView.open();
     replicas = await ReplicaManager.start({
       nodeId,
       clock,
-      metadata: publisher,
+      metadata: brokerView,
       logs,
       logDir,
       disk,
@@ -330,7 +336,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
         replicas,
         commitTimeoutMs: config.int('offsets.commit.timeout.ms'),
       }),
-      metadata: publisher,
+      metadata: brokerView,
       controller: controllerApi,
       offsetsTopic: {
         replicationFactor: config.int('offsets.topic.replication.factor'),
@@ -339,7 +345,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       onError,
     });
     groupCoordinator = groups;
-    if (isBroker) groups.start();
+    // Coordinators load the partitions they lead from image(): start them once the gate opened.
+    if (isBroker && !gated) groups.start();
 
     const producerIds = new ProducerIdManager(nodeId, controllerApi);
     const txns = new TransactionCoordinator({
@@ -360,12 +367,12 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       }),
       groupPartitionFor: (groupId) => groups.partitionFor(groupId),
       groupTopic: GROUP_METADATA_TOPIC,
-      metadata: publisher,
+      metadata: brokerView,
       controller: controllerApi,
       onError,
     });
     transactions = txns;
-    if (isBroker) txns.start();
+    if (isBroker && !gated) txns.start();
 
     let dispatcher: Dispatcher | undefined;
     const services: BrokerServices = {
@@ -489,6 +496,21 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       });
       lifecycle = lc;
       await lc.start(registrationTimeoutMs);
+      if (gated) {
+        // Caught up (above) and the image holds this incarnation's registration: act on it.
+        const registered = lc;
+        const ok = await waitForImage(
+          publisher,
+          clock,
+          registrationTimeoutMs,
+          (image) => image.brokers.get(nodeId)?.brokerEpoch === Number(registered.brokerEpoch()),
+        );
+        if (!ok)
+          throw new Error(`registration of broker ${nodeId} not in the metadata within ${registrationTimeoutMs} ms`);
+        await brokerView.open();
+        groups.start();
+        txns.start();
+      }
       await lc.waitUnfenced(registrationTimeoutMs);
       // Clients are told about this broker by its own Metadata: wait until its image has it unfenced.
       await waitForImage(

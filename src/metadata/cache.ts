@@ -29,6 +29,8 @@ export interface MetadataCache {
    * reported to the cache's onError and does not stop the others. Returns unsubscribe.
    */
   subscribe(listener: MetadataListener): () => void;
+  /** True while updates are held back (CatchUpGate before its open): do not apply image() yet. */
+  held?(): boolean;
 }
 
 export class MetadataPublisher implements MetadataCache {
@@ -67,4 +69,78 @@ export class MetadataPublisher implements MetadataCache {
       }
     }
   }
+}
+
+/**
+ * A broker's view of the metadata that holds every update back until the broker has
+ * caught up with the quorum (Kafka's initial catch-up): while held, a restarting broker
+ * replays its on-disk metadata log, and acting on each intermediate image would make it
+ * lead partitions at old leader epochs. image() is always the newest replayed image (so
+ * lookups answer NOT_LEADER_OR_FOLLOWER for known partitions); listeners hear nothing
+ * until open(), which delivers the newest image once, as a full update from the empty
+ * image, and then forwards every later publish.
+ */
+export class CatchUpGate implements MetadataCache {
+  private readonly listeners: MetadataListener[] = [];
+  private opened = false;
+
+  constructor(
+    private readonly source: MetadataPublisher,
+    private readonly base: MetadataImage,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {
+    source.subscribe(async (update) => {
+      if (!this.opened) return;
+      await this.deliver(update);
+    });
+  }
+
+  image(): MetadataImage {
+    return this.source.image();
+  }
+
+  /** True until open(): subscribers must not apply image() on their own yet. */
+  held(): boolean {
+    return !this.opened;
+  }
+
+  subscribe(listener: MetadataListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** Releases the gate: one update with the whole current image, then every later one. */
+  async open(): Promise<void> {
+    if (this.opened) return;
+    this.opened = true;
+    const image = this.source.image();
+    await this.deliver({ image, previous: this.base, delta: fullDelta(image) });
+  }
+
+  private async deliver(update: MetadataUpdate): Promise<void> {
+    for (const listener of [...this.listeners]) {
+      try {
+        await listener(update);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+  }
+}
+
+/** A delta that names everything in `image` as new (from an empty image). */
+function fullDelta(image: MetadataImage): MetadataDelta {
+  const changedPartitions = new Map<string, ReadonlySet<number>>();
+  for (const topic of image.topicsById.values()) changedPartitions.set(topic.topicId, new Set(topic.partitions.keys()));
+  return {
+    createdTopics: new Set(image.topicsById.keys()),
+    changedPartitions,
+    deletedTopics: [],
+    changedConfigs: new Set(image.configs.keys()),
+    changedBrokers: new Set(image.brokers.keys()),
+    changedFeatures: true,
+  };
 }

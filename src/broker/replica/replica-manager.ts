@@ -177,7 +177,10 @@ export class ReplicaManager {
       manager.checkpointedHw = await readHighWatermarks(options.disk, options.logDir).catch(() => new Map());
     }
     manager.unsubscribe = options.metadata.subscribe((update) => manager.enqueue(() => manager.applyUpdate(update)));
-    await manager.enqueue(() => manager.applyImage(options.metadata.image(), undefined));
+    // A held cache (a restarting broker catching up) delivers its caught-up image as the first update.
+    if (options.metadata.held?.() !== true) {
+      await manager.enqueue(() => manager.applyImage(options.metadata.image(), undefined));
+    }
     return manager;
   }
 
@@ -314,6 +317,7 @@ export class ReplicaManager {
 
   private async applyUpdate(update: MetadataUpdate): Promise<void> {
     if (this.closed) return;
+    this.noteApplied(update.image);
     const { image, delta } = update;
     for (const topic of delta.deletedTopics) {
       for (const partitionId of topic.partitions.keys()) await this.removePartition(topic.name, partitionId, true);
@@ -337,7 +341,18 @@ export class ReplicaManager {
     }
   }
 
+  /** The first image this manager acted on (tests: a restarting broker's is already caught up). */
+  firstAppliedImage: MetadataImage | undefined;
+  /** How many images this manager acted on. */
+  appliedImages = 0;
+
+  private noteApplied(image: MetadataImage): void {
+    this.firstAppliedImage ??= image;
+    this.appliedImages++;
+  }
+
   private async applyImage(image: MetadataImage, previous: MetadataImage | undefined): Promise<void> {
+    this.noteApplied(image);
     for (const topic of image.topicsByName.values()) await this.applyTopic(image, topic, previous);
   }
 
