@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningBroker, startBroker } from '../../src/broker/start.ts';
-import { PairProxy, reservePorts } from './cluster-proxy.ts';
+import { FaultProxy, reservePorts } from '../helpers/proxy.ts';
 
 export interface TestClusterOptions {
   brokers: number;
@@ -81,11 +81,11 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
   const reserved = await reservePorts(voters);
   const controllerPorts = reserved.ports;
   // proxies[from][to]: from's connections to to's controller listener.
-  const proxies = new Map<string, PairProxy>();
+  const proxies = new Map<string, FaultProxy>();
   for (let from = 1; from <= n; from++) {
     for (let to = 1; to <= voters; to++) {
       if (from === to) continue;
-      proxies.set(`${from}>${to}`, await PairProxy.start(controllerPorts[to - 1]!));
+      proxies.set(`${from}>${to}`, await FaultProxy.start(controllerPorts[to - 1]!));
     }
   }
   const votersString = controllerPorts.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',');
@@ -137,7 +137,7 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
     if (b === undefined) throw new Error(`node ${i} is not running`);
     return b;
   };
-  const pairsOf = (i: number): PairProxy[] =>
+  const pairsOf = (i: number): FaultProxy[] =>
     [...proxies.entries()].filter(([k]) => k.startsWith(`${i}>`) || k.endsWith(`>${i}`)).map(([, p]) => p);
 
   return {
