@@ -19,7 +19,7 @@ import { produceRequest } from './helpers/requests.ts';
 
 const TOPIC = 'restart-meta';
 
-describe('restarting broker and stale metadata', () => {
+void describe('restarting broker and stale metadata', () => {
   let cluster: TestCluster;
   before(async () => {
     cluster = await startTestCluster({
@@ -32,7 +32,7 @@ describe('restarting broker and stale metadata', () => {
     await cluster?.close();
   });
 
-  it('acts first on the caught-up image, never leads at an old epoch, refuses produce as a follower', {
+  void it('acts first on the caught-up image, never leads at an old epoch, refuses produce as a follower', {
     timeout: 60_000,
   }, async () => {
     const kafka = new Kafka({ clientId: 'restart-meta', brokers: cluster.bootstrap, logLevel: logLevel.NOTHING });

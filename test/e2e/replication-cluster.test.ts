@@ -26,7 +26,7 @@ async function contents(p: Partition): Promise<Buffer> {
   return r.kind === 'records' ? r.records : Buffer.alloc(0);
 }
 
-describe('replication on three brokers', () => {
+void describe('replication on three brokers', () => {
   let cluster: TestCluster;
   before(async () => {
     cluster = await startTestCluster({
@@ -43,7 +43,7 @@ describe('replication on three brokers', () => {
     await cluster?.close();
   });
 
-  it('acks=all: every replica ends with the same log', async () => {
+  void it('acks=all: every replica ends with the same log', async () => {
     const kafka = new Kafka({ clientId: 'h3', brokers: cluster.bootstrap, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
@@ -79,7 +79,7 @@ describe('replication on three brokers', () => {
     for (const p of parts) assert.deepEqual(await contents(p), await contents(leader));
   });
 
-  it('leader killed: a new leader from the ISR keeps every acknowledged record; the old one rejoins as follower', async () => {
+  void it('leader killed: a new leader from the ISR keeps every acknowledged record; the old one rejoins as follower', async () => {
     const kafka = new Kafka({
       clientId: 'h3-failover',
       brokers: cluster.bootstrap,
@@ -158,7 +158,7 @@ describe('replication on three brokers', () => {
   });
 });
 
-describe('ISR shrink by replica lag on three brokers', () => {
+void describe('ISR shrink by replica lag on three brokers', () => {
   let cluster: TestCluster;
   before(async () => {
     cluster = await startTestCluster({
@@ -176,7 +176,7 @@ describe('ISR shrink by replica lag on three brokers', () => {
     await cluster?.close();
   });
 
-  it('a killed follower leaves the ISR after replica.lag.time.max.ms: min.insync.replicas=3 refuses, 2 still works', async () => {
+  void it('a killed follower leaves the ISR after replica.lag.time.max.ms: min.insync.replicas=3 refuses, 2 still works', async () => {
     const kafka = new Kafka({ clientId: 'h3-isr', brokers: cluster.bootstrap, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();

@@ -204,8 +204,8 @@ async function kafkajsConsume(
 const expected = (n: number): string[] => Array.from({ length: n }, (_, k) => `v${k}`);
 const EXPECTED = expected(RECORDS);
 
-describe('fetch from the closest replica (KIP-392)', { timeout: 90_000 }, () => {
-  describe('with RackAwareReplicaSelector', () => {
+void describe('fetch from the closest replica (KIP-392)', { timeout: 90_000 }, () => {
+  void describe('with RackAwareReplicaSelector', () => {
     let cluster: TestCluster;
     before(async () => {
       cluster = await racked(true);
@@ -214,7 +214,7 @@ describe('fetch from the closest replica (KIP-392)', { timeout: 90_000 }, () => 
       await cluster?.close();
     });
 
-    it('kcat in rack b reads every record from node 2, a follower', async () => {
+    void it('kcat in rack b reads every record from node 2, a follower', async () => {
       const { values, fetchedFrom, migrations } = await kcatConsume(cluster, 'b');
       assert.deepEqual(values, EXPECTED);
       assert.deepEqual(migrations, ['migrating from broker 1 to 2 (leader is 1)']);
@@ -226,14 +226,14 @@ describe('fetch from the closest replica (KIP-392)', { timeout: 90_000 }, () => 
       assert.deepEqual(new Set(fetchedFrom.slice(1)), new Set([2]), `fetches: ${fetchedFrom.join(',')}`);
     });
 
-    it("kcat in the leader's rack a reads from the leader", async () => {
+    void it("kcat in the leader's rack a reads from the leader", async () => {
       const { values, fetchedFrom, migrations } = await kcatConsume(cluster, 'a');
       assert.deepEqual(values, EXPECTED);
       assert.deepEqual(migrations, []);
       assert.deepEqual(new Set(fetchedFrom), new Set([1]), `fetches: ${fetchedFrom.join(',')}`);
     });
 
-    it('kafkajs with rackId c reads every record from node 3, a follower, new ones too', async () => {
+    void it('kafkajs with rackId c reads every record from node 3, a follower, new ones too', async () => {
       const { values, fetchedFrom } = await kafkajsConsume(cluster, 'c', 'rack-c-group', 10);
       // The last 10 were produced while the consumer long-polled node 3: they reach it once
       // node 3's high watermark passes them.
@@ -246,7 +246,7 @@ describe('fetch from the closest replica (KIP-392)', { timeout: 90_000 }, () => 
       assert.deepEqual(new Set(fetchedFrom.slice(redirect)), new Set([3]), `fetches: ${fetchedFrom.join(',')}`);
     });
 
-    it('every broker names the group coordinator (FindCoordinator)', async () => {
+    void it('every broker names the group coordinator (FindCoordinator)', async () => {
       // kafkajs asks one broker again and again: one that does not lead the group's
       // __consumer_offsets partition must name the leader, not answer COORDINATOR_NOT_AVAILABLE.
       const answers = [];
@@ -273,7 +273,7 @@ describe('fetch from the closest replica (KIP-392)', { timeout: 90_000 }, () => 
     });
   });
 
-  describe('without replica.selector.class', () => {
+  void describe('without replica.selector.class', () => {
     let cluster: TestCluster;
     before(async () => {
       cluster = await racked(false);
@@ -282,7 +282,7 @@ describe('fetch from the closest replica (KIP-392)', { timeout: 90_000 }, () => 
       await cluster?.close();
     });
 
-    it('the leader serves every fetch of kcat and kafkajs in rack b', async () => {
+    void it('the leader serves every fetch of kcat and kafkajs in rack b', async () => {
       const k = await kcatConsume(cluster, 'b');
       assert.deepEqual(k.values, EXPECTED);
       assert.deepEqual(k.migrations, []);

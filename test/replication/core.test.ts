@@ -67,8 +67,8 @@ function leaderOf(log: MemoryLog, isr: number[], now: number, extra: Partial<{ m
   });
 }
 
-describe('replication core: leader', () => {
-  it('high watermark = min LEO over the ISR, and followers learn it', async () => {
+void describe('replication core: leader', () => {
+  void it('high watermark = min LEO over the ISR, and followers learn it', async () => {
     const [l, f2log, f3log] = [newLog(), newLog(), newLog()];
     const leader = leaderOf(l, [1, 2, 3], 0);
     const f2 = follower(f2log, 1, 1);
@@ -91,7 +91,7 @@ describe('replication core: leader', () => {
     assert.deepEqual(await contents(f3log), await contents(l));
   });
 
-  it('acks=-1: NOT_ENOUGH_REPLICAS before the append, NOT_ENOUGH_REPLICAS_AFTER_APPEND after a shrink', async () => {
+  void it('acks=-1: NOT_ENOUGH_REPLICAS before the append, NOT_ENOUGH_REPLICAS_AFTER_APPEND after a shrink', async () => {
     const l = newLog();
     const small = leaderOf(l, [1, 2], 0, { min: 3 });
     assert.equal(small.checkEnoughReplicasForAppend(), ErrorCode.NOT_ENOUGH_REPLICAS);
@@ -126,7 +126,7 @@ describe('replication core: leader', () => {
     void f3;
   });
 
-  it('shrinks the ISR only after replica.lag.time.max.ms without catching up', async () => {
+  void it('shrinks the ISR only after replica.lag.time.max.ms without catching up', async () => {
     const l = newLog();
     const leader = leaderOf(l, [1, 2, 3], 0, { lag: 1000 });
     const f2 = follower(newLog(), 1, 1);
@@ -160,7 +160,7 @@ describe('replication core: leader', () => {
     assert.deepEqual(leader2.outOfSyncReplicas(2600), []);
   });
 
-  it('expands the ISR when a follower reaches the HW; the expansion counts at once', async () => {
+  void it('expands the ISR when a follower reaches the HW; the expansion counts at once', async () => {
     const l = newLog();
     const leader = leaderOf(l, [1, 2], 0);
     const f2 = follower(newLog(), 1, 1);
@@ -201,7 +201,7 @@ describe('replication core: leader', () => {
     assert.deepEqual(leader.isr, [1, 2, 3]);
   });
 
-  it('a follower below the epoch start offset does not join the ISR', async () => {
+  void it('a follower below the epoch start offset does not join the ISR', async () => {
     const l = newLog();
     await appendAt(l, 0, 6); // written under an earlier epoch
     l.updateHighWatermark(2);
@@ -212,7 +212,7 @@ describe('replication core: leader', () => {
     assert.deepEqual(leader.pendingIsr(), [1, 2]);
   });
 
-  it('OPERATION_NOT_ATTEMPTED drops the proposal; a lost request is sent again', () => {
+  void it('OPERATION_NOT_ATTEMPTED drops the proposal; a lost request is sent again', () => {
     const l = newLog();
     const leader = leaderOf(l, [1, 2, 3], 0);
     assert.equal(leader.maybeShrinkIsr(5000), true);
@@ -235,7 +235,7 @@ describe('replication core: leader', () => {
     assert.deepEqual(leader.isr, [1, 2, 3]);
   });
 
-  it('NOT_CONTROLLER keeps the proposal sendable; NEW_LEADER_ELECTED waits for metadata', () => {
+  void it('NOT_CONTROLLER keeps the proposal sendable; NEW_LEADER_ELECTED waits for metadata', () => {
     const leader = leaderOf(newLog(), [1, 2, 3], 0);
     assert.equal(leader.maybeShrinkIsr(5000), true);
     const answer = (errorCode: number) => ({
@@ -257,8 +257,8 @@ describe('replication core: leader', () => {
   });
 });
 
-describe('replication core: follower', () => {
-  it('truncates a diverged tail to the leader epoch boundary and converges', async () => {
+void describe('replication core: follower', () => {
+  void it('truncates a diverged tail to the leader epoch boundary and converges', async () => {
     const [a, b] = [newLog(), newLog()];
     await appendAt(a, 1, 5);
     await b.appendAsFollower(await contents(a)); // both have epoch 1 offsets 0..4
@@ -282,7 +282,7 @@ describe('replication core: follower', () => {
     assert.equal(a.latestEpoch(), 2);
   });
 
-  it('a new leader answers for its epoch before its first append', async () => {
+  void it('a new leader answers for its epoch before its first append', async () => {
     const [a, b] = [newLog(), newLog()];
     await appendAt(a, 1, 5);
     await b.appendAsFollower(await contents(a));
@@ -306,7 +306,7 @@ describe('replication core: follower', () => {
     assert.deepEqual(await contents(a), await contents(b));
   });
 
-  it('walks back over several epochs it does not share', async () => {
+  void it('walks back over several epochs it does not share', async () => {
     const [a, b] = [newLog(), newLog()];
     await appendAt(a, 1, 5);
     await b.appendAsFollower(await contents(a));
@@ -330,7 +330,7 @@ describe('replication core: follower', () => {
     assert.equal(a.endOffsetForEpoch(2).endOffset, 7);
   });
 
-  it('below the leader log start: restarts empty there; ahead of the leader: truncates to its HW', async () => {
+  void it('below the leader log start: restarts empty there; ahead of the leader: truncates to its HW', async () => {
     const [l, f] = [newLog(), newLog()];
     await appendAt(l, 1, 10);
     l.updateHighWatermark(10);
@@ -353,7 +353,7 @@ describe('replication core: follower', () => {
     assert.equal(f2.logEndOffset(), 3);
   });
 
-  it('the leader log start propagates to the follower once below its HW', async () => {
+  void it('the leader log start propagates to the follower once below its HW', async () => {
     const [l, f] = [newLog(), newLog()];
     const leader = leaderOf(l, [1, 2], 0);
     const fs = follower(f, 1, 1);
@@ -366,7 +366,7 @@ describe('replication core: follower', () => {
     assert.equal(f.logStartOffset(), 5);
   });
 
-  it('fencing: an older epoch is fenced until metadata moves it; a newer one retries after the backoff', async () => {
+  void it('fencing: an older epoch is fenced until metadata moves it; a newer one retries after the backoff', async () => {
     const [l, f] = [newLog(), newLog()];
     const leader = new LeaderState({
       localId: 1,
@@ -407,7 +407,7 @@ describe('replication core: follower', () => {
     assert.equal(stranger.data.errorCode, ErrorCode.NOT_LEADER_OR_FOLLOWER);
   });
 
-  it('builds one Fetch for the ready partitions with the replica identity', () => {
+  void it('builds one Fetch for the ready partitions with the replica identity', () => {
     const f = follower(newLog(), 1, 3);
     const built = buildReplicaFetch([f], { replicaId: 2, brokerEpoch: 77 }, REPLICA_FETCH_DEFAULTS, 0);
     assert.ok(built);

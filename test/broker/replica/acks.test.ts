@@ -65,8 +65,8 @@ async function ticks(n = 5): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 }
 
-describe('acks=-1 with a follower', () => {
-  it('waits for the follower, times out without it', async () => {
+void describe('acks=-1 with a follower', () => {
+  void it('waits for the follower, times out without it', async () => {
     const h = await harness([{ name: 't', partitions: 1, leader: 1, replicas: [1, 2], isr: [1, 2], leaderEpoch: 1 }]);
     let answered: { errorCode: number } | undefined;
     const first = produce(h, -1).then((r) => {
@@ -94,7 +94,7 @@ describe('acks=-1 with a follower', () => {
     h.replicas.abandon();
   });
 
-  it('a parked follower fetch wakes on a leader append (the HW has not moved)', async () => {
+  void it('a parked follower fetch wakes on a leader append (the HW has not moved)', async () => {
     const h = await harness([{ name: 't', partitions: 1, leader: 1, replicas: [1, 2], isr: [1, 2], leaderEpoch: 1 }]);
     let woken = false;
     const parked = followerFetch(h, 0, 1, 10_000).then((r) => {
@@ -112,7 +112,7 @@ describe('acks=-1 with a follower', () => {
     h.replicas.abandon();
   });
 
-  it('a follower refuses produce', async () => {
+  void it('a follower refuses produce', async () => {
     const h = await harness([{ name: 't', partitions: 1, leader: 2, replicas: [2, 1], isr: [2, 1], leaderEpoch: 1 }]);
     assert.equal(h.replicas.getPartition('t', 0)!.isFollower(), true);
     assert.equal((await produce(h, -1)).errorCode, ErrorCode.NOT_LEADER_OR_FOLLOWER);

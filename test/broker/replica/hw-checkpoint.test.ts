@@ -19,8 +19,8 @@ import { memoryDisk } from '../../../src/env/disk-memory.ts';
 import { MetadataPublisher } from '../../../src/metadata/cache.ts';
 import { batch, imageOf, ManualClock, MemoryLogs } from './helpers.ts';
 
-describe('high watermark checkpoint', () => {
-  it('round-trips and rejects malformed files', () => {
+void describe('high watermark checkpoint', () => {
+  void it('round-trips and rejects malformed files', () => {
     const text = serializeHighWatermarks(
       new Map([
         ['a-0', { topic: 'a', partition: 0, hw: 12 }],
@@ -39,7 +39,7 @@ describe('high watermark checkpoint', () => {
     assert.equal(parseHighWatermarks('0\n1\na x 1\n').size, 0);
   });
 
-  it('is written on close and read back when a partition opens', async () => {
+  void it('is written on close and read back when a partition opens', async () => {
     const clock = new ManualClock();
     const disk = memoryDisk();
     const logs = new MemoryLogs(clock);
@@ -64,8 +64,8 @@ describe('high watermark checkpoint', () => {
   });
 });
 
-describe('replication settings from broker properties', () => {
-  it('reads the replica.* properties and keeps defaults for the rest', () => {
+void describe('replication settings from broker properties', () => {
+  void it('reads the replica.* properties and keeps defaults for the rest', () => {
     const props: Record<string, string> = {
       'replica.lag.time.max.ms': '1500',
       'replica.fetch.wait.max.ms': 'x',

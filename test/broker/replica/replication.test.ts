@@ -245,13 +245,13 @@ function clusterImage(minIsr: string): MetadataImage {
   };
 }
 
-describe('replication between replica managers', () => {
+void describe('replication between replica managers', () => {
   const clusters: MiniCluster[] = [];
   after(() => {
     for (const c of clusters) c.stopAll();
   });
 
-  it('acks=all, ISR shrink and expand, leader change with truncation of the old leader', async () => {
+  void it('acks=all, ISR shrink and expand, leader change with truncation of the old leader', async () => {
     const c = new MiniCluster(clusterImage('2'));
     clusters.push(c);
     for (const id of [1, 2, 3]) await c.start(id);
@@ -300,7 +300,7 @@ describe('replication between replica managers', () => {
     assert.ok(c.alterRequests >= 3);
   });
 
-  it('rack-aware PreferredReadReplica, stale broker epochs refused, consumers read from a follower up to its HW', async () => {
+  void it('rack-aware PreferredReadReplica, stale broker epochs refused, consumers read from a follower up to its HW', async () => {
     const c = new MiniCluster(clusterImage('1'));
     clusters.push(c);
     for (const id of [1, 2, 3]) await c.start(id, RACK_AWARE_REPLICA_SELECTOR);

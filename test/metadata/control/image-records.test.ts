@@ -124,7 +124,7 @@ function interpret(steps: Step[]): MetadataImage {
         const topicId = topicIdOf(s.name);
         if (image.topicsById.has(topicId)) break;
         apply({ typeId: R.TopicRecord, version: 0, record: { name: s.name, topicId } });
-        s.partitions.forEach((p, partitionId) =>
+        s.partitions.forEach((p, partitionId) => {
           apply({
             typeId: R.PartitionRecord,
             version: 0,
@@ -143,8 +143,8 @@ function interpret(steps: Step[]): MetadataImage {
               eligibleLeaderReplicas: null,
               lastKnownElr: null,
             },
-          }),
-        );
+          });
+        });
         break;
       }
       case 'change': {
