@@ -116,6 +116,18 @@ void describe('KRaft cluster', () => {
 
   void it('a broker cut off from the controllers is fenced, and unfenced when it returns', async () => {
     const fencedIn = (i: number) => cluster.activeController()?.services.metadata.image().brokers.get(i)?.fenced;
+    // Every replica back in sync first (the voter restarted above may still be catching up):
+    // otherwise fencing node 4 can leave a partition without an eligible leader, and Metadata
+    // rightly answers LEADER_NOT_AVAILABLE for it, which kafkajs's describeCluster throws on.
+    const allInSync = (): boolean => {
+      const image = cluster.activeController()?.services.metadata.image();
+      if (image === undefined) return false;
+      for (const topic of image.topicsByName.values()) {
+        for (const p of topic.partitions.values()) if (p.isr.length !== p.replicas.length) return false;
+      }
+      return true;
+    };
+    await cluster.waitFor(allInSync, 15_000, 'every replica in sync');
     cluster.isolate(4);
     await cluster.waitFor(() => fencedIn(4) === true, 15_000, 'node 4 fenced');
     const via = cluster.activeController()!;
