@@ -19,6 +19,7 @@ import { ErrorCode } from '../../protocol/generated/errors.ts';
 import type { JoinGroupResponse } from '../../protocol/generated/join-group-response.ts';
 import type { SyncGroupResponse } from '../../protocol/generated/sync-group-response.ts';
 import { partitionFor } from '../runtime/hash.ts';
+import { type CoordinatorLocation, locateCoordinator } from '../runtime/locate.ts';
 import { type CoordinatorLog, CoordinatorRuntime, type TxnMarker } from '../runtime/runtime.ts';
 import type { GroupCoordinatorConfig } from './config.ts';
 import type { TopicLookup } from './consumer-group.ts';
@@ -235,29 +236,19 @@ export class GroupCoordinator implements GroupCoordinatorService {
     await this.creating;
   }
 
-  async findCoordinator(groupId: string): Promise<{ errorCode: number; nodeId: number }> {
+  async findCoordinator(groupId: string): Promise<CoordinatorLocation> {
     await this.ensureTopic();
     const partition = this.partitionFor(groupId);
-    const load = this.loads.get(partition);
-    if (load !== undefined) {
-      // A fresh (or small) partition loads quickly: wait a little rather than bounce the client.
-      let cancel = (): void => {};
-      await Promise.race([
-        load,
-        new Promise<void>((resolve) => {
-          cancel = this.options.clock.schedule(1000, resolve);
-        }),
-      ]);
-      cancel();
-    }
-    if (this.runtime.status(partition) === 'active') return { errorCode: ErrorCode.NONE, nodeId: this.options.nodeId };
-    // Any broker names the coordinator (Kafka answers from its metadata): a client asking one
-    // that does not lead the partition must not be bounced until it happens to ask the leader.
-    const p = this.options.metadata?.image().topicsByName.get(GROUP_METADATA_TOPIC)?.partitions.get(partition);
-    if (p !== undefined && p.leader >= 0 && p.leader !== this.options.nodeId) {
-      return { errorCode: ErrorCode.NONE, nodeId: p.leader };
-    }
-    return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, nodeId: -1 };
+    const metadata = this.options.metadata;
+    return locateCoordinator({
+      topic: GROUP_METADATA_TOPIC,
+      partition,
+      nodeId: this.options.nodeId,
+      clock: this.options.clock,
+      load: this.loads.get(partition),
+      isActive: () => this.runtime.status(partition) === 'active',
+      image: metadata === undefined ? undefined : () => metadata.image(),
+    });
   }
 
   async joinGroup(p: JoinParams): Promise<JoinGroupResponse> {

@@ -12,6 +12,7 @@ import type { MetadataImage } from '../../metadata/image.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
 import type { TopicCreator } from '../group/coordinator.ts';
 import { partitionFor } from '../runtime/hash.ts';
+import { type CoordinatorLocation, locateCoordinator } from '../runtime/locate.ts';
 import { type CoordinatorLog, CoordinatorRuntime } from '../runtime/runtime.ts';
 import type { TxnMarkerChannel } from './marker-channel.ts';
 import { type TxnRecord, txnRecordSerde } from './records.ts';
@@ -238,26 +239,19 @@ export class TransactionCoordinator implements TransactionCoordinatorService {
     await this.creating;
   }
 
-  async findCoordinator(transactionalId: string): Promise<{ errorCode: number; nodeId: number }> {
+  async findCoordinator(transactionalId: string): Promise<CoordinatorLocation> {
     await this.ensureTopic();
     const partition = this.partitionFor(transactionalId);
-    const load = this.loads.get(partition);
-    if (load !== undefined) {
-      let cancel = (): void => {};
-      await Promise.race([
-        load,
-        new Promise<void>((resolve) => {
-          cancel = this.options.clock.schedule(1000, resolve);
-        }),
-      ]);
-      cancel();
-    }
-    if (this.runtime.status(partition) === 'active') return { errorCode: ErrorCode.NONE, nodeId: this.options.nodeId };
-    const p = this.options.metadata?.image().topicsByName.get(TRANSACTION_STATE_TOPIC)?.partitions.get(partition);
-    if (p !== undefined && p.leader >= 0 && p.leader !== this.options.nodeId) {
-      return { errorCode: ErrorCode.NONE, nodeId: p.leader };
-    }
-    return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, nodeId: -1 };
+    const metadata = this.options.metadata;
+    return locateCoordinator({
+      topic: TRANSACTION_STATE_TOPIC,
+      partition,
+      nodeId: this.options.nodeId,
+      clock: this.options.clock,
+      load: this.loads.get(partition),
+      isActive: () => this.runtime.status(partition) === 'active',
+      image: metadata === undefined ? undefined : () => metadata.image(),
+    });
   }
 
   async initProducerId(
