@@ -67,6 +67,8 @@ export { ConfigError } from '../config/index.ts';
 
 /** The longest a closing broker waits for the controller to agree to its controlled shutdown. */
 const CONTROLLED_SHUTDOWN_WAIT_MS = 5000;
+/** How long kill() (a simulated crash, for tests) waits for each component to stop. */
+const KILL_STEP_WAIT_MS = 5000;
 /** The most a broker waits for its own image to show a topic change the remote controller made. */
 const READ_YOUR_WRITES_WAIT_MS = 5000;
 /** How long a broker keeps trying to reach the active controller with one operation. */
@@ -540,6 +542,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       remote?.close();
       net?.close();
       await driver.close();
+      metadataLog.close();
     };
     return {
       bootstrap: `${first.host}:${first.port}`,
@@ -586,16 +589,32 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       },
       async kill() {
         stopping ??= (async () => {
+          // A crash waits for nothing: each step gets KILL_STEP_WAIT_MS, and one that is still
+          // waiting then (a bug: something waits for a write that can no longer happen) is
+          // reported and left behind.
+          const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+            const done = await withTimeout(
+              clock,
+              fn().then(
+                () => true,
+                () => true,
+              ),
+              KILL_STEP_WAIT_MS,
+            );
+            if (done !== true) {
+              process.emitWarning(`kill of node ${nodeId}: ${what} still waiting after ${KILL_STEP_WAIT_MS} ms`);
+            }
+          };
           // Nothing more reaches the disk: timers stop, handles are dropped unflushed.
           lc?.stop();
           rm.abandon();
           logs.abandon();
           // The quorum loses this node at once (no answers from a half-closed node).
-          await stopRaft();
-          await Promise.all(listeners.map((l) => l.close()));
-          await txns.close();
-          await groups.close();
-          await ctl?.close();
+          await step('the Raft client', stopRaft);
+          await step('the listeners', () => Promise.all(listeners.map((l) => l.close())));
+          await step('the transaction coordinator', () => txns.close());
+          await step('the group coordinator', () => groups.close());
+          if (ctl !== undefined) await step('the controller', () => ctl.close());
         })();
         return stopping;
       },

@@ -237,6 +237,7 @@ export class RaftMetadataLog implements ControllerLog, RaftListener {
   private bytesSinceSnapshot = 0;
   private lastSnapshotMs: number | undefined;
   private snapshotting = false;
+  private closed = false;
 
   constructor(private readonly options: RaftMetadataLogOptions) {}
 
@@ -331,9 +332,21 @@ export class RaftMetadataLog implements ControllerLog, RaftListener {
     return this.appliedEnd;
   }
 
+  /**
+   * The Raft client stopped: no batch commits any more, so every append still waiting for its
+   * commit fails (NOT_CONTROLLER) instead of waiting forever, and later appends fail at once.
+   */
+  close(): void {
+    this.closed = true;
+    this.activeIn = undefined;
+    const lost = this.waiters;
+    this.waiters = [];
+    for (const w of lost) w.reject(new NotControllerError('the metadata quorum client stopped'));
+  }
+
   append(messages: readonly MetadataMessage[]): Promise<CommittedRecord[]> {
     const epoch = this.activeIn;
-    if (epoch === undefined) return Promise.reject(new NotControllerError());
+    if (this.closed || epoch === undefined) return Promise.reject(new NotControllerError());
     if (messages.length === 0) return Promise.resolve([]);
     let lastOffset: number;
     try {
@@ -420,6 +433,7 @@ export class RaftMetadataLog implements ControllerLog, RaftListener {
   }
 
   private activate(epoch: number): void {
+    if (this.closed) return;
     this.activeIn = epoch;
     for (const fn of this.activateListeners) fn();
     const waiting = this.activeWaiters.splice(0);

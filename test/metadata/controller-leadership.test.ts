@@ -131,6 +131,22 @@ void describe('controller leadership over Raft', () => {
     await assert.rejects(controller.allocateProducerIds(1), (e) => controllerErrorCode(e) === ErrorCode.NOT_CONTROLLER);
   });
 
+  void it('a stopped Raft client fails the operation waiting for its commit, and close() then returns', async () => {
+    const { raft, controller, log } = setup();
+    raft.elect(1, 1);
+    raft.commit();
+    await log.drained();
+    await settle();
+    raft.commit();
+    await log.drained();
+    const pending = controller.allocateProducerIds(1);
+    await settle();
+    log.close(); // the node is killed: its batch will never commit
+    await assert.rejects(pending, (e) => controllerErrorCode(e) === ErrorCode.NOT_CONTROLLER);
+    await controller.close();
+    assert.equal(controller.isActive(), false);
+  });
+
   void it('a follower replays the leader’s committed batches into its image', async () => {
     const { raft, publisher, log } = setup();
     raft.elect(2, 1);
