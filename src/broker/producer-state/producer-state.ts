@@ -23,12 +23,40 @@
  * coordinator epoch of the last marker (TRANSACTION_COORDINATOR_FENCED when older).
  * Producers with an ongoing transaction are never expired nor dropped by retention.
  *
+ * Transaction verification (KIP-890 part 1, `transaction.partition.verification.enable`):
+ * before a transactional batch of a producer without an ongoing transaction is appended,
+ * the produce path asks the coordinator whether the partition is in the transaction
+ * (broker/txn-verification.ts). It first takes a `VerificationGuard` here (one per
+ * producer, reused while it lasts); the append carries that guard, and `check` refuses a
+ * transactional batch with INVALID_TXN_STATE unless the producer has an ongoing
+ * transaction or the guard is still the producer's current one. Any transactional batch
+ * or marker appended for the producer drops its guard, so a write verified before a
+ * marker (a hanging transaction's late write) cannot land after it.
+ *
  * The state changes only in `apply`/`completeTxn`, after the log accepted the batch, so a failed
  * append leaves it untouched. It is persisted as snapshot files (snapshot.ts) and rebuilt
  * from the log tail after an unclean stop by applying the batches' headers again.
  */
 import { ErrorCode } from '../../protocol/generated/errors.ts';
 import { ATTR_CONTROL, ATTR_TRANSACTIONAL } from '../../protocol/records/batch-header.ts';
+
+/**
+ * The proof that a produce was verified with the transaction coordinator (Kafka's
+ * VerificationGuard): compared by identity. `SENTINEL_GUARD` stands for "verification is
+ * on but nothing was verified" and never matches.
+ */
+export class VerificationGuard {
+  constructor(readonly producerEpoch: number) {}
+}
+export const SENTINEL_GUARD = new VerificationGuard(-1);
+
+/** At most this many producers of one partition wait on a verification at a time. */
+export const MAX_VERIFICATIONS = 10_000;
+
+interface VerificationEntry {
+  guard: VerificationGuard;
+  createdMs: number;
+}
 
 /** How many recent batches are remembered per producer. */
 export const BATCHES_PER_PRODUCER = 5;
@@ -92,6 +120,8 @@ export class ProducerStateManager {
   private readonly producers = new Map<bigint, ProducerEntry>();
   /** Producer id -> first offset of its ongoing transaction. */
   private readonly ongoing = new Map<bigint, number>();
+  /** Producer id -> its pending transaction verification (KIP-890). */
+  private readonly verifications = new Map<bigint, VerificationEntry>();
 
   /** Number of producers with state. */
   get size(): number {
@@ -106,11 +136,64 @@ export class ProducerStateManager {
     return this.producers.values();
   }
 
+  /** Whether the producer has an ongoing transaction in this partition. */
+  hasOngoingTxn(producerId: bigint): boolean {
+    return this.ongoing.has(producerId);
+  }
+
+  /**
+   * Starts (or joins) a transaction verification for a producer: the guard its append
+   * must carry. A newer epoch replaces an older entry. Undefined when MAX_VERIFICATIONS
+   * producers are already waiting (the caller answers a retriable error).
+   */
+  startVerification(producerId: bigint, producerEpoch: number, nowMs: number): VerificationGuard | undefined {
+    const existing = this.verifications.get(producerId);
+    if (existing !== undefined && existing.guard.producerEpoch >= producerEpoch) return existing.guard;
+    if (existing === undefined && this.verifications.size >= MAX_VERIFICATIONS) return undefined;
+    const guard = new VerificationGuard(producerEpoch);
+    this.verifications.set(producerId, { guard, createdMs: nowMs });
+    return guard;
+  }
+
+  /** The producer's current verification guard (SENTINEL_GUARD when none). */
+  verificationGuard(producerId: bigint): VerificationGuard {
+    return this.verifications.get(producerId)?.guard ?? SENTINEL_GUARD;
+  }
+
+  /** Number of producers with a verification entry. */
+  get verificationCount(): number {
+    return this.verifications.size;
+  }
+
   /**
    * Checks one batch against the state. `staged` holds the batches of the same append
    * already checked (several batches of one producer in one request), in order.
+   * `verificationGuard` is set when transaction verification is on for this append (the
+   * produce path): a transactional batch then needs an ongoing transaction or a guard
+   * that is still the producer's (INVALID_TXN_STATE otherwise).
    */
-  check(batch: ProducerBatch, staged: readonly ProducerBatch[] = []): SequenceCheck {
+  check(
+    batch: ProducerBatch,
+    staged: readonly ProducerBatch[] = [],
+    verificationGuard?: VerificationGuard,
+  ): SequenceCheck {
+    const result = this.checkSequence(batch, staged);
+    // A duplicate (a retry) is answered as before; only a new append needs the verification.
+    if (
+      result.kind === 'new' &&
+      verificationGuard !== undefined &&
+      this.missingVerification(batch, staged, verificationGuard)
+    ) {
+      return {
+        kind: 'error',
+        errorCode: ErrorCode.INVALID_TXN_STATE,
+        message: `transactional batch of producer ${batch.producerId} is not part of an ongoing transaction (not verified)`,
+      };
+    }
+    return result;
+  }
+
+  private checkSequence(batch: ProducerBatch, staged: readonly ProducerBatch[]): SequenceCheck {
     const entry = this.producers.get(batch.producerId);
     // Earlier batches of this same request count as the producer's latest.
     let epoch = entry?.producerEpoch ?? -1;
@@ -175,6 +258,21 @@ export class ProducerStateManager {
       errorCode: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
       message: `producer ${batch.producerId}: sequence ${batch.baseSequence} does not follow ${lastSeq}`,
     };
+  }
+
+  private missingVerification(
+    batch: ProducerBatch,
+    staged: readonly ProducerBatch[],
+    guard: VerificationGuard,
+  ): boolean {
+    const attributes = batch.attributes ?? 0;
+    if ((attributes & ATTR_TRANSACTIONAL) === 0 || (attributes & ATTR_CONTROL) !== 0) return false;
+    if (this.ongoing.has(batch.producerId)) return false;
+    // An earlier transactional batch of this same append opens the transaction.
+    for (const s of staged) {
+      if (s.producerId === batch.producerId && ((s.attributes ?? 0) & ATTR_TRANSACTIONAL) !== 0) return false;
+    }
+    return guard === SENTINEL_GUARD || guard !== this.verifications.get(batch.producerId)?.guard;
   }
 
   /**
@@ -247,6 +345,8 @@ export class ProducerStateManager {
     }
     entry.coordinatorEpoch = marker.coordinatorEpoch;
     entry.lastTimestampMs = Math.max(entry.lastTimestampMs, timestampMs);
+    // A verification taken before this marker must not let a late write in after it.
+    this.verifications.delete(producerId);
     const firstOffset = entry.currentTxnFirstOffset;
     entry.currentTxnFirstOffset = -1;
     this.ongoing.delete(producerId);
@@ -274,6 +374,8 @@ export class ProducerStateManager {
     entry.lastTimestampMs = timestampMs;
     const attributes = batch.attributes ?? 0;
     if ((attributes & ATTR_TRANSACTIONAL) !== 0 && (attributes & ATTR_CONTROL) === 0) {
+      // The transaction is ongoing now: its verification has done its work.
+      this.verifications.delete(batch.producerId);
       if (entry.currentTxnFirstOffset < 0) {
         entry.currentTxnFirstOffset = firstOffset;
         this.ongoing.set(batch.producerId, firstOffset);
@@ -303,8 +405,12 @@ export class ProducerStateManager {
     }
   }
 
-  /** Drops producers idle longer than producer.id.expiration.ms (Kafka default 1 day). */
+  /**
+   * Drops producers idle longer than producer.id.expiration.ms (Kafka default 1 day), and
+   * verification entries as old (a verification whose append never came).
+   */
   removeExpired(nowMs: number, expirationMs: number): number {
+    for (const [id, v] of this.verifications) if (nowMs - v.createdMs >= expirationMs) this.verifications.delete(id);
     let removed = 0;
     for (const [id, entry] of this.producers) {
       if (entry.currentTxnFirstOffset >= 0) continue; // Kafka never expires an open transaction
@@ -319,5 +425,6 @@ export class ProducerStateManager {
   clear(): void {
     this.producers.clear();
     this.ongoing.clear();
+    this.verifications.clear();
   }
 }
