@@ -27,7 +27,7 @@ import { LeaderState } from '../../replication/leader.ts';
 import type { LogConfig } from '../../storage/config.ts';
 import type { PartitionLog, ReadResult } from '../../storage/partition-log.ts';
 import type { CompletedTxn } from '../producer-state/producer-state.ts';
-import { type ProducerBatch, ProducerStateManager } from '../producer-state/producer-state.ts';
+import { type ProducerBatch, ProducerStateManager, type VerificationGuard } from '../producer-state/producer-state.ts';
 import type { ProducerSnapshotStore } from '../producer-state/snapshot.ts';
 import { abortedEntry, applyBatchesToState, readTxnMarker, TxnCompletions } from '../producer-state/transactions.ts';
 
@@ -354,8 +354,14 @@ export class Partition {
   /**
    * Leader append of validated batches (`headers` are theirs, in order): producer-state
    * check, log append (offsets assigned in place), producer-state update.
+   * `verificationGuard`: set when transaction verification is on (KIP-890, see
+   * producer-state.ts); a transactional batch then needs it or an ongoing transaction.
    */
-  appendAsLeader(batches: Buffer, headers: readonly BatchHeader[]): Promise<AppendOutcome> {
+  appendAsLeader(
+    batches: Buffer,
+    headers: readonly BatchHeader[],
+    verificationGuard?: VerificationGuard,
+  ): Promise<AppendOutcome> {
     if (this.pending >= MAX_PENDING_APPENDS) {
       return Promise.resolve({
         kind: 'error',
@@ -364,7 +370,7 @@ export class Partition {
       });
     }
     this.pending++;
-    const result = this.tail.then(() => this.doAppend(batches, headers));
+    const result = this.tail.then(() => this.doAppend(batches, headers, verificationGuard));
     const done = (): void => {
       this.pending--;
     };
@@ -372,7 +378,11 @@ export class Partition {
     return result;
   }
 
-  private async doAppend(batches: Buffer, headers: readonly BatchHeader[]): Promise<AppendOutcome> {
+  private async doAppend(
+    batches: Buffer,
+    headers: readonly BatchHeader[],
+    verificationGuard: VerificationGuard | undefined,
+  ): Promise<AppendOutcome> {
     if (this.closed) {
       return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: 'partition closed' };
     }
@@ -392,7 +402,7 @@ export class Partition {
         if (check?.kind === 'error') return { kind: 'error', errorCode: check.errorCode, message: check.message };
         continue;
       }
-      const check = this.producers.check(h, staged);
+      const check = this.producers.check(h, staged, verificationGuard);
       if (check.kind === 'error') return { kind: 'error', errorCode: check.errorCode, message: check.message };
       if (check.kind === 'duplicate') {
         const logAppendTime = this.config.log.messageTimestampType === 'LogAppendTime';

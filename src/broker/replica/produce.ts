@@ -15,7 +15,8 @@
  *   framing, CRC, compression codec    CORRUPT_MESSAGE
  *   record count / offset deltas       INVALID_RECORD (uncompressed batches are walked)
  *   control batch from a client        INVALID_RECORD
- *   transactional batch                accepted like an idempotent one (no last stable offset yet)
+ *   transactional batch                verified with the coordinator first when deps.txnVerification
+ *                                      is set (KIP-890 part 1, broker/txn-verification.ts)
  *   CreateTime outside message.timestamp.{before,after}.max.ms   INVALID_TIMESTAMP (+ record errors)
  *   compacted topic, record without key                          INVALID_RECORD (+ record errors)
  *   internal topic (__consumer_offsets, ...)                      INVALID_TOPIC_EXCEPTION
@@ -54,13 +55,30 @@ import {
 } from '../../protocol/records/index.ts';
 import { isLegacyMessageSet } from '../../protocol/records/legacy.ts';
 import { MIN_RECORD_SIZE, skipRecord } from '../../protocol/records/record.ts';
-import type { PartitionConfig } from './partition.ts';
+import type { VerificationGuard } from '../producer-state/producer-state.ts';
+import type { Partition, PartitionConfig } from './partition.ts';
 import type { ReplicaManager } from './replica-manager.ts';
 import { upConvert } from './up-convert.ts';
 
 export interface ProduceDeps {
   replicas: ReplicaManager;
   nowMs: () => number;
+  /**
+   * Transaction verification before a leader append (KIP-890 part 1): NONE and the guard
+   * the append carries, or the partition's error. Answered at once (no await, so appends
+   * keep their order) unless the coordinator must be asked. Absent: no verification.
+   */
+  txnVerification?: (
+    partition: Partition,
+    headers: readonly BatchHeader[],
+    transactionalId: string | null,
+  ) => TxnVerdict | Promise<TxnVerdict>;
+}
+
+export interface TxnVerdict {
+  errorCode: number;
+  message: string | null;
+  guard: VerificationGuard | undefined;
 }
 
 export type BatchValidation =
@@ -316,7 +334,17 @@ export async function handleProduce(
       }
       work.push(
         (async () => {
-          const outcome = await partition.appendAsLeader(records!, valid.headers);
+          let guard: VerificationGuard | undefined;
+          if (deps.txnVerification !== undefined) {
+            let verdict = deps.txnVerification(partition, valid.headers, request.transactionalId);
+            if (verdict instanceof Promise) verdict = await verdict;
+            if (verdict.errorCode !== ErrorCode.NONE) {
+              setError(verdict.errorCode, verdict.message);
+              return;
+            }
+            guard = verdict.guard;
+          }
+          const outcome = await partition.appendAsLeader(records!, valid.headers, guard);
           if (outcome.kind === 'error') {
             setError(outcome.errorCode, outcome.message);
             if (outcome.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER) {
