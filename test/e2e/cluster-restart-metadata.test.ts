@@ -34,7 +34,9 @@ void describe('restarting broker and stale metadata', () => {
 
   void it('acts first on the caught-up image, never leads at an old epoch, refuses produce as a follower', {
     timeout: 60_000,
-  }, async () => {
+  }, async (t) => {
+    const t0 = Date.now();
+    const step = (what: string): void => t.diagnostic(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
     const kafka = new Kafka({ clientId: 'restart-meta', brokers: cluster.bootstrap, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
@@ -43,6 +45,7 @@ void describe('restarting broker and stale metadata', () => {
       waitForLeaders: true,
     });
     await admin.disconnect();
+    step('topic created');
 
     const partitionOn = (i: number): Partition | undefined =>
       cluster.isRunning(i) ? cluster.broker(i).services.replicas.getPartition(TOPIC, 0) : undefined;
@@ -59,7 +62,9 @@ void describe('restarting broker and stale metadata', () => {
     const history: { id: number; epoch: number }[] = [leaderOf()!];
     for (let round = 0; round < 2; round++) {
       const old = history.at(-1)!;
+      step(`round ${round}: killing leader ${old.id} (epoch ${old.epoch})`);
       await cluster.kill(old.id);
+      step('killed');
       await cluster.waitFor(
         () => {
           const now = leaderOf();
@@ -69,9 +74,12 @@ void describe('restarting broker and stale metadata', () => {
         `a leader after epoch ${old.epoch}`,
       );
       history.push(leaderOf()!);
+      step(`new leader ${history.at(-1)!.id} (epoch ${history.at(-1)!.epoch}); restarting ${old.id}`);
       await cluster.restart(old.id);
+      step('restarted');
       await cluster.waitFor(() => leaderOf()?.id === history.at(-1)!.id, 10_000, 'leader stable');
       await cluster.waitFor(() => partitionOn(old.id)?.isFollower() === true, 10_000, `node ${old.id} following`);
+      step(`node ${old.id} following`);
     }
     // The node that led at the middle epoch has older epochs (its own among them) on disk.
     const target = history[1]!.id;
@@ -84,8 +92,10 @@ void describe('restarting broker and stale metadata', () => {
     );
     const epochBefore = cluster.broker(target).services.replicas.registeredBrokerEpoch(target);
 
+    step(`killing ${target}`);
     await cluster.kill(target);
     const restarted = await cluster.restart(target);
+    step(`${target} restarted`);
     const replicas = restarted.services.replicas;
 
     const first = replicas.firstAppliedImage;
