@@ -26,6 +26,7 @@ import {
   TxnShard,
   type TxnShardConfig,
 } from './shard.ts';
+import { TxnVerificationChannel } from './verification-channel.ts';
 
 export const TRANSACTION_STATE_TOPIC = '__transaction_state';
 
@@ -120,6 +121,17 @@ export interface TransactionCoordinatorService {
     producerEpoch: number,
     partitions: readonly TopicPartitionRef[],
   ): Promise<number[]>;
+  /**
+   * A partition leader's question (KIP-890 part 1): are these partitions in the
+   * producer's transaction? Asked of the id's coordinator, wherever it is, with
+   * AddPartitionsToTxn verifyOnly (verification-channel.ts); one code per partition.
+   */
+  verifyOnCoordinator(
+    transactionalId: string,
+    producerId: bigint,
+    producerEpoch: number,
+    partitions: readonly TopicPartitionRef[],
+  ): Promise<number[]>;
   addOffsets(transactionalId: string, producerId: bigint, producerEpoch: number, groupId: string): Promise<number>;
   endTxn(transactionalId: string, producerId: bigint, producerEpoch: number, committed: boolean): Promise<number>;
   describe(transactionalId: string): Promise<DescribedTxn>;
@@ -141,9 +153,24 @@ export class TransactionCoordinator implements TransactionCoordinatorService {
   private creating: Promise<void> | undefined;
   private closed = false;
   private readonly retryTimers = new Set<() => void>();
+  private readonly verification: TxnVerificationChannel | undefined;
 
   constructor(private readonly options: TxnCoordinatorOptions) {
     this.config = options.config;
+    const { metadata, markers } = options;
+    if (metadata !== undefined) {
+      this.verification = new TxnVerificationChannel({
+        metadata,
+        topic: TRANSACTION_STATE_TOPIC,
+        partitionFor: (id) => this.partitionFor(id),
+        senderFor: (nodeId) => {
+          const sender = markers.senderFor(nodeId);
+          const send = sender?.addPartitionsToTxn;
+          return send === undefined ? undefined : { addPartitionsToTxn: (request) => send.call(sender, request) };
+        },
+        onNetworkError: (nodeId) => markers.dropSender(nodeId),
+      });
+    }
     this.runtime = new CoordinatorRuntime<TxnShard, TxnRecord>({
       clock: options.clock,
       log: options.log,
@@ -303,6 +330,20 @@ export class TransactionCoordinator implements TransactionCoordinatorService {
     return out.errorCode !== 0 ? partitions.map(() => out.errorCode) : out.value!;
   }
 
+  async verifyOnCoordinator(
+    transactionalId: string,
+    producerId: bigint,
+    producerEpoch: number,
+    partitions: readonly TopicPartitionRef[],
+  ): Promise<number[]> {
+    if (this.verification === undefined) {
+      // No metadata (tests of one coordinator): this node is the coordinator.
+      const codes = await this.verifyPartitions(transactionalId, producerId, producerEpoch, partitions);
+      return codes.map((c) => (c === ErrorCode.PRODUCER_FENCED ? ErrorCode.INVALID_PRODUCER_EPOCH : c));
+    }
+    return this.verification.verify(transactionalId, producerId, producerEpoch, partitions);
+  }
+
   addOffsets(transactionalId: string, producerId: bigint, producerEpoch: number, groupId: string): Promise<number> {
     return this.addPartitions(transactionalId, producerId, producerEpoch, [
       { topic: this.options.groupTopic, partition: this.options.groupPartitionFor(groupId) },
@@ -407,6 +448,7 @@ export class TransactionCoordinator implements TransactionCoordinatorService {
     this.unsubscribe?.();
     for (const cancel of this.retryTimers) cancel();
     this.retryTimers.clear();
+    this.verification?.close();
     this.options.markers.close();
     await Promise.all([...this.inFlight.values()]);
     await this.runtime.close();

@@ -13,15 +13,21 @@
 import { BrokerConnection } from '../../client/connection.ts';
 import type { Clock } from '../../env/clock.ts';
 import type { MetadataCache } from '../../metadata/cache.ts';
+import type { AddPartitionsToTxnRequest } from '../../protocol/generated/add-partitions-to-txn-request.ts';
+import type { AddPartitionsToTxnResponse } from '../../protocol/generated/add-partitions-to-txn-response.ts';
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
 import { ErrorCode } from '../../protocol/generated/errors.ts';
 import type { WriteTxnMarkersRequest } from '../../protocol/generated/write-txn-markers-request.ts';
 import type { WriteTxnMarkersResponse } from '../../protocol/generated/write-txn-markers-response.ts';
 import type { PreparedTxn, TopicPartitionRef } from './shard.ts';
 
-/** One broker's end of the channel (a BrokerConnection in production, a fake in tests). */
+/**
+ * One broker's end of the channel (a BrokerConnection in production, a fake in tests).
+ * The same connection carries the KIP-890 verification requests (verification-channel.ts).
+ */
 export interface MarkerSender {
   writeTxnMarkers(request: WriteTxnMarkersRequest): Promise<WriteTxnMarkersResponse>;
+  addPartitionsToTxn?(request: AddPartitionsToTxnRequest): Promise<AddPartitionsToTxnResponse>;
   close(): void;
 }
 
@@ -152,7 +158,9 @@ export class TxnMarkerChannel {
     );
   }
 
-  private senderFor(nodeId: number): MarkerSender | undefined {
+  /** The sender to a broker of the image (reused while its address stays), or undefined. */
+  senderFor(nodeId: number): MarkerSender | undefined {
+    if (this.closed) return undefined;
     const broker = this.options.metadata.image().brokers.get(nodeId);
     if (broker === undefined) return undefined;
     const endpoint =
@@ -186,11 +194,18 @@ export class TxnMarkerChannel {
         await conn.connect();
         return conn.request(ApiKey.WriteTxnMarkers, request);
       },
+      addPartitionsToTxn: async (request) => {
+        await conn.connect();
+        // Broker to broker, batched: v4 and later only.
+        if (conn.versionFor(ApiKey.AddPartitionsToTxn) < 4) throw new Error('AddPartitionsToTxn v4 unsupported');
+        return conn.request(ApiKey.AddPartitionsToTxn, request);
+      },
       close: () => conn.close(),
     };
   }
 
-  private dropSender(nodeId: number): void {
+  /** Closes the connection to a broker (a request on it failed); the next use opens a new one. */
+  dropSender(nodeId: number): void {
     const entry = this.senders.get(nodeId);
     if (entry === undefined) return;
     this.senders.delete(nodeId);
