@@ -35,7 +35,15 @@ import type { Clock } from '../../env/clock.ts';
 import { type BadFrame, FrameDecoder } from './frame-decoder.ts';
 
 /** An answer: one buffer, several (written back to back without concatenating), or none. */
-export type FrameResponse = Buffer | readonly Buffer[] | null;
+export type FrameResponse = Buffer | GatheredResponse | null;
+
+/**
+ * Parts written back to back. `onWritten` runs once the socket is done with all of them
+ * (handed to the kernel or copied; or the write failed with the connection): buffers the
+ * parts refer to (e.g. Fetch reads from a pool) may be reused from then on. It may not run
+ * at all when the connection closes before the answer is written.
+ */
+export type GatheredResponse = readonly Buffer[] & { readonly onWritten?: () => void };
 
 export interface NetworkLogger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -386,8 +394,9 @@ class ConnectionImpl implements Connection {
     }
   }
 
-  private write(response: Buffer | readonly Buffer[]): void {
+  private write(response: Buffer | GatheredResponse): void {
     const parts: readonly Buffer[] = Buffer.isBuffer(response) ? [response] : response;
+    const onWritten = Buffer.isBuffer(response) ? undefined : response.onWritten;
     let size = 0;
     for (const part of parts) size += part.length;
     if (size > 0x7fffffff) {
@@ -402,13 +411,19 @@ class ConnectionImpl implements Connection {
       let at = 4;
       for (const part of parts) at += part.copy(out, at);
       ok = this.socket.write(out);
+      onWritten?.();
     } else {
       const prefix = Buffer.allocUnsafe(4);
       prefix.writeInt32BE(size, 0);
+      // Write callbacks run in order, after libuv finished the write (or gave it up).
+      const done = onWritten && (() => onWritten());
       this.socket.cork();
       ok = this.socket.write(prefix);
-      for (const part of parts) if (part.length > 0) ok = this.socket.write(part);
+      let last = parts.length - 1;
+      while (last >= 0 && parts[last]!.length === 0) last--;
+      for (let i = 0; i <= last; i++) ok = this.socket.write(parts[i]!, i === last ? done : undefined);
       this.socket.uncork();
+      if (last < 0) onWritten?.();
     }
     this.counters.responses++;
     this.lastActivityMs = this.options.clock.monotonicMs();
