@@ -83,6 +83,7 @@ export class Dispatcher<S = BrokerServices> {
     ) {
       return this.unsupported(request.apiKey, request.apiVersion, correlationId);
     }
+    let written: (() => void)[] | undefined;
     const ctx: RequestContext = {
       header: request.header,
       apiVersion: request.apiVersion,
@@ -90,13 +91,23 @@ export class Dispatcher<S = BrokerServices> {
       listenerName: connection.listenerName,
       clientId: request.header.clientId ?? '',
       receivedAtMs,
+      afterResponseWritten: (fn) => {
+        written ??= [];
+        written.push(fn);
+      },
     };
     const response = await handler.handle(request.body as never, ctx, this.services);
-    if (response === null) return null;
+    const runWritten = (): void => {
+      for (const fn of written ?? []) fn();
+    };
+    if (response === null) {
+      runWritten();
+      return null;
+    }
     if (handler.gatheredBytes !== undefined) {
       const gathered = handler.gatheredBytes(response as never, GATHER_MIN_BYTES);
       if (gathered > 0) {
-        return encodeResponseParts(
+        const parts = encodeResponseParts(
           request.apiKey as ServedApiKey,
           request.apiVersion,
           correlationId,
@@ -104,9 +115,18 @@ export class Dispatcher<S = BrokerServices> {
           GATHER_MIN_BYTES,
           gathered,
         );
+        // The parts refer to the handler's buffers: they are free once the socket took them.
+        return written === undefined ? parts : Object.assign(parts, { onWritten: runWritten });
       }
     }
-    return encodeResponse(request.apiKey as ServedApiKey, request.apiVersion, correlationId, response as never);
+    const encoded = encodeResponse(
+      request.apiKey as ServedApiKey,
+      request.apiVersion,
+      correlationId,
+      response as never,
+    );
+    runWritten(); // everything was copied into the frame
+    return encoded;
   }
 
   private unsupported(apiKey: number, apiVersion: number, correlationId: number): FrameResponse {

@@ -24,6 +24,13 @@ export interface RequestContext {
   readonly clientId: string;
   /** Monotonic time the request was read, for request-level timeouts. */
   readonly receivedAtMs: number;
+  /**
+   * Runs `fn` once the socket is done with the response's bytes (handed to the kernel or
+   * copied into the frame, or the connection failed): a handler whose response refers to
+   * pooled buffers gives them back here. May never run (connection closed first); absent
+   * where nothing writes the response.
+   */
+  readonly afterResponseWritten?: (fn: () => void) => void;
 }
 
 export interface ApiHandler<K extends ServedApiKey = ServedApiKey> {
