@@ -77,10 +77,14 @@ export function memoryDisk(): MemoryDisk {
       return this.node;
     }
 
-    async read(position: number, length: number): Promise<Buffer> {
+    async read(position: number, length: number, into?: Buffer): Promise<Buffer> {
       const node = this.check();
       const end = Math.min(node.length, position + length);
       if (end <= position) return Buffer.alloc(0);
+      if (into !== undefined && into.length >= length) {
+        node.data.copy(into, 0, position, end);
+        return into.subarray(0, end - position);
+      }
       return Buffer.from(node.data.subarray(position, end));
     }
 

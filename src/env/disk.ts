@@ -55,8 +55,12 @@ export function toStorageError(err: unknown, path?: string): StorageError {
 /** An open file. Positions are absolute; writes are full (or throw). */
 export interface DiskFile {
   readonly path: string;
-  /** Reads up to `length` bytes at `position`; shorter only at end of file. */
-  read(position: number, length: number): Promise<Buffer>;
+  /**
+   * Reads up to `length` bytes at `position`; shorter only at end of file. With `into` (at
+   * least `length` bytes, e.g. from a buffer pool) the bytes may be read into it and the
+   * result is then a view of it; callers use the result either way.
+   */
+  read(position: number, length: number, into?: Buffer): Promise<Buffer>;
   /** Writes all of `data` at `position` (write(2) completed: survives a process crash). */
   write(position: number, data: Buffer): Promise<void>;
   /** fsync: data and metadata reach stable storage (survives power loss). */
@@ -109,16 +113,16 @@ class NodeFile implements DiskFile {
     private readonly handle: fs.FileHandle,
   ) {}
 
-  read(position: number, length: number): Promise<Buffer> {
+  read(position: number, length: number, into?: Buffer): Promise<Buffer> {
     return wrap(this.path, async () => {
-      const buf = Buffer.allocUnsafe(length);
+      const buf = into !== undefined && into.length >= length ? into : Buffer.allocUnsafe(length);
       let done = 0;
       while (done < length) {
         const { bytesRead } = await this.handle.read(buf, done, length - done, position + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
-      return done === length ? buf : buf.subarray(0, done);
+      return done === buf.length ? buf : buf.subarray(0, done);
     });
   }
 
