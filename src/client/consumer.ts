@@ -1106,8 +1106,35 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
       this.closed = true;
       this.group?.stop();
       this.wake();
+      await this.closeFetchSessions();
       this.cluster.close();
     }
+  }
+
+  /**
+   * Tells each broker holding a fetch session of ours to drop it (KIP-227's final epoch: the
+   * session id with epoch -1 and no partitions), as the Java consumer does on close, rather than
+   * leaving it to be evicted when idle. Best effort: only over connections still open, answers
+   * awaited for a bounded time (behind a long-polling fetch on the same connection they come
+   * after its answer), failures ignored.
+   */
+  private async closeFetchSessions(): Promise<void> {
+    const closing: Promise<unknown>[] = [];
+    for (const h of this.fetchSessions.values()) {
+      const final = h.closeRequest();
+      if (final === null) continue;
+      const conn = this.cluster.connectedNode(h.nodeId);
+      if (conn === null) continue;
+      const request = { ...this.fetchRequest({ ...final, toSend: [], forgotten: [] }), maxWaitMs: 0, minBytes: 0 };
+      closing.push(
+        conn
+          .request(ApiKey.Fetch, request, {
+            timeoutMs: Math.min(this.cluster.requestTimeoutMs, CLOSE_SESSION_TIMEOUT_MS) + this.opts.fetchMaxWaitMs,
+          })
+          .catch(() => undefined),
+      );
+    }
+    await Promise.all(closing);
   }
 
   /** Buffered fetched data not yet handed out, fetches on the wire, and each broker's fetch session. */
@@ -1136,6 +1163,8 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
 }
 
 const ZERO_TOPIC_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
+/** How long close() waits for a broker to acknowledge the end of a fetch session (beyond fetch.max.wait.ms). */
+const CLOSE_SESSION_TIMEOUT_MS = 5000;
 /** Default bound on prefetched bytes (and so on one Fetch's maxBytes), below fetch.max.bytes' 50 MB. */
 const DEFAULT_FETCH_BUFFER_BYTES = 4 * 1024 * 1024;
 

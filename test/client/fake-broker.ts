@@ -131,6 +131,10 @@ export class FakeKafka {
     }
   >();
   private nextFetchSessionId = 1;
+  /** True while the fake holds fetch session `id` (opened and not closed or replaced). */
+  hasFetchSession(id: number): boolean {
+    return this.fetchSessions.has(id);
+  }
   /** The last 1000 fetches: session id and epoch, partitions and forgotten partitions carried. */
   readonly fetchLog: { sessionId: number; sessionEpoch: number; partitions: number; forgotten: number }[] = [];
   /** Transaction coordinator state, by transactional id. */

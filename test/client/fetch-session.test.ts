@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Admin } from '../../src/client/admin.ts';
+import { BrokerConnection } from '../../src/client/connection.ts';
 import { Consumer } from '../../src/client/consumer.ts';
 import { FetchSessionHandler, type SessionPartitionState } from '../../src/client/fetch-session.ts';
 import { Producer } from '../../src/client/producer.ts';
 import { stringDeserializer } from '../../src/client/serde.ts';
+import { systemClock } from '../../src/env/clock.ts';
 import { ApiKey } from '../../src/protocol/generated/api-keys.ts';
 import { ErrorCode } from '../../src/protocol/generated/errors.ts';
 import { startTestBroker, type TestBroker } from '../e2e/fixture.ts';
@@ -150,6 +152,30 @@ void describe('consumer fetch sessions against the fake broker', () => {
     await producer.close();
   });
 
+  void it('closes its fetch session on close(): the session id with the final epoch (-1) and no partitions', async () => {
+    kafka.createTopic('fs-close', 2);
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      autoOffsetReset: 'earliest',
+      fetchMaxWaitMs: 20,
+    });
+    consumer.assign([0, 1].map((partition) => ({ topic: 'fs-close', partition })));
+    for (let i = 0; i < 200 && (consumer.metrics().fetchSessions[0]?.epoch ?? 0) < 2; i++) {
+      await consumer.poll({ timeoutMs: 50 });
+    }
+    const { sessionId } = consumer.metrics().fetchSessions[0]!;
+    assert.ok(sessionId !== 0 && kafka.hasFetchSession(sessionId));
+    const before = kafka.fetchLog.length;
+    await consumer.close();
+    const last = kafka.fetchLog.slice(before).at(-1);
+    assert.deepEqual(last, { sessionId, sessionEpoch: -1, partitions: 0, forgotten: 0 });
+    assert.equal(kafka.hasFetchSession(sessionId), false, 'the broker dropped the session');
+    assert.deepEqual(
+      consumer.metrics().fetchSessions.map((s) => s.sessionId),
+      [0],
+    );
+  });
+
   void it('forgets a paused partition and adds it back on resume', async () => {
     kafka.createTopic('fs-pause', 2);
     const consumer = new Consumer({
@@ -209,5 +235,59 @@ void describe('consumer fetch sessions against the Runnel broker', () => {
     assert.ok(sessions[0]!.epoch >= 5, `epoch ${sessions[0]!.epoch}: incremental fetches were accepted`);
     await consumer.close();
     await producer.close();
+  });
+
+  void it('closes its session on close(): the broker no longer knows it', { timeout: 60_000 }, async () => {
+    const admin = new Admin({ bootstrapServers: broker.bootstrap });
+    await admin.createTopics([{ topic: 'fs-e2e-close', numPartitions: 2 }]);
+    await admin.close();
+    const consumer = new Consumer({
+      bootstrapServers: broker.bootstrap,
+      autoOffsetReset: 'earliest',
+      fetchMaxWaitMs: 20,
+    });
+    consumer.assign([0, 1].map((partition) => ({ topic: 'fs-e2e-close', partition })));
+    for (let i = 0; i < 200 && (consumer.metrics().fetchSessions[0]?.epoch ?? 0) < 2; i++) {
+      await consumer.poll({ timeoutMs: 50 });
+    }
+    const { sessionId, epoch } = consumer.metrics().fetchSessions[0]!;
+    assert.ok(sessionId !== 0 && epoch >= 2, `session ${sessionId} epoch ${epoch}`);
+    await consumer.close();
+    // The session's next incremental fetch, from another connection: unknown once it was closed.
+    const [host, port] = broker.bootstrap.split(':') as [string, string];
+    const conn = new BrokerConnection({
+      host,
+      port: Number(port),
+      clientId: 'fs-probe',
+      requestTimeoutMs: 10_000,
+      maxInFlight: 1,
+      connectTimeoutMs: 10_000,
+      clock: systemClock,
+      nodeId: -1,
+    });
+    try {
+      await conn.connect();
+      const res = await conn.request(
+        ApiKey.Fetch,
+        {
+          clusterId: null,
+          replicaId: -1,
+          replicaState: { replicaId: -1, replicaEpoch: -1n },
+          maxWaitMs: 0,
+          minBytes: 0,
+          maxBytes: 1024,
+          isolationLevel: 0,
+          sessionId,
+          sessionEpoch: epoch,
+          topics: [],
+          forgottenTopicsData: [],
+          rackId: '',
+        },
+        { version: 12 },
+      );
+      assert.equal(res.errorCode, ErrorCode.FETCH_SESSION_ID_NOT_FOUND);
+    } finally {
+      conn.close();
+    }
   });
 });
