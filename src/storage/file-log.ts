@@ -278,8 +278,8 @@ export class FileLog implements PartitionLog {
     return posix.join(this.dir, name);
   }
 
-  private readAt(path: string, position: number, length: number): Promise<Buffer> {
-    return this.pool.withFile(path, (f) => f.read(position, length));
+  private readAt(path: string, position: number, length: number, into?: Buffer): Promise<Buffer> {
+    return this.pool.withFile(path, (f) => f.read(position, length, into));
   }
 
   private async loadIndex(path: string, entries: number, entrySize: number): Promise<Buffer> {
@@ -1091,6 +1091,7 @@ export class FileLog implements PartitionLog {
           // The fetched range and the header after it in one read: the records go out as a
           // view of that chunk (one read, one allocation per fetch rather than three).
           Math.min(Math.max(maxBytes, SCAN_CHUNK_BYTES) + READ_SLACK_BYTES, MAX_READ_CHUNK_BYTES),
+          options.allocate,
         );
         let pos = await this.positionFor(seg, fetchOffset);
         let start = -1;
@@ -1119,8 +1120,8 @@ export class FileLog implements PartitionLog {
   }
 
   /** readAt for Cursor. */
-  readBytes(path: string, position: number, length: number): Promise<Buffer> {
-    return this.readAt(path, position, length);
+  readBytes(path: string, position: number, length: number, into?: Buffer): Promise<Buffer> {
+    return this.readAt(path, position, length, into);
   }
 
   /** A file position at or before the batch containing `offset` (from the offset index). */
@@ -1663,12 +1664,18 @@ class Cursor {
     private readonly path: string,
     private readonly end: number,
     private readonly chunkSize: number,
+    /** Buffers to read into (ReadOptions.allocate); a new one per read when absent. */
+    private readonly allocate?: (bytes: number) => Buffer,
   ) {}
+
+  private read(pos: number, length: number): Promise<Buffer> {
+    return this.log.readBytes(this.path, pos, length, this.allocate?.(length));
+  }
 
   async info(pos: number): Promise<BatchInfo | undefined> {
     if (pos + BATCH_HEADER_SIZE > this.end) return undefined;
     if (pos < this.chunkPos || pos + BATCH_HEADER_SIZE > this.chunkPos + this.chunk.length) {
-      this.chunk = await this.log.readBytes(this.path, pos, Math.min(this.chunkSize, this.end - pos));
+      this.chunk = await this.read(pos, Math.min(this.chunkSize, this.end - pos));
       this.chunkPos = pos;
       if (this.chunk.length < BATCH_HEADER_SIZE) {
         throw new StorageError('corrupt', `segment shorter than expected at ${pos}`, this.path);
@@ -1685,8 +1692,8 @@ class Cursor {
     if (pos >= this.chunkPos && pos + length <= this.chunkPos + this.chunk.length) {
       return this.chunk.subarray(pos - this.chunkPos, pos - this.chunkPos + length);
     }
-    const buf = await this.log.readBytes(this.path, pos, length);
+    const buf = await this.read(pos, length);
     if (buf.length < length) throw new StorageError('corrupt', `segment shorter than expected at ${pos}`, this.path);
-    return buf;
+    return buf.subarray(0, length);
   }
 }

@@ -32,6 +32,12 @@ export interface ReadOptions {
   maxOffset?: number;
   /** Return the first batch even when it is larger than maxBytes (default true). */
   minOneBatch?: boolean;
+  /**
+   * Where the bytes read go: returns a buffer of at least `bytes` (e.g. from the fetch's
+   * buffer pool). The records returned may then be a view of such a buffer, so the caller
+   * must not reuse it while the records are in use. Default: a new buffer per read.
+   */
+  allocate?: (bytes: number) => Buffer;
 }
 
 export type ReadResult =

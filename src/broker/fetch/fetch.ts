@@ -46,6 +46,7 @@ import { serveFollowerFetch } from '../../replication/leader.ts';
 import type { Partition } from '../replica/partition.ts';
 import type { ReplicaManager } from '../replica/replica-manager.ts';
 import { downConvertRead, messageFormatForFetch } from './down-convert.ts';
+import type { ReadBufferLease } from './read-buffers.ts';
 import {
   type FetchSession,
   type FetchSessionCache,
@@ -63,6 +64,11 @@ export interface FetchDeps {
   replicas: ReplicaManager;
   sessions: FetchSessionCache;
   clock: Clock;
+  /**
+   * Consumer reads go into these buffers (read-buffers.ts); the caller gives them back once
+   * the response is written. Without it every read gets new buffers.
+   */
+  readBuffers?: ReadBufferLease;
 }
 
 /** One partition to read in this request. */
@@ -191,6 +197,7 @@ export async function handleFetch(request: FetchRequest, apiVersion: number, dep
         nowMs: deps.clock.monotonicMs(),
         maxBytes: Math.min(target.sp.partitionMaxBytes, request.maxBytes - responseBytes),
         minOneBatch: responseBytes === 0,
+        allocate: deps.readBuffers?.allocate,
       });
       responseBytes += r.bytes;
       out.push(r);
@@ -244,6 +251,7 @@ interface ReadOptions {
   nowMs: number;
   maxBytes: number;
   minOneBatch: boolean;
+  allocate: ((bytes: number) => Buffer) | undefined;
 }
 
 async function readPartition(
@@ -302,11 +310,11 @@ async function readPartition(
     if (o.follower) partition.updateFollowerFetchState(o.replicaId, sp.fetchOffset);
   } else if (o.maxBytes > 0 || o.minOneBatch) {
     try {
-      const read = await partition.read(sp.fetchOffset, Math.max(0, o.maxBytes), {
-        isolationLevel: o.isolationLevel,
+      const read = await partition.log.read(sp.fetchOffset, Math.max(0, o.maxBytes), {
+        maxOffset: readable,
         // v0-2 may answer with part of a message: read a batch to cut it from.
         minOneBatch: o.minOneBatch || apiVersion < 3,
-        follower: o.follower,
+        allocate: o.allocate,
       });
       if (read.kind === 'offset-out-of-range') {
         data.errorCode = ErrorCode.OFFSET_OUT_OF_RANGE;

@@ -4,6 +4,7 @@
  */
 import { ApiKey } from '../../protocol/generated/api-keys.ts';
 import { FETCH_MAX_VERSION, FETCH_MIN_VERSION, handleFetch } from '../fetch/fetch.ts';
+import { fetchReadBuffers } from '../fetch/read-buffers.ts';
 import { defineHandler } from '../handler.ts';
 
 export const fetchHandler = defineHandler({
@@ -11,10 +12,14 @@ export const fetchHandler = defineHandler({
   minVersion: FETCH_MIN_VERSION,
   maxVersion: FETCH_MAX_VERSION,
   async handle(request, ctx, services) {
+    // Reads go into pooled buffers, given back once the response is on the socket.
+    const readBuffers = ctx.afterResponseWritten === undefined ? undefined : fetchReadBuffers.lease();
+    if (readBuffers !== undefined) ctx.afterResponseWritten!(() => readBuffers.release());
     const response = await handleFetch(request, ctx.apiVersion, {
       replicas: services.replicas,
       sessions: services.fetchSessions,
       clock: services.clock,
+      readBuffers,
     });
     if (ctx.apiVersion >= 16) {
       const leaders = response.responses.flatMap((t) =>
