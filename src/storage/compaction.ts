@@ -9,10 +9,20 @@
  *   when aborted (the log's aborted-transaction index says which);
  * - a transactional batch with no marker after it (an ongoing transaction, above the
  *   last stable offset) is kept whole and its keys do not count;
- * - control batches (markers) are kept (removing them once their transaction's data is
- *   gone and delete.retention.ms passed is not done yet).
+ * - a COMMIT/ABORT marker is removed in two steps, as Kafka's cleaner does (KIP-98's
+ *   marker retention with KIP-534's delete horizon). While any data batch of its
+ *   transaction is still in the log when a pass starts, it is kept (an ABORT marker thus
+ *   outlives its aborted data by at least one pass, so a reader that got the data also
+ *   gets the marker). The first pass that finds the transaction's data gone stamps the
+ *   marker with a delete horizon (attribute bit 0x40, baseTimestamp = now +
+ *   delete.retention.ms: a read_committed consumer that fetched the data before has that
+ *   long to read the marker) and, for an ABORT, the log drops the transaction's
+ *   aborted-index entry (`TxnCleaning.abortsWithoutData`; with its data gone, a consumer
+ *   must not skip that producer's later batches). A pass after the horizon removes the
+ *   marker. Other control records are kept.
  * Kept whole as well: the last batch of each producer id in the cleaned range (producer
- * state needs it).
+ * state needs it; Kafka keeps an empty batch there, Runnel the batch as it is, a marker
+ * included).
  * Compressed batches are decompressed (src/protocol/records codecs, bounded), filtered
  * and recompressed with the same codec.
  * A surviving batch keeps its header: base offset, lastOffsetDelta, timestamps, producer
@@ -25,13 +35,16 @@ import { StorageError } from '../env/disk.ts';
 import {
   ATTR_COMPRESSION_MASK,
   ATTR_CONTROL,
+  ATTR_DELETE_HORIZON,
   ATTR_TIMESTAMP_TYPE_LOG_APPEND,
   ATTR_TRANSACTIONAL,
   BATCH_HEADER_SIZE,
   BatchOffset,
   type CompressionType,
+  computeBatchCrc,
 } from '../protocol/records/batch-header.ts';
 import { compress, decompress } from '../protocol/records/compression.ts';
+import { ControlRecordType, decodeControlKey } from '../protocol/records/control.ts';
 import { type RecordView, rebuildBatch, recordsIn } from './records.ts';
 import type { AbortedTxn } from './txn-index.ts';
 
@@ -57,6 +70,10 @@ export interface CleanContext {
 export class TxnCleaning {
   /** Producer id -> offsets of its markers, ascending (scan order). */
   private readonly markers = new Map<bigint, number[]>();
+  /** Producer id -> data batches seen since its last marker (its open transaction's). */
+  private readonly dataSinceMarker = new Map<bigint, number>();
+  /** Marker offset -> whether a data batch of its transaction was in the log at the scan. */
+  private readonly markerHadData = new Map<number, boolean>();
   private deferred: { producerId: bigint; offset: number; key: string }[] = [];
 
   constructor(private readonly aborted: readonly AbortedTxn[]) {}
@@ -74,8 +91,11 @@ export class TxnCleaning {
         this.markers.set(pid, list);
       }
       list.push(base);
+      this.markerHadData.set(base, (this.dataSinceMarker.get(pid) ?? 0) > 0);
+      this.dataSinceMarker.delete(pid);
       return;
     }
+    this.dataSinceMarker.set(pid, (this.dataSinceMarker.get(pid) ?? 0) + 1);
     if (keys === undefined) return;
     const body = recordsBody(buf, pos);
     for (const r of recordsIn(body.bytes, body.start, body.end, recordCount(buf, pos))) {
@@ -91,6 +111,20 @@ export class TxnCleaning {
       if (latest === undefined || latest < d.offset) keys.set(d.key, d.offset);
     }
     this.deferred = [];
+  }
+
+  /** Whether the marker at `offset` was scanned and no data batch of its transaction was. */
+  markerDataGone(offset: number): boolean {
+    return this.markerHadData.get(offset) === false;
+  }
+
+  /**
+   * The aborted-index entries whose ABORT marker was scanned with the transaction's data
+   * already gone: the log drops them after the pass (Kafka's cleaner does not carry
+   * them into the cleaned segment).
+   */
+  abortsWithoutData(): AbortedTxn[] {
+    return this.aborted.filter((a) => this.markerDataGone(a.lastOffset));
   }
 
   outcome(producerId: bigint, offset: number): 'open' | 'committed' | 'aborted' {
@@ -156,9 +190,9 @@ export function noteProducerBatch(buf: Buffer, pos: number, producers: Map<bigin
  */
 export function cleanBatch(buf: Buffer, pos: number, ctx: CleanContext): Buffer | null | 'keep' {
   const attributes = buf.readInt16BE(pos + BatchOffset.Attributes);
-  if ((attributes & ATTR_CONTROL) !== 0) return 'keep';
   const base = Number(buf.readBigInt64BE(pos + BatchOffset.BaseOffset));
   const pid = buf.readBigInt64BE(pos + BatchOffset.ProducerId);
+  if ((attributes & ATTR_CONTROL) !== 0) return cleanMarker(buf, pos, ctx, pid, base);
   if ((attributes & ATTR_TRANSACTIONAL) !== 0) {
     const outcome = ctx.txns?.outcome(pid, base) ?? 'open';
     if (outcome === 'open') return 'keep';
@@ -184,6 +218,46 @@ export function cleanBatch(buf: Buffer, pos: number, ctx: CleanContext): Buffer 
   return body.codec === 0
     ? rebuildBatch(buf, pos, kept)
     : rebuildBatch(buf, pos, kept, body.bytes, (raw) => compress(body.codec, raw));
+}
+
+/** Whether the control batch at `pos` is a COMMIT/ABORT marker (not another control record). */
+function isTxnMarker(buf: Buffer, pos: number): boolean {
+  if (recordCount(buf, pos) !== 1) return false;
+  const body = recordsBody(buf, pos);
+  for (const r of recordsIn(body.bytes, body.start, body.end, 1)) {
+    if (r.key === null) return false;
+    const type = decodeControlKey(r.key).type;
+    return type === ControlRecordType.Commit || type === ControlRecordType.Abort;
+  }
+  return false;
+}
+
+/** A marker's two-step removal (see the file comment): keep, stamp a delete horizon, or drop. */
+function cleanMarker(buf: Buffer, pos: number, ctx: CleanContext, pid: bigint, base: number): Buffer | null | 'keep' {
+  const txns = ctx.txns;
+  if (txns === undefined || !txns.markerDataGone(base)) return 'keep';
+  if (ctx.producerLastBatch.get(pid) === base) return 'keep';
+  if (!isTxnMarker(buf, pos)) return 'keep';
+  const attributes = buf.readInt16BE(pos + BatchOffset.Attributes);
+  if ((attributes & ATTR_DELETE_HORIZON) !== 0) {
+    const horizonMs = Number(buf.readBigInt64BE(pos + BatchOffset.BaseTimestamp));
+    return horizonMs <= ctx.nowMs ? null : 'keep';
+  }
+  return withDeleteHorizon(buf, pos, ctx.nowMs + ctx.deleteRetentionMs);
+}
+
+/**
+ * A copy of the batch at `pos` carrying a delete horizon (KIP-534): attribute bit 0x40
+ * set, baseTimestamp holding the horizon, the CRC recomputed. Used for markers only: the
+ * marker record's own timestamp is of no use to consumers (they skip control records).
+ */
+export function withDeleteHorizon(buf: Buffer, pos: number, horizonMs: number): Buffer {
+  const size = buf.readInt32BE(pos + BatchOffset.BatchLength) + 12;
+  const out = Buffer.from(buf.subarray(pos, pos + size));
+  out.writeInt16BE(out.readInt16BE(BatchOffset.Attributes) | ATTR_DELETE_HORIZON, BatchOffset.Attributes);
+  out.writeBigInt64BE(BigInt(horizonMs), BatchOffset.BaseTimestamp);
+  out.writeUInt32BE(computeBatchCrc(out, 0, size), BatchOffset.Crc);
+  return out;
 }
 
 /**

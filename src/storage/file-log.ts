@@ -1452,6 +1452,8 @@ export class FileLog implements PartitionLog {
         }
       }
       await this.enqueue(async () => {
+        // Aborted transactions whose data was already gone: their index entries go (compaction.ts).
+        await this.txnIndex.remove(txns.abortsWithoutData());
         this.cleanerCheckpoint = Math.min(Math.max(this.cleanerCheckpoint, segments[end]!.baseOffset), this.endOffset);
         await this.writeNumberCheckpoint(CLEANER_CHECKPOINT, this.cleanerCheckpoint);
       });

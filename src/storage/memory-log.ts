@@ -466,6 +466,7 @@ export class MemoryLog implements PartitionLog {
         result.bytesAfter += first.size;
       }
       this.segments = this.segments.filter((seg) => !merged.has(seg));
+      this.txnIndex.remove(txns.abortsWithoutData());
       this.cleanerCheckpoint = Math.max(this.cleanerCheckpoint, segments[end]!.baseOffset);
       return result;
     });

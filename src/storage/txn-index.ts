@@ -16,8 +16,8 @@
  * appended and fsynced at once. The index is derived data: the owner of producer state
  * adds entries as it replays the log after a restart, and `add` ignores an entry it
  * already has, so an entry lost in a crash is written again. Entries go away with their
- * segment (retention, DeleteRecords, compaction merges them into the cleaned segment)
- * and with truncation.
+ * segment (retention, DeleteRecords, compaction merges them into the cleaned segment),
+ * with truncation, and when compaction finds the transaction's data gone (`remove`).
  */
 import { posix } from 'node:path';
 import { type Disk, readWholeFile, StorageError, writeFileAtomic } from '../env/disk.ts';
@@ -122,6 +122,21 @@ export class AbortedTxnList {
     return changed;
   }
 
+  /** Drops the given entries (by producer id and marker offset); returns the segments changed. */
+  protected dropEntries(entries: readonly AbortedTxn[]): number[] {
+    if (entries.length === 0) return [];
+    const gone = new Set(entries.map((e) => `${e.producerId}:${e.lastOffset}`));
+    const changed: number[] = [];
+    for (const [base, list] of this.bySegment) {
+      const kept = list.filter((e) => !gone.has(`${e.producerId}:${e.lastOffset}`));
+      if (kept.length === list.length) continue;
+      changed.push(base);
+      if (kept.length === 0) this.bySegment.delete(base);
+      else this.bySegment.set(base, kept);
+    }
+    return changed;
+  }
+
   protected dropSegmentEntries(segmentBase: number): boolean {
     return this.bySegment.delete(segmentBase);
   }
@@ -152,6 +167,10 @@ export class MemoryTxnIndex extends AbortedTxnList {
   }
   truncateFrom(offset: number): void {
     this.dropFrom(offset);
+  }
+  /** Compaction: aborted transactions whose data is gone (compaction.ts). */
+  remove(entries: readonly AbortedTxn[]): void {
+    this.dropEntries(entries);
   }
   dropBelow(offset: number): void {
     const list = this.bySegment.get(0);
@@ -222,6 +241,11 @@ export class FileTxnIndex extends AbortedTxnList {
 
   async truncateFrom(offset: number): Promise<void> {
     for (const base of this.dropFrom(offset)) await this.rewrite(base);
+  }
+
+  /** Compaction: aborted transactions whose data is gone (compaction.ts); files rewritten. */
+  async remove(entries: readonly AbortedTxn[]): Promise<void> {
+    for (const base of this.dropEntries(entries)) await this.rewrite(base);
   }
 
   async dropSegment(segmentBase: number): Promise<void> {

@@ -481,5 +481,81 @@ for (const [name, make] of makers) {
       ]);
       assert.equal(log.logEndOffset(), 10);
     });
+
+    void it('removes a marker once its data is gone and delete.retention.ms passed (two steps)', async () => {
+      const clock = new ManualClock(T0);
+      const log = await make(1 << 20, clock);
+      const put = (b: Buffer) => log.append(b, { leaderEpoch: 0 });
+      const marker = (producerId: bigint, committed: boolean) =>
+        buildControlBatch({
+          type: committed ? ControlRecordType.Commit : ControlRecordType.Abort,
+          coordinatorEpoch: 0,
+          producerId,
+          producerEpoch: 0,
+          timestamp: T0,
+        });
+      await put(txnBatch(5n, 0, [['k1', 'c1']], T0)); // 0, committed, then superseded by 4
+      await put(marker(5n, true)); // 1
+      await put(txnBatch(6n, 0, [['k2', 'a']], T0)); // 2, aborted
+      await put(marker(6n, false)); // 3
+      await log.addAbortedTxn({ producerId: 6n, firstOffset: 2, lastOffset: 3, lastStableOffset: 4 });
+      await put(txnBatch(5n, 1, [['k1', 'c2']], T0)); // 4, committed
+      await put(marker(5n, true)); // 5: producer 5's last batch
+      await put(txnBatch(6n, 1, [['k3', 'x']], T0)); // 6, committed
+      await put(marker(6n, true)); // 7: producer 6's last batch
+      await log.roll();
+      await put(buildSimpleBatch([{ key: 'k9', value: 'active' }], { timestampMs: T0 }));
+      log.updateHighWatermark(log.logEndOffset());
+      const view = async () =>
+        decodeRecordBatches(Buffer.concat(await readAll(log))).map((b) =>
+          b.isControl
+            ? `${b.baseOffset}:marker${(b.attributes & 0x40) !== 0 ? `@${b.baseTimestamp - T0}` : ''}`
+            : b.records.map((r) => `${b.baseOffset + r.offsetDelta}:${r.key}=${r.value}`).join(','),
+        );
+
+      // Pass 1: the data of the first two transactions goes (k1=c1 superseded, k2=a
+      // aborted); their markers stay, as does the aborted-index entry (a reader that got
+      // the data must also get the marker).
+      await log.compact(T0, { force: true });
+      assert.deepEqual(await view(), [
+        '1:marker',
+        '3:marker',
+        '4:k1=c2',
+        '5:marker',
+        '6:k3=x',
+        '7:marker',
+        '8:k9=active',
+      ]);
+      assert.equal(log.abortedTxns(0, 100).length, 1);
+
+      // Pass 2: their data is gone, so the markers get a delete horizon (now +
+      // delete.retention.ms) and the aborted entry goes; markers with data stay as they are.
+      const t2 = T0 + 1000;
+      await log.compact(t2, { force: true });
+      const horizon = 1000 + DELETE_RETENTION_MS;
+      assert.deepEqual(await view(), [
+        `1:marker@${horizon}`,
+        `3:marker@${horizon}`,
+        '4:k1=c2',
+        '5:marker',
+        '6:k3=x',
+        '7:marker',
+        '8:k9=active',
+      ]);
+      for (const chunk of await readAll(log)) {
+        for (let pos = 0; pos < chunk.length; pos += chunk.readInt32BE(pos + 8) + 12) {
+          assert.ok(isBatchCrcValid(chunk, pos), 'a stamped marker has a valid CRC');
+        }
+      }
+      assert.deepEqual(log.abortedTxns(0, 100), []);
+
+      // Within delete.retention.ms of the horizon stamp: still there.
+      await log.compact(t2 + DELETE_RETENTION_MS - 1, { force: true });
+      assert.equal((await view()).length, 7);
+      // At the horizon: removed. Offsets never move; the producers' last markers remain.
+      await log.compact(t2 + DELETE_RETENTION_MS, { force: true });
+      assert.deepEqual(await view(), ['4:k1=c2', '5:marker', '6:k3=x', '7:marker', '8:k9=active']);
+      assert.equal(log.logEndOffset(), 9);
+    });
   });
 }
