@@ -1,22 +1,68 @@
 /**
  * The transaction coordinator on three brokers (startTestCluster): a kafkajs transaction
  * whose partitions are led by other brokers than its coordinator gets its markers there
- * over the network; after the coordinator's broker stops, another broker leads its
- * __transaction_state partition (replicated), loads it, and a new producer incarnation is
- * fenced against the state it replayed (its epoch moves on, the old producer is refused).
+ * over the network (the leaders verify the produce with that coordinator first, KIP-890).
+ * Then the coordinator's broker is killed (a crash, no controlled shutdown) in the middle
+ * of a transaction, after its sends and before its commit: another broker leads the
+ * __transaction_state partition (replicated), loads it, and a new producer incarnation
+ * aborts the open transaction and commits a new one; the old producer is fenced
+ * (INVALID_PRODUCER_EPOCH / PRODUCER_FENCED). read_committed on every partition then
+ * holds every committed record and none of the aborted one.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import type { RunningBroker } from '../../src/broker/start.ts';
 import { TRANSACTION_STATE_TOPIC } from '../../src/coordinator/transaction/coordinator.ts';
+import { ApiKey } from '../../src/protocol/generated/api-keys.ts';
 import {
   ControlRecordType,
   decodeControlKey,
   decodeRecordBatch,
+  decodeRecordBatches,
   iterateBatches,
 } from '../../src/protocol/records/index.ts';
 import { startTestCluster, type TestCluster } from './cluster-fixture.ts';
+import { RawClient } from './helpers/raw-client.ts';
+import { fetchRequest } from './helpers/requests.ts';
+
+/**
+ * The values a consumer sees from offset 0 of a partition, read from its leader with
+ * Fetch: read_committed drops, as Kafka's consumer does, a producer's batches from an
+ * aborted transaction's first offset up to that producer's next marker. Undefined while
+ * the leader answers an error or the LSO is below the HW (a marker still on its way).
+ */
+async function readValues(b: RunningBroker, topic: string, partition: number, committed: boolean) {
+  const raw = await RawClient.connect(b.bootstrap);
+  try {
+    const f = await raw.send(ApiKey.Fetch, 12, {
+      ...fetchRequest(topic, partition, 0),
+      isolationLevel: committed ? 1 : 0,
+    });
+    const part = f.responses[0]!.partitions[0]!;
+    if (part.errorCode !== 0 || (committed && part.lastStableOffset !== part.highWatermark)) return undefined;
+    const starts = (part.abortedTransactions ?? []).map((a) => ({ pid: a.producerId, first: a.firstOffset }));
+    const skipping = new Set<bigint>();
+    const values: string[] = [];
+    for (const batch of decodeRecordBatches(part.records ?? Buffer.alloc(0))) {
+      for (const a of starts) {
+        if (a.first >= 0n && a.first <= BigInt(batch.baseOffset)) {
+          skipping.add(a.pid);
+          a.first = -1n;
+        }
+      }
+      if (batch.isControl) {
+        skipping.delete(batch.producerId);
+        continue;
+      }
+      if (committed && skipping.has(batch.producerId)) continue;
+      for (const r of batch.records) values.push(r.value?.toString() ?? '');
+    }
+    return values;
+  } finally {
+    raw.close();
+  }
+}
 
 async function markersOf(b: RunningBroker, topic: string, partition: number): Promise<string[]> {
   const p = b.services.replicas.getPartition(topic, partition);
@@ -107,10 +153,10 @@ void describe('transactions on three brokers', { timeout: 90_000 }, () => {
       assert.deepEqual(markers, ['COMMIT@0'], `cx-${p} on broker ${leaders[p]}`);
     }
 
-    // An open transaction, then the coordinator's broker goes away.
+    // An open transaction (sent, not committed), then the coordinator's broker crashes.
     const open = await producer.transaction();
     await open.send({ topic: 'cx', messages: [{ partition: 0, value: 'open' }] });
-    await cluster.stop(coordinator);
+    await cluster.kill(coordinator);
     await cluster.waitFor(
       () => {
         const l = leaderOf(TRANSACTION_STATE_TOPIC, coordinatorPartition);
@@ -143,8 +189,37 @@ void describe('transactions on three brokers', { timeout: 90_000 }, () => {
       after.producerEpoch >= before.producerEpoch + 2,
       `epoch ${before.producerEpoch} -> ${after.producerEpoch}`,
     );
-    await assert.rejects(() => open.commit());
+    // The old incarnation is fenced: its commit fails with the fencing error, not a retry.
+    await assert.rejects(
+      () => open.commit(),
+      (err: { type?: string; name?: string; message?: string }) => {
+        assert.ok(
+          err.type === 'INVALID_PRODUCER_EPOCH' || err.type === 'PRODUCER_FENCED',
+          `fenced, got ${err.name}: ${err.type} ${err.message}`,
+        );
+        return true;
+      },
+    );
     await fresh.disconnect();
     await producer.disconnect().catch(() => {});
+
+    // read_committed after the crash: no committed record lost, the aborted one invisible.
+    const expected: Record<number, string[]> = { 0: ['v0'], 1: ['v1', 'fresh'], 2: ['v2'] };
+    for (const p of [0, 1, 2]) {
+      let seen: string[] | undefined;
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        const leader = leaderOf('cx', p);
+        if (leader > 0 && cluster.isRunning(leader)) {
+          seen = await readValues(cluster.broker(leader), 'cx', p, true).catch(() => undefined);
+          if (seen !== undefined && seen.length >= expected[p]!.length) break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(seen, expected[p], `read_committed cx-${p}`);
+    }
+    const uncommitted = await readValues(cluster.broker(leaderOf('cx', 0)), 'cx', 0, false);
+    assert.deepEqual(uncommitted, ['v0', 'open'], 'the aborted record is in the log, hidden from read_committed');
+    assert.ok((await markersOf(cluster.broker(leaderOf('cx', 0)), 'cx', 0)).some((m) => m.startsWith('ABORT@')));
   });
 });
