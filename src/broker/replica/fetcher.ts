@@ -155,6 +155,11 @@ export class ReplicaFetcher {
       for (const t of built.request.topics) {
         for (const p of t.partitions) fetchedEpochs.set(followerKey(t.topic, p.partition), p.currentLeaderEpoch);
       }
+      // The partitions of one answer are applied side by side: each goes through its own
+      // partition's queue (appends of one partition stay in order), so their log writes
+      // overlap rather than wait for one another, and the next Fetch (which tells the leader
+      // how far this replica got) leaves once the slowest partition is written.
+      const applied: Promise<void>[] = [];
       for (const t of response.responses) {
         const topic = byId ? names.get(t.topicId) : t.topic;
         if (topic === undefined) continue;
@@ -164,27 +169,27 @@ export class ReplicaFetcher {
           const follower = partition?.followerState;
           const fetchedOffset = built.fetchOffsets.get(k);
           if (partition === undefined || follower === undefined || fetchedOffset === undefined) continue;
-          try {
-            const outcome = await partition.applyFollowerFetch(
-              data,
-              fetchedOffset,
-              clock.monotonicMs(),
-              fetchedEpochs.get(k),
-            );
-            if (
-              outcome.kind === 'appended' ||
-              outcome.kind === 'truncated' ||
-              ('highWatermarkMoved' in outcome && outcome.highWatermarkMoved)
-            ) {
-              this.options.onProgress(partition);
-            }
-          } catch (err) {
-            this.options.onError?.(err, `follower ${k}`);
-            follower.onFetchFailed(clock.monotonicMs());
-            backoff = true;
-          }
+          applied.push(
+            partition
+              .applyFollowerFetch(data, fetchedOffset, clock.monotonicMs(), fetchedEpochs.get(k))
+              .then((outcome) => {
+                if (
+                  outcome.kind === 'appended' ||
+                  outcome.kind === 'truncated' ||
+                  ('highWatermarkMoved' in outcome && outcome.highWatermarkMoved)
+                ) {
+                  this.options.onProgress(partition);
+                }
+              })
+              .catch((err: unknown) => {
+                this.options.onError?.(err, `follower ${k}`);
+                follower.onFetchFailed(clock.monotonicMs());
+                backoff = true;
+              }),
+          );
         }
       }
+      await Promise.all(applied);
       if (backoff) await this.sleep(settings.backoffMs);
     }
   }
