@@ -184,21 +184,54 @@ export async function handleFetch(request: FetchRequest, apiVersion: number, dep
   const responseSessionId = session?.id ?? 0;
   const isolationLevel = request.isolationLevel;
 
+  const readOptions = (maxBytes: number, minOneBatch: boolean): ReadOptions => ({
+    isolationLevel,
+    follower,
+    replicaId,
+    replicaEpoch,
+    clientRack,
+    nowMs: deps.clock.monotonicMs(),
+    maxBytes,
+    minOneBatch,
+    allocate: deps.readBuffers?.allocate,
+  });
+  // The partitions at the head of a consumer's request whose byte limits all fit in
+  // maxBytes together are read at once (their reads overlap on the disk's threads): each
+  // reads up to its own limit and is then cut to what the one-by-one rule allows
+  // (cutToLimit), which is only less when an earlier partition returned a first batch
+  // larger than its limit. Before v10 a read may still be refused (zstd) or down-converted,
+  // so those requests, and followers, read one by one.
+  let concurrent = 0;
+  if (!follower && apiVersion >= 10) {
+    let sum = 0;
+    while (concurrent < targets.length && sum + targets[concurrent]!.sp.partitionMaxBytes <= request.maxBytes) {
+      sum += targets[concurrent]!.sp.partitionMaxBytes;
+      concurrent++;
+    }
+  }
   const readAll = async (): Promise<PartitionRead[]> => {
-    const out: PartitionRead[] = [];
+    const out =
+      concurrent > 1
+        ? await Promise.all(
+            targets
+              .slice(0, concurrent)
+              .map((t) => readPartition(t, apiVersion, replicas, readOptions(t.sp.partitionMaxBytes, true))),
+          )
+        : [];
     let responseBytes = 0;
-    for (const target of targets) {
-      const r = await readPartition(target, apiVersion, replicas, {
-        isolationLevel,
-        follower,
-        replicaId,
-        replicaEpoch,
-        clientRack,
-        nowMs: deps.clock.monotonicMs(),
-        maxBytes: Math.min(target.sp.partitionMaxBytes, request.maxBytes - responseBytes),
-        minOneBatch: responseBytes === 0,
-        allocate: deps.readBuffers?.allocate,
-      });
+    for (let i = 0; i < out.length; i++) {
+      const target = out[i]!.target;
+      const maxBytes = Math.min(target.sp.partitionMaxBytes, request.maxBytes - responseBytes);
+      const minOneBatch = responseBytes === 0;
+      // Nothing left for it: one by one it would not have been read at all (no read errors either).
+      if (maxBytes <= 0 && !minOneBatch) {
+        out[i] = await readPartition(target, apiVersion, replicas, readOptions(maxBytes, false));
+      } else cutToLimit(out[i]!, maxBytes, minOneBatch);
+      responseBytes += out[i]!.bytes;
+    }
+    for (const target of targets.slice(out.length)) {
+      const maxBytes = Math.min(target.sp.partitionMaxBytes, request.maxBytes - responseBytes);
+      const r = await readPartition(target, apiVersion, replicas, readOptions(maxBytes, responseBytes === 0));
       responseBytes += r.bytes;
       out.push(r);
     }
@@ -356,6 +389,25 @@ async function readPartition(
   data.lastStableOffset = BigInt(partition.lastStableOffset());
   data.logStartOffset = BigInt(partition.log.logStartOffset());
   return { target, data, bytes, partition };
+}
+
+/**
+ * Cuts a consumer read (v10+, records as stored) to what reading with `maxBytes` and
+ * `minOneBatch` would have returned: the same rule as the log's read, whole batches while
+ * they fit, the first one whole when minOneBatch.
+ */
+function cutToLimit(r: PartitionRead, maxBytes: number, minOneBatch: boolean): void {
+  const records = r.data.records;
+  if (records === null || r.bytes <= maxBytes) return;
+  let total = 0;
+  while (records.length - total >= BATCH_LOG_OVERHEAD) {
+    const size = records.readInt32BE(total + BatchOffset.BatchLength) + BATCH_LOG_OVERHEAD;
+    if (total + size > maxBytes && (total > 0 || !minOneBatch)) break;
+    total += size;
+  }
+  r.data.records = total === 0 ? EMPTY : records.subarray(0, total);
+  r.bytes = total;
+  if (total === 0 && r.data.abortedTransactions !== null) r.data.abortedTransactions = [];
 }
 
 /** A follower broker's fetch, served by the replication core on the leader. */
