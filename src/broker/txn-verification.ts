@@ -11,10 +11,18 @@
  * the guard, so the late write of a hanging transaction is refused (INVALID_TXN_STATE)
  * rather than opening a transaction nobody will ever end.
  *
- * No question is asked (the verdict is immediate, so appends keep their order) when the
- * request has no transactional id (Kafka skips verification then too), the batch is not
- * transactional, or the producer already has an ongoing transaction (the append then
- * carries SENTINEL_GUARD: if a marker ends that transaction first, the append is refused).
+ * No question is asked (the verdict is immediate) when the request has no transactional
+ * id (Kafka skips verification then too), the batch is not transactional, the producer
+ * already has an ongoing transaction (the append then carries SENTINEL_GUARD: if a marker
+ * ends that transaction first, the append is refused), or its current guard was already
+ * verified (a pipelined batch of the same transaction whose first one is not appended
+ * yet).
+ *
+ * Order: a producer's batches must reach the partition's append queue in the order they
+ * arrived (their sequence numbers follow each other). While one of the producer's
+ * verifications is out, the producer's later batches on that partition wait behind it
+ * (one chain per partition and producer, dropped once settled), even those that would
+ * need no question by then.
  *
  * Coordinator answers become produce errors as in Kafka (produce versions before
  * KIP-890 part 2's, which is all Runnel serves):
@@ -90,12 +98,18 @@ export function txnVerification(
   headers: readonly BatchHeader[],
   transactionalId: string | null,
 ) => TxnVerdict | Promise<TxnVerdict> {
-  return (partition, headers, transactionalId) => {
-    if (transactionalId === null || transactionalId === '') return NO_VERIFICATION;
-    const batch = transactionalBatch(headers);
-    if (batch === undefined || !options.enabled()) return NO_VERIFICATION;
+  /** Per partition and producer: the verdict still out, which the producer's next batches wait for. */
+  const pending = new WeakMap<Partition, Map<bigint, Promise<TxnVerdict>>>();
+
+  const decide = (
+    partition: Partition,
+    batch: BatchHeader,
+    transactionalId: string,
+  ): TxnVerdict | Promise<TxnVerdict> => {
     const producers = partition.producers;
     if (producers.hasOngoingTxn(batch.producerId)) return ONGOING;
+    const verified = producers.verifiedGuard(batch.producerId, batch.producerEpoch);
+    if (verified !== undefined) return { errorCode: ErrorCode.NONE, message: null, guard: verified };
     const guard = producers.startVerification(batch.producerId, batch.producerEpoch, options.nowMs());
     if (guard === undefined) {
       return {
@@ -109,11 +123,36 @@ export function txnVerification(
         { topic: partition.topic, partition: partition.partition },
       ])
       .then(
-        ([code]) => {
+        ([code]): TxnVerdict => {
           const mapped = produceErrorForVerification(code ?? ErrorCode.INVALID_TXN_STATE);
-          return mapped.errorCode === ErrorCode.NONE ? { ...mapped, guard } : { ...mapped, guard: undefined };
+          if (mapped.errorCode !== ErrorCode.NONE) return { ...mapped, guard: undefined };
+          producers.markVerified(batch.producerId, guard);
+          return { ...mapped, guard };
         },
-        () => ({ ...produceErrorForVerification(ErrorCode.NETWORK_EXCEPTION), guard: undefined }),
+        (): TxnVerdict => ({ ...produceErrorForVerification(ErrorCode.NETWORK_EXCEPTION), guard: undefined }),
       );
+  };
+
+  return (partition, headers, transactionalId) => {
+    if (transactionalId === null || transactionalId === '') return NO_VERIFICATION;
+    const batch = transactionalBatch(headers);
+    if (batch === undefined || !options.enabled()) return NO_VERIFICATION;
+    let chains = pending.get(partition);
+    const before = chains?.get(batch.producerId);
+    const verdict =
+      before === undefined
+        ? decide(partition, batch, transactionalId)
+        : before.then(() => decide(partition, batch, transactionalId));
+    if (!(verdict instanceof Promise)) return verdict;
+    if (chains === undefined) {
+      chains = new Map();
+      pending.set(partition, chains);
+    }
+    chains.set(batch.producerId, verdict);
+    const map = chains;
+    void verdict.finally(() => {
+      if (map.get(batch.producerId) === verdict) map.delete(batch.producerId);
+    });
+    return verdict;
   };
 }

@@ -184,6 +184,33 @@ void describe('transaction verification on the produce path (KIP-890 part 1)', (
     assert.equal(p.lastStableOffset(), p.highWatermark());
   });
 
+  void it("keeps a producer's pipelined batches in order behind its verification, asking once", async () => {
+    const { h, coordinator, produce } = await setup();
+    let release: (code: number) => void = () => {};
+    coordinator.answer = () =>
+      new Promise<number>((resolve) => {
+        release = resolve;
+      });
+    const first = produce(request(txnBatch(0)));
+    for (let i = 0; i < 100 && coordinator.calls.length === 0; i++) await new Promise((r) => setImmediate(r));
+    // Sent while the first one's verification is out: they wait behind it.
+    const second = produce(request(txnBatch(1)));
+    const third = produce(request(txnBatch(2)));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(h.replicas.getPartition('t', 0)!.log.logEndOffset(), 0);
+    release(ErrorCode.NONE);
+    const results = await Promise.all([first, second, third]);
+    assert.deepEqual(
+      results.map((r) => [r.errorCode, r.baseOffset]),
+      [
+        [ErrorCode.NONE, 0n],
+        [ErrorCode.NONE, 1n],
+        [ErrorCode.NONE, 2n],
+      ],
+    );
+    assert.equal(coordinator.calls.length, 1);
+  });
+
   void it('a stale guard does not pass: only the latest verification of the producer counts', async () => {
     const { h } = await setup();
     const producers = h.replicas.getPartition('t', 0)!.producers;

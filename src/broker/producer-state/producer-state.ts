@@ -56,6 +56,8 @@ export const MAX_VERIFICATIONS = 10_000;
 interface VerificationEntry {
   guard: VerificationGuard;
   createdMs: number;
+  /** The coordinator said the partition is in the transaction (for this guard). */
+  verified: boolean;
 }
 
 /** How many recent batches are remembered per producer. */
@@ -151,8 +153,24 @@ export class ProducerStateManager {
     if (existing !== undefined && existing.guard.producerEpoch >= producerEpoch) return existing.guard;
     if (existing === undefined && this.verifications.size >= MAX_VERIFICATIONS) return undefined;
     const guard = new VerificationGuard(producerEpoch);
-    this.verifications.set(producerId, { guard, createdMs: nowMs });
+    this.verifications.set(producerId, { guard, createdMs: nowMs, verified: false });
     return guard;
+  }
+
+  /** Records that the coordinator verified `guard` (ignored when it is no longer current). */
+  markVerified(producerId: bigint, guard: VerificationGuard): void {
+    const entry = this.verifications.get(producerId);
+    if (entry !== undefined && entry.guard === guard) entry.verified = true;
+  }
+
+  /**
+   * The producer's current guard when the coordinator already verified it at this epoch
+   * (no marker since, the transaction's first batch not appended yet): later batches of
+   * the same transaction append with it without asking again.
+   */
+  verifiedGuard(producerId: bigint, producerEpoch: number): VerificationGuard | undefined {
+    const entry = this.verifications.get(producerId);
+    return entry?.verified === true && entry.guard.producerEpoch === producerEpoch ? entry.guard : undefined;
   }
 
   /** The producer's current verification guard (SENTINEL_GUARD when none). */
