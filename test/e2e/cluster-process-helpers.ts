@@ -466,6 +466,109 @@ export function startPythonProducer(
   };
 }
 
+/**
+ * confluent-kafka (librdkafka) under /usr/bin/python3: a consumer of `topic` in group
+ * `groupId` (earliest when the group has no offset, auto commit every second, the given
+ * session timeout), printing every record (`R partition offset key`) and every assignment
+ * (`A partitions`) / revocation (`V partitions`) on stdout; on SIGTERM it closes (commits,
+ * leaves the group) and exits.
+ */
+const PY_CONSUMER = `
+import sys, signal
+from confluent_kafka import Consumer
+bootstrap, topic, group, session_ms = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+stop = False
+def on_term(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_term)
+def on_error(err):
+    if err.fatal():
+        print('F', err, flush=True)
+c = Consumer({'bootstrap.servers': bootstrap, 'group.id': group, 'auto.offset.reset': 'earliest',
+              'enable.auto.commit': True, 'auto.commit.interval.ms': 1000,
+              'session.timeout.ms': session_ms, 'heartbeat.interval.ms': 500, 'fetch.wait.max.ms': 500,
+              'socket.connection.setup.timeout.ms': 2000, 'reconnect.backoff.max.ms': 500,
+              'topic.metadata.refresh.interval.ms': 1000, 'error_cb': on_error})
+def parts(ps):
+    return ' '.join(str(p.partition) for p in ps)
+c.subscribe([topic], on_assign=lambda _c, ps: print('A', parts(ps), flush=True),
+            on_revoke=lambda _c, ps: print('V', parts(ps), flush=True))
+while not stop:
+    msgs = c.consume(500, 0.2)
+    out = []
+    for m in msgs:
+        if m.error():
+            out.append('E %s' % m.error())
+        else:
+            out.append('R %d %d %s' % (m.partition(), m.offset(), m.key().decode()))
+    if out:
+        print('\\n'.join(out), flush=True)
+c.close()
+print('DONE', flush=True)
+`;
+
+/** A record a consumer got, and when (performance.now()). */
+export interface Delivered extends Consumed {
+  atMs: number;
+}
+
+export interface RunningPyConsumer {
+  /** Every record delivered, in order (redeliveries included). */
+  delivered: Delivered[];
+  /** Assignment changes (`A 0 1`, `V 0 1`) and errors, in order. */
+  events: string[];
+  /** SIGTERM (close: commit and leave), SIGKILL after `timeoutMs`; resolves at the exit. */
+  stop(timeoutMs?: number): Promise<void>;
+  kill(): void;
+}
+
+export function startPythonConsumer(
+  bootstrap: string[],
+  topic: string,
+  groupId: string,
+  sessionTimeoutMs = 6000,
+): RunningPyConsumer {
+  const child = spawn(
+    '/usr/bin/python3',
+    ['-c', PY_CONSUMER, bootstrap.join(','), topic, groupId, String(sessionTimeoutMs)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const delivered: Delivered[] = [];
+  const events: string[] = [];
+  let rest = '';
+  let stderrText = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderrText = (stderrText + d.toString()).slice(-STDERR_KEEP);
+  });
+  child.stdout.on('data', (d: Buffer) => {
+    const atMs = performance.now();
+    const lines = (rest + d.toString()).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) {
+      if (line.startsWith('R ')) {
+        const [, p, o, key] = line.split(' ');
+        delivered.push({ partition: Number(p), offset: Number(o), key: key ?? '', atMs });
+      } else if (line !== '' && line !== 'DONE' && events.length < 1000) events.push(line);
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    delivered,
+    events,
+    async stop(timeoutMs = 10_000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      await exited;
+      clearTimeout(timer);
+      if (stderrText.includes('Traceback')) events.push(`stderr: ${stderrText}`);
+    },
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
 /** A consumed record: partition, offset and key. */
 export interface Consumed {
   partition: number;
