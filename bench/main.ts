@@ -35,6 +35,8 @@ interface Context {
 
 interface Section {
   readonly key: string;
+  /** Why the section does not run in quick mode, if it does not. */
+  readonly fullOnly?: string;
   readonly timeoutMs: (context: Context) => number;
   run(context: Context): Promise<Figure[]>;
 }
@@ -92,6 +94,7 @@ const SECTIONS: readonly Section[] = [
   },
   {
     key: 'broker',
+    fullOnly: "the runnel section measures the built broker's start-up and kcat throughput",
     timeoutMs: (context) => (context.quick ? 90_000 : 900_000),
     run: (context) =>
       componentSection('broker', 'broker.ts', 'runBrokerBench', { quick: context.quick }, (raw) =>
@@ -100,6 +103,7 @@ const SECTIONS: readonly Section[] = [
   },
   {
     key: 'client',
+    fullOnly: 'the runnel section drives the Runnel client, kafkajs and @platformatic/kafka',
     timeoutMs: (context) => (context.quick ? 90_000 : 900_000),
     run: (context) =>
       withRunnelBroker(context.dataDir, 'client', (broker) =>
@@ -120,6 +124,7 @@ const SECTIONS: readonly Section[] = [
   },
   {
     key: 'cluster',
+    fullOnly: 'the runnel section measures RF=3 on three brokers; failover figures need the full run',
     timeoutMs: (context) => (context.quick ? 240_000 : 900_000),
     run: (context) =>
       componentSection('cluster', 'cluster.ts', 'runClusterBench', { quick: context.quick }, (raw) =>
@@ -128,6 +133,7 @@ const SECTIONS: readonly Section[] = [
   },
   {
     key: 'transactions',
+    fullOnly: 'transactional produce figures need the full run',
     timeoutMs: (context) => (context.quick ? 120_000 : 600_000),
     run: (context) =>
       withRunnelBroker(context.dataDir, 'transactions', (broker) =>
@@ -142,20 +148,20 @@ const SECTIONS: readonly Section[] = [
   },
   {
     key: 'nats',
-    timeoutMs: workloadTimeoutMs,
+    timeoutMs: (context) => 2 * workloadTimeoutMs(context),
     async run(context) {
-      const { figures, setup } = await runNatsBench(context.workload);
+      const { figures, setup } = await runNatsBench(context.workload, !context.quick);
       context.setup.push(setup);
       return figures;
     },
   },
   {
     key: 'redis',
-    timeoutMs: (context) => 2 * workloadTimeoutMs(context),
+    timeoutMs: (context) => 4 * workloadTimeoutMs(context),
     async run(context) {
       const figures: Figure[] = [];
       for (const persistence of ['none', 'aof-everysec'] as const) {
-        const result = await runRedisBench(context.workload, persistence);
+        const result = await runRedisBench(context.workload, persistence, !context.quick);
         context.setup.push(result.setup);
         figures.push(...result.figures);
       }
@@ -164,7 +170,8 @@ const SECTIONS: readonly Section[] = [
   },
   {
     key: 'runnel',
-    timeoutMs: (context) => 3 * workloadTimeoutMs(context) + 60_000, // kafkajs, @platformatic/kafka, kcat
+    // Four clients on one broker, 100 partitions, RF=3 on three brokers, 10,000 partitions.
+    timeoutMs: (context) => 8 * workloadTimeoutMs(context) + 300_000,
     async run(context) {
       const { figures, setup } = await runRunnelBench({
         ...context.workload,
@@ -247,10 +254,16 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg()[0]!;
   const figures: Figure[] = [];
   const notes: string[] = [];
+  const skipped: string[] = [];
   const runStart = performance.now();
   try {
     for (const section of SECTIONS) {
       if (only !== undefined && !only.includes(section.key)) continue;
+      // Sections left out of quick mode, unless asked for by name.
+      if (quick && only === undefined && section.fullOnly !== undefined) {
+        skipped.push(`${section.key} (${section.fullOnly})`);
+        continue;
+      }
       const started = performance.now();
       process.stderr.write(`bench: ${section.key}...\n`);
       try {
@@ -272,6 +285,7 @@ async function main(): Promise<void> {
   if (only === undefined) {
     const setup = [
       `Mode: ${quick ? 'quick (`npm run bench -- --quick`)' : 'full (`npm run bench`)'}, ${seconds.toFixed(0)} s in all`,
+      ...(skipped.length > 0 ? [`Sections left out of quick mode: ${skipped.join('; ')}`] : []),
       describeWorkload(workload),
       ...(workload.fixedRateMBps < 50
         ? [
@@ -282,7 +296,7 @@ async function main(): Promise<void> {
     ];
     const usage = [
       '`npm run bench`: every section, full durations (several minutes); rewrites this file',
-      '`npm run bench -- --quick`: the same table on smaller runs, under 2 minutes; rewrites this file',
+      '`npm run bench -- --quick`: the same table on smaller runs, under 2 minutes, without the broker, client, cluster and transactions sections (`--only` runs them); rewrites this file',
       `\`npm run bench -- --only <section>[,<section>]\`: some of ${SECTIONS.map((s) => s.key).join(', ')}; prints only`,
       '`--rate <MB/s>`: the fixed rate of the latency phase (default 50, or 20 with --quick)',
     ];

@@ -40,6 +40,14 @@ function slotBounds(index: number): { lowest: number; width: number } {
 
 const SLOT_COUNT = indexFor(HIGHEST_TRACKABLE_MICROS) + 1;
 
+export interface HistogramSnapshot {
+  readonly slots: readonly (readonly [index: number, count: number])[];
+  readonly total: number;
+  readonly sum: number;
+  readonly min: number;
+  readonly max: number;
+}
+
 export class Histogram {
   private readonly counts = new Float64Array(SLOT_COUNT);
   private total = 0;
@@ -89,6 +97,26 @@ export class Histogram {
       }
     }
     return this.maxValue;
+  }
+
+  /** A compact copy (non-empty slots only) that survives JSON, to send from another process. */
+  toJSON(): HistogramSnapshot {
+    const slots: [index: number, count: number][] = [];
+    for (let index = 0; index < SLOT_COUNT; index++)
+      if (this.counts[index]! > 0) slots.push([index, this.counts[index]!]);
+    return { slots, total: this.total, sum: this.sum, min: this.min, max: this.maxValue };
+  }
+
+  static fromJSON(snapshot: HistogramSnapshot): Histogram {
+    const histogram = new Histogram();
+    for (const [index, count] of snapshot.slots) {
+      if (index >= 0 && index < SLOT_COUNT) histogram.counts[index]! += count;
+    }
+    histogram.total = snapshot.total;
+    histogram.sum = snapshot.sum;
+    histogram.minValue = snapshot.total === 0 ? Number.POSITIVE_INFINITY : snapshot.min;
+    histogram.maxValue = snapshot.max;
+    return histogram;
   }
 
   /** Adds every record of `other` into this histogram. */

@@ -2,7 +2,7 @@
  * Child processes, ports and deadlines for the benchmark. Every process started here is
  * registered so that it is killed when the benchmark exits, however it exits.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -99,8 +99,16 @@ export interface Started {
 const OUTPUT_KEEP_CHARS = 4000;
 
 /** Spawns `command` (no shell), keeping the tail of its output and registering it for cleanup. */
-export function startProcess(command: string, args: string[], options: { cwd?: string } = {}): Started {
-  const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startProcess(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Started {
+  return adopt(spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** Keeps the tail of a child's output, registers it for cleanup and gives it a stop(). */
+function adopt(child: ChildProcess): Started {
   running.add(child);
   let tail = '';
   const keep = (chunk: Buffer) => {
@@ -126,6 +134,74 @@ export function startProcess(command: string, args: string[], options: { cwd?: s
         clearTimeout(timer);
       }
       running.delete(child);
+    },
+  };
+}
+
+/** A message between the benchmark and a forked child: `type` says what it is. */
+export interface ChildMessage {
+  readonly type: string;
+  readonly [field: string]: unknown;
+}
+
+/** A TypeScript child with an IPC channel: messages in order, waited for by type. */
+export interface ForkedChild extends Started {
+  send(message: ChildMessage): void;
+  /**
+   * The next message of `type` not yet taken (messages that came before the call count).
+   * Rejects on a message of type "error" (its `message` field), on exit, or after `timeoutMs`.
+   */
+  next(type: string, timeoutMs: number, what: string): Promise<ChildMessage>;
+}
+
+/** Inbox bound: a child that sends more untaken messages than this is broken. */
+const INBOX_LIMIT = 10_000;
+
+/**
+ * Forks `script` through tsx with an IPC channel (node --import tsx script ...args), registered
+ * for cleanup like startProcess. A child should exit when the channel closes (`disconnect`).
+ */
+export function forkTsx(script: string, args: string[], env?: NodeJS.ProcessEnv): ForkedChild {
+  const child = fork(script, args, {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    ...(env === undefined ? {} : { env }),
+  });
+  const started = adopt(child);
+  const inbox: ChildMessage[] = [];
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const waiter of waiters) waiter();
+    waiters.clear();
+  };
+  let exitedWith: string | undefined;
+  child.on('message', (message: ChildMessage) => {
+    if (inbox.length < INBOX_LIMIT) inbox.push(message);
+    wake();
+  });
+  child.once('exit', (code, signal) => {
+    exitedWith = String(code ?? signal);
+    wake();
+  });
+  return {
+    ...started,
+    send(message) {
+      if (child.connected) child.send(message);
+    },
+    async next(type, timeoutMs, what) {
+      const found = async (): Promise<ChildMessage> => {
+        for (;;) {
+          const error = inbox.findIndex((m) => m.type === 'error');
+          if (error >= 0) throw new Error(`${what}: ${String(inbox[error]!.message)}`);
+          const index = inbox.findIndex((m) => m.type === type);
+          if (index >= 0) return inbox.splice(index, 1)[0]!;
+          if (exitedWith !== undefined) {
+            throw new Error(`${what}: child exited (${exitedWith}): ${started.output().slice(-600)}`);
+          }
+          await new Promise<void>((resolve) => waiters.add(resolve));
+        }
+      };
+      return await withTimeout(found(), timeoutMs, what);
     },
   };
 }

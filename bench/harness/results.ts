@@ -33,7 +33,19 @@ export const METRICS = {
   'disk-fdatasync-MBps': { name: 'sequential write, fdatasync/1 MiB', unit: 'MB/s', better: 'higher' },
   'produce-MBps': { name: 'produce, max rate', unit: 'MB/s', better: 'higher', ceiling: 'loopback-MBps' },
   'produce-rps': { name: 'produce, max rate, records', unit: 'records/s', better: 'higher' },
-  'produce-MBps-rf3': { name: 'produce, max rate, RF=3', unit: 'MB/s', better: 'higher', ceiling: 'loopback-MBps' },
+  'produce-MBps-rf3': {
+    name: 'produce, max rate, RF=3 (3 brokers, min.insync=2)',
+    unit: 'MB/s',
+    better: 'higher',
+    ceiling: 'loopback-MBps',
+  },
+  'produce-rps-rf3': { name: 'produce, max rate, RF=3, records', unit: 'records/s', better: 'higher' },
+  'consume-MBps-rf3': { name: 'consume backlog, RF=3', unit: 'MB/s', better: 'higher', ceiling: 'loopback-MBps' },
+  'consume-rps-rf3': { name: 'consume backlog, RF=3, records', unit: 'records/s', better: 'higher' },
+  'produce-MBps-p100': { name: 'produce, max rate, 100p', unit: 'MB/s', better: 'higher', ceiling: 'loopback-MBps' },
+  'produce-rps-p100': { name: 'produce, max rate, 100p, records', unit: 'records/s', better: 'higher' },
+  'consume-MBps-p100': { name: 'consume backlog, 100p', unit: 'MB/s', better: 'higher', ceiling: 'loopback-MBps' },
+  'consume-rps-p100': { name: 'consume backlog, 100p, records', unit: 'records/s', better: 'higher' },
   'consume-MBps': { name: 'consume backlog', unit: 'MB/s', better: 'higher', ceiling: 'loopback-MBps' },
   'consume-rps': { name: 'consume backlog, records', unit: 'records/s', better: 'higher' },
   'e2e-rate-MBps': { name: 'fixed rate achieved', unit: 'MB/s', better: 'higher' },
@@ -42,9 +54,13 @@ export const METRICS = {
   'e2e-p999-ms': { name: 'end-to-end p99.9', unit: 'ms', better: 'lower' },
   'e2e-max-ms': { name: 'end-to-end max', unit: 'ms', better: 'lower' },
   'ready-ms': { name: 'ready (startBroker -> listening)', unit: 'ms', better: 'lower' },
-  'process-ready-ms': { name: 'ready (spawn -> bootstrap printed)', unit: 'ms', better: 'lower' },
+  'process-ready-ms': { name: 'ready (spawn -> listening line)', unit: 'ms', better: 'lower' },
+  'first-produce-ms': { name: 'start-up (spawn -> first acked produce)', unit: 'ms', better: 'lower' },
   'idle-rss-floor-MB': { name: 'idle RSS of node --import tsx', unit: 'MB', better: 'lower' },
-  'idle-rss-MB': { name: 'idle RSS', unit: 'MB', better: 'lower', ceiling: 'idle-rss-floor-MB' },
+  'idle-rss-node-MB': { name: 'idle RSS of node (no loader)', unit: 'MB', better: 'lower' },
+  'idle-rss-MB': { name: 'idle RSS', unit: 'MB', better: 'lower', ceiling: 'idle-rss-node-MB' },
+  'partitions-create-ms': { name: 'time to create the partitions', unit: 'ms', better: 'lower' },
+  'partitions-rss-MB': { name: 'RSS with the partitions', unit: 'MB', better: 'lower' },
 } as const satisfies Record<string, { name: string; unit: string; better: 'higher' | 'lower'; ceiling?: string }>;
 
 export type MetricId = keyof typeof METRICS;
@@ -165,8 +181,11 @@ export const GOALS: readonly Goal[] = [
   {
     text: '>= 40% of RF=1',
     metric: 'produce-MBps-rf3',
+    // Against the same client's RF=1 figure on one broker.
     check: (row, all) => {
-      const rf1 = all.find((f) => f.section === row.figure.section && f.metric === 'produce-MBps');
+      const rf1 = all.find(
+        (f) => f.section === row.figure.section && f.source === row.figure.source && f.metric === 'produce-MBps',
+      );
       if (!isNumber(row.figure.value) || !isNumber(rf1?.value)) return 'n/a';
       return row.figure.value >= 0.4 * rf1.value ? 'pass' : 'miss';
     },

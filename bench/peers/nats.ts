@@ -15,13 +15,14 @@ import {
 } from 'nats';
 import { LOOPBACK, type Server, startServer, withTimeout } from '../harness/process.ts';
 import type { Figure } from '../harness/results.ts';
-import { runWorkload, type WorkloadOptions } from '../workload/driver.ts';
-import type { ConsumerHandle, WorkloadTarget } from '../workload/target.ts';
+import { runWorkload, WIDE_PARTITIONS, type WorkloadOptions } from '../workload/driver.ts';
+import type { ConsumerHandle, TargetSpec, WorkloadTarget } from '../workload/target.ts';
 
 export const NATS_SERVER = '/usr/sbin/nats-server';
 
 export class NatsTarget implements WorkloadTarget {
   readonly name = 'nats';
+  readonly spec: TargetSpec;
   private connection: NatsConnection | undefined;
   private manager: JetStreamManager | undefined;
   private client: JetStreamClient | undefined;
@@ -29,7 +30,9 @@ export class NatsTarget implements WorkloadTarget {
   private nextBatchId = 0;
   private readonly pending = new Map<number, { remaining: number; resolve: () => void; reject: (e: Error) => void }>();
 
-  constructor(private readonly port: number) {}
+  constructor(private readonly port: number) {
+    this.spec = { kind: 'nats', port };
+  }
 
   async connect(): Promise<void> {
     this.connection = await connect({ servers: `${LOOPBACK}:${this.port}`, reconnect: false });
@@ -119,12 +122,18 @@ export async function startNatsServer(): Promise<Server> {
   );
 }
 
-export async function runNatsBench(options: WorkloadOptions): Promise<{ figures: Figure[]; setup: string }> {
+/** `wide`: the 100-partition max-rate workload too (full mode). */
+export async function runNatsBench(
+  options: WorkloadOptions,
+  wide: boolean,
+): Promise<{ figures: Figure[]; setup: string }> {
   const server = await startNatsServer();
   const target = new NatsTarget(server.port);
   try {
     await withTimeout(target.connect(), 10_000, 'nats connect');
-    const figures = await runWorkload(target, options, { section: 'nats', source: 'NATS JS', kind: 'peer' });
+    const labels = { section: 'nats', source: 'NATS JS', kind: 'peer' as const };
+    const figures = await runWorkload(target, options, labels);
+    if (wide) figures.push(...(await runWorkload(target, { ...options, partitions: WIDE_PARTITIONS }, labels, 'p100')));
     return {
       figures,
       setup:

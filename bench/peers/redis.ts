@@ -9,8 +9,8 @@
 import { Redis } from 'ioredis';
 import { LOOPBACK, type Server, startServer, withTimeout } from '../harness/process.ts';
 import type { Figure } from '../harness/results.ts';
-import { runWorkload, type WorkloadOptions } from '../workload/driver.ts';
-import type { ConsumerHandle, WorkloadTarget } from '../workload/target.ts';
+import { runWorkload, WIDE_PARTITIONS, type WorkloadOptions } from '../workload/driver.ts';
+import type { ConsumerHandle, TargetSpec, WorkloadTarget } from '../workload/target.ts';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -20,10 +20,13 @@ type XReadReply = [key: Buffer, entries: [id: Buffer, fields: Buffer[]][]][] | n
 
 export class RedisTarget implements WorkloadTarget {
   readonly name = 'redis';
+  readonly spec: TargetSpec;
   private writer: Redis | undefined;
   private readonly partitionsOf = new Map<string, number>();
 
-  constructor(private readonly port: number) {}
+  constructor(private readonly port: number) {
+    this.spec = { kind: 'redis', port };
+  }
 
   private open(): Redis {
     return new Redis({ host: LOOPBACK, port: this.port, lazyConnect: true, maxRetriesPerRequest: 0 });
@@ -119,6 +122,8 @@ export async function startRedisServer(persistence: 'none' | 'aof-everysec'): Pr
 export async function runRedisBench(
   options: WorkloadOptions,
   persistence: 'none' | 'aof-everysec',
+  /** The 100-partition max-rate workload too (full mode). */
+  wide: boolean,
 ): Promise<{ figures: Figure[]; setup: string }> {
   const server = await startRedisServer(persistence);
   const target = new RedisTarget(server.port);
@@ -126,14 +131,16 @@ export async function runRedisBench(
   try {
     await withTimeout(target.connect(), 10_000, 'redis connect');
     const section = persistence === 'none' ? 'redis' : 'redis-aof';
-    const figures = await runWorkload(target, options, { section, source, kind: 'peer' });
+    const labels = { section, source, kind: 'peer' as const };
+    const figures = await runWorkload(target, options, labels);
+    if (wide) figures.push(...(await runWorkload(target, { ...options, partitions: WIDE_PARTITIONS }, labels, 'p100')));
     const how =
       persistence === 'none'
         ? 'persistence OFF (--save "" --appendonly no): nothing survives a restart'
         : 'persistence ON (--appendonly yes --appendfsync everysec, --save "")';
     return {
       figures,
-      setup: `${source}: redis-server ${server.version}, ${how}; ioredis 5, pipelined XADD per batch, blocking XREAD over the 16 partition keys`,
+      setup: `${source}: redis-server ${server.version}, ${how}; ioredis 5, pipelined XADD per batch, blocking XREAD over the partition keys`,
     };
   } finally {
     await target.close().catch(() => undefined);

@@ -6,17 +6,22 @@
  *    in flight, for a fixed time or byte budget;
  * 2. consume backlog: a fresh consumer reads everything phase 1 wrote, from the start;
  * 3. fixed rate: a consumer tails a new topic while the producer sends at a fixed rate; each
- *    record carries the time it was due to be sent, and the consumer records now - due. Using
- *    the due time rather than the actual send time keeps a stalled producer from hiding
- *    latency (coordinated omission).
+ *    record carries the time it was due to be sent, and the consumer records now - due in an
+ *    HdrHistogram-style recorder. Using the due time rather than the actual send time keeps a
+ *    stalled producer from hiding latency (coordinated omission). Producer and consumer run in
+ *    two child processes of their own (latency-child.ts), so that neither's event loop or
+ *    garbage collection delays the other; both read the machine's monotonic clock.
  *
- * Producer and consumer share this process, so both timestamps come from one clock.
+ * Phases 1 and 2 run in this process (one after the other, so they share nothing in time).
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Histogram } from '../harness/histogram.ts';
-import { withTimeout } from '../harness/process.ts';
-import { type Figure, type FigureKind, figure } from '../harness/results.ts';
+import { fileURLToPath } from 'node:url';
+import { Histogram, type HistogramSnapshot } from '../harness/histogram.ts';
+import { forkTsx, withTimeout } from '../harness/process.ts';
+import { type Figure, type FigureKind, figure, type MetricId } from '../harness/results.ts';
+import { LatencyRecorder, produceAtFixedRate } from './fixed-rate.ts';
+import type { LatencyChildArgs } from './latency-child.ts';
 import type { ConsumerHandle, WorkloadTarget } from './target.ts';
 
 const MB = 1e6;
@@ -56,23 +61,32 @@ export function workloadOptions(quick: boolean, fixedRateMBps?: number): Workloa
   };
 }
 
+/** Partitions of the second topic shape the issue asks for (max-rate phases only). */
+export const WIDE_PARTITIONS = 100;
+
 export function describeWorkload(options: WorkloadOptions): string {
   return (
-    `Workload: ${options.recordBytes} B records, 1 topic x ${options.partitions} partitions, 1 producer + 1 consumer in one ` +
-    `process; max rate for ${options.maxRateSeconds} s (at most ${options.maxRateBytes / 2 ** 20} MiB) in batches of ` +
-    `${options.batchRecords} with ${options.maxInFlightBatches} in flight; backlog consumed from the start; ` +
-    `end-to-end latency at ${options.fixedRateMBps} MB/s for ${options.fixedRateSeconds} s after ${options.warmupSeconds} s warm-up ` +
-    '(1 MB = 10^6 bytes)'
+    `Workload: ${options.recordBytes} B records, 1 topic x ${options.partitions} partitions (and x ${WIDE_PARTITIONS}, ` +
+    `max rate only: the "100p" figures), 1 producer + 1 consumer; max rate for ${options.maxRateSeconds} s ` +
+    `(at most ${options.maxRateBytes / 2 ** 20} MiB) in batches of ` +
+    `${options.batchRecords} with ${options.maxInFlightBatches} in flight; backlog consumed from the start by a fresh consumer; ` +
+    `end-to-end latency at ${options.fixedRateMBps} MB/s for ${options.fixedRateSeconds} s after ${options.warmupSeconds} s warm-up, ` +
+    'producer and consumer in two child processes of their own, due time (monotonic clock) in each record, ' +
+    'HdrHistogram-style recorder (1 MB = 10^6 bytes)'
   );
 }
 
 /** Due time written into probe records, which are counted but not measured. */
-const PROBE_DUE_MICROS = 1;
+export const PROBE_DUE_MICROS = 1;
 
-const nowMicros = () => (performance.timeOrigin + performance.now()) * 1000;
+/**
+ * Microseconds on the machine's monotonic clock (process.hrtime is CLOCK_MONOTONIC on Linux,
+ * the same clock in every process), so two processes' readings can be subtracted.
+ */
+export const nowMicros = (): number => Number(process.hrtime.bigint()) / 1000;
 
 /** Records of `recordBytes` with random filler; the first 8 bytes carry the due time in µs. */
-class Payloads {
+export class Payloads {
   private readonly filler: Buffer;
   constructor(private readonly recordBytes: number) {
     this.filler = randomBytes(recordBytes);
@@ -86,7 +100,7 @@ class Payloads {
 }
 
 /** Produce calls with at most `limit` in flight; the first failure is kept and rethrown. */
-class Window {
+export class Window {
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
   constructor(private readonly limit: number) {}
@@ -177,7 +191,10 @@ class Received {
       this.waiter = { count, resolve };
     });
     try {
-      await withTimeout(reached, timeoutMs, `${what} (${this.count} of ${count} records)`);
+      await withTimeout(reached, timeoutMs, what);
+    } catch (error) {
+      // The count when the wait ended, not when it began.
+      throw new Error(`${error instanceof Error ? error.message : String(error)} (${this.count} of ${count} records)`);
     } finally {
       this.waiter = undefined;
     }
@@ -218,84 +235,82 @@ interface FixedRateResult {
   readonly received: number;
 }
 
+const LATENCY_CHILD = fileURLToPath(new URL('./latency-child.ts', import.meta.url));
+
+/**
+ * The fixed-rate phase with the producer and the consumer in two child processes
+ * (latency-child.ts): this process only relays the hand-offs between them. A target without a
+ * spec (an in-memory one in tests) runs both sides in this process instead.
+ */
 async function fixedRate(target: WorkloadTarget, topic: string, options: WorkloadOptions): Promise<FixedRateResult> {
+  if (target.spec === undefined) return await fixedRateInProcess(target, topic, options);
+  const args = JSON.stringify({ spec: target.spec, topic, options } satisfies LatencyChildArgs);
+  const consumer = forkTsx(LATENCY_CHILD, ['consumer', args]);
+  const producer = forkTsx(LATENCY_CHILD, ['producer', args]);
+  const runMs = (options.warmupSeconds + options.fixedRateSeconds) * 1000;
+  try {
+    await Promise.all([
+      consumer.next('ready', 60_000, `${target.name}: consumer process start`),
+      producer.next('ready', 60_000, `${target.name}: producer process start`),
+    ]);
+    producer.send({ type: 'probe' });
+    await consumer.next('probe', 30_000, `${target.name}: a probe record's round trip`);
+    producer.send({ type: 'go' });
+    const from = await producer.next('measure-from', 10_000, `${target.name}: producer start`);
+    consumer.send({ type: 'measure-from', micros: from.micros });
+    const done = await producer.next(
+      'done',
+      runMs + options.drainTimeoutMs + 30_000,
+      `${target.name}: producing at fixed rate`,
+    );
+    const sent = done.measuredSent as number;
+    consumer.send({ type: 'finish', expected: sent, timeoutMs: options.drainTimeoutMs });
+    const result = await consumer.next(
+      'result',
+      options.drainTimeoutMs + 30_000,
+      `${target.name}: consuming at fixed rate`,
+    );
+    return {
+      histogram: Histogram.fromJSON(result.histogram as HistogramSnapshot),
+      achievedMBps: done.achievedMBps as number,
+      sent,
+      received: result.received as number,
+    };
+  } finally {
+    await Promise.all([producer.stop(10_000), consumer.stop(10_000)]);
+  }
+}
+
+async function fixedRateInProcess(
+  target: WorkloadTarget,
+  topic: string,
+  options: WorkloadOptions,
+): Promise<FixedRateResult> {
   const payloads = new Payloads(options.recordBytes);
-  const histogram = new Histogram();
-  const received = new Received();
-  let probesBack = 0;
-  let measureFromMicros = Number.POSITIVE_INFINITY;
+  const recorder = new LatencyRecorder();
   let consumer: ConsumerHandle | undefined;
   try {
     consumer = await withTimeout(
-      target.consume(topic, options.partitions, (values) => {
-        const now = nowMicros();
-        let measured = 0;
-        for (const value of values) {
-          const due = value.readDoubleLE(0);
-          if (due === PROBE_DUE_MICROS) probesBack++;
-          else if (due >= measureFromMicros) {
-            histogram.record(now - due);
-            measured++;
-          }
-        }
-        if (measured > 0) received.add(measured);
-      }),
+      target.consume(topic, options.partitions, (values) => recorder.add(values)),
       30_000,
       `${target.name}: consumer start`,
     );
-    // Probe until one record makes the round trip, so the warm-up starts on a live path.
     const probeStart = performance.now();
-    while (probesBack === 0) {
+    while (!recorder.probeSeen) {
       if (performance.now() - probeStart > 30_000) throw new Error(`${target.name}: no probe record came back in 30 s`);
       await withTimeout(target.produce(topic, 0, [payloads.make(PROBE_DUE_MICROS)]), 10_000, `${target.name}: probe`);
       const deadline = performance.now() + 500;
-      while (probesBack === 0 && performance.now() < deadline) await sleep(5);
+      while (!recorder.probeSeen && performance.now() < deadline) await sleep(5);
     }
-    const recordsPerSecond = (options.fixedRateMBps * MB) / options.recordBytes;
-    const window = new Window(options.maxInFlightBatches * 8);
-    const startMicros = nowMicros();
-    measureFromMicros = startMicros + options.warmupSeconds * 1e6;
-    const endMicros = measureFromMicros + options.fixedRateSeconds * 1e6;
-    const total = Math.floor(((endMicros - startMicros) / 1e6) * recordsPerSecond);
-    const dueOf = (index: number) => startMicros + (index / recordsPerSecond) * 1e6;
-    let sent = 0;
-    let measuredSent = 0;
-    let lastMeasuredAckAt = 0;
-    let batch = 0;
-    // Sending stops at the end of the run even when the target fell behind: one last pass sends
-    // what fell due before the end (if the window has room); what was never sent shows as a
-    // lower achieved rate, and what was sent late as latency.
-    for (;;) {
-      const pastEnd = nowMicros() >= endMicros;
-      const dueNow = Math.min(total, Math.floor(((nowMicros() - startMicros) / 1e6) * recordsPerSecond) + 1);
-      while (sent < dueNow && !window.full) {
-        const count = Math.min(options.batchRecords, dueNow - sent);
-        const values = Array.from({ length: count }, (_, i) => payloads.make(dueOf(sent + i)));
-        const measured = values.filter((v) => v.readDoubleLE(0) >= measureFromMicros).length;
-        measuredSent += measured;
-        sent += count;
-        window.add(
-          target.produce(topic, batch++ % options.partitions, values).then(() => {
-            if (measured > 0) lastMeasuredAckAt = nowMicros();
-          }),
-        );
-      }
-      window.check();
-      if (sent >= total || pastEnd) break;
-      await sleep(1);
-    }
-    await window.drain(options.drainTimeoutMs, `${target.name}: acknowledgements at fixed rate`);
-    await received
-      .waitFor(measuredSent, options.drainTimeoutMs, `${target.name}: consuming at fixed rate`)
-      .catch(() => undefined); // missing records are reported below, not thrown
-    if (measuredSent === 0)
-      throw new Error(`fell behind: nothing was sent after the ${options.warmupSeconds} s warm-up`);
-    const seconds = (Math.max(lastMeasuredAckAt, endMicros) - measureFromMicros) / 1e6;
+    const sent = await produceAtFixedRate(target, topic, options, payloads, (micros) => {
+      recorder.measureFromMicros = micros;
+    });
+    await recorder.waitFor(sent.measuredSent, options.drainTimeoutMs);
     return {
-      histogram,
-      achievedMBps: (measuredSent * options.recordBytes) / MB / seconds,
-      sent: measuredSent,
-      received: received.count,
+      histogram: recorder.histogram,
+      achievedMBps: sent.achievedMBps,
+      sent: sent.measuredSent,
+      received: recorder.received,
     };
   } finally {
     await stopQuietly(consumer);
@@ -316,21 +331,66 @@ function failureNote(phase: string, error: unknown): string {
 }
 
 /**
- * Runs the three phases against a connected target and returns its figures. A failing phase
- * yields figures without values and a note; the other phases still run.
+ * Which workload a run is: the issue's 16-partition topic (every phase), or a max-rate-only
+ * variant with figures of their own: 100 partitions, or RF=3 on three brokers.
+ */
+export type WorkloadVariant = 'p16' | 'p100' | 'rf3';
+
+interface MaxRateMetrics {
+  readonly produceMBps: MetricId;
+  readonly produceRps: MetricId;
+  readonly consumeMBps: MetricId;
+  readonly consumeRps: MetricId;
+}
+
+export const MAX_RATE_METRICS: Readonly<Record<WorkloadVariant, MaxRateMetrics>> = {
+  p16: {
+    produceMBps: 'produce-MBps',
+    produceRps: 'produce-rps',
+    consumeMBps: 'consume-MBps',
+    consumeRps: 'consume-rps',
+  },
+  p100: {
+    produceMBps: 'produce-MBps-p100',
+    produceRps: 'produce-rps-p100',
+    consumeMBps: 'consume-MBps-p100',
+    consumeRps: 'consume-rps-p100',
+  },
+  rf3: {
+    produceMBps: 'produce-MBps-rf3',
+    produceRps: 'produce-rps-rf3',
+    consumeMBps: 'consume-MBps-rf3',
+    consumeRps: 'consume-rps-rf3',
+  },
+};
+
+/** Generous bound on creating a topic (RF=3 waits for a full ISR on every partition). */
+const CREATE_TOPIC_TIMEOUT_MS = 90_000;
+
+/**
+ * Runs the phases against a connected target and returns its figures: all three for the
+ * 16-partition workload, the max-rate phases only for the other variants (whose partition
+ * count is the caller's `options.partitions`). A failing phase yields figures without values
+ * and a note; the other phases still run.
  */
 export async function runWorkload(
   target: WorkloadTarget,
   options: WorkloadOptions,
   labels: { section: string; source: string; kind: FigureKind },
+  variant: WorkloadVariant = 'p16',
 ): Promise<Figure[]> {
   const make = (metric: Parameters<typeof figure>[3], value: number | null, note?: string) =>
     figure(labels.section, labels.source, labels.kind, metric, value, note);
   const figures: Figure[] = [];
+  const m = MAX_RATE_METRICS[variant];
 
   const maxTopic = `bench-max-${suffix()}`;
   try {
-    await withTimeout(target.createTopic(maxTopic, options.partitions), 30_000, `${target.name}: create topic`);
+    await withTimeout(
+      target.createTopic(maxTopic, options.partitions),
+      CREATE_TOPIC_TIMEOUT_MS,
+      `${target.name}: create topic`,
+    );
     let produced: MaxRateResult | undefined;
     try {
       produced = await withTimeout(
@@ -339,40 +399,45 @@ export async function runWorkload(
         `${target.name}: max-rate produce`,
       );
       const mbps = (produced.records * options.recordBytes) / MB / produced.seconds;
-      figures.push(make('produce-MBps', mbps), make('produce-rps', produced.records / produced.seconds));
+      figures.push(make(m.produceMBps, mbps), make(m.produceRps, produced.records / produced.seconds));
     } catch (error) {
       figures.push(
-        make('produce-MBps', null, failureNote('max-rate produce', error)),
-        make('produce-rps', null, failureNote('max-rate produce', error)),
+        make(m.produceMBps, null, failureNote('max-rate produce', error)),
+        make(m.produceRps, null, failureNote('max-rate produce', error)),
       );
     }
     if (produced !== undefined && produced.records > 0) {
       try {
         const consumed = await consumeBacklog(target, maxTopic, produced.records, options);
         const mbps = (consumed.records * options.recordBytes) / MB / consumed.seconds;
-        figures.push(make('consume-MBps', mbps), make('consume-rps', consumed.records / consumed.seconds));
+        figures.push(make(m.consumeMBps, mbps), make(m.consumeRps, consumed.records / consumed.seconds));
       } catch (error) {
         figures.push(
-          make('consume-MBps', null, failureNote('consume backlog', error)),
-          make('consume-rps', null, failureNote('consume backlog', error)),
+          make(m.consumeMBps, null, failureNote('consume backlog', error)),
+          make(m.consumeRps, null, failureNote('consume backlog', error)),
         );
       }
     }
   } catch (error) {
-    for (const metric of ['produce-MBps', 'produce-rps', 'consume-MBps', 'consume-rps'] as const) {
+    for (const metric of [m.produceMBps, m.produceRps, m.consumeMBps, m.consumeRps]) {
       figures.push(make(metric, null, failureNote('create topic', error)));
     }
   } finally {
     await deleteQuietly(target, maxTopic);
   }
+  if (variant !== 'p16') return figures;
 
   const latencyTopic = `bench-lat-${suffix()}`;
   const latencyMetrics = ['e2e-rate-MBps', 'e2e-p50-ms', 'e2e-p99-ms', 'e2e-p999-ms', 'e2e-max-ms'] as const;
   try {
-    await withTimeout(target.createTopic(latencyTopic, options.partitions), 30_000, `${target.name}: create topic`);
+    await withTimeout(
+      target.createTopic(latencyTopic, options.partitions),
+      CREATE_TOPIC_TIMEOUT_MS,
+      `${target.name}: create topic`,
+    );
     const result = await withTimeout(
       fixedRate(target, latencyTopic, options),
-      (options.warmupSeconds + options.fixedRateSeconds) * 1000 + 2 * options.drainTimeoutMs + 60_000,
+      (options.warmupSeconds + options.fixedRateSeconds) * 1000 + 2 * options.drainTimeoutMs + 180_000,
       `${target.name}: fixed-rate run`,
     );
     const lost = result.sent - result.received;

@@ -9,12 +9,7 @@
  */
 import { Admin, Consumer, Producer } from '@platformatic/kafka';
 import { Kafka, type Consumer as KafkajsConsumer, type Producer as KafkajsProducer, logLevel } from 'kafkajs';
-import type { ConsumerHandle, WorkloadTarget } from './target.ts';
-
-export interface KafkaTargetOptions {
-  readonly bootstrap: string;
-  readonly replicationFactor: number;
-}
+import type { ConsumerHandle, KafkaTargetOptions, TargetSpec, WorkloadTarget } from './target.ts';
 
 const CLIENT_ID = 'runnel-bench';
 const ACKS_ALL = -1;
@@ -24,11 +19,13 @@ const EMPTY = Buffer.alloc(0);
 
 export class KafkajsTarget implements WorkloadTarget {
   readonly name = 'kafkajs';
+  readonly spec: TargetSpec;
   private readonly kafka: Kafka;
   private readonly admin;
   private producer: KafkajsProducer | undefined;
 
   constructor(private readonly options: KafkaTargetOptions) {
+    this.spec = { kind: 'kafkajs', ...options };
     this.kafka = new Kafka({
       clientId: CLIENT_ID,
       brokers: [options.bootstrap],
@@ -120,10 +117,12 @@ function forceClose(consumer: Consumer): Promise<void> {
 
 export class PlatformaticTarget implements WorkloadTarget {
   readonly name = '@platformatic/kafka';
+  readonly spec: TargetSpec;
   private readonly admin: Admin;
   private readonly producer: Producer;
 
   constructor(private readonly options: KafkaTargetOptions) {
+    this.spec = { kind: 'platformatic', ...options };
     this.admin = new Admin({ clientId: CLIENT_ID, bootstrapBrokers: [options.bootstrap] });
     this.producer = new Producer({
       clientId: CLIENT_ID,

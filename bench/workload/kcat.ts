@@ -11,8 +11,9 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, startProcess, withTimeout } from '../harness/process.ts';
 import { type Figure, type FigureKind, figure } from '../harness/results.ts';
-import type { WorkloadOptions } from './driver.ts';
+import { MAX_RATE_METRICS, type WorkloadOptions, type WorkloadVariant } from './driver.ts';
 import { PlatformaticTarget } from './kafka.ts';
+import type { WorkloadTarget } from './target.ts';
 
 export const KCAT = 'kcat';
 const MB = 1e6;
@@ -49,24 +50,40 @@ async function timeKcat(args: string[], timeoutMs: number, what: string): Promis
   }
 }
 
+export interface KcatRunOptions {
+  /** Which figures (16 or 100 partitions as `options.partitions` says, RF=3). Default p16. */
+  readonly variant?: WorkloadVariant;
+  /** Creates and deletes the topic (a connected target: RF and topic configs are its own). Default: RF=1 through @platformatic/kafka. */
+  readonly topicAdmin?: WorkloadTarget;
+  /** Bytes to produce; default a quarter of the max-rate byte budget. */
+  readonly bytes?: number;
+}
+
+/**
+ * kcat -P of a file of records to a new topic (acks=all, librdkafka's default batching), then
+ * kcat -C of all of it; `bootstrap` may list several brokers (comma-separated).
+ */
 export async function runKcatMaxRate(
   bootstrap: string,
   options: WorkloadOptions & { readonly dataDir: string },
   labels: { section: string; source: string; kind: FigureKind },
+  run: KcatRunOptions = {},
 ): Promise<Figure[]> {
+  const m = MAX_RATE_METRICS[run.variant ?? 'p16'];
   const make = (metric: Parameters<typeof figure>[3], value: number | null, note?: string) => ({
     ...figure(labels.section, labels.source, labels.kind, metric, value, note),
     peerComparable: false,
   });
-  const records = Math.floor(options.maxRateBytes / 4 / options.recordBytes);
+  const records = Math.floor((run.bytes ?? options.maxRateBytes / 4) / options.recordBytes);
   const bytes = records * options.recordBytes;
-  const admin = new PlatformaticTarget({ bootstrap, replicationFactor: 1 });
+  const ownAdmin = run.topicAdmin === undefined;
+  const admin = run.topicAdmin ?? new PlatformaticTarget({ bootstrap: bootstrap.split(',')[0]!, replicationFactor: 1 });
   const dir = await makeTempDir(options.dataDir, 'kcat-');
   const topic = `bench-kcat-${Date.now().toString(36)}`;
   const figures: Figure[] = [];
   try {
-    await withTimeout(admin.connect(), 30_000, 'kcat: admin connect');
-    await withTimeout(admin.createTopic(topic, options.partitions), 30_000, 'kcat: create topic');
+    if (ownAdmin) await withTimeout(admin.connect(), 30_000, 'kcat: admin connect');
+    await withTimeout(admin.createTopic(topic, options.partitions), 90_000, 'kcat: create topic');
     const file = join(dir.path, 'records.txt');
     await writeRecordsFile(file, records, options.recordBytes);
     const timeoutMs = 60_000 + bytes / 10_000; // at least 10 MB/s
@@ -76,22 +93,22 @@ export async function runKcatMaxRate(
       timeoutMs,
       'kcat produce',
     );
-    figures.push(make('produce-MBps', bytes / MB / produceSeconds), make('produce-rps', records / produceSeconds));
+    figures.push(make(m.produceMBps, bytes / MB / produceSeconds), make(m.produceRps, records / produceSeconds));
     const consumeSeconds = await timeKcat(
       // One character per record on stdout: the values themselves would only load this process.
       ['-C', ...common, '-o', 'beginning', '-e', '-c', String(records), '-f', '%p'],
       timeoutMs,
       'kcat consume',
     );
-    figures.push(make('consume-MBps', bytes / MB / consumeSeconds), make('consume-rps', records / consumeSeconds));
+    figures.push(make(m.consumeMBps, bytes / MB / consumeSeconds), make(m.consumeRps, records / consumeSeconds));
   } catch (error) {
     const note = `failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
-    for (const metric of ['produce-MBps', 'produce-rps', 'consume-MBps', 'consume-rps'] as const) {
+    for (const metric of [m.produceMBps, m.produceRps, m.consumeMBps, m.consumeRps]) {
       if (!figures.some((f) => f.metric === metric)) figures.push(make(metric, null, note));
     }
   } finally {
     await withTimeout(admin.deleteTopic(topic), 30_000, 'kcat: delete topic').catch(() => undefined);
-    await withTimeout(admin.close(), 15_000, 'kcat: admin close').catch(() => undefined);
+    if (ownAdmin) await withTimeout(admin.close(), 15_000, 'kcat: admin close').catch(() => undefined);
     await dir.remove();
   }
   return figures;

@@ -1,28 +1,31 @@
 /**
- * Runnel itself: a broker started from `src/broker/start.ts` in a child process, measured for
- * readiness and idle memory, then driven by the workload through kafkajs and @platformatic/kafka.
- * Until the broker entry exists, every figure is reported as not built yet.
+ * Runnel itself, as users run it: the production build (built-broker.ts) in child processes.
+ * Measured: start-up (spawn to the listening line, and to the first acknowledged produce), idle
+ * RSS, the time to create many partitions and the RSS with them; then the workload through
+ * kafkajs, @platformatic/kafka, the Runnel client and kcat on one broker (RF=1), 100 partitions,
+ * and RF=3 on three brokers (acks=all, min.insync.replicas=2) through the Runnel client and kcat.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { READY_PREFIX } from '../harness/broker-child-protocol.ts';
-import { firstLine, LOOPBACK, rssBytes, type Started, startProcess, tsxArgs, withTimeout } from '../harness/process.ts';
+import { firstLine, rssBytes, startProcess, withTimeout } from '../harness/process.ts';
 import { type Figure, figure, type MetricId, missingSection } from '../harness/results.ts';
 import { idleSettleMs } from '../machine.ts';
-import { runWorkload, type WorkloadOptions } from './driver.ts';
+import {
+  type BrokerProcess,
+  buildRunnel,
+  firstAckedProduce,
+  startBuiltBroker,
+  startBuiltCluster,
+} from './built-broker.ts';
+import { runWorkload, WIDE_PARTITIONS, type WorkloadOptions, type WorkloadVariant } from './driver.ts';
 import { KafkajsTarget, PlatformaticTarget } from './kafka.ts';
 import { runKcatMaxRate } from './kcat.ts';
+import { RunnelClientTarget } from './runnel-client.ts';
 import type { WorkloadTarget } from './target.ts';
 
 const SECTION = 'runnel';
-/** The broker's entry; RUNNEL_BENCH_BROKER_ENTRY points elsewhere to try the plumbing with a stand-in. */
-const BROKER_ENTRY =
-  process.env.RUNNEL_BENCH_BROKER_ENTRY ?? fileURLToPath(new URL('../../src/broker/start.ts', import.meta.url));
-const CHILD = fileURLToPath(new URL('../harness/broker-child.ts', import.meta.url));
-const NOT_BUILT = 'n/a (not built yet)';
+const MB = 1e6;
 const WORKLOAD_METRICS: readonly MetricId[] = [
   'produce-MBps',
   'produce-rps',
@@ -34,90 +37,44 @@ const WORKLOAD_METRICS: readonly MetricId[] = [
   'e2e-p999-ms',
   'e2e-max-ms',
 ];
-const RF3_NOTE = 'n/a (needs a 3-broker cluster launcher; not built yet)';
 
-export function brokerEntryExists(): boolean {
-  return existsSync(BROKER_ENTRY);
-}
+const builds = new Map<string, Promise<string>>();
 
-/** What startBroker() is handed: Kafka broker properties, its own log dir, a port of its choosing. */
-function brokerOptions(logDir: string): Record<string, unknown> {
-  return { config: { 'log.dirs': logDir, listeners: `PLAINTEXT://${LOOPBACK}:0` } };
+/** The production build of the current sources, made once per benchmark run (per data dir). */
+export function runnelEntry(dataDir: string): Promise<string> {
+  let build = builds.get(dataDir);
+  if (build === undefined) {
+    build = buildRunnel(join(dataDir, 'build'));
+    builds.set(dataDir, build);
+  }
+  return build;
 }
 
 export interface RunningBroker {
   readonly bootstrap: string;
   readonly pid: number;
-  readonly readyMs: number;
-  readonly processReadyMs: number;
-  stop(): Promise<void>;
-}
-
-async function startBrokerProcess(logDir: string): Promise<RunningBroker> {
-  const spawnedAt = performance.now();
-  const child: Started = startProcess(
-    process.execPath,
-    tsxArgs(CHILD, [BROKER_ENTRY, JSON.stringify(brokerOptions(logDir))]),
-  );
-  try {
-    const line = await firstLine(child, 30_000, 'broker start', READY_PREFIX);
-    const processReadyMs = performance.now() - spawnedAt;
-    const started = JSON.parse(line.slice(READY_PREFIX.length)) as { bootstrap: string; readyMs: number };
-    return {
-      bootstrap: started.bootstrap,
-      pid: child.child.pid!,
-      readyMs: started.readyMs,
-      processReadyMs,
-      stop: () => child.stop(10_000),
-    };
-  } catch (error) {
-    await child.stop();
-    throw error;
-  }
-}
-
-function workloadPlaceholders(source: string, note: string): Figure[] {
-  return [
-    ...WORKLOAD_METRICS.map((metric) => figure(SECTION, source, 'subject', metric, null, note)),
-    figure(SECTION, source, 'subject', 'produce-MBps-rf3', null, note),
-  ];
-}
-
-function placeholders(source: string, note: string): Figure[] {
-  return [
-    ...workloadPlaceholders(source, note),
-    figure(SECTION, source, 'subject', 'ready-ms', null, note),
-    figure(SECTION, source, 'subject', 'idle-rss-MB', null, note),
-  ];
-}
-
-async function runThrough(target: WorkloadTarget, source: string, options: WorkloadOptions): Promise<Figure[]> {
-  try {
-    await withTimeout(target.connect(), 30_000, `${target.name}: connect`);
-    const figures = await runWorkload(target, options, { section: SECTION, source, kind: 'subject' });
-    return [...figures, figure(SECTION, source, 'subject', 'produce-MBps-rf3', null, RF3_NOTE)];
-  } catch (error) {
-    return workloadPlaceholders(source, `failed: ${error instanceof Error ? error.message : String(error)}`);
-  } finally {
-    await withTimeout(target.close(), 15_000, `${target.name}: close`).catch(() => undefined);
-  }
 }
 
 /**
- * Runs `body` against a Runnel broker started for it in a child process, with a log dir of its
- * own under `dataDir`; stops the broker and removes the dir afterwards. Component benches that
- * need a broker use it too; they get a figure saying so if the broker entry does not exist yet.
+ * Runs `body` against a built Runnel broker started for it in a child process, with a log dir
+ * of its own under `dataDir`; stops the broker and removes the dir afterwards. Component
+ * benches that need a broker (client, transactions) use it too.
  */
 export async function withRunnelBroker(
   dataDir: string,
   section: string,
   body: (broker: RunningBroker) => Promise<Figure[]>,
 ): Promise<Figure[]> {
-  if (!brokerEntryExists()) return [missingSection(section, section, NOT_BUILT)];
-  const logDir = await mkdtemp(join(dataDir, 'runnel-'));
-  let broker: RunningBroker | undefined;
+  let entry: string;
   try {
-    broker = await startBrokerProcess(logDir);
+    entry = await runnelEntry(dataDir);
+  } catch (error) {
+    return [missingSection(section, section, `the build failed: ${firstLineOf(error)}`)];
+  }
+  const logDir = await mkdtemp(join(dataDir, 'runnel-'));
+  let broker: BrokerProcess | undefined;
+  try {
+    broker = await startBuiltBroker(entry, logDir);
     return await body(broker);
   } finally {
     await broker?.stop();
@@ -125,48 +82,244 @@ export async function withRunnelBroker(
   }
 }
 
-const SETUP =
-  'Runnel: one broker from src/broker/start.ts in a child process (node --import tsx), log dir on the ./data disk, ' +
-  'RF=1, acks=all, no compression; kafkajs consumes through a consumer group, @platformatic/kafka fetches ' +
-  'its assigned partitions directly (no group); kcat (librdkafka) measures max-rate produce and consume ' +
-  'with a client that is not itself the limit (no peer ratios: the peers are driven from Node); idle RSS read ' +
-  'from /proc after the broker settled (includes the tsx loader)';
+/** Runs one step of the section, saying on stderr how long it took (the section runs for minutes). */
+async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    return await run();
+  } finally {
+    process.stderr.write(`bench: runnel: ${what} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+  }
+}
+
+function firstLineOf(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 200);
+}
+
+async function runThrough(
+  target: WorkloadTarget,
+  source: string,
+  options: WorkloadOptions,
+  variant: WorkloadVariant = 'p16',
+): Promise<Figure[]> {
+  try {
+    await withTimeout(target.connect(), 30_000, `${target.name}: connect`);
+    return await runWorkload(target, options, { section: SECTION, source, kind: 'subject' }, variant);
+  } catch (error) {
+    const metrics: readonly MetricId[] =
+      variant === 'p16' ? WORKLOAD_METRICS : [`produce-MBps-${variant}`, `consume-MBps-${variant}`];
+    return metrics.map((metric) => figure(SECTION, source, 'subject', metric, null, `failed: ${firstLineOf(error)}`));
+  } finally {
+    await withTimeout(target.close(), 15_000, `${target.name}: close`).catch(() => undefined);
+  }
+}
+
+/** RSS of a plain `node` that does nothing: the floor under the built broker's idle RSS. */
+async function nodeIdleRss(settleMs: number): Promise<Figure> {
+  const child = startProcess(process.execPath, [
+    '-e',
+    'process.stdout.write("ready\\n"); setTimeout(() => process.exit(0), 60000);',
+  ]);
+  try {
+    await firstLine(child, 15_000, 'idle node start');
+    await sleep(settleMs);
+    const rss = await rssBytes(child.child.pid!);
+    return figure(SECTION, 'node', 'ceiling', 'idle-rss-node-MB', rss === null ? null : rss / MB);
+  } finally {
+    await child.stop();
+  }
+}
+
+/** Topics x partitions each of the partition-count figures: 10,000 partitions, or 1,000 in quick mode. */
+function manyPartitions(quick: boolean): { topics: number; partitions: number; perRequest: number } {
+  return { topics: quick ? 10 : 100, partitions: 100, perRequest: 10 };
+}
+
+/**
+ * A fresh broker: CreateTopics of `topics` x `partitions` (RF=1, `perRequest` topics per
+ * request, one request after another), timed from the first request until every partition has
+ * a leader in Metadata; then RSS once the broker settled.
+ */
+async function measureManyPartitions(entry: string, dataDir: string, quick: boolean): Promise<Figure[]> {
+  const { topics, partitions, perRequest } = manyPartitions(quick);
+  const total = topics * partitions;
+  const what = `${total.toLocaleString('en-US')} partitions (${topics} topics x ${partitions}, RF=1)`;
+  const named = (metric: MetricId, value: number | null, name: string, note?: string): Figure => ({
+    ...figure(SECTION, 'Runnel', 'subject', metric, value, note),
+    name,
+  });
+  const logDir = await mkdtemp(join(dataDir, 'runnel-partitions-'));
+  let broker: BrokerProcess | undefined;
+  const admin = { target: undefined as RunnelClientTarget | undefined };
+  try {
+    broker = await startBuiltBroker(entry, logDir);
+    const target = new RunnelClientTarget({ bootstrap: broker.bootstrap, replicationFactor: 1 });
+    admin.target = target;
+    await withTimeout(target.connect(), 30_000, 'admin connect');
+    const names = Array.from({ length: topics }, (_, i) => `bench-many-${i}`);
+    const started = performance.now();
+    await withTimeout(
+      (async () => {
+        for (let i = 0; i < topics; i += perRequest) {
+          await target.createTopics(names.slice(i, i + perRequest), partitions);
+        }
+        await target.waitForLeaders(names, partitions);
+      })(),
+      quick ? 60_000 : 300_000,
+      `creating ${what}`,
+    );
+    const createMs = performance.now() - started;
+    await sleep(idleSettleMs(quick));
+    const rss = await rssBytes(broker.pid);
+    return [
+      named('partitions-create-ms', createMs, `time to create ${what}`),
+      named('partitions-rss-MB', rss === null ? null : rss / MB, `RSS with ${what}`),
+    ];
+  } catch (error) {
+    return [
+      named('partitions-create-ms', null, `time to create ${what}`, `failed: ${firstLineOf(error)}`),
+      named('partitions-rss-MB', null, `RSS with ${what}`, `failed: ${firstLineOf(error)}`),
+    ];
+  } finally {
+    await admin.target?.close().catch(() => undefined);
+    await broker?.stop();
+    await rm(logDir, { recursive: true, force: true });
+  }
+}
+
+/** Start-up, idle RSS and the workload through every client on one built broker (RF=1). */
+async function measureOneBroker(
+  entry: string,
+  options: WorkloadOptions & { readonly dataDir: string; readonly quick: boolean },
+): Promise<Figure[]> {
+  const logDir = await mkdtemp(join(options.dataDir, 'runnel-'));
+  let broker: BrokerProcess | undefined;
+  try {
+    broker = await startBuiltBroker(entry, logDir);
+    await firstAckedProduce(broker.bootstrap, 30_000);
+    const firstProduceMs = performance.now() - broker.spawnedAt;
+    await sleep(idleSettleMs(options.quick));
+    const rss = await rssBytes(broker.pid);
+    const figures: Figure[] = [
+      figure(SECTION, 'Runnel', 'subject', 'process-ready-ms', broker.listeningMs),
+      figure(SECTION, 'Runnel', 'subject', 'first-produce-ms', firstProduceMs),
+      figure(
+        SECTION,
+        'Runnel',
+        'subject',
+        'idle-rss-MB',
+        rss === null ? null : rss / MB,
+        rss === null ? 'no /proc' : undefined,
+      ),
+    ];
+    const rf1 = { bootstrap: broker.bootstrap, replicationFactor: 1 };
+    const through = async (target: WorkloadTarget, source: string, o: WorkloadOptions, variant: WorkloadVariant) =>
+      figures.push(...(await step(`${source} ${variant}`, () => runThrough(target, source, o, variant))));
+    await through(new KafkajsTarget(rf1), 'Runnel/kafkajs', options, 'p16');
+    await through(new PlatformaticTarget(rf1), 'Runnel/platformatic', options, 'p16');
+    await through(new RunnelClientTarget(rf1), 'Runnel/client', options, 'p16');
+    const kcat = (source: string) => ({ section: SECTION, source, kind: 'subject' as const });
+    figures.push(...(await step('kcat p16', () => runKcatMaxRate(broker!.bootstrap, options, kcat('Runnel/kcat')))));
+    // The 100-partition topic: max rate only; in quick mode through the Runnel client and kcat only.
+    const wide = { ...options, partitions: WIDE_PARTITIONS };
+    if (!options.quick) {
+      await through(new KafkajsTarget(rf1), 'Runnel/kafkajs', wide, 'p100');
+      await through(new PlatformaticTarget(rf1), 'Runnel/platformatic', wide, 'p100');
+    }
+    await through(new RunnelClientTarget(rf1), 'Runnel/client', wide, 'p100');
+    figures.push(
+      ...(await step('kcat p100', () =>
+        runKcatMaxRate(broker!.bootstrap, wide, kcat('Runnel/kcat'), { variant: 'p100' }),
+      )),
+    );
+    return figures;
+  } finally {
+    await broker?.stop();
+    await rm(logDir, { recursive: true, force: true });
+  }
+}
+
+/** RF=3 on three built brokers, acks=all, min.insync.replicas=2: max rate through the Runnel client and kcat. */
+async function measureRf3(
+  entry: string,
+  options: WorkloadOptions & { readonly dataDir: string; readonly quick: boolean },
+): Promise<Figure[]> {
+  const root = await mkdtemp(join(options.dataDir, 'runnel-rf3-'));
+  const rf3 = { replicationFactor: 3, topicConfigs: { 'min.insync.replicas': '2' } };
+  const fail = (source: string, error: unknown) =>
+    (['produce-MBps-rf3', 'produce-rps-rf3'] as const).map((metric) =>
+      figure(SECTION, source, 'subject', metric, null, `failed: ${firstLineOf(error)}`),
+    );
+  let cluster: Awaited<ReturnType<typeof startBuiltCluster>> | undefined;
+  try {
+    cluster = await startBuiltCluster(entry, root, 3);
+    const bootstrap = cluster.bootstrap;
+    const figures = await runThrough(new RunnelClientTarget({ bootstrap, ...rf3 }), 'Runnel/client', options, 'rf3');
+    const admin = new RunnelClientTarget({ bootstrap, ...rf3 });
+    try {
+      await withTimeout(admin.connect(), 30_000, 'kcat admin connect');
+      const labels = { section: SECTION, source: 'Runnel/kcat', kind: 'subject' as const };
+      figures.push(
+        ...(await runKcatMaxRate(bootstrap, options, labels, {
+          variant: 'rf3',
+          topicAdmin: admin,
+          bytes: options.maxRateBytes / 8,
+        })),
+      );
+    } catch (error) {
+      figures.push(...fail('Runnel/kcat', error));
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+    return figures;
+  } catch (error) {
+    return [...fail('Runnel/client', error), ...fail('Runnel/kcat', error)];
+  } finally {
+    await cluster?.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+function setupLine(quick: boolean): string {
+  const many = manyPartitions(quick);
+  return (
+    'Runnel: the production build of the current sources (tools/build.mjs into the bench data dir; what `npm start` runs), ' +
+    '`node runnel.js start` in child processes, log dirs on the ./data disk, acks=all, no compression. ' +
+    'One broker (RF=1): kafkajs consumes through a consumer group; @platformatic/kafka and the Runnel client ' +
+    '(src/client, idempotent producer, linger.ms 0, batch.size 256 KiB) fetch their assigned partitions without a group; ' +
+    'kcat (librdkafka) measures max-rate produce and consume with a client that is not itself the limit (no peer ratios: ' +
+    'the peers are driven from Node). ' +
+    `100 partitions: max rate only, ${quick ? 'through the Runnel client and kcat only (quick mode)' : 'through every client'}. ` +
+    'RF=3: three brokers (each broker and controller, the short timeouts of the process-cluster tests), ' +
+    'min.insync.replicas=2, max rate through the Runnel client and kcat; the RF=3 goal compares each with its own RF=1 figure. ' +
+    'Start-up: spawn to the listening line, and to the first acknowledged produce (auto-created topic) on a second start ' +
+    '(V8 code cache written by the first). Idle RSS from /proc after settling, beside a plain node process. ' +
+    `Partitions: a fresh broker, ${many.topics} topics x ${many.partitions} partitions in CreateTopics of ${many.perRequest} topics each, ` +
+    `timed until every partition has a leader${quick ? ' (1,000 in quick mode; 10,000 in full mode)' : ''}; RSS after settling`
+  );
+}
 
 export async function runRunnelBench(
   options: WorkloadOptions & { readonly dataDir: string; readonly quick: boolean },
 ): Promise<{ figures: Figure[]; setup: string }> {
-  if (!brokerEntryExists()) {
+  let entry: string;
+  try {
+    entry = await step('build', () => runnelEntry(options.dataDir));
+  } catch (error) {
     return {
-      figures: placeholders('Runnel', NOT_BUILT),
-      setup: 'Runnel: skipped, src/broker/start.ts does not exist yet (every Runnel figure is n/a)',
+      figures: [missingSection(SECTION, 'Runnel', `the build failed: ${firstLineOf(error)}`)],
+      setup: 'Runnel: the build failed',
     };
   }
+  const figures: Figure[] = [];
+  // The first start after the build writes the V8 code cache; the partition-count broker is that start.
+  figures.push(...(await step('many partitions', () => measureManyPartitions(entry, options.dataDir, options.quick))));
+  figures.push(await step('idle node', () => nodeIdleRss(idleSettleMs(options.quick))));
   try {
-    const figures = await withRunnelBroker(options.dataDir, SECTION, async (broker) => {
-      await sleep(idleSettleMs(options.quick));
-      const rss = await rssBytes(broker.pid);
-      const measured: Figure[] = [
-        figure(SECTION, 'Runnel', 'subject', 'ready-ms', broker.readyMs),
-        figure(SECTION, 'Runnel', 'subject', 'process-ready-ms', broker.processReadyMs),
-        figure(
-          SECTION,
-          'Runnel',
-          'subject',
-          'idle-rss-MB',
-          rss === null ? null : rss / 1e6,
-          rss === null ? 'no /proc' : undefined,
-        ),
-      ];
-      const targetOptions = { bootstrap: broker.bootstrap, replicationFactor: 1 };
-      measured.push(...(await runThrough(new KafkajsTarget(targetOptions), 'Runnel/kafkajs', options)));
-      measured.push(...(await runThrough(new PlatformaticTarget(targetOptions), 'Runnel/platformatic', options)));
-      const kcatLabels = { section: SECTION, source: 'Runnel/kcat', kind: 'subject' as const };
-      measured.push(...(await runKcatMaxRate(broker.bootstrap, options, kcatLabels)));
-      return measured;
-    });
-    return { figures, setup: SETUP };
+    figures.push(...(await measureOneBroker(entry, options)));
   } catch (error) {
-    const message = error instanceof Error ? error.message.slice(0, 200) : String(error);
-    return { figures: placeholders('Runnel', `failed: ${message}`), setup: 'Runnel: the broker did not start' };
+    figures.push(missingSection(SECTION, 'Runnel', `the broker did not start: ${firstLineOf(error)}`));
   }
+  figures.push(...(await step('RF=3 cluster', () => measureRf3(entry, options))));
+  return { figures, setup: setupLine(options.quick) };
 }

@@ -1,7 +1,8 @@
 /**
- * What the workload driver needs from a system under test. One implementation per system:
- * NATS JetStream and Redis Streams (bench/peers/), Kafka-protocol brokers through kafkajs or
- * @platformatic/kafka (bench/workload/kafka.ts), which is how Runnel is measured.
+ * What the workload driver needs from a system under test. One implementation per system and
+ * client:
+ * NATS JetStream and Redis Streams (bench/peers/), Kafka-protocol brokers through kafkajs,
+ * @platformatic/kafka or the Runnel client (bench/workload/kafka.ts, runnel-client.ts).
  *
  * A "topic" has `partitions` independent ordered logs (Kafka partitions, JetStream subjects of
  * one stream, Redis stream keys). Records are opaque values; the driver puts its timestamps in
@@ -10,6 +11,11 @@
 export interface WorkloadTarget {
   /** Short name for messages: "nats", "redis", "kafkajs". */
   readonly name: string;
+  /**
+   * How to make the same target in another process (bench/workload/targets.ts). Without one
+   * (in-memory targets in tests), the latency phase runs both sides in this process.
+   */
+  readonly spec?: TargetSpec;
   connect(): Promise<void>;
   createTopic(topic: string, partitions: number): Promise<void>;
   /** Frees what the topic holds; best effort. */
@@ -27,3 +33,17 @@ export interface WorkloadTarget {
 export interface ConsumerHandle {
   stop(): Promise<void>;
 }
+
+/** Kafka-protocol targets: the address and what topics are created with. */
+export interface KafkaTargetOptions {
+  readonly bootstrap: string;
+  readonly replicationFactor: number;
+  /** Topic configs given at creation (min.insync.replicas); Runnel client target only. */
+  readonly topicConfigs?: Readonly<Record<string, string>>;
+}
+
+/** A target as data, so that a child process can connect the same client to the same system. */
+export type TargetSpec =
+  | { readonly kind: 'nats'; readonly port: number }
+  | { readonly kind: 'redis'; readonly port: number }
+  | ({ readonly kind: 'kafkajs' | 'platformatic' | 'runnel-client' } & KafkaTargetOptions);
