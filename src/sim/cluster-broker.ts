@@ -5,7 +5,10 @@
  * flushed), driven the way the broker's replica manager drives it:
  *
  * - lifecycle: register with the controller (a new incarnation per life), heartbeat, and
- *   fetch the metadata log; the image is rebuilt by replay, and partitions are reconciled
+ *   fetch the metadata log. With a controller quorum, requests go to the controller the
+ *   broker believes active: it follows the leader hints of metadata fetch answers (a newer
+ *   epoch wins) and moves to the next controller on NOT_CONTROLLER or when its heartbeats
+ *   go unanswered; the image is rebuilt by replay, and partitions are reconciled
  *   (become leader / follower / neither) only once the broker caught up with the log end
  *   it was told about, as a Kafka broker waits for its initial catch-up;
  * - leader: appends acks=-1 produce batches, parks them until the high watermark passes
@@ -73,6 +76,8 @@ export interface BrokerSettings {
   /** replica.fetch.max.bytes (small values make a follower catch up over several fetches). */
   replicaFetchMaxBytes: number;
   bug: PlantedBug;
+  /** The controller node ids (one, or the voters of the controller quorum). */
+  controllerIds?: readonly number[];
 }
 
 interface ProduceWaiter {
@@ -109,6 +114,11 @@ export class SimBroker {
   private incarnationId = '';
   private registerSentAtMs = Number.NEGATIVE_INFINITY;
   private lastHeartbeatMs = Number.NEGATIVE_INFINITY;
+  /** The controller this broker sends its requests to, and the Raft epoch it learned that in. */
+  controllerId = CONTROLLER_ID;
+  private controllerEpoch = -1;
+  /** Heartbeats sent since the last answer (too many: try another controller). */
+  private unansweredHeartbeats = 0;
   leaders = new Map<number, LeaderState>();
   followers = new Map<number, FollowerState>();
   /** Partitions this broker stopped following after a storage error, by leader epoch. */
@@ -181,6 +191,7 @@ export class SimBroker {
     this.registerSentAtMs = Number.NEGATIVE_INFINITY;
     this.lastHeartbeatMs = Number.NEGATIVE_INFINITY;
     this.metadataFetchSentAtMs = Number.NEGATIVE_INFINITY;
+    this.unansweredHeartbeats = 0;
     this.logs = new Map();
     this.onShutdownGranted = undefined;
     const config = logConfig({ segmentBytes: SEGMENT_BYTES, retentionMs: -1 });
@@ -244,15 +255,23 @@ export class SimBroker {
 
   // ---- outgoing requests ------------------------------------------------------------
 
+  /** Moves to the next controller (NOT_CONTROLLER, or no answer); no-op with one controller. */
+  private nextController(): void {
+    const ids = this.settings.controllerIds ?? [CONTROLLER_ID];
+    if (ids.length < 2) return;
+    this.controllerId = ids[(ids.indexOf(this.controllerId) + 1) % ids.length]!;
+  }
+
   private async tick(): Promise<void> {
     const now = this.nowMs;
     const s = this.settings;
     if (this.brokerEpoch < 0) {
       if (now - this.registerSentAtMs >= s.requestTimeoutMs) {
+        if (this.registerSentAtMs !== Number.NEGATIVE_INFINITY) this.nextController();
         this.registerSentAtMs = now;
         this.send({
           from: this.id,
-          to: CONTROLLER_ID,
+          to: this.controllerId,
           type: 'register',
           request: {
             brokerId: this.id,
@@ -269,9 +288,13 @@ export class SimBroker {
       }
     } else if (now - this.lastHeartbeatMs >= s.heartbeatIntervalMs) {
       this.lastHeartbeatMs = now;
+      if (++this.unansweredHeartbeats > 4) {
+        this.unansweredHeartbeats = 0;
+        this.nextController();
+      }
       this.send({
         from: this.id,
-        to: CONTROLLER_ID,
+        to: this.controllerId,
         type: 'heartbeat',
         request: {
           brokerId: this.id,
@@ -311,7 +334,7 @@ export class SimBroker {
 
   private sendMetadataFetch(): void {
     this.metadataFetchSentAtMs = this.nowMs;
-    this.send({ from: this.id, to: CONTROLLER_ID, type: 'metadataFetch', fromOffset: this.image.offset + 1 });
+    this.send({ from: this.id, to: this.controllerId, type: 'metadataFetch', fromOffset: this.image.offset + 1 });
   }
 
   private sendAlterPartitions(): void {
@@ -325,7 +348,7 @@ export class SimBroker {
       this.stats.alterPartitions++;
       this.send({
         from: this.id,
-        to: CONTROLLER_ID,
+        to: this.controllerId,
         type: 'alterPartition',
         correlationId,
         request: {
@@ -384,6 +407,7 @@ export class SimBroker {
   private async handle(m: ClusterMessage): Promise<void> {
     switch (m.type) {
       case 'registerResponse':
+        if (m.response.errorCode === ErrorCode.NOT_CONTROLLER && m.from === this.controllerId) this.nextController();
         if (m.incarnationId === this.incarnationId && this.brokerEpoch < 0 && m.response.errorCode === ErrorCode.NONE) {
           this.brokerEpoch = Number(m.response.brokerEpoch);
           this.lastHeartbeatMs = Number.NEGATIVE_INFINITY;
@@ -391,6 +415,8 @@ export class SimBroker {
         return;
       case 'heartbeatResponse':
         if (m.brokerEpoch !== this.brokerEpoch) return;
+        this.unansweredHeartbeats = 0;
+        if (m.response.errorCode === ErrorCode.NOT_CONTROLLER && m.from === this.controllerId) this.nextController();
         if (m.response.errorCode === ErrorCode.STALE_BROKER_EPOCH) {
           // The controller no longer knows this epoch: register again.
           this.brokerEpoch = -1;
@@ -441,6 +467,11 @@ export class SimBroker {
   }
 
   private async onMetadata(m: MessageOf<'metadataFetchResponse'>): Promise<void> {
+    const hint = m.leaderHint;
+    if (hint !== undefined && hint.leaderId >= 0 && hint.epoch > this.controllerEpoch) {
+      this.controllerEpoch = hint.epoch;
+      this.controllerId = hint.leaderId;
+    }
     if (m.fromOffset !== this.image.offset + 1) return;
     if (m.records.length > 0) {
       this.image = replay(this.image, m.records).image;
@@ -543,6 +574,7 @@ export class SimBroker {
       if (leader === undefined || leader.leaderEpoch !== inFlight.leaderEpoch) return;
       const pd = m.response.topics[0]?.partitions.find((x) => x.partitionIndex === pid);
       if (m.response.errorCode !== ErrorCode.NONE || pd === undefined) {
+        if (m.response.errorCode === ErrorCode.NOT_CONTROLLER && m.from === this.controllerId) this.nextController();
         leader.onAlterPartitionFailed();
         return;
       }

@@ -15,8 +15,12 @@ import type { BrokerRegistrationRequest } from '../protocol/generated/broker-reg
 import type { BrokerRegistrationResponse } from '../protocol/generated/broker-registration-response.ts';
 import type { FetchRequest } from '../protocol/generated/fetch-request.ts';
 import type { FetchResponsePartitionData } from '../protocol/generated/fetch-response.ts';
+import type { RaftMessage } from '../raft/types.ts';
 
-/** Node ids on the simulated network: brokers are 1..n. */
+/**
+ * Node ids on the simulated network: brokers are 1..n; the controller is 100, or with a
+ * controller quorum (cluster-quorum.ts) the voters are 100, 101, 102.
+ */
 export const CONTROLLER_ID = 100;
 export const PRODUCER_ID = 200;
 export const CONSUMER_ID = 201;
@@ -55,7 +59,15 @@ export type ClusterMessage = Base &
     | { type: 'heartbeatResponse'; brokerEpoch: number; response: BrokerHeartbeatResponse }
     /** The broker's metadata log fetch: records from `fromOffset` on. */
     | { type: 'metadataFetch'; fromOffset: number }
-    | { type: 'metadataFetchResponse'; fromOffset: number; records: CommittedRecord[] }
+    | {
+        type: 'metadataFetchResponse';
+        fromOffset: number;
+        records: CommittedRecord[];
+        /** With a controller quorum: the Raft leader and epoch the answering node knows. */
+        leaderHint?: { leaderId: number; epoch: number };
+      }
+    /** Controller quorum: a Raft RPC between controller nodes. */
+    | { type: 'raft'; raft: RaftMessage }
     | { type: 'alterPartition'; request: AlterPartitionRequest; correlationId: number }
     | { type: 'alterPartitionResponse'; response: AlterPartitionResponse; correlationId: number }
     /** A follower's Fetch; fetchOffsets by partition (what each entry asked from). */

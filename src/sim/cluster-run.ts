@@ -14,21 +14,29 @@
  * (drops, duplicates, long jitter, so reordering); a slow disk (slow handling, rare
  * flushes). The network drops, duplicates and reorders a little all the time.
  *
+ * With `controllers: 3` the controller is a quorum of three simulated controller nodes, each
+ * a real RaftNode on the simulated network and disks, the metadata log being the Raft log
+ * (cluster-quorum.ts); the Raft invariants are checked on it too, and faults hit any of the
+ * three (a crash loses what a node had not fsynced).
+ *
  * Everything random comes from one seeded generator in a fixed order, so a seed replays
  * the same event trace (traceHash).
  */
 import type { Random } from '../env/random.ts';
 import { seededRandom } from '../env/random.ts';
+import type { MetadataImage } from '../metadata/image.ts';
 import type { MetadataMessage } from '../metadata/metadata-log.ts';
 import { MetadataRecordType as R } from '../protocol/generated/metadata-records.ts';
+import { wireRoundTrip } from '../raft/wire.ts';
 import { type PlantedBug, SimBroker } from './cluster-broker.ts';
 import { SimConsumer, SimProducer } from './cluster-clients.ts';
 import { SimController } from './cluster-controller.ts';
 import { ClusterChecker } from './cluster-invariants.ts';
 import { type ClusterMessage, CONSUMER_ID, CONTROLLER_ID, PRODUCER_ID } from './cluster-messages.ts';
+import { type ControllerBug, QuorumChecker, SimQuorumController } from './cluster-quorum.ts';
 import { TXN_COORDINATOR_ID, type TxnBug, TxnSim, type TxnSimStats } from './cluster-txn.ts';
 import { clusterWireRoundTrip } from './cluster-wire.ts';
-import { InvariantViolation } from './invariants.ts';
+import { InvariantChecker, InvariantViolation } from './invariants.ts';
 import { SimNetwork } from './network.ts';
 import { Scheduler } from './scheduler.ts';
 
@@ -52,6 +60,10 @@ export interface ClusterSimOptions {
   txn?: boolean;
   /** A planted bug of the transaction side (with txn). */
   txnBug?: TxnBug;
+  /** 1 (default): one simulated controller process; 3: a Raft quorum of controllers (cluster-quorum.ts). */
+  controllers?: 1 | 3;
+  /** A planted bug of the controller quorum (with controllers: 3). */
+  controllerBug?: ControllerBug;
 }
 
 export interface ClusterSimResult {
@@ -69,6 +81,9 @@ export interface ClusterSimResult {
   crashes: number;
   powerLosses: number;
   controllerCrashes: number;
+  /** With a controller quorum: times a node became the active controller, metadata batches committed. */
+  controllerActivations?: number;
+  metadataBatches?: number;
   /** Partitions a follower stopped following after a storage error (Kafka's failed partitions). */
   failedFollowers: number;
   /** DeleteRecords that moved a log start. */
@@ -99,7 +114,10 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   const livenessBoundMs = options.livenessBoundMs ?? 15_000;
   const maxSteps = options.maxSteps ?? 0;
   const brokerIds = [1, 2, 3];
-  const all = [...brokerIds, CONTROLLER_ID];
+  const quorum = options.controllers === 3;
+  const controllerIds = quorum ? [CONTROLLER_ID, CONTROLLER_ID + 1, CONTROLLER_ID + 2] : [CONTROLLER_ID];
+  const isController = (id: number): boolean => id >= CONTROLLER_ID && id < CONTROLLER_ID + controllerIds.length;
+  const all = [...brokerIds, ...controllerIds];
   const scheduler = new Scheduler();
   const trace: string[] = [];
   const tail = options.traceTail ?? 0;
@@ -113,6 +131,9 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   if (tail) checker.onCommit = (pid, d) => note(`committed p${pid} ${d}`);
   const brokers: SimBroker[] = [];
   let controller: SimController | undefined;
+  const quorumNodes: SimQuorumController[] = [];
+  let raftChecker: InvariantChecker | undefined;
+  let quorumChecker: QuorumChecker | undefined;
   let producer: SimProducer | undefined;
   let consumer: SimConsumer | undefined;
   let txn: TxnSim | undefined;
@@ -121,8 +142,13 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     random,
     { baseDelayMs: 1, jitterMs: 4, dropRate: 0.005, duplicateRate: 0.005 },
     (delivered) => {
-      const m = options.wire ? clusterWireRoundTrip(delivered, TOPIC, TOPIC_ID) : delivered;
+      let m = options.wire ? clusterWireRoundTrip(delivered, TOPIC, TOPIC_ID) : delivered;
+      if (options.wire && m.type === 'raft') m = { ...m, raft: wireRoundTrip(m.raft) };
       if (tail) note(`deliver ${describeMessage(m)}`);
+      if (quorum) {
+        if (isController(m.to)) return quorumNodes[m.to - CONTROLLER_ID]!.receive(m);
+        if (m.to < CONTROLLER_ID) quorumChecker!.onDeliverToBroker(m);
+      }
       if (m.to === CONTROLLER_ID) return controller!.receive(m);
       if (m.to === PRODUCER_ID) return producer!.receive(m);
       if (m.to === CONSUMER_ID) return consumer!.receive(m);
@@ -167,15 +193,44 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
       record: { resourceType: 2, resourceName: TOPIC, name: 'unclean.leader.election.enable', value: 'true' },
     });
   }
-  controller = new SimController(
-    scheduler,
-    send,
-    { sessionTimeoutMs: 600, fenceCheckMs: 100, election: { uncleanLeaderElectionEnable: false } },
-    CLUSTER_ID,
-    bootstrap,
-  );
-  controller.onImage = (image) => checker.onControllerImage(image);
-  checker.onControllerImage(controller.image);
+  const controllerSettings = {
+    sessionTimeoutMs: 600,
+    fenceCheckMs: 100,
+    election: { uncleanLeaderElectionEnable: false },
+  };
+  if (quorum) {
+    quorumChecker = new QuorumChecker(CLUSTER_ID);
+    quorumChecker.onImage = (image) => checker.onControllerImage(image);
+    for (const id of controllerIds) {
+      const q = new SimQuorumController(
+        id,
+        controllerIds,
+        scheduler,
+        random,
+        send,
+        controllerSettings,
+        CLUSTER_ID,
+        bootstrap,
+        quorumChecker,
+        options.controllerBug ?? 'none',
+        (node, batches) => raftChecker?.onCommit(node, batches),
+      );
+      q.node.clockRate = 0.95 + random.next() * 0.1;
+      q.node.clockOffsetMs = random.int(1_000_000);
+      quorumNodes.push(q);
+    }
+    raftChecker = new InvariantChecker(
+      quorumNodes.map((q) => q.node),
+      controllerIds,
+    );
+  } else {
+    controller = new SimController(scheduler, send, controllerSettings, CLUSTER_ID, bootstrap);
+    controller.onImage = (image) => checker.onControllerImage(image);
+    checker.onControllerImage(controller.image);
+  }
+  /** The controller's image: with a quorum, what the committed metadata log replays to. */
+  const controllerImage = (): MetadataImage => (quorum ? quorumChecker!.image : controller!.image);
+  const controllersUp = (): boolean => (quorum ? quorumNodes.every((q) => q.up) : controller!.up);
   const brokerSettings = {
     clusterId: CLUSTER_ID,
     topic: TOPIC,
@@ -190,6 +245,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     replicaFetchBackoffMs: 100,
     replicaFetchMaxBytes: random.int(2) === 0 ? 1_048_576 : 200 + random.int(1500),
     bug: options.bug ?? 'none',
+    controllerIds,
   };
   for (const id of brokerIds) brokers.push(new SimBroker(id, scheduler, random, send, brokerSettings));
   if (options.txn) {
@@ -228,13 +284,13 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   let activeFaults = 0;
   let failing: SimBroker | undefined;
   const isrComplete = (): boolean => {
-    const topic = controller!.image.topicsByName.get(TOPIC);
+    const topic = controllerImage().topicsByName.get(TOPIC);
     if (topic === undefined) return false;
     for (const p of topic.partitions.values()) if (p.isr.length < p.replicas.length) return false;
     return true;
   };
   const powerLossAllowed = (): boolean =>
-    failing === undefined && activeFaults === 0 && controller!.up && brokers.every((b) => b.up) && isrComplete();
+    failing === undefined && activeFaults === 0 && controllersUp() && brokers.every((b) => b.up) && isrComplete();
   /** Schedules the end of a fault. */
   const healLater = (afterMs: number, node: number, heal: () => void): void => {
     activeFaults++;
@@ -251,12 +307,29 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     const other = all[random.int(all.length)]!;
     const duration = 200 + random.int(3000);
     scheduler.schedule(at, EVENT_FAULT, target, () => {
-      const b = target === CONTROLLER_ID ? undefined : brokers[target - 1]!;
+      const b = isController(target) ? undefined : brokers[target - 1]!;
       if (failing?.up && isrComplete()) failing = undefined;
       if (failing !== undefined && (b !== failing || kind >= 3)) return;
       switch (kind) {
         case 0:
         case 1:
+          if (b === undefined && quorum) {
+            // A controller node crashes: what it had not fsynced is lost (torn tails kept at random).
+            const q = quorumNodes[target - CONTROLLER_ID]!;
+            if (!q.up) return;
+            note(`crash controller ${target}`);
+            controllerCrashes++;
+            q.crash();
+            activeFaults++;
+            scheduler.schedule(scheduler.nowMs + duration, EVENT_RESTART, target, async () => {
+              activeFaults--;
+              if (q.up) return;
+              note(`restart controller ${target}`);
+              await q.start();
+              raftChecker!.onRestart(q.node);
+            });
+            return;
+          }
           if (b === undefined) {
             if (!controller!.up) return;
             note('crash controller');
@@ -353,6 +426,15 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
           });
         }
         case 8: {
+          if (b === undefined && quorum) {
+            const q = quorumNodes[target - CONTROLLER_ID]!;
+            note(`slow disk controller ${target}`);
+            q.node.diskProfile = { syncBaseMs: 20, syncJitterMs: 150 };
+            healLater(duration, target, () => {
+              q.node.diskProfile = { syncBaseMs: 1, syncJitterMs: 3 };
+            });
+            return;
+          }
           const slow = b ?? brokers[random.int(brokers.length)]!;
           note(`slow disk ${slow.id}`);
           slow.slowMs = 20 + random.int(150);
@@ -390,7 +472,8 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     messages: 0,
   };
   try {
-    controller.start();
+    if (quorum) for (const q of quorumNodes) await q.start();
+    else controller!.start();
     for (const b of brokers) await b.start();
     producer.produceUntilMs = faultPhaseMs;
     producer.start();
@@ -400,6 +483,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     const runUntil = async (untilMs: number, stop?: () => boolean): Promise<boolean> => {
       while (!limitReached()) {
         if (!(await scheduler.step(untilMs))) return false;
+        raftChecker?.check();
         await checker.checkBrokers(brokers);
         await txn?.checker.check(brokers);
         if (stop?.()) return true;
@@ -410,7 +494,15 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     if (!limitReached()) {
       network.healAll();
       network.defaults = { ...network.defaults, dropRate: 0, duplicateRate: 0 };
-      if (!controller.up) controller.start();
+      if (quorum) {
+        for (const q of quorumNodes) {
+          q.node.diskProfile = { syncBaseMs: 1, syncJitterMs: 3 };
+          if (!q.up) {
+            await q.start();
+            raftChecker!.onRestart(q.node);
+          }
+        }
+      } else if (!controller!.up) controller!.start();
       for (const b of brokers) {
         b.slowMs = 0;
         b.flushIntervalMs = 300;
@@ -432,11 +524,18 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
         producer!.lastAckedCreatedAtMs.every((t) => t >= healedAt),
       );
       if (!live && !limitReached()) {
-        const image = controller.image.topicsByName.get(TOPIC);
+        const image = controllerImage().topicsByName.get(TOPIC);
         const states = [...(image?.partitions.values() ?? [])].map(
           (p) => `p${p.partitionId}: leader ${p.leader} e${p.leaderEpoch} isr [${p.isr}]`,
         );
-        const bs = brokers.map((b) => `b${b.id}: epoch ${b.brokerEpoch} fenced ${b.fenced}`);
+        const bs = brokers.map(
+          (b) => `b${b.id}: epoch ${b.brokerEpoch} fenced ${b.fenced} controller ${b.controllerId}`,
+        );
+        const cs = quorumNodes.map(
+          (q) =>
+            `c${q.id}: ${q.up ? `${q.node.raft?.stateName()}@${q.node.raft?.epoch()} active ${q.activeEpoch}` : 'down'}`,
+        );
+        bs.push(...cs);
         throw new InvariantViolation(
           `liveness: a partition acknowledged nothing within ${livenessBoundMs} ms of healing (${[...states, ...bs].join('; ')})`,
         );
@@ -444,6 +543,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
       // Let followers and the consumer catch up a little, then everything acknowledged is committed.
       await runUntil(scheduler.nowMs + 1000);
       checker.checkAllAcknowledgedCommitted();
+      raftChecker?.checkAllDurable();
       if (txn !== undefined) {
         // Transactions: no new one starts; every committed one becomes wholly visible.
         await txn.heal();
@@ -471,6 +571,10 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   result.crashes = crashes;
   result.powerLosses = powerLosses;
   result.controllerCrashes = controllerCrashes;
+  if (quorum) {
+    result.controllerActivations = quorumNodes.reduce((n, q) => n + q.activations, 0);
+    result.metadataBatches = quorumChecker!.committedBatches;
+  }
   result.recordDeletions = deletions;
   for (const b of brokers) {
     result.controlledShutdowns += b.stats.shutdownsGranted;

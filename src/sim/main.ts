@@ -9,9 +9,13 @@
  * the same run. --bug NAME plants a bug in the cluster simulation (hw-is-leo,
  * ack-before-isr; with transactions lso-is-hw, prepare-not-durable) to watch the checker
  * catch it. --txn adds transactions to the cluster simulation (cluster-txn.ts).
+ * --controllers 3 puts the cluster simulation's controller on a simulated Raft quorum of
+ * three controller nodes (cluster-quorum.ts); --bug controller-acts-early (implies it)
+ * plants a controller bug there.
  */
 
 import type { PlantedBug } from './cluster-broker.ts';
+import type { ControllerBug } from './cluster-quorum.ts';
 import { type ClusterSimResult, runClusterSeed } from './cluster-run.ts';
 import type { TxnBug } from './cluster-txn.ts';
 import type { SimResult } from './run.ts';
@@ -22,6 +26,8 @@ interface Args {
   bug: PlantedBug;
   txn: boolean;
   txnBug: TxnBug;
+  controllers: 1 | 3;
+  controllerBug: ControllerBug;
   seeds: number;
   seed?: number;
   first: number;
@@ -37,6 +43,8 @@ function parseArgs(argv: string[]): Args {
     bug: 'none',
     txn: false,
     txnBug: 'none',
+    controllers: 1,
+    controllerBug: 'none',
     seeds: 100,
     first: 1,
     steps: 0,
@@ -57,12 +65,15 @@ function parseArgs(argv: string[]): Args {
       args.sim = v;
     } else if (a === '--bug') {
       const v = argv[++i];
-      if (v === 'lso-is-hw' || v === 'prepare-not-durable' || v === 'lso-ignores-unreplicated') {
+      if (v === 'controller-acts-early') {
+        args.controllers = 3;
+        args.controllerBug = v;
+      } else if (v === 'lso-is-hw' || v === 'prepare-not-durable' || v === 'lso-ignores-unreplicated') {
         args.txn = true;
         args.txnBug = v;
       } else if (v !== 'none' && v !== 'hw-is-leo' && v !== 'ack-before-isr') {
         throw new Error(
-          '--bug wants hw-is-leo, ack-before-isr, lso-is-hw, lso-ignores-unreplicated or prepare-not-durable',
+          '--bug wants hw-is-leo, ack-before-isr, lso-is-hw, lso-ignores-unreplicated, prepare-not-durable or controller-acts-early',
         );
       } else args.bug = v;
     } else if (a === '--seeds') args.seeds = value();
@@ -71,11 +82,15 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--steps') args.steps = value();
     else if (a === '--voters') args.voters = Math.max(1, value());
     else if (a === '--wire') args.wire = true;
-    else if (a === '--txn') args.txn = true;
+    else if (a === '--controllers') {
+      const v = value();
+      if (v !== 1 && v !== 3) throw new Error('--controllers wants 1 or 3');
+      args.controllers = v;
+    } else if (a === '--txn') args.txn = true;
     else if (a === '--verbose' || a === '-v') args.verbose = true;
     else if (a === '--help' || a === '-h') {
       console.log(
-        'usage: npm run sim -- [--sim raft|cluster|all] [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--wire] [--txn] [--bug hw-is-leo|ack-before-isr|lso-is-hw|lso-ignores-unreplicated|prepare-not-durable] [--verbose]',
+        'usage: npm run sim -- [--sim raft|cluster|all] [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--wire] [--txn] [--controllers 1|3] [--bug hw-is-leo|ack-before-isr|lso-is-hw|lso-ignores-unreplicated|prepare-not-durable|controller-acts-early] [--verbose]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -96,6 +111,9 @@ function describeCluster(r: ClusterSimResult): string {
     `committed ${r.committed} acked ${r.acknowledged} consumed ${r.consumed} leaders ${r.leaderChanges} ` +
     `truncations ${r.truncations} shrinks ${r.isrShrinks} crashes ${r.crashes} power ${r.powerLosses} ` +
     `controller ${r.controllerCrashes} shutdowns ${r.controlledShutdowns} deletions ${r.recordDeletions} msgs ${r.messages}` +
+    (r.controllerActivations === undefined
+      ? ''
+      : ` activations ${r.controllerActivations} metadata batches ${r.metadataBatches}`) +
     (r.txn === undefined
       ? ''
       : ` txns ${r.txn.txnsBegun} committed ${r.txn.txnsCommitted} aborted ${r.txn.txnsAborted} fenced ${r.txn.fenced} ` +
@@ -106,6 +124,11 @@ function describeCluster(r: ClusterSimResult): string {
 async function mainCluster(args: Args): Promise<void> {
   const bugFlag =
     (args.bug !== 'none' ? ` --bug ${args.bug}` : '') +
+    (args.controllerBug !== 'none'
+      ? ` --bug ${args.controllerBug}`
+      : args.controllers === 3
+        ? ' --controllers 3'
+        : '') +
     (args.txnBug !== 'none' ? ` --bug ${args.txnBug}` : args.txn ? ' --txn' : '');
   const stepsFlag = `${args.steps ? ` --steps ${args.steps}` : ''}${args.wire ? ' --wire' : ''}`;
   if (args.seed !== undefined) {
@@ -116,6 +139,8 @@ async function mainCluster(args: Args): Promise<void> {
       wire: args.wire,
       txn: args.txn,
       txnBug: args.txnBug,
+      controllers: args.controllers,
+      controllerBug: args.controllerBug,
       traceTail: args.verbose ? 400 : 0,
     });
     if (r.trace) for (const line of r.trace) console.log(line);
@@ -153,6 +178,8 @@ async function mainCluster(args: Args): Promise<void> {
       wire: args.wire,
       txn: args.txn,
       txnBug: args.txnBug,
+      controllers: args.controllers,
+      controllerBug: args.controllerBug,
     });
     steps += r.steps;
     for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r[k];

@@ -19,7 +19,7 @@ import { memoryDisk } from '../env/disk-memory.ts';
 import type { Random } from '../env/random.ts';
 import type { RaftConfig } from '../raft/config.ts';
 import type { RaftLog } from '../raft/log.ts';
-import { RaftAppendError, RaftNode } from '../raft/raft.ts';
+import { RaftAppendError, type RaftListener, RaftNode } from '../raft/raft.ts';
 import { RaftStore } from '../raft/store.ts';
 import type { LeaderAndEpoch, LogBatch, RaftMessage, SnapshotId } from '../raft/types.ts';
 import type { SimProcess } from './process.ts';
@@ -85,6 +85,7 @@ export class SimRaftNode implements SimProcess<RaftMessage> {
   /** Take a snapshot every this many applied records (0: never). */
   snapshotEveryRecords: number;
   private sinceSnapshot = 0;
+  private readonly makeListener: (() => RaftListener) | undefined;
   /** Filler so snapshots span several FetchSnapshot chunks. */
   snapshotPadBytes: number;
 
@@ -95,9 +96,19 @@ export class SimRaftNode implements SimProcess<RaftMessage> {
     private readonly random: Random,
     private readonly sendOut: (m: RaftMessage) => void,
     private readonly hooks: SimNodeHooks,
-    options: { diskProfile: DiskProfile; snapshotEveryRecords: number; snapshotPadBytes: number },
+    options: {
+      diskProfile: DiskProfile;
+      snapshotEveryRecords: number;
+      snapshotPadBytes: number;
+      /**
+       * A second listener made for each life (the cluster simulation's metadata state machine
+       * on the controller quorum); it hears every call after the node's own state machine.
+       */
+      listener?: () => RaftListener;
+    },
   ) {
     this.diskProfile = options.diskProfile;
+    this.makeListener = options.listener;
     this.snapshotEveryRecords = options.snapshotEveryRecords;
     this.snapshotPadBytes = options.snapshotPadBytes;
   }
@@ -121,10 +132,17 @@ export class SimRaftNode implements SimProcess<RaftMessage> {
     this.busy = false;
     this.inbox = [];
     this.outbox = [];
+    const extra = this.makeListener?.();
     raft.register({
-      handleCommit: (batches) => this.apply(batches),
-      handleLoadSnapshot: (id, data) => this.loadSnapshot(id, data),
-      handleLeaderChange: (_le: LeaderAndEpoch) => undefined,
+      handleCommit: (batches) => {
+        this.apply(batches);
+        extra?.handleCommit(batches);
+      },
+      handleLoadSnapshot: (id, data) => {
+        this.loadSnapshot(id, data);
+        extra?.handleLoadSnapshot(id, data);
+      },
+      handleLeaderChange: (le: LeaderAndEpoch) => extra?.handleLeaderChange(le),
     });
     await this.step(() => undefined);
   }
