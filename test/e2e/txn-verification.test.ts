@@ -187,6 +187,12 @@ void describe('transaction verification (KIP-890 part 1) over the wire', { timeo
     });
     assert.equal(end.errorCode, ErrorCode.NONE);
     await waitFor(() => partition.log.logEndOffset() === 2, 'the ABORT marker');
+    // Until the coordinator has written CompleteAbort it answers CONCURRENT_TRANSACTIONS
+    // (produce: NOT_ENOUGH_REPLICAS, retriable); wait for the end of the abort.
+    await waitFor(
+      async () => (await on.services.transactions.describe(id)).transactionState === 'CompleteAbort',
+      'CompleteAbort',
+    );
     // A late write of the aborted transaction (no new AddPartitionsToTxn): refused.
     const late = await produceTxn(raw, id, 'hang', txnBatch(p.producerId, p.epoch, 1, 'late'));
     assert.equal(late.errorCode, ErrorCode.INVALID_TXN_STATE);
