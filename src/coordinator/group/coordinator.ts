@@ -173,11 +173,15 @@ export class GroupCoordinator implements GroupCoordinatorService {
   private applyImage(image: MetadataImage): void {
     if (this.closed) return;
     const topic = image.topicsByName.get(GROUP_METADATA_TOPIC);
-    const led = new Set<number>();
-    for (const p of topic?.partitions.values() ?? []) if (p.leader === this.options.nodeId) led.add(p.partitionId);
-    for (const partition of led) {
+    const led = new Map<number, number>();
+    for (const p of topic?.partitions.values() ?? []) {
+      if (p.leader === this.options.nodeId) led.set(p.partitionId, p.leaderEpoch);
+    }
+    for (const [partition, leaderEpoch] of led) {
       if (this.runtime.status(partition) === 'absent' && !this.loads.has(partition)) {
-        this.loadShard(partition).catch((err: unknown) => this.options.onError?.(err, `load ${partition}`));
+        this.loadShard(partition, leaderEpoch).catch((err: unknown) =>
+          this.options.onError?.(err, `load ${partition}`),
+        );
       }
     }
     for (const partition of this.runtime.partitions()) {
@@ -185,11 +189,14 @@ export class GroupCoordinator implements GroupCoordinatorService {
     }
   }
 
-  /** Loads one shard (replay of its partition); also used by tests without metadata. */
-  loadShard(partition: number): Promise<void> {
+  /**
+   * Loads one shard (replay of its partition) once the local replica leads it at
+   * `leaderEpoch` (-1: any); also used by tests without metadata.
+   */
+  loadShard(partition: number, leaderEpoch = -1): Promise<void> {
     const existing = this.loads.get(partition);
     if (existing !== undefined) return existing;
-    const run = this.runtime.load(partition).finally(() => this.loads.delete(partition));
+    const run = this.runtime.load(partition, leaderEpoch).finally(() => this.loads.delete(partition));
     this.loads.set(partition, run);
     return run;
   }

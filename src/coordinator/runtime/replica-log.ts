@@ -40,6 +40,12 @@ export class ReplicaCoordinatorLog implements CoordinatorLog {
     return found.partition ?? found.errorCode;
   }
 
+  /** The local replica leads at leaderEpoch or later: the replica manager has applied the change (no follower append left). */
+  isLeader(partition: number, leaderEpoch: number): boolean {
+    const p = this.options.replicas.getPartition(this.options.topic, partition);
+    return p?.isLeader() === true && p.leaderEpoch >= leaderEpoch;
+  }
+
   append(
     partition: number,
     records: readonly SerializedRecord[],

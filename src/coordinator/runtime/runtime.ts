@@ -73,6 +73,13 @@ export interface CoordinatorLog {
     nowMs: number,
     producer?: TxnProducer,
   ): Promise<PipelinedAppendOutcome>;
+  /**
+   * Optional: whether this node's replica of `partition` leads it at `leaderEpoch` or a later
+   * epoch (-1: any) and takes no more follower appends. A broker applies a leadership change
+   * asynchronously after the metadata naming it leader, so loading waits for this before it
+   * reads the log (a read before could miss a follower append still landing).
+   */
+  isLeader?(partition: number, leaderEpoch: number): boolean;
   /** Appends a transaction marker (a control batch) to `partition`; resolves once committed. */
   appendMarker?(partition: number, marker: TxnMarker, nowMs: number): Promise<LogAppendOutcome>;
   /**
@@ -167,6 +174,8 @@ class ShardHolder<S> {
   lastCommit: Promise<number> = Promise.resolve(0);
   /** Set when an uncommitted write failed: this holder's state is being dropped. */
   failed = false;
+  /** Ends a load's wait for the local replica's leadership (the holder is dropped). */
+  stopWaiting: (() => void) | undefined;
   readonly timers = new Map<string, Timer>();
   constructor(readonly partition: number) {}
 }
@@ -211,14 +220,22 @@ export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
     return [...this.shards.keys()];
   }
 
-  /** Replays the partition's log into a new shard; operations get COORDINATOR_LOAD_IN_PROGRESS meanwhile. */
-  async load(partition: number): Promise<void> {
+  /**
+   * Replays the partition's log into a new shard; operations get COORDINATOR_LOAD_IN_PROGRESS
+   * meanwhile. With a log that tells (`isLeader`), the replay starts once the local replica
+   * leads the partition at `leaderEpoch` (the metadata's; -1: any epoch).
+   */
+  async load(partition: number, leaderEpoch = -1): Promise<void> {
     if (this.closed || this.shards.has(partition)) return;
     const holder = new ShardHolder<S>(partition);
     holder.shard = this.options.newShard(this.contextFor(holder));
     this.shards.set(partition, holder);
     const { serde } = this.options;
     const run = holder.queue.then(async () => {
+      if (!(await this.waitLeader(holder, leaderEpoch))) {
+        if (this.shards.get(partition) === holder) this.shards.delete(partition);
+        return;
+      }
       try {
         await this.options.log.readAll(
           partition,
@@ -241,6 +258,37 @@ export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
     await run;
   }
 
+  /**
+   * Resolves true once the log says this node leads the partition at `leaderEpoch` (polled,
+   * backing off from 5 to 200 ms), false when the holder is dropped first.
+   */
+  private waitLeader(holder: ShardHolder<S>, leaderEpoch: number): Promise<boolean> {
+    const { log, clock } = this.options;
+    const current = () => !this.closed && this.shards.get(holder.partition) === holder;
+    if (log.isLeader === undefined || !current() || log.isLeader(holder.partition, leaderEpoch)) {
+      return Promise.resolve(current());
+    }
+    return new Promise<boolean>((resolve) => {
+      let cancel = (): void => {};
+      let delayMs = 5;
+      const done = (ok: boolean): void => {
+        cancel();
+        holder.stopWaiting = undefined;
+        resolve(ok);
+      };
+      const check = (): void => {
+        if (!current()) done(false);
+        else if (log.isLeader!(holder.partition, leaderEpoch)) done(true);
+        else {
+          cancel = clock.schedule(delayMs, check);
+          delayMs = Math.min(delayMs * 2, 200);
+        }
+      };
+      holder.stopWaiting = () => done(false);
+      check();
+    });
+  }
+
   /** Drops the shard (leadership moved): timers cancelled, parked requests answered by the shard. */
   async unload(partition: number): Promise<void> {
     this.reloading.delete(partition);
@@ -251,6 +299,7 @@ export class CoordinatorRuntime<S extends CoordinatorShard<R>, R> {
     const holder = this.shards.get(partition);
     if (holder === undefined) return;
     this.shards.delete(partition);
+    holder.stopWaiting?.();
     for (const t of holder.timers.values()) t.cancel();
     holder.timers.clear();
     const wasActive = holder.status === 'active';
