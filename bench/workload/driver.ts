@@ -378,6 +378,8 @@ export async function runWorkload(
   options: WorkloadOptions,
   labels: { section: string; source: string; kind: FigureKind },
   variant: WorkloadVariant = 'p16',
+  /** false: the max-rate phases only, even on 16 partitions (quick mode leaves some latency runs out). */
+  latency = true,
 ): Promise<Figure[]> {
   const make = (metric: Parameters<typeof figure>[3], value: number | null, note?: string) =>
     figure(labels.section, labels.source, labels.kind, metric, value, note);
@@ -425,7 +427,7 @@ export async function runWorkload(
   } finally {
     await deleteQuietly(target, maxTopic);
   }
-  if (variant !== 'p16') return figures;
+  if (variant !== 'p16' || !latency) return figures;
 
   const latencyTopic = `bench-lat-${suffix()}`;
   const latencyMetrics = ['e2e-rate-MBps', 'e2e-p50-ms', 'e2e-p99-ms', 'e2e-p999-ms', 'e2e-max-ms'] as const;

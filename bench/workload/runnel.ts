@@ -101,10 +101,11 @@ async function runThrough(
   source: string,
   options: WorkloadOptions,
   variant: WorkloadVariant = 'p16',
+  latency = true,
 ): Promise<Figure[]> {
   try {
     await withTimeout(target.connect(), 30_000, `${target.name}: connect`);
-    return await runWorkload(target, options, { section: SECTION, source, kind: 'subject' }, variant);
+    return await runWorkload(target, options, { section: SECTION, source, kind: 'subject' }, variant, latency);
   } catch (error) {
     const metrics: readonly MetricId[] =
       variant === 'p16' ? WORKLOAD_METRICS : [`produce-MBps-${variant}`, `consume-MBps-${variant}`];
@@ -213,10 +214,16 @@ async function measureOneBroker(
       ),
     ];
     const rf1 = { bootstrap: broker.bootstrap, replicationFactor: 1 };
-    const through = async (target: WorkloadTarget, source: string, o: WorkloadOptions, variant: WorkloadVariant) =>
-      figures.push(...(await step(`${source} ${variant}`, () => runThrough(target, source, o, variant))));
-    await through(new KafkajsTarget(rf1), 'Runnel/kafkajs', options, 'p16');
-    await through(new PlatformaticTarget(rf1), 'Runnel/platformatic', options, 'p16');
+    const through = async (
+      target: WorkloadTarget,
+      source: string,
+      o: WorkloadOptions,
+      variant: WorkloadVariant,
+      latency = true,
+    ) => figures.push(...(await step(`${source} ${variant}`, () => runThrough(target, source, o, variant, latency))));
+    // Quick mode measures latency through the Runnel client only (the Node-to-Node comparison).
+    await through(new KafkajsTarget(rf1), 'Runnel/kafkajs', options, 'p16', !options.quick);
+    await through(new PlatformaticTarget(rf1), 'Runnel/platformatic', options, 'p16', !options.quick);
     await through(new RunnelClientTarget(rf1), 'Runnel/client', options, 'p16');
     const kcat = (source: string) => ({ section: SECTION, source, kind: 'subject' as const });
     figures.push(...(await step('kcat p16', () => runKcatMaxRate(broker!.bootstrap, options, kcat('Runnel/kcat')))));
@@ -290,6 +297,8 @@ function setupLine(quick: boolean): string {
     'kcat (librdkafka) measures max-rate produce and consume with a client that is not itself the limit (no peer ratios: ' +
     'the peers are driven from Node). ' +
     `100 partitions: max rate only, ${quick ? 'through the Runnel client and kcat only (quick mode)' : 'through every client'}. ` +
+    (quick ? 'Quick mode: end-to-end latency through the Runnel client only. ' : '') +
+    'The RF=1 broker runs with group.initial.rebalance.delay.ms=0 (the only setting changed: kafkajs joins a group twice per run). ' +
     'RF=3: three brokers (each broker and controller, the short timeouts of the process-cluster tests), ' +
     'min.insync.replicas=2, max rate through the Runnel client and kcat; the RF=3 goal compares each with its own RF=1 figure. ' +
     'Start-up: spawn to the listening line, and to the first acknowledged produce (auto-created topic) on a second start ' +
