@@ -336,8 +336,9 @@ export class TransactionCoordinator implements TransactionCoordinatorService {
     producerEpoch: number,
     partitions: readonly TopicPartitionRef[],
   ): Promise<number[]> {
-    if (this.verification === undefined) {
-      // No metadata (tests of one coordinator): this node is the coordinator.
+    // This node is the id's coordinator (or there is no metadata: tests of one
+    // coordinator): asked in process, with the channel's adjustments; else over the network.
+    if (this.verification === undefined || this.runtime.status(this.partitionFor(transactionalId)) === 'active') {
       const codes = await this.verifyPartitions(transactionalId, producerId, producerEpoch, partitions);
       return codes.map((c) => (c === ErrorCode.PRODUCER_FENCED ? ErrorCode.INVALID_PRODUCER_EPOCH : c));
     }
