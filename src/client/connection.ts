@@ -22,6 +22,8 @@ export const CLIENT_MAX_VERSIONS: ReadonlyMap<number, number> = new Map([
   [ApiKey.ApiVersions, 3],
 ]);
 
+/** Size of the read buffer used between frames (Node's own socket reads are 64 KiB). */
+const READ_BYTES = 64 * 1024;
 /** Largest response frame accepted (a larger size means a broken stream). */
 const MAX_RESPONSE_BYTES = 1 << 30;
 
@@ -78,6 +80,10 @@ export class BrokerConnection {
   /** The frame being filled from several chunks, and how much of it has arrived. */
   private partial: Buffer | null = null;
   private partialFilled = 0;
+  /** The buffer reads go into between frames (replaced once frames in it are handed out). */
+  private readBuf: Buffer | null = null;
+  /** The read under way goes into `partial` (true) or `readBuf` (false). */
+  private readingFrame = false;
   /** Usable max version per API key after negotiation. */
   private versions = new Map<number, { min: number; max: number }>();
   /** Called once when the connection closes (error, timeout or close()). */
@@ -119,7 +125,18 @@ export class BrokerConnection {
 
   private async doConnect(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
-      const socket = netConnect({ host: this.host, port: this.port, noDelay: true });
+      const socket = netConnect({
+        host: this.host,
+        port: this.port,
+        noDelay: true,
+        onread: {
+          buffer: () => this.readTarget(),
+          callback: (n: number, buf: Uint8Array) => {
+            this.onRead(n, buf);
+            return true;
+          },
+        },
+      });
       const cancel = this.opts.clock.schedule(this.opts.connectTimeoutMs, () => {
         socket.destroy();
         reject(new KafkaConnectionError(`connecting to ${this.address} timed out`));
@@ -128,7 +145,6 @@ export class BrokerConnection {
         cancel();
         socket.removeAllListeners('error');
         this.socket = socket;
-        socket.on('data', (chunk: Buffer) => this.onData(chunk));
         socket.on('error', (e) => this.fail(new KafkaConnectionError(`${this.address}: ${e.message}`, { cause: e })));
         socket.on('close', () => this.fail(new KafkaConnectionError(`${this.address}: connection closed`)));
         resolve();
@@ -244,10 +260,43 @@ export class BrokerConnection {
   }
 
   /**
-   * Frames a response stream. A frame inside one chunk is a view of it (no copy); a frame
-   * spread over chunks is copied, as the chunks arrive, into one buffer of its announced size.
+   * Where the socket's next read goes (Node calls this before every read): the rest of the frame
+   * being received when its size is known, so a large response is read straight into its own
+   * buffer with no intermediate chunk and no copy; otherwise a read buffer of READ_BYTES.
    */
-  private onData(chunk: Buffer): void {
+  private readTarget(): Buffer {
+    if (this.partial !== null) {
+      this.readingFrame = true;
+      return this.partial.subarray(this.partialFilled);
+    }
+    this.readingFrame = false;
+    this.readBuf ??= Buffer.allocUnsafe(READ_BYTES);
+    return this.readBuf;
+  }
+
+  private onRead(nread: number, buf: Uint8Array): void {
+    if (this.closed) return;
+    if (this.readingFrame && this.partial !== null) {
+      this.partialFilled += nread;
+      if (this.partialFilled < this.partial.length) return;
+      const frame = this.partial;
+      this.partial = null;
+      this.onFrame(frame);
+      return;
+    }
+    const chunk = buf as Buffer;
+    // Frames handed out are views of the read buffer: it is then left to them, and the next
+    // read gets a new one; otherwise it is read into again.
+    if (this.onData(nread === chunk.length ? chunk : chunk.subarray(0, nread))) this.readBuf = null;
+  }
+
+  /**
+   * Frames bytes read into the read buffer. A frame inside them is a view (no copy); the start
+   * of a longer frame is copied into a buffer of its announced size, whose rest is then read
+   * into directly (readTarget). True when a view of `chunk` was handed out.
+   */
+  private onData(chunk: Buffer): boolean {
+    let lent = false;
     let pos = 0;
     const end = chunk.length;
     while (pos < end) {
@@ -261,19 +310,20 @@ export class BrokerConnection {
           chunk.copy(this.sizeBuf, this.sizeFilled, pos, pos + n);
           this.sizeFilled += n;
           pos += n;
-          if (this.sizeFilled < 4) return;
+          if (this.sizeFilled < 4) return lent;
           this.sizeFilled = 0;
           size = this.sizeBuf.readInt32BE(0);
         }
         if (size < 4 || size > MAX_RESPONSE_BYTES) {
           this.fail(new KafkaConnectionError(`${this.address}: invalid frame size ${size}`));
-          return;
+          return lent;
         }
         if (end - pos >= size) {
           const frame = chunk.subarray(pos, pos + size);
           pos += size;
+          lent = true;
           this.onFrame(frame);
-          if (this.closed) return;
+          if (this.closed) return lent;
           continue;
         }
         this.partial = Buffer.allocUnsafe(size);
@@ -283,12 +333,13 @@ export class BrokerConnection {
       chunk.copy(this.partial, this.partialFilled, pos, pos + n);
       this.partialFilled += n;
       pos += n;
-      if (this.partialFilled < this.partial.length) return;
+      if (this.partialFilled < this.partial.length) return lent;
       const frame = this.partial;
       this.partial = null;
       this.onFrame(frame);
-      if (this.closed) return;
+      if (this.closed) return lent;
     }
+    return lent;
   }
 
   private onFrame(frame: Buffer): void {

@@ -3,12 +3,14 @@ import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Cluster } from '../../src/client/cluster.ts';
 import { BrokerConnection } from '../../src/client/connection.ts';
+import { Consumer } from '../../src/client/consumer.ts';
 import {
   backoffMs,
   KafkaConnectionError,
   KafkaProtocolError,
   KafkaRequestTimeoutError,
 } from '../../src/client/errors.ts';
+import { Producer } from '../../src/client/producer.ts';
 import { ApiKey } from '../../src/protocol/generated/api-keys.ts';
 import { ErrorCode } from '../../src/protocol/generated/errors.ts';
 import { FakeKafka } from './fake-broker.ts';
@@ -59,6 +61,45 @@ void describe('broker connection', () => {
     const res = await c.request(ApiKey.Metadata, metadataBody);
     assert.equal(res.brokers.length, 1);
     c.close();
+  });
+
+  void it('hands out records as views that later reads never overwrite, for small and large responses', async () => {
+    // Small fetch answers (many per socket read: views of the read buffer) and large ones (read
+    // straight into a buffer of the frame's size), some written in odd-sized pieces.
+    kafka.createTopic('conn-views', 2);
+    const small = Array.from({ length: 300 }, (_, i) => Buffer.alloc(300, `s${i}.`));
+    const large = Array.from({ length: 24 }, (_, i) => Buffer.alloc(100_000, `L${i}:`));
+    const producer = new Producer({ bootstrapServers: kafka.bootstrap, lingerMs: 0, batchSize: 1000 });
+    await Promise.all(small.map((value) => producer.send({ topic: 'conn-views', partition: 0, value })));
+    await Promise.all(large.map((value) => producer.send({ topic: 'conn-views', partition: 1, value })));
+    await producer.close();
+    const read = async (partition: number, n: number, maxPartitionFetchBytes: number): Promise<Buffer[]> => {
+      const consumer = new Consumer({
+        bootstrapServers: kafka.bootstrap,
+        autoOffsetReset: 'earliest',
+        maxPartitionFetchBytes,
+      });
+      consumer.assign([{ topic: 'conn-views', partition }]);
+      const out: Buffer[] = [];
+      for (let i = 0; i < 500 && out.length < n; i++) {
+        for (const r of await consumer.poll({ timeoutMs: 200 })) out.push(r.value!);
+      }
+      await consumer.close();
+      return out;
+    };
+    const smallRead = await read(0, small.length, 1500);
+    kafka.splitWritesBytes = 70_001;
+    let largeRead: Buffer[];
+    try {
+      largeRead = await read(1, large.length, 1 << 20);
+    } finally {
+      kafka.splitWritesBytes = 0;
+    }
+    // Compared only now, after every later read: a reused read buffer would show here.
+    assert.equal(smallRead.length, small.length);
+    for (let i = 0; i < small.length; i++) assert.ok(smallRead[i]!.equals(small[i]!), `small record ${i}`);
+    assert.equal(largeRead.length, large.length);
+    for (let i = 0; i < large.length; i++) assert.ok(largeRead[i]!.equals(large[i]!), `large record ${i}`);
   });
 
   void it('negotiates the highest version both sides support', async () => {
