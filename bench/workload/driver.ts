@@ -185,10 +185,22 @@ class Received {
     }
   }
 
-  async waitFor(count: number, timeoutMs: number, what: string): Promise<void> {
+  /**
+   * Resolves once `count` records arrived. Rejects after `timeoutMs`, or once records stopped
+   * coming for `stallMs` after the first arrived (records acknowledged but never delivered
+   * should not cost the whole timeout).
+   */
+  async waitFor(count: number, timeoutMs: number, what: string, stallMs = timeoutMs): Promise<void> {
     if (this.count >= count) return;
-    const reached = new Promise<void>((resolve) => {
+    let stallTimer: NodeJS.Timeout | undefined;
+    const reached = new Promise<void>((resolve, reject) => {
       this.waiter = { count, resolve };
+      const checkStall = () => {
+        const idleMs = Number.isNaN(this.lastAt) ? 0 : performance.now() - this.lastAt;
+        if (idleMs >= stallMs) reject(new Error(`${what}: no records for ${(idleMs / 1000).toFixed(1)} s`));
+        else stallTimer = setTimeout(checkStall, Math.min(stallMs, 250));
+      };
+      stallTimer = setTimeout(checkStall, Math.min(stallMs, 250));
     });
     try {
       await withTimeout(reached, timeoutMs, what);
@@ -196,6 +208,7 @@ class Received {
       // The count when the wait ended, not when it began.
       throw new Error(`${error instanceof Error ? error.message : String(error)} (${this.count} of ${count} records)`);
     } finally {
+      clearTimeout(stallTimer);
       this.waiter = undefined;
     }
   }
@@ -220,7 +233,12 @@ async function consumeBacklog(
       30_000,
       `${target.name}: consumer start`,
     );
-    await received.waitFor(records, options.drainTimeoutMs + records / 10, `${target.name}: consuming the backlog`);
+    await received.waitFor(
+      records,
+      options.drainTimeoutMs + records / 10,
+      `${target.name}: consuming the backlog`,
+      options.drainTimeoutMs / 3,
+    );
   } finally {
     await stopQuietly(consumer);
   }
