@@ -2,13 +2,13 @@
  * The consumer: `subscribe` (a group: classic or KIP-848) or `assign` (no group), then
  * `for await (const record of consumer)`, `poll()` or `batches()`.
  *
- * Fetching is pipelined: one Fetch in flight per leader, sent again as soon as the previous
- * answer is buffered, until the buffered bytes reach `fetchBufferMaxBytes` (default
- * `fetch.max.bytes` or 4 MiB, the smaller); then fetching waits for the application. A Fetch
- * never asks for more than that bound (its maxBytes is the smaller of the two): an answer the
- * buffer could not hold would only wait, and answers of tens of MB cost Node more to receive
- * and collect than the same bytes in a few smaller ones. Buffered partition data is
- * decoded lazily, batch by batch, as records are handed out (see completed-fetch.ts).
+ * Fetching is pipelined: one Fetch in flight per leader (as in the Java client), sent again as
+ * soon as the previous answer is buffered, before any of it is decoded, while the buffered
+ * bytes are below `fetchBufferMaxBytes` (default 32 MiB); at the bound fetching waits for the
+ * application. A Fetch asks for Kafka's sizes as configured (`fetch.max.bytes`,
+ * `max.partition.fetch.bytes`); the bound is separate, so buffered bytes stay below it plus
+ * one answer per broker. Buffered partition data is decoded lazily, batch by batch, as records
+ * are handed out (see completed-fetch.ts); keys and values are views of the answer's bytes.
  *
  * Positions: `fetchPosition` is the next offset to fetch, `position` the next offset to hand
  * out; auto-commit (at least once) commits the offsets after records the application has
@@ -93,8 +93,9 @@ export interface ConsumerOptions<K = Buffer | null, V = Buffer | null> extends C
   /** `max.poll.records`: most records one poll() returns. Default 500. */
   maxPollRecords?: number;
   /**
-   * Buffered fetched bytes at which fetching pauses until the application catches up; also the
-   * most one Fetch asks for. Default `fetch.max.bytes` or 4 MiB, the smaller.
+   * Buffered fetched bytes at which fetching pauses until the application catches up (not a
+   * Kafka setting; the Java client keeps one answer per partition instead). Buffered bytes stay
+   * below this plus one answer per broker. Default 32 MiB.
    */
   fetchBufferMaxBytes?: number;
   /** `check.crcs`. Default true. */
@@ -203,8 +204,7 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     };
     this.autoCommit = this.groupId !== null && (opts.enableAutoCommit ?? true);
     this.isolationLevel = opts.isolationLevel === 'read_committed' ? 1 : 0;
-    this.fetchBufferMaxBytes =
-      opts.fetchBufferMaxBytes ?? Math.min(this.opts.fetchMaxBytes, DEFAULT_FETCH_BUFFER_BYTES);
+    this.fetchBufferMaxBytes = opts.fetchBufferMaxBytes ?? DEFAULT_FETCH_BUFFER_BYTES;
     this.keyDeserializer = opts.keyDeserializer ?? (bufferDeserializer as Deserializer<K>);
     this.valueDeserializer = opts.valueDeserializer ?? (bufferDeserializer as Deserializer<V>);
     this.listener = opts.rebalanceListener ?? {};
@@ -982,7 +982,7 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
       replicaState: { replicaId: -1, replicaEpoch: -1n },
       maxWaitMs: this.opts.fetchMaxWaitMs,
       minBytes: this.opts.fetchMinBytes,
-      maxBytes: Math.min(this.opts.fetchMaxBytes, this.fetchBufferMaxBytes),
+      maxBytes: this.opts.fetchMaxBytes,
       isolationLevel: this.isolationLevel,
       sessionId: sent.sessionId,
       sessionEpoch: sent.sessionEpoch,
@@ -1165,8 +1165,8 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
 const ZERO_TOPIC_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
 /** How long close() waits for a broker to acknowledge the end of a fetch session (beyond fetch.max.wait.ms). */
 const CLOSE_SESSION_TIMEOUT_MS = 5000;
-/** Default bound on prefetched bytes (and so on one Fetch's maxBytes), below fetch.max.bytes' 50 MB. */
-const DEFAULT_FETCH_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Default bound on buffered fetched bytes: two answers of 16 partitions at max.partition.fetch.bytes. */
+const DEFAULT_FETCH_BUFFER_BYTES = 32 * 1024 * 1024;
 
 /** Last offset of the last complete batch in a records blob, or -1 when there is none. */
 function lastCompleteOffset(buf: Buffer): number {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Consumer } from '../../src/client/consumer.ts';
+import { Consumer, type ConsumerOptions } from '../../src/client/consumer.ts';
 import { KafkaAbortError } from '../../src/client/errors.ts';
 import { Producer } from '../../src/client/producer.ts';
 import { stringDeserializer } from '../../src/client/serde.ts';
@@ -201,6 +201,42 @@ void describe('consumer against the fake broker', () => {
     setImmediate(() => ac.abort());
     await assert.rejects(p, KafkaAbortError);
     await other.close();
+  });
+
+  void it("asks for Kafka's fetch sizes (or as configured), whatever the buffer bound", async () => {
+    kafka.createTopic('c-sizes', 2);
+    await produce(kafka, 'c-sizes', ['a', 'b'], 0);
+    const seen: { maxBytes: number; partitionMaxBytes: number[] }[] = [];
+    const remove = kafka.inject((req) => {
+      if (!req.unsupported && req.apiKey === ApiKey.Fetch && req.body.topics.length > 0) {
+        seen.push({
+          maxBytes: req.body.maxBytes,
+          partitionMaxBytes: req.body.topics.flatMap((t) => t.partitions.map((p) => p.partitionMaxBytes)),
+        });
+      }
+      return undefined;
+    });
+    try {
+      const read = async (opts: Partial<ConsumerOptions>): Promise<(typeof seen)[number]> => {
+        seen.length = 0;
+        const consumer = new Consumer({ bootstrapServers: kafka.bootstrap, autoOffsetReset: 'earliest', ...opts });
+        consumer.assign([0, 1].map((partition) => ({ topic: 'c-sizes', partition })));
+        await take(consumer, 2);
+        await consumer.close();
+        return seen[0]!;
+      };
+      assert.deepEqual(await read({}), { maxBytes: 52428800, partitionMaxBytes: [1048576, 1048576] });
+      assert.deepEqual(await read({ fetchBufferMaxBytes: 1000 }), {
+        maxBytes: 52428800,
+        partitionMaxBytes: [1048576, 1048576],
+      });
+      assert.deepEqual(await read({ fetchMaxBytes: 5000, maxPartitionFetchBytes: 700 }), {
+        maxBytes: 5000,
+        partitionMaxBytes: [700, 700],
+      });
+    } finally {
+      remove();
+    }
   });
 
   void it('bounds buffered bytes: stops fetching until the application reads', async () => {
