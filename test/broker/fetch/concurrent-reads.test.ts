@@ -119,7 +119,7 @@ void describe('fetch: concurrent reads (v10+) answer as one-by-one reads (v9) do
         if (sizes.some((n, i) => n > c.parts[i]!.maxBytes)) oversized++;
         if (sizes.reduce((x, y) => x + y, 0) >= c.maxBytes && c.maxBytes > 0) cut++;
       }),
-      { seed: 20261122, numRuns: 150 },
+      { seed: 20261122, numRuns: 100 },
     );
     // The interesting cases did occur: first batches over a partition's limit, and answers
     // that hit the request's limit.
