@@ -231,6 +231,12 @@ void describe('transaction coordinator', () => {
       ]),
       [0, ErrorCode.INVALID_TXN_STATE],
     );
+    // A partition leader's question (KIP-890), answered in process here: PRODUCER_FENCED
+    // comes back as INVALID_PRODUCER_EPOCH, what producers expect on produce.
+    assert.deepEqual(
+      await h.tc.verifyOnCoordinator('tx', producerId, producerEpoch + 1, [{ topic: 't', partition: 0 }]),
+      [ErrorCode.INVALID_PRODUCER_EPOCH],
+    );
 
     h.brokers.failWith = ErrorCode.NOT_LEADER_OR_FOLLOWER; // hold the markers back a moment
     assert.equal(await h.tc.endTxn('tx', producerId, producerEpoch, true), 0);
@@ -238,6 +244,9 @@ void describe('transaction coordinator', () => {
     assert.equal(await stateOf(h, 'tx'), 'PrepareCommit');
     // While the markers are out: the next transaction waits.
     assert.equal(await h.tc.endTxn('tx', producerId, producerEpoch, true), ErrorCode.CONCURRENT_TRANSACTIONS);
+    assert.deepEqual(await h.tc.verifyOnCoordinator('tx', producerId, producerEpoch, [{ topic: 't', partition: 0 }]), [
+      ErrorCode.CONCURRENT_TRANSACTIONS,
+    ]);
     assert.equal(await h.tc.endTxn('tx', producerId, producerEpoch, false), ErrorCode.INVALID_TXN_STATE);
     assert.equal(
       await h.tc.addPartitions('tx', producerId, producerEpoch, [{ topic: 't', partition: 0 }]),
