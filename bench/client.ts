@@ -1,20 +1,31 @@
 /**
  * Client throughput, one run, same broker: the Runnel client against kafkajs 2.2.4 and
- * @platformatic/kafka 1.35. Each library produces N records of 1 KB (no key, so each library's
- * own sticky/round-robin partitioning spreads them) to a fresh 16-partition topic with acks=all
- * and no compression, in sends of 500 records with up to 8 sends outstanding; then a consumer
- * group of the same library reads them back from the earliest offset. Produce time runs from the
- * first send to the last acknowledgement; consume time from the first record to the last (group
- * join excluded). Client CPU per record (process.cpuUsage of this process) is reported too: the
- * throughput of one broker bounds every library alike, CPU per record shows the client's own cost.
- * The broker is warmed first by every library on a scratch topic, and each
- * library warms up again (2000 records, not counted) before its measured run.
+ * @platformatic/kafka 1.35.
+ *
+ * Produce: each library produces N records of 1 KB (no key, so each library's own
+ * sticky/round-robin partitioning spreads them) to a fresh 16-partition topic of its own with
+ * acks=all and no compression, in sends of 500 records with up to 8 sends outstanding; time
+ * runs from the first send to the last acknowledgement. The broker is warmed first by every
+ * library on a scratch topic, and each library warms up again (2000 records, not counted).
+ *
+ * Consume: every library reads the same topic (the same N records in the same batches: written
+ * once by the Runnel producer with Kafka's default batch.size, 16 KiB, and linger.ms 5), from
+ * the earliest offset through a consumer group of its own, delivered a batch at a time where
+ * the library has batches: Runnel's `batches()` (one partition's records from one fetch, at
+ * most max.poll.records) against kafkajs's `eachBatch` (one partition's records from one
+ * fetch); @platformatic/kafka has only a stream of single messages. Time and client CPU run
+ * from the first record to the N-th (group join and close excluded). Two rounds, the second
+ * in reverse order, summed, so no library always reads first.
+ *
+ * Client CPU per record (process.cpuUsage of this process; the broker runs in another) is
+ * reported beside throughput: one broker bounds every library alike, CPU per record shows the
+ * client's own cost.
  *
  * Batching: kafkajs and @platformatic/kafka put each send() into one Produce request with one
  * batch per partition (here ~32 KB per partition), with no size cap. The Runnel producer batches
  * like the Java client, by `batch.size` across sends; with Java's default (16 KiB) it would send
- * twice as many, smaller batches as the peers, so it runs with `batch.size` 256 KiB (librdkafka's
- * default is 1 MB). Everything else is each library's default.
+ * twice as many, smaller batches as the peers, so it produces with `batch.size` 256 KiB
+ * (librdkafka's default is 1 MB). Everything else is each library's default.
  *
  *   runClientBench({ quick: true, bootstrap: '127.0.0.1:9092' })
  */
@@ -42,11 +53,31 @@ const OUTSTANDING = 8;
 /** Runnel's batch.size here (see the header). */
 const RUNNEL_BATCH_BYTES = 256 * 1024;
 
+/** Wall time and client CPU from the first record consumed to the n-th. */
+interface Consumed {
+  ms: number;
+  cpuUs: number;
+}
+
+/** Measures from the first record: call `first()` on it, `last()` on the n-th. */
+class ConsumeTimer {
+  private t0 = 0;
+  private cpu0: NodeJS.CpuUsage | null = null;
+  first(): void {
+    if (this.cpu0 !== null) return;
+    this.t0 = performance.now();
+    this.cpu0 = process.cpuUsage();
+  }
+  last(): Consumed {
+    const cpu = process.cpuUsage(this.cpu0 ?? undefined);
+    return { ms: performance.now() - this.t0, cpuUs: cpu.user + cpu.system };
+  }
+}
+
 interface Library {
   name: string;
   produce(topic: string, values: Buffer[]): Promise<void>;
-  /** Resolves with ms from the first record to the n-th. */
-  consume(topic: string, n: number): Promise<number>;
+  consume(topic: string, n: number): Promise<Consumed>;
   close(): Promise<void>;
 }
 
@@ -97,16 +128,19 @@ function runnel(bootstrap: string): Library {
         enableAutoCommit: false,
       });
       consumer.subscribe([topic]);
+      const timer = new ConsumeTimer();
       let seen = 0;
-      let first = 0;
+      let m: Consumed = { ms: 0, cpuUs: 0 };
       for await (const batch of consumer.batches()) {
-        if (seen === 0) first = performance.now();
+        timer.first();
         seen += batch.records.length;
-        if (seen >= n) break;
+        if (seen >= n) {
+          m = timer.last();
+          break;
+        }
       }
-      const ms = performance.now() - first;
       await consumer.close();
-      return ms;
+      return m;
     },
     close: () => producer.close(),
   };
@@ -129,22 +163,22 @@ function kafkajs(bootstrap: string): Library {
       const consumer = kafka.consumer({ groupId: `bench-kafkajs-${topic}` });
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
+      const timer = new ConsumeTimer();
       let seen = 0;
-      let first = 0;
-      const ms = await new Promise<number>((resolve, reject) => {
+      const m = await new Promise<Consumed>((resolve, reject) => {
         consumer
           .run({
             autoCommit: false,
             eachBatch: async ({ batch }) => {
-              if (seen === 0) first = performance.now();
+              timer.first();
               seen += batch.messages.length;
-              if (seen >= n) resolve(performance.now() - first);
+              if (seen >= n) resolve(timer.last());
             },
           })
           .catch(reject);
       });
       await consumer.disconnect();
-      return ms;
+      return m;
     },
     async close() {
       if (connected) await producer.disconnect();
@@ -171,18 +205,21 @@ function platformatic(bootstrap: string): Library {
         bootstrapBrokers: [bootstrap],
       });
       const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
+      const timer = new ConsumeTimer();
       let seen = 0;
-      let first = 0;
+      let m: Consumed = { ms: 0, cpuUs: 0 };
       for await (const _message of stream) {
-        if (seen === 0) first = performance.now();
-        if (++seen >= n) break;
+        timer.first();
+        if (++seen >= n) {
+          m = timer.last();
+          break;
+        }
       }
-      const ms = performance.now() - first;
       await stream.close();
       await new Promise<void>((resolve) => {
         consumer.close(true, () => resolve());
       });
-      return ms;
+      return m;
     },
     async close() {
       await producer.close();
@@ -208,7 +245,8 @@ export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBe
       }
       await admin.deleteTopics([topic]).catch(() => undefined);
     }
-    for (const make of [runnel, kafkajs, platformatic]) {
+    const makers = [runnel, kafkajs, platformatic];
+    for (const make of makers) {
       const lib = make(opts.bootstrap);
       const topic = `bench-client-${lib.name.replace(/[^a-z]/g, '')}-${Date.now()}`;
       await admin.createTopics([{ topic, numPartitions: PARTITIONS }]);
@@ -220,28 +258,13 @@ export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBe
         await lib.produce(topic, values);
         const produceMs = performance.now() - t0;
         const produceCpu = process.cpuUsage(cpu0);
-        const total = n + Math.min(2000, n);
-        const cpu1 = process.cpuUsage();
-        const consumeMs = await lib.consume(topic, total);
-        const consumeCpu = process.cpuUsage(cpu1);
         figures.push(
           { name: `client produce ${lib.name}`, value: mb / (produceMs / 1000), unit: 'MB/s' },
           { name: `client produce ${lib.name} records`, value: n / (produceMs / 1000), unit: 'records/s' },
-          {
-            name: `client consume ${lib.name}`,
-            value: (total * RECORD_BYTES) / (1024 * 1024) / (consumeMs / 1000),
-            unit: 'MB/s',
-          },
-          { name: `client consume ${lib.name} records`, value: total / (consumeMs / 1000), unit: 'records/s' },
-          // Client CPU per record (this process only; meaningful when the broker runs in another process).
+          // Client CPU per record (this process only; the broker runs in another).
           {
             name: `client produce ${lib.name} cpu`,
             value: (produceCpu.user + produceCpu.system) / n,
-            unit: 'us/record',
-          },
-          {
-            name: `client consume ${lib.name} cpu`,
-            value: (consumeCpu.user + consumeCpu.system) / total,
             unit: 'us/record',
           },
         );
@@ -249,6 +272,40 @@ export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBe
         await lib.close();
         await admin.deleteTopics([topic]).catch(() => undefined);
       }
+    }
+    // One topic for every consumer: the same records in the same batches (see the header).
+    const topic = `bench-client-consume-${Date.now()}`;
+    await admin.createTopics([{ topic, numPartitions: PARTITIONS }]);
+    try {
+      const writer = new Producer({ bootstrapServers: opts.bootstrap, clientId: 'bench-writer', acks: 'all' });
+      try {
+        await pipelined(values, (chunk) => writer.send(chunk.map((value) => ({ topic, value }))));
+      } finally {
+        await writer.close();
+      }
+      const totals = new Map<string, Consumed>();
+      for (const order of [makers, [...makers].reverse()]) {
+        for (const make of order) {
+          const lib = make(opts.bootstrap);
+          try {
+            const m = await lib.consume(topic, n);
+            const t = totals.get(lib.name) ?? { ms: 0, cpuUs: 0 };
+            totals.set(lib.name, { ms: t.ms + m.ms, cpuUs: t.cpuUs + m.cpuUs });
+          } finally {
+            await lib.close();
+          }
+        }
+      }
+      const rounds = 2;
+      for (const [name, t] of totals) {
+        figures.push(
+          { name: `client consume ${name}`, value: (rounds * mb) / (t.ms / 1000), unit: 'MB/s' },
+          { name: `client consume ${name} records`, value: (rounds * n) / (t.ms / 1000), unit: 'records/s' },
+          { name: `client consume ${name} cpu`, value: t.cpuUs / (rounds * n), unit: 'us/record' },
+        );
+      }
+    } finally {
+      await admin.deleteTopics([topic]).catch(() => undefined);
     }
   } finally {
     await admin.close();
