@@ -1,0 +1,385 @@
+/**
+ * End-to-end latency of one broker, measured from outside with the Runnel client: a broker,
+ * a producer and a consumer, each in a process of its own (no shared event loop or heap).
+ *
+ *   node --import tsx bench/latency-probe.ts [--mbps 20] [--seconds 5] [--partitions 16]
+ *        [--record-bytes 1024] [--warmup-seconds 2] [--config key=value ...]
+ *
+ * The producer sends keyless records at a fixed rate (acks=all, linger.ms 0, one send per
+ * millisecond tick of whatever is due), each stamped with the machine's monotonic clock
+ * (process.hrtime: CLOCK_MONOTONIC, one clock for every process) at the moment send() is
+ * called; the consumer (assign() of every partition, fetch.min.bytes 1, no group) reads the
+ * stamp on arrival. Latency = arrival - send(), so it covers the producer's client, the
+ * broker's produce path, the fetch wake-up and the consumer's client.
+ *
+ * The broker runs with a preload that watches its own event loop (perf_hooks
+ * monitorEventLoopDelay) during the measured window, so a slow answer can be told apart
+ * from a stalled broker. Prints p50/p90/p99/p99.9/max, the achieved rate, the broker's
+ * event loop delay and the load average.
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Admin } from '../src/client/admin.ts';
+import { Consumer } from '../src/client/consumer.ts';
+import { Producer } from '../src/client/producer.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BROKER_CHILD = join(ROOT, 'test/e2e/helpers/broker-child.ts');
+const SELF = fileURLToPath(import.meta.url);
+const TOPIC = 'latency-probe';
+const STAMP_BYTES = 8;
+/** A child stops by itself after this long, whatever happens to the parent. */
+const CHILD_LIFETIME_MS = 5 * 60_000;
+
+interface ProbeOptions {
+  mbps: number;
+  seconds: number;
+  warmupSeconds: number;
+  partitions: number;
+  recordBytes: number;
+  config: Record<string, string>;
+}
+
+/** Monotonic microseconds, comparable across processes (CLOCK_MONOTONIC). */
+function nowMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/**
+ * Preloaded into the broker, over the measured window: event loop delay, thread-pool file
+ * operations started (async_hooks FSREQ*: each is a round trip through libuv's thread pool,
+ * counted whatever the machine's load) and CPU time. SIGUSR2 starts (resets) the window;
+ * SIGUSR1 is taken by Node's inspector, so SIGWINCH ends it and prints one line.
+ */
+const BROKER_PRELOAD = `
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createHook } from 'node:async_hooks';
+const h = monitorEventLoopDelay({ resolution: 1 });
+h.enable();
+let fsOps = 0;
+createHook({ init(id, type) { if (type === 'FSREQPROMISE' || type === 'FSREQCALLBACK') fsOps++; } }).enable();
+let cpu = process.cpuUsage();
+process.on('SIGUSR2', () => { h.reset(); fsOps = 0; cpu = process.cpuUsage(); });
+process.on('SIGWINCH', () => {
+  const ms = (ns) => (ns / 1e6).toFixed(2);
+  const used = process.cpuUsage(cpu);
+  process.stderr.write('ELD p50=' + ms(h.percentile(50)) + ' p99=' + ms(h.percentile(99)) + ' max=' + ms(h.max) +
+    ' FSOPS=' + fsOps + ' CPUMS=' + ((used.user + used.system) / 1000).toFixed(0) + '\\n');
+});
+`;
+
+function parseArgs(argv: readonly string[]): ProbeOptions {
+  const o: ProbeOptions = { mbps: 20, seconds: 5, warmupSeconds: 2, partitions: 16, recordBytes: 1024, config: {} };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = argv[i + 1];
+    if (value === undefined) throw new Error(`${arg} needs a value`);
+    i++;
+    if (arg === '--mbps') o.mbps = Number(value);
+    else if (arg === '--seconds') o.seconds = Number(value);
+    else if (arg === '--warmup-seconds') o.warmupSeconds = Number(value);
+    else if (arg === '--partitions') o.partitions = Number(value);
+    else if (arg === '--record-bytes') o.recordBytes = Number(value);
+    else if (arg === '--config') {
+      const eq = value.indexOf('=');
+      o.config[value.slice(0, eq)] = value.slice(eq + 1);
+    } else throw new Error(`unknown argument ${arg}`);
+  }
+  return o;
+}
+
+// ---- children -----------------------------------------------------------------------------
+
+type ChildMessage =
+  | { type: 'ready' }
+  | { type: 'start'; measureFromMicros: number; endMicros: number }
+  | { type: 'sent'; records: number; seconds: number; ackMicros: number[] }
+  | { type: 'latencies'; micros: number[]; received: number }
+  | { type: 'stop' };
+
+function post(message: ChildMessage): Promise<void> {
+  return new Promise((resolve) => process.send!(message, undefined, {}, () => resolve()));
+}
+
+function nextMessage(type: ChildMessage['type']): Promise<ChildMessage> {
+  return new Promise((resolve) => {
+    const on = (m: ChildMessage): void => {
+      if (m.type !== type) return;
+      process.off('message', on);
+      resolve(m);
+    };
+    process.on('message', on);
+  });
+}
+
+async function producerChild(bootstrap: string, o: ProbeOptions): Promise<void> {
+  const producer = new Producer({ bootstrapServers: bootstrap, clientId: 'latency-probe', acks: 'all', lingerMs: 0 });
+  // Connect and learn the partitions' leaders before the clock starts.
+  await producer.send({ topic: TOPIC, partition: 0, value: Buffer.alloc(o.recordBytes) });
+  await post({ type: 'ready' });
+  const start = (await nextMessage('start')) as Extract<ChildMessage, { type: 'start' }>;
+  const recordsPerMicro = (o.mbps * 1e6) / o.recordBytes / 1e6;
+  const began = nowMicros();
+  let sent = 0;
+  let failed: unknown;
+  const inFlight = new Set<Promise<unknown>>();
+  // Send-to-acknowledgement times of the sends after the warm-up (one per send call).
+  const ackMicros: number[] = [];
+  while (failed === undefined) {
+    const now = nowMicros();
+    if (now >= start.endMicros) break;
+    const due = Math.floor((now - began) * recordsPerMicro);
+    if (due > sent) {
+      const records = [];
+      for (; sent < due; sent++) {
+        const value = Buffer.allocUnsafe(o.recordBytes);
+        value.fill(0, STAMP_BYTES);
+        value.writeDoubleBE(nowMicros(), 0);
+        records.push({ topic: TOPIC, value });
+      }
+      const sentAt = nowMicros();
+      const p = producer.send(records).then(
+        () => {
+          inFlight.delete(p);
+          if (sentAt >= start.measureFromMicros) ackMicros.push(nowMicros() - sentAt);
+        },
+        (err: unknown) => {
+          failed = err;
+        },
+      );
+      inFlight.add(p);
+    }
+    await new Promise<void>((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(inFlight);
+  if (failed !== undefined) throw failed;
+  await post({ type: 'sent', records: sent, seconds: (nowMicros() - began) / 1e6, ackMicros });
+  await producer.close();
+}
+
+async function consumerChild(bootstrap: string, o: ProbeOptions): Promise<void> {
+  const consumer = new Consumer({
+    bootstrapServers: bootstrap,
+    clientId: 'latency-probe',
+    autoOffsetReset: 'latest',
+    enableAutoCommit: false,
+    fetchMinBytes: 1,
+    fetchMaxWaitMs: 500,
+  });
+  consumer.assign(Array.from({ length: o.partitions }, (_, partition) => ({ topic: TOPIC, partition })));
+  let measureFrom = Number.POSITIVE_INFINITY;
+  // At most (rate x window) records: bounded by the options.
+  const latencies: number[] = [];
+  let received = 0;
+  void nextMessage('start').then((m) => {
+    measureFrom = (m as Extract<ChildMessage, { type: 'start' }>).measureFromMicros;
+  });
+  const stopped = nextMessage('stop');
+  const loop = (async () => {
+    for await (const batch of consumer.batches()) {
+      const now = nowMicros();
+      for (const r of batch.records) {
+        if (r.value === null || r.value.length < STAMP_BYTES) continue;
+        const sentAt = r.value.readDoubleBE(0);
+        if (sentAt < measureFrom) continue;
+        received++;
+        latencies.push(now - sentAt);
+      }
+    }
+  })();
+  // The first fetches position the consumer at the end of each partition.
+  await consumer.poll({ timeoutMs: 1 }).catch(() => {});
+  await post({ type: 'ready' });
+  await stopped;
+  await consumer.close();
+  await loop.catch(() => {});
+  await post({ type: 'latencies', micros: latencies, received });
+}
+
+// ---- parent -------------------------------------------------------------------------------
+
+function waitFor(child: ChildProcess, type: ChildMessage['type'], timeoutMs: number): Promise<ChildMessage> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Error(`no ${type} from a child in ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (m: ChildMessage): void => {
+      if (m.type === type) finish(undefined, m);
+    };
+    const onExit = (code: number | null): void => finish(new Error(`child exited (${code}) before ${type}`));
+    function finish(err: Error | undefined, m?: ChildMessage): void {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err !== undefined) reject(err);
+      else resolve(m!);
+    }
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export interface LatencyProbeResult {
+  achievedMBps: number;
+  received: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  /** The producer's send() to its acknowledgement (acks=all), per send call. */
+  ackP50Ms: number;
+  ackP99Ms: number;
+  brokerEventLoop: string;
+  /** Thread-pool file operations in the broker per 1000 records measured. */
+  brokerFsOpsPer1000: number;
+  /** Broker CPU time (user + system, all threads) per record measured. */
+  brokerCpuMicrosPerRecord: number;
+  loadAverage: [number, number];
+}
+
+export async function runLatencyProbe(o: ProbeOptions): Promise<LatencyProbeResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'runnel-latency-probe-'));
+  const children: ChildProcess[] = [];
+  const load0 = loadavg()[0]!;
+  let brokerStderr = '';
+  const broker = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--import',
+      `data:text/javascript,${encodeURIComponent(BROKER_PRELOAD)}`,
+      BROKER_CHILD,
+      join(dir, 'data'),
+      '0',
+      JSON.stringify(o.config),
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(broker);
+  broker.stderr!.on('data', (d: Buffer) => {
+    brokerStderr += d.toString();
+  });
+  try {
+    const bootstrap = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`broker did not start in 60 s: ${brokerStderr}`)), 60_000);
+      broker.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /BOOTSTRAP (\S+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+      broker.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`broker exited (${code}): ${brokerStderr}`));
+      });
+    });
+    const admin = new Admin({ bootstrapServers: bootstrap, clientId: 'latency-probe' });
+    try {
+      await admin.createTopics([{ topic: TOPIC, numPartitions: o.partitions, replicationFactor: 1 }]);
+    } finally {
+      await admin.close();
+    }
+    const spawnChild = (role: string): ChildProcess => {
+      const child = fork(SELF, ['--child', role, bootstrap, JSON.stringify(o)], {
+        cwd: ROOT,
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      children.push(child);
+      return child;
+    };
+    const consumer = spawnChild('consumer');
+    const producer = spawnChild('producer');
+    await Promise.all([waitFor(consumer, 'ready', 60_000), waitFor(producer, 'ready', 60_000)]);
+    const startMicros = nowMicros();
+    const measureFromMicros = startMicros + o.warmupSeconds * 1e6;
+    const endMicros = measureFromMicros + o.seconds * 1e6;
+    const start: ChildMessage = { type: 'start', measureFromMicros, endMicros };
+    consumer.send(start);
+    producer.send(start);
+    await new Promise((resolve) => setTimeout(resolve, o.warmupSeconds * 1000));
+    broker.kill('SIGUSR2');
+    const sent = (await waitFor(producer, 'sent', (o.seconds + o.warmupSeconds) * 1000 + 60_000)) as Extract<
+      ChildMessage,
+      { type: 'sent' }
+    >;
+    broker.kill('SIGWINCH');
+    // Records still on their way: give the consumer a moment (bounded) to receive them.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    consumer.send({ type: 'stop' } satisfies ChildMessage);
+    const result = (await waitFor(consumer, 'latencies', 60_000)) as Extract<ChildMessage, { type: 'latencies' }>;
+    const sorted = Float64Array.from(result.micros).sort();
+    const acks = Float64Array.from(sent.ackMicros).sort();
+    const ms = (us: number): number => us / 1000;
+    const eldLine = /ELD (p50=\S+ p99=\S+ max=\S+) FSOPS=(\d+) CPUMS=(\d+)/.exec(brokerStderr);
+    const eld = eldLine?.[1] ?? 'n/a';
+    const perRecord = (n: number): number => (result.received > 0 ? n / result.received : Number.NaN);
+    return {
+      achievedMBps: (sent.records * o.recordBytes) / 1e6 / sent.seconds,
+      received: result.received,
+      p50Ms: ms(percentile(sorted, 50)),
+      p90Ms: ms(percentile(sorted, 90)),
+      p99Ms: ms(percentile(sorted, 99)),
+      p999Ms: ms(percentile(sorted, 99.9)),
+      maxMs: ms(sorted.length > 0 ? sorted[sorted.length - 1]! : Number.NaN),
+      ackP50Ms: ms(percentile(acks, 50)),
+      ackP99Ms: ms(percentile(acks, 99)),
+      brokerEventLoop: eld,
+      brokerFsOpsPer1000: perRecord(Number(eldLine?.[2] ?? Number.NaN)) * 1000,
+      brokerCpuMicrosPerRecord: perRecord(Number(eldLine?.[3] ?? Number.NaN)) * 1000,
+      loadAverage: [load0, loadavg()[0]!],
+    };
+  } finally {
+    await Promise.all(children.map((c) => stopProcess(c, 'SIGTERM')));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function childMain(role: string, bootstrap: string, o: ProbeOptions): Promise<void> {
+  const lifetime = setTimeout(() => process.exit(2), CHILD_LIFETIME_MS);
+  lifetime.unref();
+  process.on('disconnect', () => process.exit(3));
+  if (role === 'producer') await producerChild(bootstrap, o);
+  else await consumerChild(bootstrap, o);
+  process.disconnect();
+}
+
+if (process.argv[1] === SELF) {
+  const args = process.argv.slice(2);
+  const main =
+    args[0] === '--child'
+      ? childMain(args[1]!, args[2]!, JSON.parse(args[3]!) as ProbeOptions)
+      : runLatencyProbe(parseArgs(args)).then((r) => {
+          const f = (n: number): string => n.toFixed(2);
+          console.log(
+            `${f(r.achievedMBps)} MB/s, ${r.received} records measured: p50 ${f(r.p50Ms)} ms, p90 ${f(r.p90Ms)} ms, ` +
+              `p99 ${f(r.p99Ms)} ms, p99.9 ${f(r.p999Ms)} ms, max ${f(r.maxMs)} ms; produce ack p50 ${f(r.ackP50Ms)} ms, p99 ${f(r.ackP99Ms)} ms; broker event loop delay ${r.brokerEventLoop} ms, ` +
+              `${f(r.brokerFsOpsPer1000)} thread-pool file ops per 1000 records, ${f(r.brokerCpuMicrosPerRecord)} us CPU per record; ` +
+              `load ${f(r.loadAverage[0])} -> ${f(r.loadAverage[1])}`,
+          );
+        });
+  main.catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
