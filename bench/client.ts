@@ -57,6 +57,8 @@ const RUNNEL_BATCH_BYTES = 256 * 1024;
 interface Consumed {
   ms: number;
   cpuUs: number;
+  /** Runnel only: Fetch answers, their total wait (written to answered) and record bytes. */
+  fetches?: { count: number; waitMs: number; bytes: number };
 }
 
 /** Measures from the first record: call `first()` on it, `last()` on the n-th. */
@@ -131,13 +133,24 @@ function runnel(bootstrap: string): Library {
       const timer = new ConsumeTimer();
       let seen = 0;
       let m: Consumed = { ms: 0, cpuUs: 0 };
+      // Fetches answered between the first record and the n-th (not the empty long polls after).
+      const fetched = () => {
+        const f = consumer.metrics();
+        return { count: f.fetches, waitMs: f.fetches * f.fetchLatencyAvgMs, bytes: f.fetchedBytes };
+      };
+      let f0: ReturnType<typeof fetched> | null = null;
       for await (const batch of consumer.batches()) {
+        f0 ??= fetched();
         timer.first();
         seen += batch.records.length;
         if (seen >= n) {
           m = timer.last();
           break;
         }
+      }
+      const f1 = fetched();
+      if (f0 !== null) {
+        m.fetches = { count: f1.count - f0.count, waitMs: f1.waitMs - f0.waitMs, bytes: f1.bytes - f0.bytes };
       }
       await consumer.close();
       return m;
@@ -290,7 +303,15 @@ export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBe
           try {
             const m = await lib.consume(topic, n);
             const t = totals.get(lib.name) ?? { ms: 0, cpuUs: 0 };
-            totals.set(lib.name, { ms: t.ms + m.ms, cpuUs: t.cpuUs + m.cpuUs });
+            const fetches =
+              m.fetches === undefined
+                ? t.fetches
+                : {
+                    count: (t.fetches?.count ?? 0) + m.fetches.count,
+                    waitMs: (t.fetches?.waitMs ?? 0) + m.fetches.waitMs,
+                    bytes: (t.fetches?.bytes ?? 0) + m.fetches.bytes,
+                  };
+            totals.set(lib.name, { ms: t.ms + m.ms, cpuUs: t.cpuUs + m.cpuUs, ...(fetches && { fetches }) });
           } finally {
             await lib.close();
           }
@@ -303,6 +324,18 @@ export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBe
           { name: `client consume ${name} records`, value: (rounds * n) / (t.ms / 1000), unit: 'records/s' },
           { name: `client consume ${name} cpu`, value: t.cpuUs / (rounds * n), unit: 'us/record' },
         );
+        if (t.fetches !== undefined && t.fetches.count > 0) {
+          // How long the consumer waits on the broker: a Fetch from written to answered (one in
+          // flight per broker, the next written as the previous answer arrives), and its size.
+          figures.push(
+            { name: `client consume ${name} fetch wait avg`, value: t.fetches.waitMs / t.fetches.count, unit: 'ms' },
+            {
+              name: `client consume ${name} fetch answer`,
+              value: t.fetches.bytes / t.fetches.count / 1e6,
+              unit: 'MB/fetch',
+            },
+          );
+        }
       }
     } finally {
       await admin.deleteTopics([topic]).catch(() => undefined);

@@ -177,6 +177,8 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
   private readonly buffered: CompletedFetch[] = [];
   private bufferedBytes = 0;
   private readonly fetchingNodes = new Set<number>();
+  /** Answered fetches since the start: count, wait for the answer (total, max), record bytes. */
+  private readonly fetchStats = { fetches: 0, latencyTotalMs: 0, latencyMaxMs: 0, bytes: 0 };
   /** Per broker: the fetch session (KIP-227). */
   private readonly fetchSessions = new Map<number, FetchSessionHandler>();
   private waiters: (() => void)[] = [];
@@ -922,15 +924,23 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
       this.wake();
       this.sendFetches();
     };
+    const clock = this.cluster.clock;
+    let sentAtMs = 0;
     const send = async (): Promise<FetchResponse> => {
       const conn = await this.cluster.connection(node);
       sent = session.build(wanted, conn.versionFor(ApiKey.Fetch) >= MIN_SESSION_FETCH_VERSION);
+      sentAtMs = clock.monotonicMs();
       return conn.request(ApiKey.Fetch, this.fetchRequest(sent), {
         timeoutMs: this.cluster.requestTimeoutMs + this.opts.fetchMaxWaitMs,
       });
     };
     send().then(
       (res) => {
+        const latencyMs = clock.monotonicMs() - sentAtMs;
+        const f = this.fetchStats;
+        f.fetches++;
+        f.latencyTotalMs += latencyMs;
+        if (latencyMs > f.latencyMaxMs) f.latencyMaxMs = latencyMs;
         try {
           session.onResponse(sent!, res.errorCode, res.sessionId);
           this.onFetchResponse(res, epochs);
@@ -1025,6 +1035,7 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
           }
           continue;
         }
+        this.fetchStats.bytes += records.length;
         const cf = new CompletedFetch(
           t.topic,
           p.partitionIndex,
@@ -1137,14 +1148,28 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
     await Promise.all(closing);
   }
 
-  /** Buffered fetched data not yet handed out, fetches on the wire, and each broker's fetch session. */
+  /**
+   * Buffered fetched data not yet handed out, fetches on the wire, each broker's fetch session,
+   * and, since the start, the fetches answered: how many, how long each waited for its answer
+   * from the moment it was written (average and max: the Java client's fetch-latency-avg/max),
+   * and the record bytes they brought.
+   */
   metrics(): {
     bufferedBytes: number;
     bufferedFetches: number;
     fetchesInFlight: number;
     fetchSessions: { nodeId: number; sessionId: number; epoch: number }[];
+    fetches: number;
+    fetchLatencyAvgMs: number;
+    fetchLatencyMaxMs: number;
+    fetchedBytes: number;
   } {
+    const f = this.fetchStats;
     return {
+      fetches: f.fetches,
+      fetchLatencyAvgMs: f.fetches === 0 ? 0 : f.latencyTotalMs / f.fetches,
+      fetchLatencyMaxMs: f.latencyMaxMs,
+      fetchedBytes: f.bytes,
       bufferedBytes: this.bufferedBytes,
       bufferedFetches: this.buffered.length,
       fetchesInFlight: this.fetchingNodes.size,

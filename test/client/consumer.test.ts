@@ -239,6 +239,33 @@ void describe('consumer against the fake broker', () => {
     }
   });
 
+  void it('measures how long fetches wait for their answers, and the bytes they bring', async () => {
+    kafka.createTopic('c-latency', 1);
+    await produce(kafka, 'c-latency', ['x'.repeat(100), 'y'.repeat(100)], 0);
+    const remove = kafka.inject((req) => (req.apiKey === ApiKey.Fetch ? { kind: 'delay', ms: 150 } : undefined));
+    const consumer = new Consumer({ bootstrapServers: kafka.bootstrap, autoOffsetReset: 'earliest' });
+    try {
+      assert.deepEqual(
+        [consumer.metrics().fetches, consumer.metrics().fetchLatencyAvgMs, consumer.metrics().fetchedBytes],
+        [0, 0, 0],
+      );
+      consumer.assign([{ topic: 'c-latency', partition: 0 }]);
+      await take(consumer, 2);
+      const m = consumer.metrics();
+      assert.ok(m.fetches >= 1, `fetches ${m.fetches}`);
+      assert.ok(m.fetchLatencyAvgMs >= 140, `average ${m.fetchLatencyAvgMs} ms`);
+      assert.ok(m.fetchLatencyMaxMs >= m.fetchLatencyAvgMs);
+      const batches = kafka.partitionBatches('c-latency', 0);
+      assert.equal(
+        m.fetchedBytes,
+        batches.reduce((n, b) => n + b.length, 0),
+      );
+    } finally {
+      remove();
+      await consumer.close();
+    }
+  });
+
   void it('bounds buffered bytes: stops fetching until the application reads', async () => {
     kafka.createTopic('c-bound', 1);
     await produce(
