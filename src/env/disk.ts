@@ -6,17 +6,16 @@
  * Every failure surfaces as a StorageError with a `kind`; the broker maps these to
  * KAFKA_STORAGE_ERROR. Nothing else in src/storage touches node:fs.
  */
-import { constants, promises as fs, readSync, writeSync } from 'node:fs';
+import { constants, promises as fs, writeSync } from 'node:fs';
 
 /**
- * NodeFile writes and reads up to these sizes with write(2) / read(2) on the event loop's
- * thread; larger ones go through libuv's thread pool, so that a big group commit or a
- * catch-up read does not hold the loop. A small write into (or read from) the page cache
- * takes microseconds, less than the pool's round trip (queue, wake a worker, wake the loop),
- * which on a loaded machine costs milliseconds: produce acks and tail fetches are small.
+ * NodeFile writes up to this size with write(2) on the event loop's thread; larger ones go
+ * through libuv's thread pool, so that a big group commit does not hold the loop. A small
+ * write into the page cache takes microseconds, less than the pool's round trip (queue, wake
+ * a worker, wake the loop), which on a loaded machine costs milliseconds: produce appends
+ * at a steady rate are small. Reads stay on the pool (a read can miss the page cache).
  */
 export const SYNC_WRITE_MAX_BYTES = 64 * 1024;
-export const SYNC_READ_MAX_BYTES = 64 * 1024;
 
 export type StorageErrorKind =
   /** ENOSPC / EDQUOT: the disk is full. Retrying after space returns works. */
@@ -124,21 +123,6 @@ class NodeFile implements DiskFile {
   ) {}
 
   read(position: number, length: number, into?: Buffer): Promise<Buffer> {
-    if (length <= SYNC_READ_MAX_BYTES) {
-      // SYNC_READ_MAX_BYTES. A read that has to wait for the device holds the loop that long.
-      try {
-        const buf = into !== undefined && into.length >= length ? into : Buffer.allocUnsafe(length);
-        let done = 0;
-        while (done < length) {
-          const bytesRead = readSync(this.handle.fd, buf, done, length - done, position + done);
-          if (bytesRead === 0) break;
-          done += bytesRead;
-        }
-        return Promise.resolve(done === buf.length ? buf : buf.subarray(0, done));
-      } catch (err) {
-        return Promise.reject(toStorageError(err, this.path));
-      }
-    }
     return wrap(this.path, async () => {
       const buf = into !== undefined && into.length >= length ? into : Buffer.allocUnsafe(length);
       let done = 0;
@@ -153,7 +137,7 @@ class NodeFile implements DiskFile {
 
   write(position: number, data: Buffer): Promise<void> {
     if (data.length <= SYNC_WRITE_MAX_BYTES) {
-      // SYNC_WRITE_MAX_BYTES. Same outcome either way: the bytes are in the kernel when this settles.
+      // See SYNC_WRITE_MAX_BYTES. Same outcome either way: the bytes are in the kernel when this settles.
       try {
         let done = 0;
         while (done < data.length) done += writeSync(this.handle.fd, data, done, data.length - done, position + done);

@@ -1,15 +1,15 @@
 /**
- * nodeDisk's two I/O paths: reads and writes up to SYNC_READ_MAX_BYTES / SYNC_WRITE_MAX_BYTES
- * run on the event loop's thread, larger ones through the thread pool. Both must give the
- * same bytes, the same short read at the end of a file, and failures as rejected promises
- * carrying a StorageError (never a synchronous throw).
+ * nodeDisk's two write paths: writes up to SYNC_WRITE_MAX_BYTES run on the event loop's
+ * thread, larger ones through the thread pool. Both must give the same bytes, and failures
+ * as rejected promises carrying a StorageError (never a synchronous throw); reads (one
+ * path) of what either wrote, short at the end of the file, into a caller's buffer.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { nodeDisk, StorageError, SYNC_READ_MAX_BYTES, SYNC_WRITE_MAX_BYTES } from '../../src/env/disk.ts';
+import { nodeDisk, StorageError, SYNC_WRITE_MAX_BYTES } from '../../src/env/disk.ts';
 
 const temps: string[] = [];
 after(async () => {
@@ -45,7 +45,7 @@ void describe('nodeDisk I/O paths', () => {
       }
       assert.equal(await f.size(), position);
       for (const { position: at, data } of written) assert.deepEqual(await f.read(at, data.length), data);
-      const readSizes = [SYNC_READ_MAX_BYTES - 1, SYNC_READ_MAX_BYTES, SYNC_READ_MAX_BYTES + 1];
+      const readSizes = [SYNC_WRITE_MAX_BYTES - 1, SYNC_WRITE_MAX_BYTES, SYNC_WRITE_MAX_BYTES + 1];
       for (const size of readSizes) {
         // A read past the end is short, on both paths.
         const tail = await f.read(position - 10, size);
@@ -73,7 +73,7 @@ void describe('nodeDisk I/O paths', () => {
       });
       await assert.rejects(write!, (e) => e instanceof StorageError);
     }
-    for (const size of [16, SYNC_READ_MAX_BYTES + 1]) {
+    for (const size of [16, SYNC_WRITE_MAX_BYTES + 1]) {
       let read: Promise<Buffer> | undefined;
       assert.doesNotThrow(() => {
         read = f.read(0, size);
