@@ -1,8 +1,9 @@
 /**
- * The simulated controller of the cluster simulation: ONE controller process (not a Raft
- * quorum) running the real decisions of src/metadata/control (registerBroker,
- * brokerHeartbeat, fenceExpiredBrokers, alterPartition) on an image built only by
- * replay (src/metadata/replay.ts) of its metadata log.
+ * The cluster simulation's single controller (`--controllers 1`; the default is the Raft
+ * quorum of cluster-quorum.ts): ONE controller process running the real decisions of
+ * src/metadata/control (registerBroker, brokerHeartbeat, fenceExpiredBrokers,
+ * alterPartition) on an image built only by replay (src/metadata/replay.ts) of its
+ * metadata log.
  *
  * Its metadata log counts as durable at once (as if every append were fsynced before the
  * answer leaves): a crash loses the in-memory image and the heartbeat sessions, never a

@@ -199,6 +199,8 @@ export class SimQuorumController {
   /** Bumped on every activation, deactivation and life: timers of an older one do nothing. */
   private token = 0;
   activations = 0;
+  /** Requests answered NOT_CONTROLLER (coverage: brokers had to find the active controller). */
+  notControllerAnswers = 0;
 
   constructor(
     readonly id: number,
@@ -382,6 +384,7 @@ export class SimQuorumController {
       case 'heartbeat':
       case 'alterPartition':
         if (this.activeEpoch === undefined) {
+          this.notControllerAnswers++;
           this.send(notController(this.id, m));
           return undefined;
         }

@@ -1,8 +1,8 @@
 /**
  * One cluster simulation from a seed: 3 brokers (one topic, a few partitions, RF=3,
  * min.insync.replicas=2) running the real replication core over FileLogs on simulated
- * disks, one simulated controller process running the real controller decisions, an
- * acks=-1 producer and a consumer, all over one simulated network. A fault schedule drawn
+ * disks, the controller running the real controller decisions, an acks=-1 producer and a
+ * consumer, all over one simulated network. A fault schedule drawn
  * from the seed runs for faultPhaseMs; the invariants (cluster-invariants.ts) are checked
  * after every event. Then every fault heals and, within livenessBoundMs, every partition
  * must acknowledge a new record; finally every acknowledged record must be committed.
@@ -14,10 +14,11 @@
  * (drops, duplicates, long jitter, so reordering); a slow disk (slow handling, rare
  * flushes). The network drops, duplicates and reorders a little all the time.
  *
- * With `controllers: 3` the controller is a quorum of three simulated controller nodes, each
+ * By default (`controllers: 3`) the controller is a quorum of three simulated controller nodes, each
  * a real RaftNode on the simulated network and disks, the metadata log being the Raft log
  * (cluster-quorum.ts); the Raft invariants are checked on it too, and faults hit any of the
- * three (a crash loses what a node had not fsynced).
+ * three (a crash loses what a node had not fsynced). `controllers: 1` runs one controller
+ * process instead (cluster-controller.ts), its log durable at once.
  *
  * Everything random comes from one seeded generator in a fixed order, so a seed replays
  * the same event trace (traceHash).
@@ -60,7 +61,7 @@ export interface ClusterSimOptions {
   txn?: boolean;
   /** A planted bug of the transaction side (with txn). */
   txnBug?: TxnBug;
-  /** 1 (default): one simulated controller process; 3: a Raft quorum of controllers (cluster-quorum.ts). */
+  /** 3 (default): a Raft quorum of controllers (cluster-quorum.ts); 1: one simulated controller process, its log durable at once. */
   controllers?: 1 | 3;
   /** A planted bug of the controller quorum (with controllers: 3). */
   controllerBug?: ControllerBug;
@@ -84,6 +85,8 @@ export interface ClusterSimResult {
   /** With a controller quorum: times a node became the active controller, metadata batches committed. */
   controllerActivations?: number;
   metadataBatches?: number;
+  /** With a controller quorum: broker requests answered NOT_CONTROLLER. */
+  notControllerAnswers?: number;
   /** Partitions a follower stopped following after a storage error (Kafka's failed partitions). */
   failedFollowers: number;
   /** DeleteRecords that moved a log start. */
@@ -114,7 +117,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   const livenessBoundMs = options.livenessBoundMs ?? 15_000;
   const maxSteps = options.maxSteps ?? 0;
   const brokerIds = [1, 2, 3];
-  const quorum = options.controllers === 3;
+  const quorum = (options.controllers ?? 3) === 3;
   const controllerIds = quorum ? [CONTROLLER_ID, CONTROLLER_ID + 1, CONTROLLER_ID + 2] : [CONTROLLER_ID];
   const isController = (id: number): boolean => id >= CONTROLLER_ID && id < CONTROLLER_ID + controllerIds.length;
   const all = [...brokerIds, ...controllerIds];
@@ -574,6 +577,7 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
   if (quorum) {
     result.controllerActivations = quorumNodes.reduce((n, q) => n + q.activations, 0);
     result.metadataBatches = quorumChecker!.committedBatches;
+    result.notControllerAnswers = quorumNodes.reduce((n, q) => n + q.notControllerAnswers, 0);
   }
   result.recordDeletions = deletions;
   for (const b of brokers) {

@@ -9,9 +9,9 @@
  * the same run. --bug NAME plants a bug in the cluster simulation (hw-is-leo,
  * ack-before-isr; with transactions lso-is-hw, prepare-not-durable) to watch the checker
  * catch it. --txn adds transactions to the cluster simulation (cluster-txn.ts).
- * --controllers 3 puts the cluster simulation's controller on a simulated Raft quorum of
- * three controller nodes (cluster-quorum.ts); --bug controller-acts-early (implies it)
- * plants a controller bug there.
+ * The cluster simulation's controller is a simulated Raft quorum of three controller nodes
+ * (cluster-quorum.ts); --controllers 1 runs one controller process instead (its log durable
+ * at once). --bug controller-acts-early plants a controller bug in the quorum.
  */
 
 import type { PlantedBug } from './cluster-broker.ts';
@@ -43,7 +43,7 @@ function parseArgs(argv: string[]): Args {
     bug: 'none',
     txn: false,
     txnBug: 'none',
-    controllers: 1,
+    controllers: 3,
     controllerBug: 'none',
     seeds: 100,
     first: 1,
@@ -113,7 +113,7 @@ function describeCluster(r: ClusterSimResult): string {
     `controller ${r.controllerCrashes} shutdowns ${r.controlledShutdowns} deletions ${r.recordDeletions} msgs ${r.messages}` +
     (r.controllerActivations === undefined
       ? ''
-      : ` activations ${r.controllerActivations} metadata batches ${r.metadataBatches}`) +
+      : ` activations ${r.controllerActivations} metadata batches ${r.metadataBatches} not-controller ${r.notControllerAnswers}`) +
     (r.txn === undefined
       ? ''
       : ` txns ${r.txn.txnsBegun} committed ${r.txn.txnsCommitted} aborted ${r.txn.txnsAborted} fenced ${r.txn.fenced} ` +
@@ -126,8 +126,8 @@ async function mainCluster(args: Args): Promise<void> {
     (args.bug !== 'none' ? ` --bug ${args.bug}` : '') +
     (args.controllerBug !== 'none'
       ? ` --bug ${args.controllerBug}`
-      : args.controllers === 3
-        ? ' --controllers 3'
+      : args.controllers === 1
+        ? ' --controllers 1'
         : '') +
     (args.txnBug !== 'none' ? ` --bug ${args.txnBug}` : args.txn ? ' --txn' : '');
   const stepsFlag = `${args.steps ? ` --steps ${args.steps}` : ''}${args.wire ? ' --wire' : ''}`;
@@ -167,6 +167,9 @@ async function mainCluster(args: Args): Promise<void> {
     controlledShutdowns: 0,
     recordDeletions: 0,
     failedFollowers: 0,
+    controllerActivations: 0,
+    metadataBatches: 0,
+    notControllerAnswers: 0,
   };
   const txnTotals: Record<string, number> = {};
   const last = args.first + args.seeds - 1;
@@ -182,7 +185,7 @@ async function mainCluster(args: Args): Promise<void> {
       controllerBug: args.controllerBug,
     });
     steps += r.steps;
-    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r[k];
+    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r[k] ?? 0;
     if (r.txn !== undefined) {
       for (const [k, v] of Object.entries(r.txn)) txnTotals[k] = (txnTotals[k] ?? 0) + v;
     }

@@ -1,10 +1,12 @@
 /**
  * The cluster simulation in CI (src/sim/cluster-run.ts): CLUSTER_SIM_SEEDS seeds (default
- * 300) of 3 brokers running the real replication core and one controller running the real
- * controller decisions under faults, every invariant checked after every event; the same
- * seed replays the same trace; and planted bugs (and unclean leader election) are caught
- * within a bounded number of seeds, which shows the checker can fail.
- * A failure names the seed; `npm run sim -- --sim cluster --seed S --verbose` replays it.
+ * 160) of 3 brokers running the real replication core and a controller quorum of 3 Raft
+ * nodes running the real controller decisions under faults, and CLUSTER_SIM_SINGLE_SEEDS
+ * (default 100) with one controller process (--controllers 1), every invariant checked
+ * after every event; the same seed replays the same trace; and planted bugs (and unclean
+ * leader election) are caught within a bounded number of seeds, which shows the checker
+ * can fail. A failure names the seed; `npm run sim -- --sim cluster --seed S --verbose`
+ * replays it.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -17,7 +19,8 @@ import { logConfig } from '../../src/storage/config.ts';
 import { MemoryLog } from '../../src/storage/memory-log.ts';
 import { batchOf, ManualClock } from '../storage/helpers.ts';
 
-const SEEDS = Number(process.env.CLUSTER_SIM_SEEDS ?? 300);
+const SEEDS = Number(process.env.CLUSTER_SIM_SEEDS ?? 160);
+const SINGLE_SEEDS = Number(process.env.CLUSTER_SIM_SINGLE_SEEDS ?? 100);
 const FIRST = Number(process.env.CLUSTER_SIM_FIRST_SEED ?? 1);
 
 /** The first seed in [1, limit] whose run fails, with its error. */
@@ -31,13 +34,18 @@ async function firstFailure(limit: number, options: Omit<ClusterSimOptions, 'see
 
 void describe('cluster simulation', () => {
   void it('the same seed replays the same event trace', async () => {
-    for (const seed of [1, 47, 135]) {
-      const a = await runClusterSeed({ seed });
-      const b = await runClusterSeed({ seed });
+    for (const [seed, controllers] of [
+      [1, 3],
+      [47, 3],
+      [135, 1],
+    ] as const) {
+      const a = await runClusterSeed({ seed, controllers });
+      const b = await runClusterSeed({ seed, controllers });
       assert.equal(a.ok, true, a.error);
       assert.equal(a.traceHash, b.traceHash, `seed ${seed}`);
       assert.equal(a.steps, b.steps);
       assert.equal(a.committed, b.committed);
+      assert.equal(a.metadataBatches, b.metadataBatches);
     }
     const c = await runClusterSeed({ seed: 2 });
     const d = await runClusterSeed({ seed: 3 });
@@ -45,9 +53,11 @@ void describe('cluster simulation', () => {
   });
 
   void it('through the wire bytes (generated codecs at their newest versions) a run is the same run', async () => {
-    for (let seed = 100; seed < 110; seed++) {
-      const plain = await runClusterSeed({ seed });
-      const wire = await runClusterSeed({ seed, wire: true });
+    // With the quorum, the controllers' Raft RPCs go through their bytes too (src/raft/wire.ts).
+    for (let seed = 100; seed < 108; seed++) {
+      const controllers = seed < 105 ? 3 : 1;
+      const plain = await runClusterSeed({ seed, controllers });
+      const wire = await runClusterSeed({ seed, controllers, wire: true });
       assert.equal(wire.ok, true, wire.error);
       assert.equal(wire.traceHash, plain.traceHash, `seed ${seed}`);
     }
@@ -113,7 +123,7 @@ void describe('cluster simulation', () => {
   // append fails, as in Kafka (UnexpectedAppendOffsetException on a non-empty log), and
   // the follower stops following the partition until the leader epoch changes.
   void it('a follower append below its log end marks the partition failed, as Kafka does', async () => {
-    const r = await runClusterSeed({ seed: 5655 });
+    const r = await runClusterSeed({ seed: 5655, controllers: 1 });
     assert.equal(r.ok, true, r.error);
     assert.ok(r.failedFollowers >= 1);
   });
@@ -129,13 +139,54 @@ void describe('cluster simulation', () => {
     });
   }
 
+  // The controller quorum's planted bug: the Raft leader acts as soon as it is elected,
+  // before its epoch's LeaderChange is committed (so before it knows what is committed).
+  void it('planted bug controller-acts-early is caught within 3 seeds', async () => {
+    const found = await firstFailure(3, { controllerBug: 'controller-acts-early' });
+    assert.ok(found, 'no seed in 1..3 caught controller-acts-early');
+    assert.match(found.error, /acted before knowing the committed state/);
+  });
+
   void it('unclean leader election (a lagging replica elected) is caught as lost or diverged data', async () => {
-    const found = await firstFailure(80, { uncleanLeaderElection: true });
+    // One controller process: first found at seed 3 (with the quorum, at seed 45).
+    const found = await firstFailure(80, { uncleanLeaderElection: true, controllers: 1 });
     assert.ok(found, 'no seed in 1..80 caught the data unclean election loses');
     assert.match(found.error, /below its high watermark|went back|lost|never committed/);
   });
 
-  void it(`${SEEDS} seeds keep every invariant and every partition acknowledges again after faults heal`, {
+  void it(`${SEEDS} seeds with a controller quorum keep every invariant, the Raft ones too, and every partition acknowledges again after faults heal`, {
+    timeout: 300_000,
+  }, async () => {
+    const failures: string[] = [];
+    let acknowledged = 0;
+    let controllerCrashes = 0;
+    let activations = 0;
+    let notController = 0;
+    let metadataBatches = 0;
+    for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
+      const r = await runClusterSeed({ seed });
+      acknowledged += r.acknowledged;
+      controllerCrashes += r.controllerCrashes;
+      activations += r.controllerActivations ?? 0;
+      notController += r.notControllerAnswers ?? 0;
+      metadataBatches += r.metadataBatches ?? 0;
+      if (!r.ok) {
+        failures.push(
+          `seed ${seed}: ${r.error?.split('\n')[0]} (replay: npm run sim -- --sim cluster --seed ${seed} --verbose)`,
+        );
+      }
+    }
+    assert.deepEqual(failures, []);
+    assert.ok(acknowledged > SEEDS * 20, 'the runs acknowledge records');
+    assert.ok(metadataBatches > SEEDS * 5, 'the controllers commit metadata');
+    if (SEEDS >= 50) {
+      assert.ok(controllerCrashes > 0, 'controller nodes crash');
+      assert.ok(activations > SEEDS, 'the active controller changes');
+      assert.ok(notController > 0, 'brokers are sent to the active controller by NOT_CONTROLLER');
+    }
+  });
+
+  void it(`${SINGLE_SEEDS} seeds with one controller process keep every invariant and every partition acknowledges again after faults heal`, {
     timeout: 300_000,
   }, async () => {
     const failures: string[] = [];
@@ -147,8 +198,8 @@ void describe('cluster simulation', () => {
     let powerLosses = 0;
     let shutdowns = 0;
     let deletions = 0;
-    for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
-      const r = await runClusterSeed({ seed });
+    for (let seed = FIRST; seed < FIRST + SINGLE_SEEDS; seed++) {
+      const r = await runClusterSeed({ seed, controllers: 1 });
       committed += r.committed;
       acknowledged += r.acknowledged;
       consumed += r.consumed;
@@ -159,16 +210,16 @@ void describe('cluster simulation', () => {
       deletions += r.recordDeletions;
       if (!r.ok) {
         failures.push(
-          `seed ${seed}: ${r.error?.split('\n')[0]} (replay: npm run sim -- --sim cluster --seed ${seed} --verbose)`,
+          `seed ${seed}: ${r.error?.split('\n')[0]} (replay: npm run sim -- --sim cluster --controllers 1 --seed ${seed} --verbose)`,
         );
       }
     }
     assert.deepEqual(failures, []);
-    assert.ok(acknowledged > SEEDS * 20, 'the runs acknowledge records');
+    assert.ok(acknowledged > SINGLE_SEEDS * 20, 'the runs acknowledge records');
     assert.ok(committed >= acknowledged, 'what was acknowledged is committed');
     assert.ok(consumed > 0, 'the consumer reads');
-    if (SEEDS >= 100) {
-      assert.ok(leaderChanges > SEEDS * 3, 'leadership moves');
+    if (SINGLE_SEEDS >= 100) {
+      assert.ok(leaderChanges > SINGLE_SEEDS * 3, 'leadership moves');
       assert.ok(truncations > 0, 'some followers truncate diverged logs');
       assert.ok(powerLosses > 0, 'some runs lose unflushed writes');
       assert.ok(deletions > 0, 'DeleteRecords moves log starts');
