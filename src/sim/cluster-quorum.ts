@@ -60,11 +60,12 @@ const METADATA_FETCH_MAX_RECORDS = 64;
 const QUEUE_BOUND = 64;
 
 /**
- * A planted controller bug: `controller-acts-early` makes the Raft leader active as soon as
+ * Planted controller bugs: `controller-acts-early` makes the Raft leader active as soon as
  * it is elected, before its epoch's LeaderChange is committed, deciding on the image it had
- * replayed as a follower (possibly missing records its predecessor committed).
+ * replayed as a follower (possibly missing records its predecessor committed);
+ * `answer-before-commit` answers an operation once Raft took its batch, before it commits.
  */
-export type ControllerBug = 'none' | 'controller-acts-early';
+export type ControllerBug = 'none' | 'controller-acts-early' | 'answer-before-commit';
 
 /** The raw bytes of each record a controller node replayed (so a broker's view can be compared). */
 const rawOf = new WeakMap<CommittedRecord, Buffer>();
@@ -316,7 +317,7 @@ export class SimQuorumController {
       const f = this.inFlight;
       if (f !== undefined && f.lastOffset !== undefined && f.lastOffset < batchEnd(b) && f.epoch === b.epoch) {
         this.inFlight = undefined;
-        f.respond();
+        if (this.bug !== 'answer-before-commit') f.respond();
         this.scheduleDrain();
       }
     }
@@ -488,6 +489,7 @@ export class SimQuorumController {
         );
       }
       flight.lastOffset = lastOffset;
+      if (this.bug === 'answer-before-commit') respond();
     });
   }
 }

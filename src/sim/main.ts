@@ -11,7 +11,8 @@
  * catch it. --txn adds transactions to the cluster simulation (cluster-txn.ts).
  * The cluster simulation's controller is a simulated Raft quorum of three controller nodes
  * (cluster-quorum.ts); --controllers 1 runs one controller process instead (its log durable
- * at once). --bug controller-acts-early plants a controller bug in the quorum.
+ * at once). --bug controller-acts-early or answer-before-commit plants a controller bug in
+ * the quorum.
  */
 
 import type { PlantedBug } from './cluster-broker.ts';
@@ -65,7 +66,7 @@ function parseArgs(argv: string[]): Args {
       args.sim = v;
     } else if (a === '--bug') {
       const v = argv[++i];
-      if (v === 'controller-acts-early') {
+      if (v === 'controller-acts-early' || v === 'answer-before-commit') {
         args.controllers = 3;
         args.controllerBug = v;
       } else if (v === 'lso-is-hw' || v === 'prepare-not-durable' || v === 'lso-ignores-unreplicated') {
@@ -73,7 +74,7 @@ function parseArgs(argv: string[]): Args {
         args.txnBug = v;
       } else if (v !== 'none' && v !== 'hw-is-leo' && v !== 'ack-before-isr') {
         throw new Error(
-          '--bug wants hw-is-leo, ack-before-isr, lso-is-hw, lso-ignores-unreplicated, prepare-not-durable or controller-acts-early',
+          '--bug wants hw-is-leo, ack-before-isr, lso-is-hw, lso-ignores-unreplicated, prepare-not-durable, controller-acts-early or answer-before-commit',
         );
       } else args.bug = v;
     } else if (a === '--seeds') args.seeds = value();
@@ -90,7 +91,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--verbose' || a === '-v') args.verbose = true;
     else if (a === '--help' || a === '-h') {
       console.log(
-        'usage: npm run sim -- [--sim raft|cluster|all] [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--wire] [--txn] [--controllers 1|3] [--bug hw-is-leo|ack-before-isr|lso-is-hw|lso-ignores-unreplicated|prepare-not-durable|controller-acts-early] [--verbose]',
+        'usage: npm run sim -- [--sim raft|cluster|all] [--seeds N] [--first F] [--seed S] [--steps K] [--voters V] [--wire] [--txn] [--controllers 1|3] [--bug hw-is-leo|ack-before-isr|lso-is-hw|lso-ignores-unreplicated|prepare-not-durable|controller-acts-early|answer-before-commit] [--verbose]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);

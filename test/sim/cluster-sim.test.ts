@@ -147,6 +147,13 @@ void describe('cluster simulation', () => {
     assert.match(found.error, /acted before knowing the committed state/);
   });
 
+  // And: it answers an operation as soon as Raft took its batch, before the batch commits.
+  void it('planted bug answer-before-commit is caught within 3 seeds', async () => {
+    const found = await firstFailure(3, { controllerBug: 'answer-before-commit' });
+    assert.ok(found, 'no seed in 1..3 caught answer-before-commit');
+    assert.match(found.error, /is told .* committed/);
+  });
+
   void it('unclean leader election (a lagging replica elected) is caught as lost or diverged data', async () => {
     // One controller process: first found at seed 3 (with the quorum, at seed 45).
     const found = await firstFailure(80, { uncleanLeaderElection: true, controllers: 1 });
