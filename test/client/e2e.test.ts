@@ -78,6 +78,38 @@ void describe('client end to end against the Runnel broker', () => {
     assert.ok(desc!.offsets.every((o) => o.lag === 0));
   });
 
+  void it(
+    "fetches at Kafka's sizes: answers above 4 MiB, read straight into their frames, every byte intact",
+    T,
+    async () => {
+      // 6 partitions x 1.5 MB: the first Fetch (6 x max.partition.fetch.bytes 1 MiB) answers ~6 MB.
+      await admin.createTopics([{ topic: 'e2e-large', numPartitions: 6 }]);
+      const producer = new Producer({ bootstrapServers: broker.bootstrap, batchSize: 256 * 1024 });
+      const values = Array.from({ length: 6 * 1500 }, (_, i) => Buffer.alloc(1000, `${i}.`));
+      await producer.send(values.map((value, i) => ({ topic: 'e2e-large', partition: i % 6, value })));
+      await producer.close();
+      const consumer = new Consumer({ bootstrapServers: broker.bootstrap, autoOffsetReset: 'earliest' });
+      consumer.assign(Array.from({ length: 6 }, (_, partition) => ({ topic: 'e2e-large', partition })));
+      const got: Buffer[][] = Array.from({ length: 6 }, () => []);
+      let largest = 0;
+      let n = 0;
+      for (let i = 0; i < 500 && n < values.length; i++) {
+        const records = await consumer.poll({ timeoutMs: 1000 });
+        for (const r of records) got[r.partition]!.push(r.value!);
+        n += records.length;
+        const m = consumer.metrics();
+        if (m.fetches > 0) largest = Math.max(largest, m.fetchedBytes / m.fetches);
+      }
+      await consumer.close();
+      assert.ok(largest > 4 * 1024 * 1024, `average answer ${largest} bytes: some answer is above 4 MiB`);
+      for (let p = 0; p < 6; p++) {
+        const want = values.filter((_, i) => i % 6 === p);
+        assert.equal(got[p]!.length, want.length);
+        for (let i = 0; i < want.length; i++) assert.ok(got[p]![i]!.equals(want[i]!), `partition ${p} record ${i}`);
+      }
+    },
+  );
+
   void it('consumes with group.protocol=consumer (KIP-848)', T, async () => {
     await admin.createTopics([{ topic: 'e2e-848', numPartitions: 2 }]);
     const producer = new Producer({ bootstrapServers: broker.bootstrap });
