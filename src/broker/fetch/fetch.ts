@@ -9,7 +9,10 @@
  *
  * Byte limits (Kafka's rules): each partition reads at most min(partitionMaxBytes, what
  * is left of maxBytes); until the answer holds some records, a partition returns its
- * first batch whole even when it is bigger, so a consumer always progresses.
+ * first batch whole even when it is bigger, so a consumer always progresses. Consumer
+ * fetches (v10+) read the partitions at the head of the request at once and cut each
+ * read to that rule afterwards (see readAll). Reads go into pooled buffers when the
+ * caller passes a lease (read-buffers.ts; docs/performance.md).
  *
  * Long poll: when the first read finds fewer than minBytes and no partition has an
  * error, the fetch parks in the purgatory until appends have added about minBytes to
