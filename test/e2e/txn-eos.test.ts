@@ -114,13 +114,20 @@ void describe('exactly once: consume-transform-produce killed with SIGKILL and r
   });
 
   void it('every input appears once in the read_committed output', async () => {
-    const first = startWorker(broker.bootstrap, 50);
+    const STOP_AFTER = 50;
+    const first = startWorker(broker.bootstrap, STOP_AFTER);
     workers.push(first.child);
-    // Kill inside an open transaction, after some transactions committed.
-    await waitFor(
-      () => first.lines.some((l) => l.startsWith('committed')) && first.lines.at(-1)?.startsWith('sent') === true,
-      'the first worker with an open transaction after a commit',
-    );
+    // Kill inside the open transaction the worker holds once STOP_AFTER records are committed
+    // (an earlier `sent` line may be followed by its commit before the kill lands).
+    await waitFor(() => {
+      const committedSoFar = Number(
+        first.lines
+          .filter((l) => l.startsWith('committed'))
+          .at(-1)
+          ?.split(' ')[1] ?? 0,
+      );
+      return committedSoFar >= STOP_AFTER && first.lines.at(-1)?.startsWith('sent') === true;
+    }, 'the first worker holding an open transaction after its commits');
     first.child.kill('SIGKILL');
     await first.exited;
     const committedBefore = Number(
