@@ -452,6 +452,52 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
     });
   }
 
+  // With the quorum, 1-3 more faults aimed at whoever is the active controller then: a crash
+  // (what it had not fsynced is lost), cut off from the other controllers (it keeps hearing
+  // brokers until the others elect a new leader), or cut off from the brokers.
+  if (quorum) {
+    const leaderFaults = 1 + random.int(3);
+    for (let i = 0; i < leaderFaults; i++) {
+      const at = 500 + random.int(Math.max(1, faultPhaseMs - 1500));
+      const kind = random.int(3);
+      const duration = 200 + random.int(1800);
+      scheduler.schedule(at, EVENT_FAULT, CONTROLLER_ID, () => {
+        const q = quorumNodes.find((x) => x.up && x.activeEpoch !== undefined);
+        if (q === undefined) return;
+        const others = kind === 1 ? controllerIds : brokerIds;
+        switch (kind) {
+          case 0:
+            note(`crash active controller ${q.id}`);
+            controllerCrashes++;
+            q.crash();
+            activeFaults++;
+            scheduler.schedule(scheduler.nowMs + duration, EVENT_RESTART, q.id, async () => {
+              activeFaults--;
+              if (q.up) return;
+              note(`restart controller ${q.id}`);
+              await q.start();
+              raftChecker!.onRestart(q.node);
+            });
+            return;
+          default:
+            note(`cut active controller ${q.id} from ${kind === 1 ? 'the other controllers' : 'the brokers'}`);
+            for (const o of others) {
+              if (o === q.id) continue;
+              network.cutLink(q.id, o);
+              network.cutLink(o, q.id);
+            }
+            healLater(duration, q.id, () => {
+              for (const o of others) {
+                network.healLink(q.id, o);
+                network.healLink(o, q.id);
+              }
+            });
+            return;
+        }
+      });
+    }
+  }
+
   // ---- run ----
   const result: ClusterSimResult = {
     seed,
