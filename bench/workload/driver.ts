@@ -282,7 +282,9 @@ async function fixedRate(target: WorkloadTarget, topic: string, options: Workloa
       `${target.name}: producing at fixed rate`,
     );
     const sent = done.measuredSent as number;
-    consumer.send({ type: 'finish', expected: sent, timeoutMs: options.drainTimeoutMs });
+    // Records that stopped coming for a third of the drain timeout are not coming.
+    const stallMs = options.drainTimeoutMs / 3;
+    consumer.send({ type: 'finish', expected: sent, timeoutMs: options.drainTimeoutMs, stallMs });
     const result = await consumer.next(
       'result',
       options.drainTimeoutMs + 30_000,
@@ -323,7 +325,7 @@ async function fixedRateInProcess(
     const sent = await produceAtFixedRate(target, topic, options, payloads, (micros) => {
       recorder.measureFromMicros = micros;
     });
-    await recorder.waitFor(sent.measuredSent, options.drainTimeoutMs);
+    await recorder.waitFor(sent.measuredSent, options.drainTimeoutMs, options.drainTimeoutMs / 3);
     return {
       histogram: recorder.histogram,
       achievedMBps: sent.achievedMBps,

@@ -16,12 +16,15 @@ export class LatencyRecorder {
   measureFromMicros = Number.POSITIVE_INFINITY;
   received = 0;
   probeSeen = false;
+  /** performance.now() of the last records (warm-up ones too: a lagging consumer is still coming). */
+  private lastAt = performance.now();
   private waiter: { count: number; resolve: () => void } | undefined;
 
   constructor(private readonly onFirstProbe: () => void = () => undefined) {}
 
   add(values: readonly Buffer[]): void {
     const now = nowMicros();
+    this.lastAt = performance.now();
     for (const value of values) {
       const due = value.readDoubleLE(0);
       if (due === PROBE_DUE_MICROS) {
@@ -38,13 +41,23 @@ export class LatencyRecorder {
     }
   }
 
-  /** Resolves once `count` measured records arrived or `timeoutMs` passed (missing ones are reported, not thrown). */
-  async waitFor(count: number, timeoutMs: number): Promise<void> {
+  /**
+   * Resolves once `count` measured records arrived, `timeoutMs` passed, or none came for
+   * `stallMs` (missing ones are reported by the caller, not thrown).
+   */
+  async waitFor(count: number, timeoutMs: number, stallMs = timeoutMs): Promise<void> {
     if (this.received >= count) return;
+    let stallTimer: NodeJS.Timeout | undefined;
     const reached = new Promise<void>((resolve) => {
       this.waiter = { count, resolve };
+      const checkStall = () => {
+        if (performance.now() - this.lastAt >= stallMs) resolve();
+        else stallTimer = setTimeout(checkStall, Math.min(stallMs, 250));
+      };
+      checkStall();
     });
     await withTimeout(reached, timeoutMs, 'consuming at fixed rate').catch(() => undefined);
+    clearTimeout(stallTimer);
     this.waiter = undefined;
   }
 }

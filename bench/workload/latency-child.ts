@@ -10,7 +10,7 @@
  *
  * Messages (parent <-> child):
  * - consumer: -> ready (consuming); -> probe (the first probe record arrived);
- *   <- measure-from { micros }; <- finish { expected, timeoutMs }; -> result { histogram, received }
+ *   <- measure-from { micros }; <- finish { expected, timeoutMs, stallMs }; -> result { histogram, received }
  * - producer: -> ready (connected); <- probe (send probes until go); <- go;
  *   -> measure-from { micros }; -> done { measuredSent, achievedMBps }
  * - either: -> error { message } when something failed; it then exits with code 1.
@@ -76,7 +76,7 @@ async function runConsumer(target: WorkloadTarget, args: LatencyChildArgs, inbox
     const from = await inbox.next('measure-from', 5 * 60_000);
     recorder.measureFromMicros = from.micros as number;
     const finish = await inbox.next('finish', 10 * 60_000);
-    await recorder.waitFor(finish.expected as number, finish.timeoutMs as number);
+    await recorder.waitFor(finish.expected as number, finish.timeoutMs as number, finish.stallMs as number);
   } finally {
     await withTimeout(consumer.stop(), 15_000, 'consumer stop').catch(() => undefined);
   }
