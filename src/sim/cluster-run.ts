@@ -674,7 +674,9 @@ function describeMessage(m: ClusterMessage): string {
         )
         .join(' ')}`;
     case 'metadataFetchResponse':
-      return `${head} from ${m.fromOffset} +${m.records.length}`;
+      return `${head} from ${m.fromOffset} +${m.records.length}${m.leaderHint ? ` leader ${m.leaderHint.leaderId}@${m.leaderHint.epoch}` : ''}`;
+    case 'raft':
+      return `${head} ${m.raft.type}`;
     case 'heartbeatResponse':
       return `${head} err ${m.response.errorCode} fenced ${m.response.isFenced}`;
     case 'registerResponse':
