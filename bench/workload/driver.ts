@@ -351,8 +351,8 @@ function failureNote(phase: string, error: unknown): string {
 }
 
 /**
- * Which workload a run is: the issue's 16-partition topic (every phase), or a max-rate-only
- * variant with figures of their own: 100 partitions, or RF=3 on three brokers.
+ * Which workload a run is, each with figures of its own: the issue's 16-partition topic, the
+ * 100-partition one (max rate only), or 16 partitions with RF=3 on three brokers.
  */
 export type WorkloadVariant = 'p16' | 'p100' | 'rf3';
 
@@ -388,10 +388,10 @@ export const MAX_RATE_METRICS: Readonly<Record<WorkloadVariant, MaxRateMetrics>>
 const CREATE_TOPIC_TIMEOUT_MS = 90_000;
 
 /**
- * Runs the phases against a connected target and returns its figures: all three for the
- * 16-partition workload, the max-rate phases only for the other variants (whose partition
- * count is the caller's `options.partitions`). A failing phase yields figures without values
- * and a note; the other phases still run.
+ * Runs the phases against a connected target and returns its figures: all three (the latency
+ * phase unless `latency` is false) on 16 partitions (p16, rf3), the max-rate phases only on
+ * 100 (p100; the partition count is the caller's `options.partitions`). A failing phase
+ * yields figures without values and a note; the other phases still run.
  */
 export async function runWorkload(
   target: WorkloadTarget,
@@ -447,10 +447,15 @@ export async function runWorkload(
   } finally {
     await deleteQuietly(target, maxTopic);
   }
-  if (variant !== 'p16' || !latency) return figures;
+  // The latency phase: 16 partitions, on one broker or (rf3) three.
+  if (variant === 'p100' || !latency) return figures;
 
   const latencyTopic = `bench-lat-${suffix()}`;
-  const latencyMetrics = ['e2e-rate-MBps', 'e2e-p50-ms', 'e2e-p99-ms', 'e2e-p999-ms', 'e2e-max-ms'] as const;
+  const rf3 = variant === 'rf3';
+  const latencyMetrics = rf3
+    ? (['e2e-rate-MBps-rf3', 'e2e-p50-ms-rf3', 'e2e-p99-ms-rf3', 'e2e-p999-ms-rf3', 'e2e-max-ms-rf3'] as const)
+    : (['e2e-rate-MBps', 'e2e-p50-ms', 'e2e-p99-ms', 'e2e-p999-ms', 'e2e-max-ms'] as const);
+  const [rateMetric, p50Metric, p99Metric, p999Metric, maxMetric] = latencyMetrics;
   try {
     await withTimeout(
       target.createTopic(latencyTopic, options.partitions),
@@ -472,11 +477,11 @@ export async function runWorkload(
     const note = notes.length > 0 ? notes.join('; ') : undefined;
     const h = result.histogram;
     figures.push(
-      make('e2e-rate-MBps', result.achievedMBps, note),
-      make('e2e-p50-ms', h.percentile(50) / 1000),
-      make('e2e-p99-ms', h.percentile(99) / 1000),
-      make('e2e-p999-ms', h.percentile(99.9) / 1000),
-      make('e2e-max-ms', h.max / 1000),
+      make(rateMetric, result.achievedMBps, note),
+      make(p50Metric, h.percentile(50) / 1000),
+      make(p99Metric, h.percentile(99) / 1000),
+      make(p999Metric, h.percentile(99.9) / 1000),
+      make(maxMetric, h.max / 1000),
     );
   } catch (error) {
     for (const metric of latencyMetrics) figures.push(make(metric, null, failureNote('fixed rate', error)));

@@ -261,7 +261,14 @@ async function measureRf3(
   try {
     cluster = await startBuiltCluster(entry, root, 3);
     const bootstrap = cluster.bootstrap;
-    const figures = await runThrough(new RunnelClientTarget({ bootstrap, ...rf3 }), 'Runnel/client', options, 'rf3');
+    // End-to-end latency at RF=3 too, in full mode (quick mode: max rate only).
+    const figures = await runThrough(
+      new RunnelClientTarget({ bootstrap, ...rf3 }),
+      'Runnel/client',
+      options,
+      'rf3',
+      !options.quick,
+    );
     const admin = new RunnelClientTarget({ bootstrap, ...rf3 });
     try {
       await withTimeout(admin.connect(), 30_000, 'kcat admin connect');
@@ -300,7 +307,8 @@ function setupLine(quick: boolean): string {
     (quick ? 'Quick mode: end-to-end latency through the Runnel client only. ' : '') +
     'The RF=1 broker runs with group.initial.rebalance.delay.ms=0 (the only setting changed: kafkajs joins a group twice per run). ' +
     'RF=3: three brokers (each broker and controller, the short timeouts of the process-cluster tests), ' +
-    'min.insync.replicas=2, max rate through the Runnel client and kcat; the RF=3 goal compares each with its own RF=1 figure. ' +
+    `min.insync.replicas=2, max rate through the Runnel client and kcat${quick ? '' : ', end-to-end latency through the Runnel client'}; ` +
+    'the RF=3 goal compares each with its own RF=1 figure. ' +
     'Start-up: spawn to the listening line, and to the first acknowledged produce (auto-created topic) on a second start ' +
     '(V8 code cache written by the first). Idle RSS from /proc after settling, beside a plain node process. ' +
     `Partitions: a fresh broker, ${many.topics} topics x ${many.partitions} partitions in CreateTopics of ${many.perRequest} topics each, ` +
