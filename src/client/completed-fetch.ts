@@ -5,6 +5,7 @@
  * skipped too (Kafka's algorithm: a producer id enters the aborted set at its transaction's
  * first offset, listed in the response, and leaves it at its ABORT marker).
  */
+import { DecodeError } from '../protocol/codec/errors.ts';
 import { Reader } from '../protocol/codec/reader.ts';
 import {
   ATTR_COMPRESSION_MASK,
@@ -170,32 +171,33 @@ export class CompletedFetch {
     const decodeValue = this.decodeValue;
     const skipBefore = this.nextOffset;
     const out: ConsumerRecord<unknown, unknown>[] = [];
-    const r = new Reader(data);
-    for (let i = 0; i < count && r.offset < data.length; i++) {
-      const length = r.readVarint();
-      const end = r.offset + length;
-      r.offset += 1; // attributes
-      const timestampDelta = r.readVarlongNumber();
-      const offset = baseOffset + r.readVarint();
+    const dataEnd = data.length;
+    cursor = 0;
+    for (let i = 0; i < count && cursor < dataEnd; i++) {
+      const length = readVarint(data, dataEnd);
+      const end = cursor + length;
+      if (length < 0 || end > dataEnd) throw new DecodeError('length-exceeds-frame', `record length ${length}`, cursor);
+      cursor += 1; // attributes
+      const timestampDelta = readVarlong(data, end);
+      const offset = baseOffset + readVarint(data, end);
       if (offset < skipBefore) {
-        r.offset = end;
+        cursor = end;
         continue;
       }
-      const keyLength = r.readVarint();
-      const key = keyLength < 0 ? null : r.readRawBytes(keyLength);
-      const valueLength = r.readVarint();
-      const value = valueLength < 0 ? null : r.readRawBytes(valueLength);
-      const headerCount = r.readVarint();
+      const key = readBytes(data, end, readVarint(data, end));
+      const value = readBytes(data, end, readVarint(data, end));
+      const headerCount = readVarint(data, end);
       let headers: RecordHeader[] = NO_HEADERS;
       if (headerCount > 0) {
         headers = new Array<RecordHeader>(headerCount);
         for (let h = 0; h < headerCount; h++) {
-          const hk = r.readRawBytes(r.readVarint()).toString('utf8');
-          const hvLength = r.readVarint();
-          headers[h] = { key: hk, value: hvLength < 0 ? null : r.readRawBytes(hvLength) };
+          const hk = readBytes(data, end, readVarint(data, end));
+          if (hk === null) throw new DecodeError('unexpected-null', 'null header key', cursor);
+          const hv = readBytes(data, end, readVarint(data, end));
+          headers[h] = { key: hk.toString('utf8'), value: hv };
         }
       }
-      r.offset = end;
+      cursor = end;
       out.push({
         topic,
         partition,
@@ -212,4 +214,68 @@ export class CompletedFetch {
 }
 
 const EMPTY: ConsumerRecord<unknown, unknown>[] = [];
+
+// Record fields are read with local functions over one module-level cursor rather than a Reader
+// per batch: no object per batch, no BigInt per record for the timestamp delta (a varlong), and
+// bounds checked against the record's end. decodeRecords is synchronous, so one cursor serves.
+let cursor = 0;
+
+/** Zigzag varint (32-bit) at `cursor`, which it advances. */
+function readVarint(buf: Buffer, end: number): number {
+  let o = cursor;
+  if (o >= end) throw new DecodeError('truncated', 'varint runs past the record', o);
+  let b = buf[o++]!;
+  if (b < 0x80) {
+    cursor = o;
+    return (b >>> 1) ^ -(b & 1);
+  }
+  let u = b & 0x7f;
+  let scale = 128;
+  for (let i = 1; i < 5; i++) {
+    if (o >= end) throw new DecodeError('truncated', 'varint runs past the record', o);
+    b = buf[o++]!;
+    if (i === 4 && b > 0x0f) throw new DecodeError('varint-too-long', 'varint exceeds 32 bits', o - 1);
+    u += (b & 0x7f) * scale;
+    if (b < 0x80) {
+      cursor = o;
+      return (u >>> 1) ^ -(u & 1);
+    }
+    scale *= 128;
+  }
+  throw new DecodeError('varint-too-long', 'varint exceeds 32 bits', o);
+}
+
+/** Zigzag varlong at `cursor` as a number: up to 7 bytes (49 bits) exactly, longer through Reader. */
+function readVarlong(buf: Buffer, end: number): number {
+  let o = cursor;
+  let u = 0;
+  let scale = 1;
+  for (let i = 0; i < 7; i++) {
+    if (o >= end) throw new DecodeError('truncated', 'varlong runs past the record', o);
+    const b = buf[o++]!;
+    u += (b & 0x7f) * scale;
+    if (b < 0x80) {
+      cursor = o;
+      return u % 2 === 0 ? u / 2 : -(u + 1) / 2;
+    }
+    scale *= 128;
+  }
+  const r = new Reader(buf.subarray(0, end));
+  r.offset = cursor;
+  const v = r.readVarlongNumber();
+  cursor = r.offset;
+  return v;
+}
+
+/** `n` bytes at `cursor` as a view (no copy), or null for a length of -1. */
+function readBytes(buf: Buffer, end: number, n: number): Buffer | null {
+  if (n < 0) {
+    if (n === -1) return null;
+    throw new DecodeError('negative-length', `negative length ${n}`, cursor);
+  }
+  const o = cursor;
+  if (n > end - o) throw new DecodeError('length-exceeds-frame', `length ${n} exceeds ${end - o} remaining`, o);
+  cursor = o + n;
+  return buf.subarray(o, o + n);
+}
 const NO_HEADERS: RecordHeader[] = [];

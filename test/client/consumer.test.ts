@@ -117,6 +117,45 @@ void describe('consumer against the fake broker', () => {
     await consumer.close();
   });
 
+  void it('decodes every record field: timestamps far apart either way, null and empty keys, headers', async () => {
+    const t = kafka.createTopic('c-fields', 1);
+    const p = t.partitions[0]!;
+    // Timestamp deltas: 0, -1 (older than the first), +2^50 (a varlong beyond 7 bytes), +1.7e12.
+    const base = 2 ** 40;
+    const batch = buildRecordBatch({
+      records: [
+        { key: 'k0', value: 'v0', timestamp: base },
+        { key: null, value: null, timestamp: base - 1 },
+        { key: '', value: 'v2', timestamp: base + 2 ** 50, headers: [{ key: 'h', value: 'x' }, { key: 'n' }] },
+        { value: Buffer.alloc(300, 7), timestamp: base + 1.7e12 },
+      ],
+    });
+    batch.writeBigInt64BE(BigInt(p.nextOffset), 0);
+    p.batches.push(batch);
+    p.nextOffset += 4;
+    const consumer = new Consumer({ bootstrapServers: kafka.bootstrap, autoOffsetReset: 'earliest' });
+    consumer.assign([{ topic: 'c-fields', partition: 0 }]);
+    const records = await take(consumer, 4);
+    await consumer.close();
+    assert.deepEqual(
+      records.map((r) => [r.offset, r.timestamp, r.key?.toString() ?? null, r.value?.length ?? null]),
+      [
+        [0, base, 'k0', 2],
+        [1, base - 1, null, null],
+        [2, base + 2 ** 50, '', 2],
+        [3, base + 1.7e12, null, 300],
+      ],
+    );
+    assert.deepEqual(
+      records[2]!.headers.map((h) => [h.key, h.value?.toString() ?? null]),
+      [
+        ['h', 'x'],
+        ['n', null],
+      ],
+    );
+    assert.ok(records[3]!.value!.equals(Buffer.alloc(300, 7)));
+  });
+
   void it('skips control batches and, under read_committed, aborted transactions', async () => {
     const t = kafka.createTopic('c-txn', 1);
     const p = t.partitions[0]!;
