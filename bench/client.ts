@@ -19,7 +19,8 @@
  *
  * Client CPU per record (process.cpuUsage of this process; the broker runs in another) is
  * reported beside throughput: one broker bounds every library alike, CPU per record shows the
- * client's own cost.
+ * client's own cost. Runnel checks every batch's CRC32C (check.crcs, Kafka's default, about
+ * 0.25 us per 1 KB record here); kafkajs reads the CRC field and does not check it.
  *
  * Batching: kafkajs and @platformatic/kafka put each send() into one Produce request with one
  * batch per partition (here ~32 KB per partition), with no size cap. The Runnel producer batches
