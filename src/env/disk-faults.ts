@@ -83,10 +83,10 @@ export function faultyDisk(inner: Disk, random: Random, rates: FaultRates = {}):
     get path(): string {
       return this.file.path;
     }
-    async read(position: number, length: number, into?: Buffer): Promise<Buffer> {
+    async read(position: number, length: number, into?: Buffer, cached?: boolean): Promise<Buffer> {
       const f = draw('read', this.path);
       if (f) throw fault(f.kind, 'read', this.path);
-      return this.file.read(position, length, into);
+      return this.file.read(position, length, into, cached);
     }
     async write(position: number, data: Buffer): Promise<void> {
       const f = draw('write', this.path);

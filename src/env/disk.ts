@@ -6,16 +6,25 @@
  * Every failure surfaces as a StorageError with a `kind`; the broker maps these to
  * KAFKA_STORAGE_ERROR. Nothing else in src/storage touches node:fs.
  */
-import { constants, promises as fs, writeSync } from 'node:fs';
+import { constants, promises as fs, readSync, writeSync } from 'node:fs';
 
 /**
  * NodeFile writes up to this size with write(2) on the event loop's thread; larger ones go
  * through libuv's thread pool, so that a big group commit does not hold the loop. A small
  * write into the page cache takes microseconds, less than the pool's round trip (queue, wake
  * a worker, wake the loop), which on a loaded machine costs milliseconds: produce appends
- * at a steady rate are small. Reads stay on the pool (a read can miss the page cache).
+ * at a steady rate are small. Reads stay on the pool unless marked cached (below).
  */
 export const SYNC_WRITE_MAX_BYTES = 64 * 1024;
+
+/**
+ * A read of up to this size that the caller marks `cached` (bytes this process wrote
+ * moments ago, so in the page cache) is done with read(2) on the calling thread, for the
+ * same reason: a consumer or follower at the tail reads a few KiB per fetch. Unmarked
+ * reads, and larger ones, go through the thread pool: a read that misses the page cache
+ * would hold the event loop, and every connection with it, for a disk access.
+ */
+export const SYNC_READ_MAX_BYTES = 64 * 1024;
 
 export type StorageErrorKind =
   /** ENOSPC / EDQUOT: the disk is full. Retrying after space returns works. */
@@ -67,9 +76,10 @@ export interface DiskFile {
   /**
    * Reads up to `length` bytes at `position`; shorter only at end of file. With `into` (at
    * least `length` bytes, e.g. from a buffer pool) the bytes may be read into it and the
-   * result is then a view of it; callers use the result either way.
+   * result is then a view of it; callers use the result either way. `cached`: the caller
+   * knows the bytes are in the page cache (SYNC_READ_MAX_BYTES).
    */
-  read(position: number, length: number, into?: Buffer): Promise<Buffer>;
+  read(position: number, length: number, into?: Buffer, cached?: boolean): Promise<Buffer>;
   /** Writes all of `data` at `position` (write(2) completed: survives a process crash). */
   write(position: number, data: Buffer): Promise<void>;
   /** fsync: data and metadata reach stable storage (survives power loss). */
@@ -122,7 +132,21 @@ class NodeFile implements DiskFile {
     private readonly handle: fs.FileHandle,
   ) {}
 
-  read(position: number, length: number, into?: Buffer): Promise<Buffer> {
+  read(position: number, length: number, into?: Buffer, cached = false): Promise<Buffer> {
+    if (cached && length <= SYNC_READ_MAX_BYTES) {
+      try {
+        const buf = into !== undefined && into.length >= length ? into : Buffer.allocUnsafe(length);
+        let done = 0;
+        while (done < length) {
+          const bytesRead = readSync(this.handle.fd, buf, done, length - done, position + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
+        }
+        return Promise.resolve(done === buf.length ? buf : buf.subarray(0, done));
+      } catch (err) {
+        return Promise.reject(toStorageError(err, this.path));
+      }
+    }
     return wrap(this.path, async () => {
       const buf = into !== undefined && into.length >= length ? into : Buffer.allocUnsafe(length);
       let done = 0;
