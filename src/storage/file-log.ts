@@ -104,6 +104,12 @@ const BULK_CHUNK_BYTES = 4 * 1024 * 1024;
  * no longer fits, so that the walk over headers need not read again.
  */
 const READ_SLACK_BYTES = 64 * 1024;
+/**
+ * Reads within this many bytes of the active segment's end are marked `cached` for the
+ * Disk (small ones then skip the thread pool, SYNC_READ_MAX_BYTES): consumers and
+ * followers at the tail read what was appended moments ago.
+ */
+const RECENT_TAIL_BYTES = 1024 * 1024;
 const MAX_READ_CHUNK_BYTES = 16 * 1024 * 1024;
 const LOG_START_CHECKPOINT = 'log-start-offset-checkpoint';
 const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
@@ -1092,6 +1098,7 @@ export class FileLog implements PartitionLog {
           // view of that chunk (one read, one allocation per fetch rather than three).
           Math.min(Math.max(maxBytes, SCAN_CHUNK_BYTES) + READ_SLACK_BYTES, MAX_READ_CHUNK_BYTES),
           options.allocate,
+          i === segments.length - 1 ? end - RECENT_TAIL_BYTES : Number.POSITIVE_INFINITY,
         );
         let pos = await this.positionFor(seg, fetchOffset);
         let start = -1;
@@ -1120,8 +1127,8 @@ export class FileLog implements PartitionLog {
   }
 
   /** readAt for Cursor. */
-  readBytes(path: string, position: number, length: number, into?: Buffer): Promise<Buffer> {
-    return this.readAt(path, position, length, into);
+  readBytes(path: string, position: number, length: number, into?: Buffer, cached?: boolean): Promise<Buffer> {
+    return this.pool.withFile(path, (f) => f.read(position, length, into, cached));
   }
 
   /** A file position at or before the batch containing `offset` (from the offset index). */
@@ -1668,10 +1675,12 @@ class Cursor {
     private readonly chunkSize: number,
     /** Buffers to read into (ReadOptions.allocate); a new one per read when absent. */
     private readonly allocate?: (bytes: number) => Buffer,
+    /** Reads from this position on are of bytes just appended (RECENT_TAIL_BYTES). */
+    private readonly cachedFrom = Number.POSITIVE_INFINITY,
   ) {}
 
   private read(pos: number, length: number): Promise<Buffer> {
-    return this.log.readBytes(this.path, pos, length, this.allocate?.(length));
+    return this.log.readBytes(this.path, pos, length, this.allocate?.(length), pos >= this.cachedFrom);
   }
 
   async info(pos: number): Promise<BatchInfo | undefined> {

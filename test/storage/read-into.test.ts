@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { nodeDisk } from '../../src/env/disk.ts';
+import { type Disk, type DiskFile, nodeDisk, SYNC_READ_MAX_BYTES } from '../../src/env/disk.ts';
 import { faultyDisk } from '../../src/env/disk-faults.ts';
 import { memoryDisk } from '../../src/env/disk-memory.ts';
 import { seededRandom } from '../../src/env/random.ts';
@@ -111,6 +111,107 @@ void describe('FileLog.read with allocate', () => {
         !first.records.equals(copy),
         'the pooled view now shows the later read: buffers must not be reused early',
       );
+    } finally {
+      await log.close();
+    }
+  });
+});
+
+void describe('reads of the recent tail (cached)', () => {
+  void it('nodeDisk: a small cached read settles without the thread pool, a large one or an unmarked one does not', async () => {
+    const dir = await tempDir();
+    try {
+      const file = await nodeDisk.open(`${dir}/f`, { create: true });
+      const data = Buffer.from(Array.from({ length: 3 * SYNC_READ_MAX_BYTES }, (_, i) => (i * 7) % 256));
+      await file.write(0, data);
+      const settlesInMicrotasks = async (p: Promise<Buffer>): Promise<boolean> => {
+        let settled = false;
+        void p.then(() => {
+          settled = true;
+        });
+        for (let i = 0; i < 5; i++) await Promise.resolve();
+        const early = settled;
+        await p;
+        return early;
+      };
+      assert.equal(await settlesInMicrotasks(file.read(100, 4096, undefined, true)), true, 'small cached read');
+      assert.equal(await settlesInMicrotasks(file.read(100, 4096)), false, 'unmarked read');
+      assert.equal(
+        await settlesInMicrotasks(file.read(0, SYNC_READ_MAX_BYTES + 1, undefined, true)),
+        false,
+        'large cached read',
+      );
+      for (const [position, length] of [
+        [0, 10],
+        [5000, SYNC_READ_MAX_BYTES],
+        [data.length - 100, 4096], // short at end of file
+      ] as const) {
+        const into = Buffer.alloc(SYNC_READ_MAX_BYTES + 10);
+        const got = await file.read(position, length, into, true);
+        assert.ok(got.equals(data.subarray(position, position + length)));
+        assert.equal(got.buffer, into.buffer);
+      }
+      await file.close();
+      await assert.rejects(file.read(0, 10, undefined, true), (err: Error) => err.name === 'StorageError');
+    } finally {
+      await nodeDisk.rmrf(dir);
+    }
+  });
+
+  void it('FileLog marks reads within 1 MiB of the active segment end as cached, others not', async () => {
+    const flags: { path: string; cached: boolean }[] = [];
+    const inner = memoryDisk();
+    const disk: Disk = {
+      ...inner,
+      open: async (path, options) => {
+        const file = await inner.open(path, options);
+        if (!path.endsWith('.log')) return file;
+        const spied: DiskFile = {
+          path: file.path,
+          read: (position, length, into, cached) => {
+            flags.push({ path, cached: cached === true });
+            return file.read(position, length, into, cached);
+          },
+          write: (position, data) => file.write(position, data),
+          sync: () => file.sync(),
+          datasync: () => file.datasync(),
+          truncate: (length) => file.truncate(length),
+          size: () => file.size(),
+          close: () => file.close(),
+        };
+        return spied;
+      },
+      mkdirp: (path) => inner.mkdirp(path),
+      readdir: (path) => inner.readdir(path),
+      rename: (from, to) => inner.rename(from, to),
+      unlink: (path) => inner.unlink(path),
+      rmrf: (path) => inner.rmrf(path),
+      stat: (path) => inner.stat(path),
+      syncDir: (path) => inner.syncDir(path),
+    };
+    const log = await FileLog.open({
+      dir: '/tail',
+      topic: 't',
+      partition: 0,
+      config: logConfig({ segmentBytes: 2 * 1024 * 1024 }),
+      disk,
+      clock: new ManualClock(),
+    });
+    try {
+      // ~3 MiB: a closed first segment and an active one of about 1 MiB.
+      for (let i = 0; i < 300; i++) await log.append(batchOf(10, 1000 + i, 1000), { leaderEpoch: 0 });
+      log.updateHighWatermark(log.logEndOffset());
+      assert.ok(log.segmentCount() >= 2);
+      const readFlags = async (offset: number): Promise<{ path: string; cached: boolean }[]> => {
+        flags.length = 0;
+        const r = await log.read(offset, 4096);
+        assert.equal(r.kind, 'records');
+        return [...flags];
+      };
+      const tail = await readFlags(log.logEndOffset() - 5);
+      assert.ok(tail.length > 0 && tail.every((f) => f.cached), 'the tail of the active segment');
+      const head = await readFlags(0);
+      assert.ok(head.length > 0 && head.every((f) => !f.cached), 'the first, closed segment');
     } finally {
       await log.close();
     }
