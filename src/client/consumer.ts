@@ -665,8 +665,17 @@ export class Consumer<K = Buffer | null, V = Buffer | null> implements AsyncIter
           throw e;
         }
         if (buf.length === 0 && opts.timeoutMs !== undefined) return;
+        // The partition state of the record marked last: looked up again only when the
+        // partition changes (records come in runs per partition) and after every poll (a
+        // rebalance inside it may have replaced the state).
+        let state: PartitionState | undefined;
         for (let i = 0; i < buf.length; i++) {
-          if (last !== null) this.markOne(last);
+          if (last !== null) {
+            if (state === undefined || state.partition !== last.partition || state.topic !== last.topic) {
+              state = this.partitions.get(tpKey(last.topic, last.partition));
+            }
+            if (state !== undefined && last.offset + 1 > state.consumed) state.consumed = last.offset + 1;
+          }
           last = buf[i]!;
           yield last as ConsumerRecord<K, V>;
         }

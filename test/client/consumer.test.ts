@@ -468,6 +468,40 @@ void describe('consumer groups against the fake broker', () => {
     await consumer.close();
   });
 
+  void it('for await: commit() inside the loop covers the records before the current one, per partition', async () => {
+    kafka.createTopic('g-iter', 2);
+    await produce(kafka, 'g-iter', ['a0', 'a1', 'a2'], 0);
+    await produce(kafka, 'g-iter', ['b0', 'b1'], 1);
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      groupId: 'g-iter',
+      enableAutoCommit: false,
+      autoOffsetReset: 'earliest',
+      valueDeserializer: stringDeserializer,
+    });
+    consumer.subscribe(['g-iter']);
+    const committedAt = new Map<string, [bigint | undefined, bigint | undefined]>();
+    let n = 0;
+    for await (const r of consumer) {
+      await consumer.commit();
+      const offsets = kafka.groups.get('g-iter')!.offsets;
+      committedAt.set(r.value!, [offsets.get('g-iter:0'), offsets.get('g-iter:1')]);
+      if (++n === 5) break;
+    }
+    await consumer.close();
+    // Each record's commit holds the records handed out before it, in both partitions.
+    const order = [...committedAt.keys()];
+    const seen = { 0: 0n, 1: 0n };
+    for (const v of order) {
+      const [c0, c1] = committedAt.get(v)!;
+      assert.equal(c0 ?? 0n, seen[0], `committed p0 at ${v}`);
+      assert.equal(c1 ?? 0n, seen[1], `committed p1 at ${v}`);
+      const partition = v.startsWith('a') ? 0 : 1;
+      seen[partition] = BigInt(Number(v.slice(1)) + 1);
+    }
+    assert.deepEqual(order.slice().sort(), ['a0', 'a1', 'a2', 'b0', 'b1']);
+  });
+
   void it('subscribes by RegExp', async () => {
     kafka.createTopic('rx-one', 1);
     kafka.createTopic('rx-two', 1);
