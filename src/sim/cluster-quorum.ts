@@ -255,6 +255,9 @@ export class SimQuorumController {
 
   crash(): void {
     this.token++;
+    this.activeEpoch = undefined;
+    this.inFlight = undefined;
+    this.queue = [];
     this.node.crash();
   }
 
