@@ -739,12 +739,13 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
     for (const b of batches) {
       const s = b.state;
       this.encode(b);
+      // Its records are in `encoded` now: later records go to a new batch, sent or not.
+      b.closed = true;
       if (sent.length > 0 && requestBytes + b.encoded!.length > this.maxRequestSize) {
         // Sequence assigned but not sent: it stays at its place in the queue, sent next round.
         continue;
       }
       requestBytes += b.encoded!.length;
-      b.closed = true;
       b.inFlight = true;
       if (b.sendOrder < 0) b.sendOrder = s.sendCounter++;
       b.attempts++;
