@@ -166,7 +166,11 @@ void describe('errors', () => {
       ['perf'],
       ['perf', 'produce'],
     ];
-    const results = await Promise.all(commands.map((cmd) => runnel(null, [...cmd, '--help'])));
+    // Three at a time: ten tsx start-ups at once overran the per-command limit on a loaded machine.
+    const results: Awaited<ReturnType<typeof runnel>>[] = [];
+    for (let i = 0; i < commands.length; i += 3) {
+      results.push(...(await Promise.all(commands.slice(i, i + 3).map((cmd) => runnel(null, [...cmd, '--help'])))));
+    }
     results.forEach((r, i) => {
       const name = commands[i]!.join(' ');
       assert.equal(r.code, 0, name);
