@@ -78,13 +78,6 @@ export type AppendOutcome =
 /** Appends waiting in one partition's queue before new ones are refused (REQUEST_TIMED_OUT). */
 export const MAX_PENDING_APPENDS = 1024;
 
-/**
- * Appends without producer state (no producer id: nothing to check or apply before the next
- * one) handed to the log before the ones ahead of them are written, at most this many at once
- * per partition (far below the log's own queue bound). The log writes them as one group.
- */
-export const MAX_PIPELINED_APPENDS = 64;
-
 interface CommitWaiter {
   offset: number;
   resolve: (committed: boolean) => void;
@@ -114,16 +107,8 @@ export class Partition {
   /** Called after a leader append that left the high watermark where it was (parked follower fetches wake). */
   onAppendedBelowHighWatermark: ((partition: Partition) => void) | undefined;
 
-  /** Settles once every operation queued so far has finished. */
   private tail: Promise<unknown> = Promise.resolve();
-  /**
-   * Settles once every operation queued so far has handed its append to the log (a plain
-   * append, see MAX_PIPELINED_APPENDS) or finished (any other operation): where the next plain
-   * append may start.
-   */
-  private issued: Promise<unknown> = Promise.resolve();
   private pending = 0;
-  private pipelined = 0;
   private commitWaiters: CommitWaiter[] = [];
   private producerStateDirty = false;
   /** Offset of the last snapshot written or loaded (-1: none). */
@@ -273,7 +258,6 @@ export class Partition {
       return outcome;
     });
     this.tail = run.catch(() => {});
-    this.issued = this.tail;
     return run;
   }
 
@@ -386,48 +370,12 @@ export class Partition {
       });
     }
     this.pending++;
-    if (
-      verificationGuard === undefined &&
-      this.pipelined < MAX_PIPELINED_APPENDS &&
-      headers.every((h) => h.producerId < 0n && (h.attributes & ATTR_CONTROL) === 0)
-    ) {
-      // Nothing to check against the appends ahead: hand it to the log as soon as they have
-      // been handed over (same order), not once they are written.
-      this.pipelined++;
-      const handedOver = this.issued.then(() => this.startPlainAppend(batches));
-      this.issued = handedOver.catch(() => {});
-      const plain = handedOver.then((started) => started.outcome);
-      const finished = (): void => {
-        this.pending--;
-        this.pipelined--;
-      };
-      // The log writes in the order it was handed appends: once this one is written, so are
-      // those ahead of it.
-      this.tail = plain.then(finished, finished);
-      return plain;
-    }
     const result = this.tail.then(() => this.doAppend(batches, headers, verificationGuard));
     const done = (): void => {
       this.pending--;
     };
     this.tail = result.then(done, done);
-    this.issued = this.tail;
     return result;
-  }
-
-  /** doAppend for batches without a producer id; `outcome` settles once they are written. */
-  private startPlainAppend(batches: Buffer): { outcome: Promise<AppendOutcome> } {
-    if (this.closed) {
-      return { outcome: Promise.resolve(partitionClosed()) };
-    }
-    if (!this.isLeader()) {
-      return { outcome: Promise.resolve(notLeader()) };
-    }
-    const outcome = this.log.append(batches, { leaderEpoch: this.leaderEpoch }).then(
-      (result) => this.appended(batches, result),
-      (err: unknown) => storageErrorOutcome(err),
-    );
-    return { outcome };
   }
 
   private async doAppend(
@@ -435,8 +383,12 @@ export class Partition {
     headers: readonly BatchHeader[],
     verificationGuard: VerificationGuard | undefined,
   ): Promise<AppendOutcome> {
-    if (this.closed) return partitionClosed();
-    if (!this.isLeader()) return notLeader();
+    if (this.closed) {
+      return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: 'partition closed' };
+    }
+    if (!this.isLeader()) {
+      return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: 'not the leader' };
+    }
     const staged: ProducerBatch[] = [];
     let position = 0;
     for (const h of headers) {
@@ -469,7 +421,18 @@ export class Partition {
     try {
       result = await this.log.append(batches, { leaderEpoch: this.leaderEpoch });
     } catch (err) {
-      return storageErrorOutcome(err);
+      if (err instanceof StorageError) {
+        const errorCode =
+          err.kind === 'corrupt'
+            ? ErrorCode.CORRUPT_MESSAGE
+            : err.kind === 'closed'
+              ? ErrorCode.NOT_LEADER_OR_FOLLOWER // shutting down or deleted: the client looks again
+              : err.kind === 'overloaded'
+                ? ErrorCode.REQUEST_TIMED_OUT
+                : ErrorCode.KAFKA_STORAGE_ERROR;
+        return { kind: 'error', errorCode, message: err.message };
+      }
+      throw err;
     }
     const aborted: CompletedTxn[] = [];
     let offset = result.baseOffset;
@@ -499,11 +462,6 @@ export class Partition {
         return { kind: 'error', errorCode: ErrorCode.KAFKA_STORAGE_ERROR, message: err.message };
       }
     }
-    return this.appended(batches, result);
-  }
-
-  /** After a leader append was written: the high watermark (RF=1) and who to wake. */
-  private appended(batches: Buffer, result: Awaited<ReturnType<PartitionLog['append']>>): AppendOutcome {
     this.appendedBytes += batches.length;
     if (!this.maybeIncrementHighWatermark()) this.onAppendedBelowHighWatermark?.(this);
     return {
@@ -618,7 +576,6 @@ export class Partition {
       this.snapshotOffset = offset;
     });
     this.tail = run.catch(() => {});
-    this.issued = this.tail;
     return run;
   }
 
@@ -635,26 +592,4 @@ export class Partition {
     this.closed = true;
     this.failCommitWaiters();
   }
-}
-
-function partitionClosed(): AppendOutcome {
-  return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: 'partition closed' };
-}
-
-function notLeader(): AppendOutcome {
-  return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: 'not the leader' };
-}
-
-/** A failed log append as the produce answer's error (anything but a StorageError is a bug). */
-function storageErrorOutcome(err: unknown): AppendOutcome {
-  if (!(err instanceof StorageError)) throw err;
-  const errorCode =
-    err.kind === 'corrupt'
-      ? ErrorCode.CORRUPT_MESSAGE
-      : err.kind === 'closed'
-        ? ErrorCode.NOT_LEADER_OR_FOLLOWER // shutting down or deleted: the client looks again
-        : err.kind === 'overloaded'
-          ? ErrorCode.REQUEST_TIMED_OUT
-          : ErrorCode.KAFKA_STORAGE_ERROR;
-  return { kind: 'error', errorCode, message: err.message };
 }
