@@ -454,30 +454,49 @@ export async function runClusterSeed(options: ClusterSimOptions): Promise<Cluste
 
   // With the quorum, 1-3 more faults aimed at whoever is the active controller then: a crash
   // (what it had not fsynced is lost), cut off from the other controllers (it keeps hearing
-  // brokers until the others elect a new leader), or cut off from the brokers.
+  // brokers until the others elect a new leader), cut off from the brokers, or a slow disk
+  // and then a crash while writes wait for their fsync (as the Raft simulation does).
   if (quorum) {
     const leaderFaults = 1 + random.int(3);
     for (let i = 0; i < leaderFaults; i++) {
       const at = 500 + random.int(Math.max(1, faultPhaseMs - 1500));
-      const kind = random.int(3);
+      const kind = random.int(4);
       const duration = 200 + random.int(1800);
       scheduler.schedule(at, EVENT_FAULT, CONTROLLER_ID, () => {
+        // Like every fault on something else, skipped while a power loss victim "fails"
+        // (a controller cut from the brokers fences them all, and can leave the victim the
+        // one broker to elect).
+        if (failing?.up && isrComplete()) failing = undefined;
+        if (failing !== undefined) return;
         const q = quorumNodes.find((x) => x.up && x.activeEpoch !== undefined);
         if (q === undefined) return;
         const others = kind === 1 ? controllerIds : brokerIds;
+        const crashAndRestart = (): void => {
+          controllerCrashes++;
+          q.crash();
+          activeFaults++;
+          scheduler.schedule(scheduler.nowMs + duration, EVENT_RESTART, q.id, async () => {
+            activeFaults--;
+            if (q.up) return;
+            note(`restart controller ${q.id}`);
+            await q.start();
+            raftChecker!.onRestart(q.node);
+          });
+        };
         switch (kind) {
+          case 3:
+            note(`slow disk then crash, active controller ${q.id}`);
+            q.node.diskProfile = { syncBaseMs: 50, syncJitterMs: 300 };
+            scheduler.schedule(scheduler.nowMs + 100 + random.int(900), EVENT_FAULT, q.id, () => {
+              q.node.diskProfile = { syncBaseMs: 1, syncJitterMs: 3 };
+              if (!q.up) return;
+              note(`crash controller ${q.id}`);
+              crashAndRestart();
+            });
+            return;
           case 0:
             note(`crash active controller ${q.id}`);
-            controllerCrashes++;
-            q.crash();
-            activeFaults++;
-            scheduler.schedule(scheduler.nowMs + duration, EVENT_RESTART, q.id, async () => {
-              activeFaults--;
-              if (q.up) return;
-              note(`restart controller ${q.id}`);
-              await q.start();
-              raftChecker!.onRestart(q.node);
-            });
+            crashAndRestart();
             return;
           default:
             note(`cut active controller ${q.id} from ${kind === 1 ? 'the other controllers' : 'the brokers'}`);

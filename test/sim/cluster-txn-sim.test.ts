@@ -6,7 +6,7 @@
  * view and the last-stable-offset invariants are checked after every event. Three planted
  * bugs must be caught within a bounded number of seeds (run with one controller process,
  * --controllers 1, the runs they were measured on; with the quorum they are caught too:
- * prepare-not-durable at seeds 27, 53, 84 of 1-100).
+ * prepare-not-durable at seeds 48, 53, 61, 84 of 1-100).
  * A failure names the seed; `npm run sim -- --sim cluster --txn --seed S --verbose` replays it.
  */
 import assert from 'node:assert/strict';
