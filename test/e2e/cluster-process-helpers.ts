@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { systemClock } from '../../src/env/clock.ts';
 import { nodeDisk } from '../../src/env/disk.ts';
+import { BatchOffset } from '../../src/protocol/records/batch-header.ts';
 import { logConfig } from '../../src/storage/config.ts';
 import { FileLog } from '../../src/storage/file-log.ts';
 import { partitionDirName } from '../../src/storage/log-manager.ts';
@@ -679,6 +680,67 @@ export async function replicaRecords(logDir: string, topic: string, partition: n
           const offset = info.baseOffset + rec.offsetDelta;
           if (offset >= next) out.push({ partition, offset, key: rec.key?.toString() ?? '' });
         }
+        next = info.baseOffset + info.lastOffsetDelta + 1;
+        pos += info.sizeInBytes;
+      }
+    }
+    return out;
+  } finally {
+    await log.close();
+  }
+}
+
+/** One batch header of a replica's log with the keys of its records (failure diagnostics). */
+export interface ReplicaBatch {
+  baseOffset: number;
+  lastOffset: number;
+  partitionLeaderEpoch: number;
+  producerId: bigint;
+  producerEpoch: number;
+  baseSequence: number;
+  keys: string[];
+}
+
+/**
+ * The batch headers of one partition's log in a stopped node's directory whose offsets
+ * overlap [fromOffset, toOffset], with their records' keys (uncompressed batches only).
+ */
+export async function replicaBatches(
+  logDir: string,
+  topic: string,
+  partition: number,
+  fromOffset: number,
+  toOffset: number,
+): Promise<ReplicaBatch[]> {
+  const log = await FileLog.open({
+    dir: join(logDir, partitionDirName(topic, partition)),
+    topic,
+    partition,
+    config: logConfig(),
+    disk: nodeDisk,
+    clock: systemClock,
+  });
+  try {
+    const out: ReplicaBatch[] = [];
+    const end = Math.min(log.logEndOffset(), toOffset + 1);
+    let next = Math.max(log.logStartOffset(), fromOffset);
+    while (next < end) {
+      const r = await log.read(next, 1 << 22, { maxOffset: end });
+      if (r.kind !== 'records' || r.records.length === 0) break;
+      const buf = r.records;
+      let pos = 0;
+      while (pos + 61 <= buf.length) {
+        const info = readBatchInfo(buf, pos);
+        if (pos + info.sizeInBytes > buf.length) break;
+        out.push({
+          baseOffset: info.baseOffset,
+          lastOffset: info.baseOffset + info.lastOffsetDelta,
+          partitionLeaderEpoch: info.partitionLeaderEpoch,
+          producerId: buf.readBigInt64BE(pos + BatchOffset.ProducerId),
+          producerEpoch: buf.readInt16BE(pos + BatchOffset.ProducerEpoch),
+          baseSequence: buf.readInt32BE(pos + BatchOffset.BaseSequence),
+          keys: Array.from(recordsOf(buf, pos), (rec) => rec.key?.toString() ?? ''),
+        });
         next = info.baseOffset + info.lastOffsetDelta + 1;
         pos += info.sizeInBytes;
       }
