@@ -45,6 +45,7 @@ interface SentProduce {
   producerEpoch: number;
   partitions: { partition: number; firstSequence: number; keys: string[] }[];
   outcome: string;
+  doneMs?: number;
 }
 const sentProduces: SentProduce[] = [];
 const MAX_SENT = 20_000;
@@ -84,10 +85,16 @@ kafkajsBroker.prototype.produce = async function (this: KafkajsBroker, request) 
   if (record !== undefined) sentProduces.push(record);
   try {
     const response = await originalProduce.call(this, request);
-    if (record !== undefined) record.outcome = `ok ${JSON.stringify(response)}`;
+    if (record !== undefined) {
+      record.outcome = `ok ${JSON.stringify(response)}`;
+      record.doneMs = Math.round(performance.now());
+    }
     return response;
   } catch (err) {
-    if (record !== undefined) record.outcome = `error ${String(err)}`;
+    if (record !== undefined) {
+      record.outcome = `error ${String(err)}`;
+      record.doneMs = Math.round(performance.now());
+    }
     throw err;
   }
 };
@@ -259,8 +266,20 @@ function startKafkajsProducer(bootstrap: string[]) {
         }));
         const answers = await producer.send({ topic: TOPIC, acks: -1, timeout: 5000, messages });
         const ms = performance.now() - t;
-        if (ms > 2000 && slowest.length < 50)
-          slowest.push(`send of kj-${first} ${Math.round(ms)} ms at ${Math.round(t)}`);
+        if (ms > 2000 && slowest.length < 50) {
+          // Over 5 s: the requests kafkajs sent meanwhile (node, partitions, start and end relative to the send, outcome).
+          const requests =
+            ms > 5000
+              ? sentProduces
+                  .filter((r) => r.atMs >= t - 1)
+                  .map(
+                    (r) =>
+                      `n${r.nodeId} p${r.partitions.map((x) => x.partition).join('+')} +${Math.round(r.atMs - t)}..${r.doneMs === undefined ? '?' : Math.round(r.doneMs - t)} ${r.outcome.startsWith('ok') ? 'ok' : r.outcome.slice(0, 90)}`,
+                  )
+                  .join('; ')
+              : '';
+          slowest.push(`send of kj-${first} ${Math.round(ms)} ms at ${Math.round(t)}${requests && ` [${requests}]`}`);
+        }
         let complete = true;
         for (const m of messages) {
           const a = answers.find((x) => x.partition === m.partition);
