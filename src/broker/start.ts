@@ -411,6 +411,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     const d = new Dispatcher(allHandlers, services, clock, logger);
     dispatcher = d;
 
+    let openBrokerListeners = (): void => {};
     const serve = (
       spec: (typeof config.listeners)[number],
       handle: (conn: Connection, frame: Buffer) => Promise<FrameResponse>,
@@ -459,7 +460,25 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       }
     }
     if (isBroker) {
-      for (const spec of brokerSpecs) listeners.push(await serve(spec, (conn, frame) => d.handleFrame(conn, frame)));
+      // A restarting broker of a cluster answers clients only once its image has caught up
+      // with the quorum and holds its registration (below), as Kafka enables request
+      // processing after its initial catch-up: before that its Metadata would show the stale
+      // image replayed from its own disk, or none (librdkafka then took a topic for deleted).
+      // Requests received meanwhile wait (each connection's in-flight requests are bounded).
+      let clientsOpen = !gated;
+      let openClients = (): void => {};
+      const clientsReady = new Promise<void>((resolve) => {
+        openClients = () => {
+          clientsOpen = true;
+          resolve();
+        };
+      });
+      openBrokerListeners = openClients;
+      const handleClient = async (conn: Connection, frame: Buffer): Promise<FrameResponse> => {
+        if (!clientsOpen) await clientsReady;
+        return d.handleFrame(conn, frame);
+      };
+      for (const spec of brokerSpecs) listeners.push(await serve(spec, handleClient));
     }
 
     const advertised = config.advertisedListeners
@@ -510,6 +529,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
         if (!ok)
           throw new Error(`registration of broker ${nodeId} not in the metadata within ${registrationTimeoutMs} ms`);
         await brokerView.open();
+        openBrokerListeners();
         groups.start();
         txns.start();
       }
