@@ -374,8 +374,11 @@ export class LeaderState {
       }
       // Between the log's latest epoch and the current one: nothing was written in it, so
       // the latest epoch runs to the log end (nothing of the current epoch is there yet).
+      // With no epoch in the log at all (a replica restarted empty at a leader's log start,
+      // then elected), Kafka's cache holds only the current epoch from the log end, and an
+      // older epoch is answered as ending there.
       return latest < 0
-        ? { leaderEpoch: -1, endOffset: -1 }
+        ? { leaderEpoch: epoch, endOffset: this.log.logEndOffset() }
         : { leaderEpoch: latest, endOffset: this.log.logEndOffset() };
     }
     return this.log.endOffsetForEpoch(epoch);

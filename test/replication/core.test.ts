@@ -306,6 +306,39 @@ void describe('replication core: follower', () => {
     assert.deepEqual(await contents(a), await contents(b));
   });
 
+  void it('a new leader with an empty epoch cache answers a follower of an older epoch at its log end (no endless OFFSET_OUT_OF_RANGE)', async () => {
+    // Found by the cluster simulation with unclean election (docs/simulation.md): a replica
+    // restarted empty at the leader's log start (an empty epoch cache, log start = log end
+    // = 18) was then elected; a follower at 18 with last fetched epoch 1 was answered
+    // OFFSET_OUT_OF_RANGE forever. Kafka's leader puts its epoch at its log end in the
+    // epoch cache at election, so any older epoch ends there: nothing diverges at 18, and a
+    // follower ahead of 18 truncates to it.
+    const [l, f, g] = [newLog(), newLog(), newLog()];
+    await appendAt(f, 1, 18);
+    await appendAt(g, 1, 21);
+    await l.truncateFullyAndStartAt(18);
+    const leader = new LeaderState({
+      localId: 1,
+      log: l,
+      nowMs: 0,
+      leaderEpoch: 3,
+      partitionEpoch: 0,
+      replicas: [1, 2, 3],
+      isr: [1],
+    });
+    assert.deepEqual(leader.endOffsetForEpoch(1), { leaderEpoch: 1, endOffset: 18 });
+    assert.deepEqual(leader.endOffsetForEpoch(3), { leaderEpoch: 3, endOffset: 18 });
+    const fs = follower(f, 1, 3);
+    const first = await replicate(leader, l, fs, 2, 1);
+    assert.notEqual(first.kind, 'error', JSON.stringify(first));
+    await appendAt(l, 3, 4);
+    await replicate(leader, l, fs, 2, 2);
+    assert.equal(f.logEndOffset(), 22);
+    // Ahead of the leader in the old epoch: truncated to where the leader's epoch starts.
+    const gs = follower(g, 1, 3);
+    assert.deepEqual(await replicate(leader, l, gs, 3, 3), { kind: 'truncated', offset: 18 });
+  });
+
   void it('walks back over several epochs it does not share', async () => {
     const [a, b] = [newLog(), newLog()];
     await appendAt(a, 1, 5);
