@@ -652,10 +652,18 @@ export function checkProducer(consumed: Consumed[], prefix: string, acked: Acked
 }
 
 /**
- * The records (offset and key) of one partition's log in a stopped node's directory
- * (uncompressed batches only), read with the storage layer after its recovery.
+ * Calls `visit` for every whole batch of one partition's log in a stopped node's directory
+ * that overlaps [fromOffset, toOffset] (uncompressed batches only), read with the storage
+ * layer after its recovery. `buf.subarray(pos)` starts the batch.
  */
-export async function replicaRecords(logDir: string, topic: string, partition: number): Promise<Consumed[]> {
+async function forEachReplicaBatch(
+  logDir: string,
+  topic: string,
+  partition: number,
+  fromOffset: number,
+  toOffset: number,
+  visit: (buf: Buffer, pos: number, info: ReturnType<typeof readBatchInfo>, from: number) => void,
+): Promise<void> {
   const log = await FileLog.open({
     dir: join(logDir, partitionDirName(topic, partition)),
     topic,
@@ -665,9 +673,8 @@ export async function replicaRecords(logDir: string, topic: string, partition: n
     clock: systemClock,
   });
   try {
-    const out: Consumed[] = [];
-    const end = log.logEndOffset();
-    let next = log.logStartOffset();
+    const end = Math.min(log.logEndOffset(), toOffset + 1);
+    let next = Math.max(log.logStartOffset(), fromOffset);
     while (next < end) {
       const r = await log.read(next, 1 << 22, { maxOffset: end });
       if (r.kind !== 'records' || r.records.length === 0) break;
@@ -676,18 +683,29 @@ export async function replicaRecords(logDir: string, topic: string, partition: n
       while (pos + 61 <= buf.length) {
         const info = readBatchInfo(buf, pos);
         if (pos + info.sizeInBytes > buf.length) break;
-        for (const rec of recordsOf(buf, pos)) {
-          const offset = info.baseOffset + rec.offsetDelta;
-          if (offset >= next) out.push({ partition, offset, key: rec.key?.toString() ?? '' });
-        }
+        visit(buf, pos, info, next);
         next = info.baseOffset + info.lastOffsetDelta + 1;
         pos += info.sizeInBytes;
       }
     }
-    return out;
   } finally {
     await log.close();
   }
+}
+
+/**
+ * The records (offset and key) of one partition's log in a stopped node's directory
+ * (uncompressed batches only), read with the storage layer after its recovery.
+ */
+export async function replicaRecords(logDir: string, topic: string, partition: number): Promise<Consumed[]> {
+  const out: Consumed[] = [];
+  await forEachReplicaBatch(logDir, topic, partition, 0, Number.MAX_SAFE_INTEGER, (buf, pos, info, from) => {
+    for (const rec of recordsOf(buf, pos)) {
+      const offset = info.baseOffset + rec.offsetDelta;
+      if (offset >= from) out.push({ partition, offset, key: rec.key?.toString() ?? '' });
+    }
+  });
+  return out;
 }
 
 /** One batch header of a replica's log with the keys of its records (failure diagnostics). */
@@ -712,43 +730,19 @@ export async function replicaBatches(
   fromOffset: number,
   toOffset: number,
 ): Promise<ReplicaBatch[]> {
-  const log = await FileLog.open({
-    dir: join(logDir, partitionDirName(topic, partition)),
-    topic,
-    partition,
-    config: logConfig(),
-    disk: nodeDisk,
-    clock: systemClock,
+  const out: ReplicaBatch[] = [];
+  await forEachReplicaBatch(logDir, topic, partition, fromOffset, toOffset, (buf, pos, info) => {
+    out.push({
+      baseOffset: info.baseOffset,
+      lastOffset: info.baseOffset + info.lastOffsetDelta,
+      partitionLeaderEpoch: info.partitionLeaderEpoch,
+      producerId: buf.readBigInt64BE(pos + BatchOffset.ProducerId),
+      producerEpoch: buf.readInt16BE(pos + BatchOffset.ProducerEpoch),
+      baseSequence: buf.readInt32BE(pos + BatchOffset.BaseSequence),
+      keys: Array.from(recordsOf(buf, pos), (rec) => rec.key?.toString() ?? ''),
+    });
   });
-  try {
-    const out: ReplicaBatch[] = [];
-    const end = Math.min(log.logEndOffset(), toOffset + 1);
-    let next = Math.max(log.logStartOffset(), fromOffset);
-    while (next < end) {
-      const r = await log.read(next, 1 << 22, { maxOffset: end });
-      if (r.kind !== 'records' || r.records.length === 0) break;
-      const buf = r.records;
-      let pos = 0;
-      while (pos + 61 <= buf.length) {
-        const info = readBatchInfo(buf, pos);
-        if (pos + info.sizeInBytes > buf.length) break;
-        out.push({
-          baseOffset: info.baseOffset,
-          lastOffset: info.baseOffset + info.lastOffsetDelta,
-          partitionLeaderEpoch: info.partitionLeaderEpoch,
-          producerId: buf.readBigInt64BE(pos + BatchOffset.ProducerId),
-          producerEpoch: buf.readInt16BE(pos + BatchOffset.ProducerEpoch),
-          baseSequence: buf.readInt32BE(pos + BatchOffset.BaseSequence),
-          keys: Array.from(recordsOf(buf, pos), (rec) => rec.key?.toString() ?? ''),
-        });
-        next = info.baseOffset + info.lastOffsetDelta + 1;
-        pos += info.sizeInBytes;
-      }
-    }
-    return out;
-  } finally {
-    await log.close();
-  }
+  return out;
 }
 
 /**
