@@ -40,10 +40,22 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-/** Counts from the "# pass N" lines node:test's TAP reporter prints at the end. */
+/**
+ * Counts from the "# pass N" lines node:test's TAP reporter prints at the end. `counted` is
+ * false when they are missing: --test-force-exit can end a passing file before the reporter
+ * wrote all of its output (the exit code still says how the file did).
+ */
 function countsOf(output) {
-  const counts = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
-  for (const key of Object.keys(counts)) {
+  const counts = {
+    counted: /^# tests \d+$/m.test(output),
+    tests: 0,
+    pass: 0,
+    fail: 0,
+    cancelled: 0,
+    skipped: 0,
+    todo: 0,
+  };
+  for (const key of Object.keys(counts).filter((k) => k !== 'counted')) {
     const m = output.match(new RegExp(`^# ${key} (\\d+)$`, 'm'));
     if (m) counts[key] = Number(m[1]);
   }
@@ -123,6 +135,7 @@ clearTimeout(totalTimer);
 const total = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 for (const r of results) for (const k of Object.keys(total)) total[k] += r.counts[k];
 const failedFiles = results.filter((r) => r.failed);
+const uncounted = results.filter((r) => !r.counts.counted && !r.failed);
 const slowest = [...results].sort((a, b) => b.seconds - a.seconds).slice(0, 8);
 console.log('\n# slowest files:');
 for (const r of slowest) console.log(`#   ${r.seconds.toFixed(1).padStart(6)} s  ${r.file}`);
@@ -131,6 +144,11 @@ console.log(
     `cancelled ${total.cancelled}, skipped ${total.skipped}, todo ${total.todo}; ` +
     `${((Date.now() - started) / 1000).toFixed(0)} s`,
 );
+if (uncounted.length > 0) {
+  console.log(
+    `# passed, but their output ended before the counts (not in the totals): ${uncounted.map((r) => r.file).join(', ')}`,
+  );
+}
 if (failedFiles.length > 0) {
   console.log('# failed files:');
   for (const r of failedFiles) console.log(`#   ${r.file}: ${r.why}`);
