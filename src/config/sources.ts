@@ -25,6 +25,7 @@ export const NON_PROPERTY_ENV = new Set([
   'RUNNEL_FROM_SOURCE',
   'RUNNEL_BOOTSTRAP_SERVER',
   'RUNNEL_BENCH_BROKER_ENTRY',
+  'RUNNEL_START_TRACE',
 ]);
 
 /** RUNNEL_LOG_DIRS -> log.dirs; undefined when the variable does not carry the prefix. */
