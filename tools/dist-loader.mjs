@@ -12,6 +12,21 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 
+// RUNNEL_START_TRACE=1: the loader's steps on stderr, in ms since the process started and
+// of CPU time used (src/cli/start.ts prints the broker's steps the same way).
+const cpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+const trace =
+  process.env.RUNNEL_START_TRACE === '1'
+    ? (step) =>
+        process.stderr.write(
+          `runnel: start trace: ${performance.now().toFixed(1)} ms (cpu ${cpuMs().toFixed(1)} ms) ${step}\n`,
+        )
+    : () => {};
+trace('loader');
+
 const BUNDLE = fileURLToPath(new URL('./runnel.cjs', import.meta.url));
 const CACHE = `${BUNDLE}.cache`;
 const WRITE_CACHE_AFTER_MS = 1000;
@@ -25,6 +40,9 @@ try {
 // The CommonJS wrapper on the bundle's first line, so that line numbers stay those of the file.
 const source = `(function (exports, require, module, __filename, __dirname) { ${readFileSync(BUNDLE, 'utf8')}\n})`;
 const script = new vm.Script(source, { filename: BUNDLE, cachedData });
+trace(
+  `bundle compiled (${cachedData === undefined ? 'no code cache' : script.cachedDataRejected ? 'code cache rejected' : 'code cache used'})`,
+);
 
 if (cachedData === undefined || script.cachedDataRejected) {
   let written = false;

@@ -85,6 +85,8 @@ export interface StartBrokerOptions {
   announce?: (line: string) => void;
   /** Rewrites the address of a voter this node connects to (tests put a fault-injecting proxy in between). */
   route?: (voter: VoterEndpoint) => { host: string; port: number };
+  /** Told each step of the start as it is reached (`runnel start` prints them under RUNNEL_START_TRACE=1). */
+  trace?: (step: string) => void;
 }
 
 export interface RunningBroker {
@@ -124,6 +126,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   const random = options.random ?? systemRandom;
   const disk = options.disk ?? nodeDisk;
   const logger = options.logger ?? silentLogger;
+  const trace = options.trace ?? ((_step: string): void => {});
+  trace('config loaded');
   const nodeId = config.nodeId;
   const logDirs = config.logDirs();
   if (logDirs.length === 0) logDirs.push('./data');
@@ -182,6 +186,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     nodeId,
     ...(configuredClusterId !== null ? { clusterId: configuredClusterId } : {}),
   });
+  trace('meta.properties');
 
   const onError = (err: unknown, task: string): void => {
     logger.error(`background task failed: ${task}`, { error: err instanceof Error ? err.message : String(err) });
@@ -198,6 +203,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     openConcurrency: config.int('num.recovery.threads.per.data.dir'),
     onError,
   });
+  trace('logs opened');
   let listeners: Listener[] = [];
   let replicas: ReplicaManager | undefined;
   let controller: QuorumController | undefined;
@@ -232,6 +238,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       random,
       transport: (m) => net?.send(m),
     });
+    trace('raft log opened');
     driverRef = driver;
     raft = driver;
     const metadataLog = new RaftMetadataLog({
@@ -297,6 +304,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       return response;
     };
     metadataLog.start();
+    trace('metadata log started');
     const registrationTimeoutMs = config.int('initial.broker.registration.timeout.ms');
     if (quorum.alone) {
       if (!(await metadataLog.waitActive(clock, registrationTimeoutMs))) {
@@ -304,6 +312,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       }
       // The activation finalizes metadata.version; an explicit bootstrap waits for it.
       await ctl!.bootstrap();
+      trace('controller active');
     }
 
     // A broker in a multi-node quorum acts on no image before it has caught up with the
@@ -327,6 +336,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       onError,
     });
     logs.startBackgroundTasks();
+    trace('replica manager started');
 
     const groups = new GroupCoordinator({
       nodeId,
@@ -410,6 +420,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     };
     const d = new Dispatcher(allHandlers, services, clock, logger);
     dispatcher = d;
+    trace('coordinators and dispatcher');
 
     let openBrokerListeners = (): void => {};
     const serve = (
@@ -480,6 +491,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       };
       for (const spec of brokerSpecs) listeners.push(await serve(spec, handleClient));
     }
+    trace('listeners bound');
 
     const advertised = config.advertisedListeners
       .filter((a) => !controllerNames.has(a.name))
@@ -517,6 +529,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       });
       lifecycle = lc;
       await lc.start(registrationTimeoutMs);
+      trace('broker registered');
       if (gated) {
         // Caught up (above) and the image holds this incarnation's registration: act on it.
         const registered = lc;
@@ -541,6 +554,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
         registrationTimeoutMs,
         (image) => image.brokers.get(nodeId)?.fenced === false,
       );
+      trace('broker unfenced');
     }
 
     const shown = isBroker

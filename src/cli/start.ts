@@ -30,14 +30,33 @@ function stderrLogger(level: string | undefined): NetworkLogger {
   };
 }
 
+/**
+ * RUNNEL_START_TRACE=1: each step of the start on stderr, in ms since the process started
+ * (performance.now()) and of CPU time used; the bundle's loader prints its steps the same way.
+ */
+function startTrace(): ((step: string) => void) | undefined {
+  if (process.env.RUNNEL_START_TRACE !== '1') return undefined;
+  const cpuMs = (): number => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1000;
+  };
+  return (step) =>
+    process.stderr.write(
+      `runnel: start trace: ${performance.now().toFixed(1)} ms (cpu ${cpuMs().toFixed(1)} ms) ${step}\n`,
+    );
+}
+
 /** Runs the broker until SIGTERM/SIGINT. Returns the process exit code. */
 export async function runStart(options: BrokerConfigOptions): Promise<number> {
   let broker: RunningBroker;
+  const trace = startTrace();
+  trace?.('runnel start');
   try {
     broker = await startBroker({
       config: brokerConfigFromOptions(options, process.env),
       logger: stderrLogger(process.env.RUNNEL_LOG_LEVEL),
       announce: (line) => process.stdout.write(`${line}\n`),
+      ...(trace !== undefined ? { trace } : {}),
     });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof MetaPropertiesError) {
