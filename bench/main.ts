@@ -111,7 +111,7 @@ const SECTIONS: readonly Section[] = [
           'client',
           'client.ts',
           'runClientBench',
-          { quick: context.quick, bootstrap: broker.bootstrap },
+          { quick: context.quick, bootstrap: broker.bootstrap, brokerPid: broker.pid },
           (raw) => (raw.unit === 'MB/s' ? 'loopback-MBps' : undefined),
         ),
       ),
