@@ -39,6 +39,8 @@
  *
  *   runClientBench({ quick: true, bootstrap: '127.0.0.1:9092' })
  */
+
+import { readdirSync, readFileSync } from 'node:fs';
 import { Consumer as PlatformaticConsumer, Producer as PlatformaticProducer } from '@platformatic/kafka';
 import { Kafka, logLevel } from 'kafkajs';
 import { Admin } from '../src/client/admin.ts';
@@ -48,6 +50,8 @@ import { Producer } from '../src/client/producer.ts';
 export interface ClientBenchOptions {
   quick: boolean;
   bootstrap: string;
+  /** The broker's process id: its CPU time while serving each consumer is reported too (Linux). */
+  brokerPid?: number;
 }
 
 export interface ClientBenchFigure {
@@ -79,6 +83,8 @@ export interface Consumed {
   touched: number;
   /** Sum of the bytes read from keys and values: kept so the reads cannot be optimised away. */
   checksum: number;
+  /** The broker's CPU time over the same span, when its pid is known. */
+  brokerCpuUs?: number;
   /** Runnel only: Fetch answers, their total wait (written to answered) and record bytes. */
   fetches?: { count: number; waitMs: number; bytes: number };
 }
@@ -106,14 +112,44 @@ class Toucher {
 class ConsumeTimer {
   private t0 = 0;
   private cpu0: NodeJS.CpuUsage | null = null;
+  private brokerCpu0: number | null = null;
   first(): void {
     if (this.cpu0 !== null) return;
     this.t0 = performance.now();
     this.cpu0 = process.cpuUsage();
+    this.brokerCpu0 = processCpuUs(brokerPid);
   }
   last(): Consumed {
     const cpu = process.cpuUsage(this.cpu0 ?? undefined);
-    return { ms: performance.now() - this.t0, cpuUs: cpu.user + cpu.system, touched: 0, checksum: 0 };
+    const brokerCpu = processCpuUs(brokerPid);
+    return {
+      ms: performance.now() - this.t0,
+      cpuUs: cpu.user + cpu.system,
+      touched: 0,
+      checksum: 0,
+      ...(brokerCpu !== null && this.brokerCpu0 !== null && { brokerCpuUs: brokerCpu - this.brokerCpu0 }),
+    };
+  }
+}
+
+/** The broker measured beside the consumers (see ClientBenchOptions.brokerPid); null: none. */
+let brokerPid: number | null = null;
+
+/**
+ * CPU time of a process so far in microseconds: the sum over its threads of the time on CPU
+ * that Linux keeps in nanoseconds (/proc/<pid>/task/<tid>/schedstat; user and kernel time,
+ * libuv's threads included). Null where there is no such file.
+ */
+function processCpuUs(pid: number | null): number | null {
+  if (pid === null) return null;
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    }
+    return ns / 1000;
+  } catch {
+    return null;
   }
 }
 
@@ -314,7 +350,9 @@ export async function consumeRounds(
   n: number,
   rounds: number,
   makers: readonly ((bootstrap: string) => Library)[] = [runnel, kafkajs, platformatic],
+  pidOfBroker: number | null = brokerPid,
 ): Promise<ClientBenchFigure[]> {
+  brokerPid = pidOfBroker;
   const mb = (n * RECORD_BYTES) / (1024 * 1024);
   const results = new Map<string, Consumed[]>();
   for (let r = 0; r < rounds; r++) {
@@ -349,6 +387,23 @@ export async function consumeRounds(
       { name: `client consume ${name} records`, value: median(list.map((m) => n / (m.ms / 1000))), unit: 'records/s' },
       { name: `client consume ${name} cpu`, value: median(list.map((m) => m.cpuUs / n)), unit: 'us/record' },
     );
+    const withBroker = list.filter((m) => m.brokerCpuUs !== undefined);
+    if (withBroker.length === list.length) {
+      // What serving this client costs the broker, and both together: on a machine whose
+      // cores are all busy, throughput follows the CPU the whole path spends per record.
+      figures.push(
+        {
+          name: `client consume ${name} broker cpu`,
+          value: median(withBroker.map((m) => m.brokerCpuUs! / n)),
+          unit: 'us/record',
+        },
+        {
+          name: `client consume ${name} client+broker cpu`,
+          value: median(withBroker.map((m) => (m.cpuUs + m.brokerCpuUs!) / n)),
+          unit: 'us/record',
+        },
+      );
+    }
     const fetched = list.filter((m) => m.fetches !== undefined && m.fetches.count > 0).map((m) => m.fetches!);
     if (fetched.length > 0) {
       // How long the consumer waits on the broker: a Fetch from written to answered, and its size.
@@ -381,6 +436,7 @@ export async function consumeRounds(
 
 export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBenchFigure[]> {
   const n = opts.quick ? 100_000 : 200_000; // quick: still long enough that consume is not all ramp-up
+  brokerPid = opts.brokerPid ?? null;
   const values = payloads(n);
   const mb = (n * RECORD_BYTES) / (1024 * 1024);
   const admin = new Admin({ bootstrapServers: opts.bootstrap, clientId: 'bench-admin' });
@@ -460,6 +516,15 @@ export async function runClientBench(opts: ClientBenchOptions): Promise<ClientBe
       const theirs = figures.find((f) => f.name === `client ${what} ${peer} cpu`);
       if (ours !== undefined && theirs !== undefined && ours.value > 0) {
         figures.push({ name: `client ${what} cpu ${peer} / runnel`, value: theirs.value / ours.value, unit: 'x' });
+      }
+      const oursAll = figures.find((f) => f.name === `client ${what} runnel client+broker cpu`);
+      const theirsAll = figures.find((f) => f.name === `client ${what} ${peer} client+broker cpu`);
+      if (oursAll !== undefined && theirsAll !== undefined && oursAll.value > 0) {
+        figures.push({
+          name: `client ${what} client+broker cpu ${peer} / runnel`,
+          value: theirsAll.value / oursAll.value,
+          unit: 'x',
+        });
       }
     }
   }
