@@ -14,8 +14,9 @@
 //   node tools/build.mjs --outdir DIR     # elsewhere (tests; DIR inside the repo, so that
 //                                         # the bundle finds node_modules)
 //
-// npm dependencies (the native compression and CRC packages, commander) stay external and
-// load from node_modules; Node's built-ins are external by platform. The bundle is not
+// commander is compiled into the bundle (the code cache then covers it); the other npm
+// dependencies (the native compression and CRC packages) stay external and load from
+// node_modules; Node's built-ins are external by platform, some loaded at first use. The bundle is not
 // minified (stack traces stay readable); dist/runnel.js.map maps it back to src/ for
 // debuggers and `node --enable-source-maps` (off by default: it costs ~14 MB of RSS).
 //
@@ -38,9 +39,18 @@ const startedAtMs = Date.now();
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 
-// Compression codecs: native packages a broker needs only once a compressed batch arrives
-// (each costs 10-25 ms of start-up and 3-7 MB of RSS). The bundle loads them at first use.
+// Loaded at first use rather than at start. The compression codecs: native packages a broker
+// needs only once a compressed batch arrives (each costs 10-25 ms of start-up and 3-7 MB of
+// RSS). Node built-ins a broker does not use while starting: child_process (commander's, for
+// executable sub-commands, which runnel has none of; it pulls in dgram and more, ~4 ms of
+// CPU), zlib (the gzip codec) and readline (`runnel produce`).
 const LOAD_AT_FIRST_USE = new Set(['lz4-napi', 'snappy', 'zstd-napi/binding.js']);
+const BUILTINS_AT_FIRST_USE = new Set(['child_process', 'zlib', 'readline']);
+
+// npm packages compiled into the bundle, so that the code cache covers them: plain
+// JavaScript without native parts. commander runs at every start (~7 ms of CPU to compile
+// from node_modules without a cache).
+const BUNDLED_PACKAGES = new Set(['commander']);
 
 /** True when `specifier`, imported from `importer`, is a CommonJS module (or a native addon). */
 function isCommonJs(specifier, importer) {
@@ -62,25 +72,32 @@ function isCommonJs(specifier, importer) {
 }
 
 /**
- * npm packages stay in node_modules. The CommonJS ones (all of today's) are loaded with
- * require() rather than import: Node's ESM loader would scan each one's source for its
- * export names at every start, and the codecs above would load before they are needed.
- * A codec's exports are getters that require() the package at first access (esbuild
- * reads imported bindings at each use), so a broker that never sees, say, a snappy batch
- * never loads snappy; a codec that fails to load then fails the request that needs it
- * rather than the start.
+ * npm packages other than BUNDLED_PACKAGES stay in node_modules. The CommonJS ones (all of
+ * today's) are loaded with require() rather than import: Node's ESM loader would scan each
+ * one's source for its export names at every start, and the codecs above would load before
+ * they are needed. A codec's exports are getters that require() the package at first access
+ * (esbuild reads imported bindings at each use), so a broker that never sees, say, a snappy
+ * batch never loads snappy; a codec that fails to load then fails the request that needs it
+ * rather than the start. BUILTINS_AT_FIRST_USE are wrapped the same way.
  */
 const externalPackages = {
   name: 'runnel-external-packages',
   setup(build) {
     build.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (isBuiltin(args.path)) return { path: args.path, external: true };
+      // The require() in the modules written below: the real one, at run time.
+      if (args.namespace === 'runnel-require') return { path: args.path, external: true };
+      if (isBuiltin(args.path)) {
+        const name = args.path.replace(/^node:/, '');
+        if (BUILTINS_AT_FIRST_USE.has(name)) return { path: `node:${name}`, namespace: 'runnel-require' };
+        return { path: args.path, external: true };
+      }
+      if (BUNDLED_PACKAGES.has(args.path)) return undefined;
       if (!isCommonJs(args.path, args.importer)) return { path: args.path, external: true };
       return { path: args.path, namespace: 'runnel-require' };
     });
     build.onLoad({ filter: /.*/, namespace: 'runnel-require' }, (args) => {
       const specifier = JSON.stringify(args.path);
-      if (!LOAD_AT_FIRST_USE.has(args.path))
+      if (!LOAD_AT_FIRST_USE.has(args.path) && !args.path.startsWith('node:'))
         return { contents: `module.exports = require(${specifier});`, loader: 'js' };
       // The export names, from the package as installed here.
       const names = Object.keys(createRequire(join(ROOT, 'package.json'))(args.path));
