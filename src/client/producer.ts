@@ -30,6 +30,7 @@ import { BatchOffset, computeBatchCrc } from '../protocol/records/batch-header.t
 import { type CompressionName, compressionTypeOf } from '../protocol/records/compression.ts';
 import type { RecordInput } from '../protocol/records/record.ts';
 import { Cluster, type CommonClientOptions, isStaleMetadataError, type TopicMetadata } from './cluster.ts';
+import type { BrokerConnection } from './connection.ts';
 import {
   backoffMs,
   isRetriable,
@@ -167,6 +168,13 @@ interface PartitionState {
   sendCounter: number;
 }
 
+/** A partition's batches that may go in this run: queue[next..end), in sequence order. */
+interface PartitionDrain {
+  state: PartitionState;
+  next: number;
+  end: number;
+}
+
 interface MemoryWaiter {
   bytes: number;
   resolve(): void;
@@ -210,6 +218,8 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   private wakeTimer: (() => void) | null = null;
   private wakeAtMs = Number.POSITIVE_INFINITY;
   private runScheduled = false;
+  /** Which partition a node's next drain starts at (rotates, so that none is always last). */
+  private drainRotation = 0;
   private refreshingMetadata = false;
   private totalInFlight = 0;
   private closed = false;
@@ -634,7 +644,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   private scheduleRun(): void {
     if (this.runScheduled) return;
     this.runScheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.runScheduled = false;
       this.run();
     });
@@ -661,7 +671,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
     const exhausted = this.memoryWaiters.length > 0 || this.flushing > 0;
     let nextWake = Number.POSITIVE_INFINITY;
     let needMetadata = false;
-    const perNode = new Map<number, ProducerBatch[]>();
+    const perNode = new Map<number, { conn: BrokerConnection; drains: PartitionDrain[] }>();
     for (const states of this.partitions.values()) {
       for (const s of states) {
         if (s === undefined || s.queue.length === 0) continue;
@@ -679,7 +689,8 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
           s.retrying = false;
         }
         if (s.inFlight >= this.maxInFlight) continue;
-        const batch = s.queue[s.inFlight === 0 ? 0 : firstNotInFlight(s.queue)];
+        const first = s.inFlight === 0 ? 0 : firstNotInFlight(s.queue);
+        const batch = s.queue[first];
         if (batch === undefined) continue;
         const readyAt = batch.createdMs + this.lingerMs;
         if (!batch.closed && !exhausted && readyAt > now) {
@@ -704,15 +715,27 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
           continue;
         }
         if (conn.inFlightCount >= this.maxInFlight) continue;
-        let list = perNode.get(leader);
-        if (list === undefined) {
-          list = [];
-          perNode.set(leader, list);
+        // The partition's batches that may go now, in sequence order: the first ready one and
+        // those queued behind it (closed, or past linger), up to its in-flight limit.
+        const end = Math.min(s.queue.length, first + this.maxInFlight - s.inFlight);
+        let last = first + 1;
+        while (last < end) {
+          const b = s.queue[last]!;
+          if (!b.closed && !exhausted && b.createdMs + this.lingerMs > now) {
+            nextWake = Math.min(nextWake, b.createdMs + this.lingerMs);
+            break;
+          }
+          last++;
         }
-        list.push(batch);
+        let node = perNode.get(leader);
+        if (node === undefined) {
+          node = { conn, drains: [] };
+          perNode.set(leader, node);
+        }
+        node.drains.push({ state: s, next: first, end: last });
       }
     }
-    for (const [node, batches] of perNode) this.sendBatches(node, batches);
+    for (const { conn, drains } of perNode.values()) this.sendToNode(conn, drains);
     txn?.addPendingPartitions();
     if (needMetadata) this.cluster.requestUpdate();
     if ((needMetadata || this.cluster.needsUpdate) && !this.refreshingMetadata) {
@@ -731,27 +754,49 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
     if (nextWake < Number.POSITIVE_INFINITY) this.scheduleWake(Math.max(0, nextWake - now));
   }
 
-  private sendBatches(nodeId: number, batches: ProducerBatch[]): void {
+  /**
+   * Sends what `drains` hold to one broker as Produce requests of at most `max.request.size`,
+   * while its connection has room for another request (max.in.flight.requests.per.connection).
+   * A request carries at most one batch per partition (Produce v3+ allows one), so a
+   * partition's later batches go in later requests, in sequence order. The drain starts at a
+   * partition that rotates from run to run, so that no partition is always last.
+   */
+  private sendToNode(conn: BrokerConnection, drains: PartitionDrain[]): void {
+    const n = drains.length;
+    const start = this.drainRotation++ % n;
+    while (conn.inFlightCount < this.maxInFlight) {
+      const batches: ProducerBatch[] = [];
+      let requestBytes = 0;
+      for (let k = 0; k < n; k++) {
+        const d = drains[(start + k) % n]!;
+        if (d.next >= d.end) continue;
+        const b = d.state.queue[d.next]!;
+        this.encode(b);
+        // Its records are in `encoded` now: later records go to a new batch, sent or not.
+        b.closed = true;
+        if (batches.length > 0 && requestBytes + b.encoded!.length > this.maxRequestSize) {
+          // Sequence assigned but not sent: it stays at its place in the queue, sent next.
+          continue;
+        }
+        requestBytes += b.encoded!.length;
+        batches.push(b);
+        d.next++;
+      }
+      if (batches.length === 0) return;
+      this.sendRequest(conn, batches);
+    }
+  }
+
+  private sendRequest(conn: BrokerConnection, batches: ProducerBatch[]): void {
     const topicData: ProduceRequestTopicProduceData[] = [];
     const byTopic = new Map<string, ProduceRequestTopicProduceData>();
-    const sent: ProducerBatch[] = [];
-    let requestBytes = 0;
     for (const b of batches) {
       const s = b.state;
-      this.encode(b);
-      // Its records are in `encoded` now: later records go to a new batch, sent or not.
-      b.closed = true;
-      if (sent.length > 0 && requestBytes + b.encoded!.length > this.maxRequestSize) {
-        // Sequence assigned but not sent: it stays at its place in the queue, sent next round.
-        continue;
-      }
-      requestBytes += b.encoded!.length;
       b.inFlight = true;
       if (b.sendOrder < 0) b.sendOrder = s.sendCounter++;
       b.attempts++;
       s.inFlight++;
       this.totalInFlight++;
-      sent.push(b);
       let t = byTopic.get(s.topic);
       if (t === undefined) {
         t = { name: s.topic, partitionData: [] };
@@ -760,11 +805,9 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       }
       t.partitionData.push({ index: s.partition, records: b.encoded });
     }
-    if (sent.length === 0) return;
     const expectResponse = this.acks !== 0;
-    this.cluster
+    conn
       .request(
-        nodeId,
         ApiKey.Produce,
         {
           transactionalId: this.txn?.transactionalId ?? null,
@@ -775,10 +818,10 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
         { expectResponse },
       )
       .then(
-        (res) => this.onProduceResponse(sent, res as ProduceResponse | undefined),
+        (res) => this.onProduceResponse(batches, res as ProduceResponse | undefined),
         (e: unknown) => {
           this.cluster.requestUpdate();
-          for (const b of sent) this.onBatchError(b, e);
+          for (const b of batches) this.onBatchError(b, e);
           this.scheduleRun();
         },
       );
