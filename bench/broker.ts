@@ -13,9 +13,8 @@
  * the first acknowledged produce, and the broker's idle RSS (medians of several starts; the
  * build with and without its V8 code cache, dist/runnel.cjs.cache).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +24,7 @@ import { buildRecordBatch } from '../src/protocol/records/index.ts';
 import { RawClient } from '../test/e2e/helpers/raw-client.ts';
 import { produceRequest } from '../test/e2e/helpers/requests.ts';
 import { spawnBroker } from '../test/e2e/helpers/spawn-broker.ts';
+import { buildDist, measureStart, measureStarts, median, syncDisks } from './workload/startup.ts';
 
 export interface BenchFigure {
   name: string;
@@ -58,12 +58,6 @@ function run(cmd: string, args: string[], stdinFile?: string): Promise<{ ms: num
   });
 }
 
-function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
-  return m ? Number(m[1]) * 1024 : Number.NaN;
-}
-
 async function firstProduce(bootstrap: string): Promise<void> {
   const c = await RawClient.connect(bootstrap);
   try {
@@ -84,118 +78,49 @@ async function firstProduce(bootstrap: string): Promise<void> {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-interface StartSample {
-  /** Spawn to the "listening" line on stdout. */
-  listeningMs: number;
-  /** Spawn to the first acknowledged produce (sent once the line is out). */
-  firstProduceMs: number;
-  /** After a second of idling. */
-  idleRssMiB: number;
-}
-
-/** bin/runnel.js ran the sources: one of them changed after the build (someone is editing). */
-class StaleBuildError extends Error {}
-
-/** One `runnel start` (node + args + start ...) on a free port and a fresh log dir, measured, then SIGTERM. */
-async function measureStart(args: readonly string[]): Promise<StartSample> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'runnel-bench-start-'));
-  const started = performance.now();
-  const child = spawn(
-    process.execPath,
-    [...args, 'start', '--set', `listeners=PLAINTEXT://127.0.0.1:${port}`, '--set', `log.dirs=${dir}`],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  try {
-    const listeningMs = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`runnel start: no listening line in 30 s: ${stderr}`)), 30_000);
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (/listening on /.test(out)) {
-          clearTimeout(timer);
-          resolve(performance.now() - started);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`runnel start exited (${code}) before listening: ${stderr}`));
-      });
-    });
-    await firstProduce(`127.0.0.1:${port}`);
-    const firstProduceMs = performance.now() - started;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const idleRssMiB = rssBytes(child.pid!) / (1024 * 1024);
-    if (/running the sources through tsx/.test(stderr)) throw new StaleBuildError(stderr);
-    return { listeningMs, firstProduceMs, idleRssMiB };
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 /**
- * Start-up as an operator sees it, medians of `runs` starts one after another: the
+ * Start-up as an operator sees it (bench/workload/startup.ts, the same measure as the
+ * runnel section's goal rows): medians of `runs` starts one after another of the
  * production build through bin/runnel.js (what `npm start` and the `runnel` command run;
- * built first, so it is the current sources) and the sources through tsx.
+ * built first, so it is the current sources), without and with its V8 code cache, and of
+ * the sources through tsx.
  */
 export async function runStartBench(opts: { quick: boolean }): Promise<BenchFigure[]> {
   const runs = opts.quick ? 3 : 7;
-  const build = (): void => {
-    execFileSync(process.execPath, ['tools/build.mjs'], { cwd: ROOT, stdio: 'ignore' });
-  };
-  build();
+  buildDist(ROOT);
+  syncDisks();
+  const logParent = mkdtempSync(join(tmpdir(), 'runnel-bench-start-'));
   const dropCodeCache = (): void => rmSync(CODE_CACHE, { force: true });
-  // The build removes the code cache: the first start writes it, later ones use it. The
-  // cold variant removes it before each start (the first start after an install or a build).
-  const variants: [label: string, args: string[], beforeEach: () => void][] = [
-    ['built, no code cache', ['bin/runnel.js'], dropCodeCache],
-    ['built', ['bin/runnel.js'], () => {}],
-    ['tsx', ['--import', 'tsx', 'src/cli/main.ts'], () => {}],
+  const base = { cwd: ROOT, logParent, idleMs: 1000 };
+  const rebuild = (): void => buildDist(ROOT);
+  // The cold variant removes the cache before each start (the first start after an install
+  // or a build); the warm one has it from an unmeasured start before the series.
+  const variants: [label: string, args: string[], before: () => Promise<void>, beforeEach?: () => void][] = [
+    ['built, no code cache', ['bin/runnel.js'], async () => {}, dropCodeCache],
+    ['built', ['bin/runnel.js'], async () => void (await measureStart({ ...base, args: ['bin/runnel.js'] }))],
+    ['tsx', ['--import', 'tsx', 'src/cli/main.ts'], async () => {}],
   ];
   const figures: BenchFigure[] = [];
-  for (const [label, args, beforeEach] of variants) {
-    const samples: StartSample[] = [];
-    for (let attempts = 0; samples.length < runs; attempts++) {
-      try {
-        beforeEach();
-        samples.push(await measureStart(args));
-      } catch (err) {
-        // A source edited while the benchmark runs: build again and measure again.
-        if (!(err instanceof StaleBuildError) || attempts >= runs + 3) throw err;
-        build();
-      }
+  try {
+    for (const [label, args, before, beforeEach] of variants) {
+      await before();
+      const series = await measureStarts({ ...base, args }, runs, {
+        rebuild,
+        ...(beforeEach !== undefined ? { beforeEach } : {}),
+      });
+      const rss = series.samples.flatMap((s) => (s.idleRssBytes === null ? [] : [s.idleRssBytes / (1024 * 1024)]));
+      process.stderr.write(`bench: start (${label}): ${series.codeCache}\n`);
+      figures.push(
+        { name: `start to listening (${label})`, value: series.listeningMs, unit: 'ms' },
+        { name: `start to first produce (${label})`, value: series.firstProduceMs, unit: 'ms' },
+        ...(series.cpuMs === null
+          ? []
+          : [{ name: `start CPU to unfenced (${label})`, value: series.cpuMs, unit: 'ms' }]),
+        { name: `idle RSS (${label})`, value: median(rss), unit: 'MiB' },
+      );
     }
-    figures.push(
-      { name: `start to listening (${label})`, value: median(samples.map((s) => s.listeningMs)), unit: 'ms' },
-      { name: `start to first produce (${label})`, value: median(samples.map((s) => s.firstProduceMs)), unit: 'ms' },
-      { name: `idle RSS (${label})`, value: median(samples.map((s) => s.idleRssMiB)), unit: 'MiB' },
-    );
+  } finally {
+    rmSync(logParent, { recursive: true, force: true });
   }
   return figures;
 }

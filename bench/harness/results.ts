@@ -61,6 +61,7 @@ export const METRICS = {
   'ready-ms': { name: 'ready (startBroker -> listening)', unit: 'ms', better: 'lower' },
   'process-ready-ms': { name: 'ready (spawn -> listening line)', unit: 'ms', better: 'lower' },
   'first-produce-ms': { name: 'start-up (spawn -> first acked produce)', unit: 'ms', better: 'lower' },
+  'start-cpu-ms': { name: 'start-up CPU (spawn -> unfenced, user+system)', unit: 'ms', better: 'lower' },
   'idle-rss-floor-MB': { name: 'idle RSS of node --import tsx', unit: 'MB', better: 'lower' },
   'idle-rss-node-MB': { name: 'idle RSS of node (no loader)', unit: 'MB', better: 'lower' },
   'idle-rss-MB': { name: 'idle RSS', unit: 'MB', better: 'lower', ceiling: 'idle-rss-node-MB' },

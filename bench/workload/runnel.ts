@@ -8,6 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { firstLine, rssBytes, startProcess, withTimeout } from '../harness/process.ts';
 import { type Figure, figure, type MetricId, missingSection } from '../harness/results.ts';
 import { idleSettleMs } from '../machine.ts';
@@ -22,9 +23,11 @@ import { runWorkload, WIDE_PARTITIONS, type WorkloadOptions, type WorkloadVarian
 import { KafkajsTarget, PlatformaticTarget } from './kafka.ts';
 import { runKcatMaxRate } from './kcat.ts';
 import { RunnelClientTarget } from './runnel-client.ts';
+import { buildDist, measureStarts, syncDisks } from './startup.ts';
 import type { WorkloadTarget } from './target.ts';
 
 const SECTION = 'runnel';
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const MB = 1e6;
 const WORKLOAD_METRICS: readonly MetricId[] = [
   'produce-MBps',
@@ -188,7 +191,36 @@ async function measureManyPartitions(entry: string, dataDir: string, quick: bool
   }
 }
 
-/** Start-up, idle RSS and the workload through every client on one built broker (RF=1). */
+/**
+ * Start-up as a user sees it running `npm start` a second time (bench/workload/startup.ts,
+ * the same measure as the broker section's): bin/runnel.js on dist/ built from the current
+ * sources, the V8 code cache written by an unmeasured start first, then the median of a
+ * series of starts, each with an empty log dir under the bench data dir. The disks are
+ * synced first: the fsyncs of a start would otherwise wait behind the writeback of the
+ * sections before.
+ */
+async function measureStartUp(dataDir: string, quick: boolean): Promise<Figure[]> {
+  const runs = quick ? 3 : 7;
+  const metrics = ['process-ready-ms', 'first-produce-ms', 'start-cpu-ms'] as const;
+  try {
+    buildDist(REPO);
+    syncDisks();
+    const options = { args: ['bin/runnel.js'], cwd: REPO, logParent: dataDir };
+    const rebuild = (): void => buildDist(REPO);
+    await measureStarts(options, 1, { rebuild });
+    const series = await measureStarts(options, runs, { rebuild });
+    const note = `median of ${runs} starts of bin/runnel.js; ${series.codeCache}`;
+    return [
+      figure(SECTION, 'Runnel', 'subject', 'process-ready-ms', series.listeningMs, note),
+      figure(SECTION, 'Runnel', 'subject', 'first-produce-ms', series.firstProduceMs, note),
+      figure(SECTION, 'Runnel', 'subject', 'start-cpu-ms', series.cpuMs, note),
+    ];
+  } catch (error) {
+    return metrics.map((metric) => figure(SECTION, 'Runnel', 'subject', metric, null, `failed: ${firstLineOf(error)}`));
+  }
+}
+
+/** Idle RSS and the workload through every client on one built broker (RF=1). */
 async function measureOneBroker(
   entry: string,
   options: WorkloadOptions & { readonly dataDir: string; readonly quick: boolean },
@@ -198,12 +230,9 @@ async function measureOneBroker(
   try {
     broker = await startBuiltBroker(entry, logDir);
     await firstAckedProduce(broker.bootstrap, 30_000);
-    const firstProduceMs = performance.now() - broker.spawnedAt;
     await sleep(idleSettleMs(options.quick));
     const rss = await rssBytes(broker.pid);
     const figures: Figure[] = [
-      figure(SECTION, 'Runnel', 'subject', 'process-ready-ms', broker.listeningMs),
-      figure(SECTION, 'Runnel', 'subject', 'first-produce-ms', firstProduceMs),
       figure(
         SECTION,
         'Runnel',
@@ -309,8 +338,9 @@ function setupLine(quick: boolean): string {
     'RF=3: three brokers (each broker and controller, the short timeouts of the process-cluster tests), ' +
     `min.insync.replicas=2, max rate through the Runnel client and kcat${quick ? '' : ', end-to-end latency through the Runnel client'}; ` +
     'the RF=3 goal compares each with its own RF=1 figure. ' +
-    'Start-up: spawn to the listening line, and to the first acknowledged produce (auto-created topic) on a second start ' +
-    '(V8 code cache written by the first). Idle RSS from /proc after settling, beside a plain node process. ' +
+    `Start-up: \`node bin/runnel.js start\` on dist/ built from the current sources (what \`npm start\` runs), an empty log dir each, after \`sync\`; ` +
+    `spawn to the listening line, to the first acknowledged produce (auto-created topic) and the CPU used until unfenced; median of ${quick ? 3 : 7} starts after one that wrote the V8 code cache ` +
+    '(the broker section measures the same way). Idle RSS from /proc after settling, beside a plain node process. ' +
     `Partitions: a fresh broker, ${many.topics} topics x ${many.partitions} partitions in CreateTopics of ${many.perRequest} topics each, ` +
     `timed until every partition has a leader${quick ? ' (1,000 in quick mode; 10,000 in full mode)' : ''}; RSS after settling`
   );
@@ -329,6 +359,7 @@ export async function runRunnelBench(
     };
   }
   const figures: Figure[] = [];
+  figures.push(...(await step('start-up', () => measureStartUp(options.dataDir, options.quick))));
   // The first start after the build writes the V8 code cache; the partition-count broker is that start.
   figures.push(...(await step('many partitions', () => measureManyPartitions(entry, options.dataDir, options.quick))));
   figures.push(await step('idle node', () => nodeIdleRss(idleSettleMs(options.quick))));
