@@ -85,4 +85,114 @@ void describe('fetch purgatory', () => {
       ),
     );
   });
+
+  void it('expires by deadline whatever the order of parking, with one clock timer at a time', () => {
+    const clock = new ManualClock();
+    let scheduled = 0;
+    let live = 0;
+    const counting = {
+      nowMs: () => clock.nowMs(),
+      monotonicMs: () => clock.monotonicMs(),
+      schedule(delayMs: number, fn: () => void) {
+        scheduled++;
+        live++;
+        let done = false;
+        const cancel = clock.schedule(delayMs, () => {
+          done = true;
+          live--;
+          fn();
+        });
+        return () => {
+          if (!done) {
+            done = true;
+            live--;
+            cancel();
+          }
+        };
+      },
+    };
+    const p = new FetchPurgatory(counting);
+    const log: string[] = [];
+    p.park(
+      op(['k'], () => false, log, 'slow'),
+      900,
+    );
+    p.park(
+      op(['k'], () => false, log, 'fast'),
+      100,
+    );
+    p.park(
+      op(['k'], () => false, log, 'mid'),
+      500,
+    );
+    assert.equal(live, 1, 'one timer, for the earliest deadline');
+    clock.advance(100);
+    assert.deepEqual(log, ['fast:expired']);
+    clock.advance(400);
+    assert.deepEqual(log, ['fast:expired', 'mid:expired']);
+    clock.advance(399);
+    assert.equal(log.length, 2);
+    clock.advance(1);
+    assert.deepEqual(log, ['fast:expired', 'mid:expired', 'slow:expired']);
+    assert.equal(p.size, 0);
+
+    // A consumer at the tail: park, be woken, park again, a thousand times.
+    scheduled = 0;
+    let ready = false;
+    for (let i = 0; i < 1000; i++) {
+      ready = false;
+      assert.ok(
+        p.park(
+          op(['t-0'], () => ready, log, `w${i}`),
+          500,
+        ),
+      );
+      ready = true;
+      assert.equal(p.checkAndComplete('t-0'), 1);
+      clock.advance(1);
+    }
+    assert.ok(scheduled <= 4, `timers scheduled for 1000 parks: ${scheduled}`);
+    assert.equal(log.filter((l) => l.endsWith(':satisfied')).length, 1000);
+    assert.equal(live <= 1, true);
+
+    // The one left waiting still expires on time, after all those completed early.
+    p.park(
+      op(['t-0'], () => false, log, 'last'),
+      500,
+    );
+    clock.advance(499);
+    assert.equal(log.at(-1), 'w999:satisfied');
+    clock.advance(1);
+    assert.equal(log.at(-1), 'last:expired');
+    p.completeAll();
+    assert.equal(live, 0, 'completeAll cancels the timer');
+  });
+
+  void it('keeps its deadline heap bounded while fetches complete early', () => {
+    const clock = new ManualClock();
+    const p = new FetchPurgatory(clock);
+    const log: string[] = [];
+    const parked: { ready: boolean }[] = [];
+    // 10 fetches always waiting (long timeouts), 10,000 completing early around them.
+    for (let i = 0; i < 10; i++)
+      p.park(
+        op([`s-${i}`], () => false, log, `s${i}`),
+        60_000,
+      );
+    for (let i = 0; i < 10_000; i++) {
+      const state = { ready: false };
+      parked.push(state);
+      p.park(
+        op(['k'], () => state.ready, log, `e${i}`),
+        30_000,
+      );
+      state.ready = true;
+      p.checkAndComplete('k');
+    }
+    const heap = (p as unknown as { heap: unknown[] }).heap;
+    assert.ok(heap.length <= 2 * 10 + 64 + 1, `heap holds ${heap.length}`);
+    assert.equal(p.size, 10);
+    clock.advance(60_000);
+    assert.equal(log.filter((l) => l.endsWith(':expired')).length, 10);
+  });
 });
