@@ -23,7 +23,11 @@ mkdirSync(join(TREE, 'bin'));
 mkdirSync(join(TREE, 'dist'));
 mkdirSync(join(TREE, 'src', 'cli'), { recursive: true });
 copyFileSync(join(ROOT, 'bin', 'runnel.js'), join(TREE, 'bin', 'runnel.js'));
-writeFileSync(join(TREE, 'dist', 'runnel.js'), "process.stdout.write('built\\n');\n");
+// Like dist/runnel.js: prepare() compiles, the function it returns runs.
+writeFileSync(
+  join(TREE, 'dist', 'runnel.js'),
+  "export function prepare() { return () => process.stdout.write('built\\n'); }\n",
+);
 writeFileSync(
   join(TREE, 'src', 'cli', 'main.ts'),
   // Type annotations: only tsx can run this.
@@ -32,7 +36,10 @@ writeFileSync(
 const MAIN_MTIME_MS = statSync(join(TREE, 'src', 'cli', 'main.ts')).mtimeMs;
 
 function writeBuildInfo(startedAtMs: number, inputs: string[] = ['src/cli/main.ts']): void {
-  writeFileSync(join(TREE, 'dist', 'build-info.json'), JSON.stringify({ entry: 'runnel.js', startedAtMs, inputs }));
+  writeFileSync(
+    join(TREE, 'dist', 'build-info.json'),
+    JSON.stringify({ entry: 'runnel.js', entryApi: 'prepare', startedAtMs, inputs }),
+  );
 }
 
 async function runBin(env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
@@ -61,6 +68,16 @@ void describe('bin/runnel.js', { timeout: 120_000 }, () => {
     const { stdout, stderr } = await runBin();
     assert.equal(stdout, 'source\n');
     assert.match(stderr, /src\/cli\/main\.ts changed after dist\/ was built/);
+  });
+
+  void it('runs the sources when dist/ was built by an earlier build script (its entry ran when imported)', async () => {
+    writeFileSync(
+      join(TREE, 'dist', 'build-info.json'),
+      JSON.stringify({ entry: 'runnel.js', startedAtMs: MAIN_MTIME_MS + 1000, inputs: ['src/cli/main.ts'] }),
+    );
+    const { stdout, stderr } = await runBin();
+    assert.equal(stdout, 'source\n');
+    assert.match(stderr, /dist\/ was built by an earlier version/);
   });
 
   void it('runs the sources with RUNNEL_FROM_SOURCE=1', async () => {
