@@ -5,7 +5,8 @@
 // `prepare` (so `npm install` / `npm ci` build it); takes a second or two.
 //
 // dist/runnel.js, the entry, is a small loader (tools/dist-loader.mjs) that compiles the
-// bundle with a V8 code cache (dist/runnel.cjs.cache, written by the first run and again
+// bundle with a V8 code cache (dist/runnel.cjs.cache for `runnel start`, runnel.cjs.cli.cache
+// for the other commands, each written by the first such run and again
 // whenever V8 rejects it: another Node version, another bundle). Compiling the 2 MB bundle
 // is most of a broker's start-up without it. The bundle is CommonJS because Node 20 can
 // cache the compilation of a script (vm.Script cachedData) but not of an ES module.
@@ -161,6 +162,7 @@ try {
   // A cache of the previous bundle would only be rejected (and rewritten); the map of the
   // ES module bundle that dist/runnel.js was before is stale.
   rmSync(join(OUT_DIR, 'runnel.cjs.cache'), { force: true });
+  rmSync(join(OUT_DIR, 'runnel.cjs.cli.cache'), { force: true });
   rmSync(join(OUT_DIR, 'runnel.js.map'), { force: true });
   for (const file of result.outputFiles) writeInPlace(file.path, file.contents);
   writeInPlace(join(OUT_DIR, 'runnel.js'), readFileSync(join(ROOT, 'tools', 'dist-loader.mjs')));

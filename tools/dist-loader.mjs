@@ -6,6 +6,9 @@
 // missing or rejected, this run writes a new one, a second after start (so that it covers
 // the functions a broker compiles while starting) or at exit if that comes first. A cache
 // that cannot be written (a read-only install) only costs the start-up time it would save.
+// `runnel start` and the client commands compile different parts of the bundle, so the
+// client commands keep a cache of their own, dist/runnel.cjs.cli.cache: a `runnel --help`
+// run first after a build would otherwise leave a broker a cache without its own functions.
 import { isAscii } from 'node:buffer';
 import { readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,7 +32,7 @@ const trace =
 trace('loader');
 
 const BUNDLE = fileURLToPath(new URL('./runnel.cjs', import.meta.url));
-const CACHE = `${BUNDLE}.cache`;
+const CACHE = process.argv[2] === 'start' ? `${BUNDLE}.cache` : `${BUNDLE}.cli.cache`;
 const WRITE_CACHE_AFTER_MS = 1000;
 
 /**

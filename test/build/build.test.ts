@@ -38,7 +38,9 @@ dirs.push(OUT);
 /** The entry: a loader that runs runnel.cjs, the bundle, with a V8 code cache. */
 const BUNDLE = join(OUT, 'runnel.js');
 const CODE = join(OUT, 'runnel.cjs');
+/** The code cache of `runnel start`; the other commands keep theirs in runnel.cjs.cli.cache. */
 const CACHE = join(OUT, 'runnel.cjs.cache');
+const CLI_CACHE = join(OUT, 'runnel.cjs.cli.cache');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -65,7 +67,11 @@ function loadedAddons(pid: number): string[] {
 
 /** `node <bundle> start ...`; resolves with the listening line. */
 async function startBuilt(args: string[]) {
-  const child = spawn(process.execPath, [BUNDLE, 'start', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BUNDLE, 'start', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, RUNNEL_START_TRACE: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let stdout = '';
   let stderr = '';
@@ -140,22 +146,22 @@ void describe('production build (tools/build.mjs)', { timeout: 120_000 }, () => 
     assert.equal(stdout.trim(), VERSION);
   });
 
-  void it('the first run writes a V8 code cache that the next run accepts (does not rewrite)', async () => {
-    rmSync(CACHE, { force: true });
+  void it('the first client command writes a V8 code cache that the next run accepts (does not rewrite)', async () => {
+    rmSync(CLI_CACHE, { force: true });
     await run(process.execPath, [BUNDLE, '--version'], { cwd: ROOT, timeout: 15_000 });
-    assert.ok(existsSync(CACHE), 'written at exit by a run that found none');
-    const first = readFileSync(CACHE);
-    const firstInode = statSync(CACHE).ino;
+    assert.ok(existsSync(CLI_CACHE), 'written at exit by a run that found none');
+    const first = readFileSync(CLI_CACHE);
+    const firstInode = statSync(CLI_CACHE).ino;
     assert.ok(first.length > 100_000, `a cache of the whole bundle: ${first.length} bytes`);
     const { stdout } = await run(process.execPath, [BUNDLE, '--version'], { cwd: ROOT, timeout: 15_000 });
     assert.equal(stdout.trim(), VERSION);
     // A rewrite renames a new file into place (a new inode).
-    assert.equal(statSync(CACHE).ino, firstInode, 'accepted by V8, so left as it was');
+    assert.equal(statSync(CLI_CACHE).ino, firstInode, 'accepted by V8, so left as it was');
     // A cache V8 rejects (not this bundle's) is replaced, and the run still works.
-    writeFileSync(CACHE, Buffer.alloc(first.length, 7));
+    writeFileSync(CLI_CACHE, Buffer.alloc(first.length, 7));
     const again = await run(process.execPath, [BUNDLE, '--version'], { cwd: ROOT, timeout: 15_000 });
     assert.equal(again.stdout.trim(), VERSION);
-    assert.ok(!readFileSync(CACHE).equals(Buffer.alloc(first.length, 7)), 'a rejected cache is rewritten');
+    assert.ok(!readFileSync(CLI_CACHE).equals(Buffer.alloc(first.length, 7)), 'a rejected cache is rewritten');
   });
 
   void it('--version does not depend on the working directory', async () => {
@@ -218,6 +224,14 @@ void describe('production build (tools/build.mjs)', { timeout: 120_000 }, () => 
     const { code, signal } = await broker.exited;
     assert.equal(code, 0, `${signal} ${broker.output().stderr}`);
     assert.match(broker.output().stdout, /stopped cleanly/);
+    // RUNNEL_START_TRACE=1: the steps in order. The client commands above wrote their own
+    // cache, not the broker's: this first start found none and wrote it.
+    const steps = [...broker.output().stderr.matchAll(/^runnel: start trace: [\d.]+ ms \(cpu [\d.]+ ms\) (.*)$/gm)].map(
+      (m) => m[1],
+    );
+    assert.deepEqual(steps.slice(0, 3), ['loader', 'bundle compiled (no code cache)', 'runnel start']);
+    assert.equal(steps.at(-1), 'broker unfenced', steps.join(' | '));
+    assert.ok(existsSync(CACHE), 'the broker wrote its code cache');
     assert.ok(existsSync(join(dir, '.runnel_cleanshutdown')), 'clean-shutdown marker');
   });
 
