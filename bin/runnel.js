@@ -5,69 +5,59 @@
 // sources through tsx, as in development (slower to start, same behaviour).
 // RUNNEL_FROM_SOURCE=1 runs the sources whatever dist/ holds.
 //
-// The check stats every source the bundle lists (hundreds of files: ~5-15 ms); it runs on
-// libuv's threads while this thread reads and compiles the bundle, which runs once the
-// check has passed.
-import { readFileSync, stat, statSync } from 'node:fs';
+// The check stats each of the ~450 sources (~5-8 ms). An installed package (under
+// node_modules) skips it: its sources are not edited, and its dist/ was built at install.
+import { readFileSync, statSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const ROOT = new URL('../', import.meta.url);
-const DIST = new URL('../dist/', import.meta.url);
+// RUNNEL_START_TRACE=1: steps on stderr, in ms since the process started and of CPU used
+// (as the loader and src/cli/start.ts print theirs).
+const trace =
+  process.env.RUNNEL_START_TRACE === '1'
+    ? (step) => {
+        const { user, system } = process.cpuUsage();
+        const cpu = ((user + system) / 1000).toFixed(1);
+        process.stderr.write(`runnel: start trace: ${performance.now().toFixed(1)} ms (cpu ${cpu} ms) ${step}\n`);
+      }
+    : () => {};
+trace('bin/runnel.js');
 
-/** dist/build-info.json when dist/ holds a build to run, else undefined. */
-function builtInfo() {
+// Paths, not URLs: a file: URL per stat costs ~20 us more to make and convert.
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const DIST = join(ROOT, 'dist');
+const INSTALLED = ROOT.includes(`${sep}node_modules${sep}`);
+
+/** dist/runnel.js when it is there and up to date, else undefined. */
+function builtEntry() {
   if (process.env.RUNNEL_FROM_SOURCE === '1') return undefined;
   let info;
   try {
-    info = JSON.parse(readFileSync(new URL('build-info.json', DIST), 'utf8'));
+    info = JSON.parse(readFileSync(join(DIST, 'build-info.json'), 'utf8'));
   } catch {
     return undefined; // not built
   }
-  if (statSync(new URL(info.entry, DIST), { throwIfNoEntry: false }) === undefined) return undefined;
-  if (info.entryApi !== 'prepare') {
-    // Built by an earlier tools/build.mjs: its entry would run the bundle as soon as imported.
-    process.stderr.write(
-      'runnel: dist/ was built by an earlier version; running the sources through tsx (npm run build refreshes dist/)\n',
-    );
-    return undefined;
+  const entry = join(DIST, info.entry);
+  if (statSync(entry, { throwIfNoEntry: false }) === undefined) return undefined;
+  if (INSTALLED) return entry;
+  // A source that is gone is not a reason to distrust the bundle (an install without src/);
+  // one that changed after the build started is.
+  for (const input of info.inputs) {
+    const stat = statSync(join(ROOT, input), { throwIfNoEntry: false });
+    if (stat !== undefined && stat.mtimeMs > info.startedAtMs) {
+      process.stderr.write(
+        `runnel: ${input} changed after dist/ was built; running the sources through tsx (npm run build refreshes dist/)\n`,
+      );
+      return undefined;
+    }
   }
-  return info;
+  trace('sources checked');
+  return entry;
 }
 
-/**
- * The first source (in the build's order) modified after the build started, or undefined.
- * A source that is gone is not a reason to distrust the bundle (an install without src/).
- */
-function changedInput(info) {
-  return new Promise((resolve) => {
-    const changed = new Array(info.inputs.length).fill(false);
-    let pending = info.inputs.length;
-    if (pending === 0) resolve(undefined);
-    info.inputs.forEach((input, i) => {
-      stat(new URL(input, ROOT), (err, stats) => {
-        changed[i] = err === null && stats.mtimeMs > info.startedAtMs;
-        if (--pending === 0) resolve(info.inputs[changed.indexOf(true)]);
-      });
-    });
-  });
-}
-
-const info = builtInfo();
-let run;
-if (info !== undefined) {
-  const changed = changedInput(info);
-  const bundle = await import(new URL(info.entry, DIST).href);
-  const ready = bundle.prepare();
-  const input = await changed;
-  if (input === undefined) {
-    run = ready;
-  } else {
-    process.stderr.write(
-      `runnel: ${input} changed after dist/ was built; running the sources through tsx (npm run build refreshes dist/)\n`,
-    );
-  }
-}
-if (run !== undefined) {
-  run();
+const entry = builtEntry();
+if (entry !== undefined) {
+  await import(pathToFileURL(entry).href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();

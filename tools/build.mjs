@@ -39,10 +39,6 @@ const started = performance.now();
 const startedAtMs = Date.now();
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-// What bin/runnel.js may expect of the entry: `prepare` is an exported prepare() that
-// compiles the bundle and returns the function that runs it (tools/dist-loader.mjs).
-// bin/runnel.js treats a build without it as stale (an entry that ran when imported).
-const ENTRY_API = 'prepare';
 
 // Loaded at first use rather than at start. The compression codecs: native packages a broker
 // needs only once a compressed batch arrives (each costs 10-25 ms of start-up and 3-7 MB of
@@ -168,7 +164,7 @@ try {
   writeInPlace(join(OUT_DIR, 'runnel.js'), readFileSync(join(ROOT, 'tools', 'dist-loader.mjs')));
   writeInPlace(
     join(OUT_DIR, 'build-info.json'),
-    `${JSON.stringify({ version: pkg.version, entry: 'runnel.js', entryApi: ENTRY_API, startedAtMs, inputs: ['package.json', 'tools/dist-loader.mjs', ...inputs] }, null, 2)}\n`,
+    `${JSON.stringify({ version: pkg.version, entry: 'runnel.js', startedAtMs, inputs: ['package.json', 'tools/dist-loader.mjs', ...inputs] }, null, 2)}\n`,
   );
   const ms = performance.now() - started;
   console.log(

@@ -10,7 +10,7 @@
 // client commands keep a cache of their own, dist/runnel.cjs.cli.cache: a `runnel --help`
 // run first after a build would otherwise leave a broker a cache without its own functions.
 import { isAscii } from 'node:buffer';
-import { readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,50 +35,38 @@ const BUNDLE = fileURLToPath(new URL('./runnel.cjs', import.meta.url));
 const CACHE = process.argv[2] === 'start' ? `${BUNDLE}.cache` : `${BUNDLE}.cli.cache`;
 const WRITE_CACHE_AFTER_MS = 1000;
 
-/**
- * Reads and compiles the bundle (with the code cache when V8 takes it) and returns the
- * function that runs it. bin/runnel.js compiles while its check that the build is not older
- * than the sources is under way, and runs the bundle only if it is not.
- */
-export function prepare() {
-  let cachedData;
-  try {
-    cachedData = readFileSync(CACHE);
-  } catch {
-    cachedData = undefined; // first run after a build
-  }
-  // An ASCII bundle (today's is) decodes exactly as latin1, in half the time UTF-8 takes.
-  const bytes = readFileSync(BUNDLE);
-  const text = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
-  // The CommonJS wrapper on the bundle's first line, so that line numbers stay those of the file.
-  const source = `(function (exports, require, module, __filename, __dirname) { ${text}\n})`;
-  const script = new vm.Script(source, { filename: BUNDLE, cachedData });
-  trace(
-    `bundle compiled (${cachedData === undefined ? 'no code cache' : script.cachedDataRejected ? 'code cache rejected' : 'code cache used'})`,
-  );
-  return () => {
-    if (cachedData === undefined || script.cachedDataRejected) {
-      let written = false;
-      const writeCache = () => {
-        if (written) return;
-        written = true;
-        const tmp = `${CACHE}.tmp-${process.pid}`;
-        try {
-          writeFileSync(tmp, script.createCachedData());
-          renameSync(tmp, CACHE);
-        } catch {
-          rmSync(tmp, { force: true });
-        }
-      };
-      setTimeout(writeCache, WRITE_CACHE_AFTER_MS).unref();
-      process.once('exit', writeCache);
+let cachedData;
+try {
+  cachedData = readFileSync(CACHE);
+} catch {
+  cachedData = undefined; // first run after a build
+}
+// An ASCII bundle (today's is) decodes exactly as latin1, in half the time UTF-8 takes.
+const bytes = readFileSync(BUNDLE);
+const text = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+// The CommonJS wrapper on the bundle's first line, so that line numbers stay those of the file.
+const source = `(function (exports, require, module, __filename, __dirname) { ${text}\n})`;
+const script = new vm.Script(source, { filename: BUNDLE, cachedData });
+trace(
+  `bundle compiled (${cachedData === undefined ? 'no code cache' : script.cachedDataRejected ? 'code cache rejected' : 'code cache used'})`,
+);
+
+if (cachedData === undefined || script.cachedDataRejected) {
+  let written = false;
+  const writeCache = () => {
+    if (written) return;
+    written = true;
+    const tmp = `${CACHE}.tmp-${process.pid}`;
+    try {
+      writeFileSync(tmp, script.createCachedData());
+      renameSync(tmp, CACHE);
+    } catch {
+      rmSync(tmp, { force: true });
     }
-    const module = { exports: {}, filename: BUNDLE, id: BUNDLE, loaded: false };
-    script.runInThisContext()(module.exports, createRequire(BUNDLE), module, BUNDLE, dirname(BUNDLE));
   };
+  setTimeout(writeCache, WRITE_CACHE_AFTER_MS).unref();
+  process.once('exit', writeCache);
 }
 
-// `node dist/runnel.js ...` runs the bundle at once; bin/runnel.js imports this file and
-// calls prepare() itself.
-const main = process.argv[1];
-if (main !== undefined && realpathSync(main) === fileURLToPath(import.meta.url)) prepare()();
+const module = { exports: {}, filename: BUNDLE, id: BUNDLE, loaded: false };
+script.runInThisContext()(module.exports, createRequire(BUNDLE), module, BUNDLE, dirname(BUNDLE));

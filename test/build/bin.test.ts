@@ -23,11 +23,7 @@ mkdirSync(join(TREE, 'bin'));
 mkdirSync(join(TREE, 'dist'));
 mkdirSync(join(TREE, 'src', 'cli'), { recursive: true });
 copyFileSync(join(ROOT, 'bin', 'runnel.js'), join(TREE, 'bin', 'runnel.js'));
-// Like dist/runnel.js: prepare() compiles, the function it returns runs.
-writeFileSync(
-  join(TREE, 'dist', 'runnel.js'),
-  "export function prepare() { return () => process.stdout.write('built\\n'); }\n",
-);
+writeFileSync(join(TREE, 'dist', 'runnel.js'), "process.stdout.write('built\\n');\n");
 writeFileSync(
   join(TREE, 'src', 'cli', 'main.ts'),
   // Type annotations: only tsx can run this.
@@ -36,10 +32,7 @@ writeFileSync(
 const MAIN_MTIME_MS = statSync(join(TREE, 'src', 'cli', 'main.ts')).mtimeMs;
 
 function writeBuildInfo(startedAtMs: number, inputs: string[] = ['src/cli/main.ts']): void {
-  writeFileSync(
-    join(TREE, 'dist', 'build-info.json'),
-    JSON.stringify({ entry: 'runnel.js', entryApi: 'prepare', startedAtMs, inputs }),
-  );
+  writeFileSync(join(TREE, 'dist', 'build-info.json'), JSON.stringify({ entry: 'runnel.js', startedAtMs, inputs }));
 }
 
 async function runBin(env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
@@ -70,14 +63,26 @@ void describe('bin/runnel.js', { timeout: 120_000 }, () => {
     assert.match(stderr, /src\/cli\/main\.ts changed after dist\/ was built/);
   });
 
-  void it('runs the sources when dist/ was built by an earlier build script (its entry ran when imported)', async () => {
+  void it('an installed package (under node_modules) runs its build without checking the sources', async () => {
+    const installed = join(TREE, 'node_modules', 'runnel');
+    mkdirSync(join(installed, 'bin'), { recursive: true });
+    mkdirSync(join(installed, 'dist'));
+    mkdirSync(join(installed, 'src', 'cli'), { recursive: true });
+    copyFileSync(join(ROOT, 'bin', 'runnel.js'), join(installed, 'bin', 'runnel.js'));
+    writeFileSync(join(installed, 'dist', 'runnel.js'), "process.stdout.write('built\\n');\n");
+    writeFileSync(join(installed, 'src', 'cli', 'main.ts'), '');
+    // Built before its source was last written: a checkout would run the sources.
+    const mtime = statSync(join(installed, 'src', 'cli', 'main.ts')).mtimeMs;
     writeFileSync(
-      join(TREE, 'dist', 'build-info.json'),
-      JSON.stringify({ entry: 'runnel.js', startedAtMs: MAIN_MTIME_MS + 1000, inputs: ['src/cli/main.ts'] }),
+      join(installed, 'dist', 'build-info.json'),
+      JSON.stringify({ entry: 'runnel.js', startedAtMs: mtime - 1000, inputs: ['src/cli/main.ts'] }),
     );
-    const { stdout, stderr } = await runBin();
-    assert.equal(stdout, 'source\n');
-    assert.match(stderr, /dist\/ was built by an earlier version/);
+    const { stdout, stderr } = await exec(process.execPath, [join(installed, 'bin', 'runnel.js')], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(stdout, 'built\n');
+    assert.equal(stderr, '');
   });
 
   void it('runs the sources with RUNNEL_FROM_SOURCE=1', async () => {
