@@ -305,6 +305,33 @@ void describe('consumer against the fake broker', () => {
     }
   });
 
+  void it('the record iterator serves next() calls in order and ends on return()', async () => {
+    kafka.createTopic('c-iter', 1);
+    await produce(kafka, 'c-iter', ['a', 'b', 'c', 'd'], 0);
+    const consumer = new Consumer({
+      bootstrapServers: kafka.bootstrap,
+      autoOffsetReset: 'earliest',
+      valueDeserializer: stringDeserializer,
+    });
+    consumer.assign([{ topic: 'c-iter', partition: 0 }]);
+    try {
+      const it = consumer.records();
+      // Asked for before the first poll has answered, and between records already buffered.
+      const firstTwo = await Promise.all([it.next(), it.next()]);
+      assert.deepEqual(
+        firstTwo.map((r) => (r.done === true ? null : [r.value.offset, r.value.value])),
+        [
+          [0, 'a'],
+          [1, 'b'],
+        ],
+      );
+      assert.deepEqual(await it.return(), { value: undefined, done: true });
+      assert.deepEqual(await it.next(), { value: undefined, done: true });
+    } finally {
+      await consumer.close();
+    }
+  });
+
   void it('bounds buffered bytes: stops fetching until the application reads', async () => {
     kafka.createTopic('c-bound', 1);
     await produce(
