@@ -196,10 +196,9 @@ async function measureManyPartitions(entry: string, dataDir: string, quick: bool
  * the same measure as the broker section's): bin/runnel.js on dist/ built from the current
  * sources, the V8 code cache written by an unmeasured start first, then the median of a
  * series of starts, each with an empty log dir under the bench data dir. The disks are
- * synced first: the fsyncs of a start would otherwise wait behind the writeback of the
- * sections before.
+ * synced first, so that the writeback of the sections before is not under way meanwhile.
  */
-async function measureStartUp(dataDir: string, quick: boolean): Promise<Figure[]> {
+export async function measureStartUp(dataDir: string, quick: boolean): Promise<Figure[]> {
   const runs = quick ? 3 : 7;
   const metrics = ['process-ready-ms', 'first-produce-ms', 'start-cpu-ms'] as const;
   try {
