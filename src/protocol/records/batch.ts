@@ -65,6 +65,11 @@ export interface BuildRecordBatchOptions {
    * the delete-horizon attribute bit is set (record timestamps stay correct).
    */
   deleteHorizonMs?: number | undefined;
+  /**
+   * Uncompressed only: encode into this buffer when it has room (the result is then a view
+   * of its start), else into a fresh one. The producer passes reused buffers.
+   */
+  into?: Buffer | undefined;
 }
 
 /** A decoded batch: header fields, decoded attributes and its records. */
@@ -119,7 +124,9 @@ export function buildRecordBatch(opts: BuildRecordBatchOptions): Buffer {
   }
   let out: Buffer;
   if (compression === CompressionType.None) {
-    out = Buffer.allocUnsafe(BATCH_HEADER_SIZE + recordsSize);
+    const size = BATCH_HEADER_SIZE + recordsSize;
+    const into = opts.into;
+    out = into !== undefined && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
     writeRecords(new Writer(out, BATCH_HEADER_SIZE), records, bodySizes, baseTimestamp);
   } else {
     const raw = Buffer.allocUnsafe(recordsSize);
