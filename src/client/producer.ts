@@ -43,6 +43,7 @@ import {
   TransactionStateError,
 } from './errors.ts';
 import { BuiltInPartitioner, type Partitioner, UNKNOWN_PARTITION } from './partitioner/index.ts';
+import { BatchBufferPool } from './producer-buffers.ts';
 import { bytesSerializer, type Serializer } from './serde.ts';
 import {
   type ConsumerGroupMetadata,
@@ -135,6 +136,8 @@ class ProducerBatch {
   sizeBytes = 0;
   closed = false;
   encoded: Buffer | null = null;
+  /** The pooled buffer `encoded` is a view of, given back when the batch is done. */
+  pooled: Buffer | null = null;
   /** Create timestamps, kept for RecordMetadata after the records are encoded and dropped. */
   timestamps: number[] = [];
   inFlight = false;
@@ -182,6 +185,8 @@ interface MemoryWaiter {
   cancel: () => void;
 }
 
+/** Free encoded-batch buffers kept for reuse, at most (producer-buffers.ts). */
+const MAX_FREE_BATCH_BUFFER_BYTES = 8 * 1024 * 1024;
 const RECORD_OVERHEAD = 21; // length, attributes, deltas, key/value lengths, header count (varints, typical)
 const BATCH_OVERHEAD = 61;
 
@@ -203,6 +208,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   private readonly valueSerializer: Serializer<V>;
   private readonly partitions = new Map<string, PartitionState[]>();
   private bufferUsed = 0;
+  private readonly batchBuffers: BatchBufferPool;
   private readonly memoryWaiters: MemoryWaiter[] = [];
   private incompleteBatches = 0;
   /** send() calls still putting records into batches, and who waits for them to finish. */
@@ -263,6 +269,11 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
         availabilityTimeoutMs: opts.partitionerAvailabilityTimeoutMs ?? 0,
       },
       this.cluster.random,
+    );
+    // Free buffers kept: a quarter of buffer.memory, at most 8 MiB.
+    this.batchBuffers = new BatchBufferPool(
+      Math.min(this.bufferMemory / 4, MAX_FREE_BATCH_BUFFER_BYTES),
+      this.maxRequestSize,
     );
     this.customPartitioner = opts.partitioner ?? null;
     this.keySerializer = opts.keySerializer ?? (bytesSerializer as Serializer<K>);
@@ -837,7 +848,10 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
     if (b.encoded === null) {
       b.producerEpoch = this.producerEpoch;
       b.generation = this.generation;
+      // Uncompressed batches go into a reused buffer when the estimate fits one.
+      const into = this.compression === 0 ? this.batchBuffers.take(b.sizeBytes + BATCH_OVERHEAD) : undefined;
       b.encoded = buildRecordBatch({
+        into,
         records: b.records,
         compression: this.compression,
         producerId: this.idempotent ? this.producerId : -1n,
@@ -845,6 +859,10 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
         baseSequence: this.idempotent ? b.baseSequence : -1,
         transactional: this.txn !== null,
       });
+      if (into !== undefined) {
+        if (b.encoded.buffer === into.buffer) b.pooled = into;
+        else this.batchBuffers.give(into);
+      }
       b.records = EMPTY_RECORDS;
       return;
     }
@@ -925,6 +943,12 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   private finishBatch(b: ProducerBatch): void {
     if (b.done) return;
     b.done = true;
+    // Nothing refers to the bytes any more: requests are copied into their frame when sent.
+    b.encoded = null;
+    if (b.pooled !== null) {
+      this.batchBuffers.give(b.pooled);
+      b.pooled = null;
+    }
     this.releaseMemory(b.sizeBytes);
     b.sizeBytes = 0;
     if (--this.incompleteBatches === 0) {
