@@ -8,6 +8,7 @@
  * stack trace). SIGTERM and SIGINT close the broker cleanly (exit 0).
  */
 
+import { setBrokerHeapGrowth } from '../broker/heap-growth.ts';
 import type { NetworkLogger } from '../broker/network/index.ts';
 import { type RunningBroker, startBroker } from '../broker/start.ts';
 import { type BrokerConfigOptions, brokerConfigFromOptions, ConfigError } from '../config/index.ts';
@@ -51,6 +52,7 @@ export async function runStart(options: BrokerConfigOptions): Promise<number> {
   let broker: RunningBroker;
   const trace = startTrace();
   trace?.('runnel start');
+  setBrokerHeapGrowth();
   try {
     broker = await startBroker({
       config: brokerConfigFromOptions(options, process.env),
