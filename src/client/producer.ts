@@ -409,11 +409,16 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
     // Until every record is in a batch (metadata and buffer room may take a while), flush() and
     // commitTransaction() wait for this call too: they cover every send made before them.
     this.appending++;
+    // The create time of records without one: read once per call, and again after a wait.
+    let createMs = -1;
     try {
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
         let meta = this.cluster.topics.get(r.topic);
-        if (meta === undefined) meta = await this.waitForTopic(r.topic, startMs, signal);
+        if (meta === undefined) {
+          meta = await this.waitForTopic(r.topic, startMs, signal);
+          createMs = -1;
+        }
         const key = this.keySerializer(r.key as K, r.topic);
         const value = this.valueSerializer(r.value, r.topic);
         const headers = r.headers === undefined ? undefined : normalizeHeaders(r.headers);
@@ -423,10 +428,15 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
         }
         if (this.bufferUsed + size > this.bufferMemory || this.memoryWaiters.length > 0) {
           await this.reserveMemory(size, startMs, signal);
+          createMs = -1;
         } else {
           this.bufferUsed += size;
         }
-        const timestamp = r.timestamp ?? this.cluster.clock.nowMs();
+        let timestamp = r.timestamp;
+        if (timestamp === undefined) {
+          if (createMs < 0) createMs = this.cluster.clock.nowMs();
+          timestamp = createMs;
+        }
         const rec: RecordInput = { key, value, headers, timestamp };
         this.append(meta, r.partition, rec, size, handle, i);
       }
