@@ -4,6 +4,15 @@
  *
  *   node --import tsx bench/latency-probe.ts [--mbps 20] [--seconds 5] [--partitions 16]
  *        [--record-bytes 1024] [--warmup-seconds 2] [--config key=value ...]
+ *        [--built true] [--broker-root DIR] [--count-fs-ops true] [--broker-node-flags "--trace-gc"]
+ *        [--broker-output FILE] [--broker-cpu-profile FILE] [--broker-heap-profile FILE]
+ *
+ * --built true runs the production build (`runnel start`, as the benchmark does) instead of
+ * the sources through tsx; --broker-root runs the broker of another checkout (an A/B against
+ * an older commit: a copy with node_modules linked), the clients staying this checkout's.
+ * --count-fs-ops counts the broker's thread-pool file operations (an async_hooks hook, which
+ * also hooks every promise: it adds to the broker's CPU and allocations, so it is off by
+ * default). The profiles cover the measured window only (node:inspector in the broker).
  *
  * The producer sends keyless records at a fixed rate (acks=all, linger.ms 0, one send per
  * millisecond tick of whatever is due), each stamped with the machine's monotonic clock
@@ -17,14 +26,16 @@
  * from a stalled broker. Prints p50/p90/p99/p99.9/max, the achieved rate, the broker's
  * event loop delay and the load average.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Admin } from '../src/client/admin.ts';
 import { Consumer } from '../src/client/consumer.ts';
 import { Producer } from '../src/client/producer.ts';
+import { freePort } from './harness/process.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BROKER_CHILD = join(ROOT, 'test/e2e/helpers/broker-child.ts');
@@ -41,6 +52,23 @@ interface ProbeOptions {
   partitions: number;
   recordBytes: number;
   config: Record<string, string>;
+  /** Extra node flags for the broker process (profiling: --cpu-prof, --trace-gc, ...). */
+  brokerNodeFlags: string[];
+  /**
+   * Counts the broker's thread-pool file operations (an async_hooks hook: it also hooks every
+   * promise, which adds CPU time and allocations to the broker's figures; off by default).
+   */
+  countFsOps: boolean;
+  /** Writes the broker's CPU profile of the measured window there (V8 .cpuprofile JSON). */
+  brokerCpuProfile?: string;
+  /** Writes the broker's sampled heap allocations of the measured window there (.heapprofile JSON). */
+  brokerHeapProfile?: string;
+  /** Runs the production build (tools/build.mjs, `runnel start`) rather than the sources through tsx. */
+  built: boolean;
+  /** Runs the broker of another checkout (A/B runs against an older commit; it needs node_modules). */
+  brokerRoot?: string;
+  /** Copies the broker's stdout and stderr there (what --trace-gc and the like print). */
+  brokerOutput?: string;
 }
 
 /** Monotonic microseconds, comparable across processes (CLOCK_MONOTONIC). */
@@ -59,20 +87,48 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createHook } from 'node:async_hooks';
 const h = monitorEventLoopDelay({ resolution: 1 });
 h.enable();
-let fsOps = 0;
-createHook({ init(id, type) { if (type === 'FSREQPROMISE' || type === 'FSREQCALLBACK') fsOps++; } }).enable();
+let fsOps = -1;
+if (process.env.LATENCY_PROBE_FS_OPS === '1') {
+  fsOps = 0;
+  createHook({ init(id, type) { if (type === 'FSREQPROMISE' || type === 'FSREQCALLBACK') fsOps++; } }).enable();
+}
 let cpu = process.cpuUsage();
-process.on('SIGUSR2', () => { h.reset(); fsOps = 0; cpu = process.cpuUsage(); });
+const profileTo = process.env.LATENCY_PROBE_CPU_PROFILE;
+const heapTo = process.env.LATENCY_PROBE_HEAP_PROFILE;
+let session;
+if (profileTo || heapTo) {
+  const { Session } = await import('node:inspector');
+  session = new Session();
+  session.connect();
+}
+process.on('SIGUSR2', () => {
+  h.reset(); if (fsOps >= 0) fsOps = 0; cpu = process.cpuUsage();
+  process.stderr.write('WINDOW START\\n');
+  if (profileTo) session.post('Profiler.enable', () => session.post('Profiler.start'));
+  if (heapTo) session.post('HeapProfiler.enable', () => session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }));
+});
 process.on('SIGWINCH', () => {
   const ms = (ns) => (ns / 1e6).toFixed(2);
   const used = process.cpuUsage(cpu);
+  if (profileTo) session.post('Profiler.stop', (err, r) => { if (!err) import('node:fs').then((fs) => fs.writeFileSync(profileTo, JSON.stringify(r.profile))); });
+  if (heapTo) session.post('HeapProfiler.stopSampling', (err, r) => { if (!err) import('node:fs').then((fs) => fs.writeFileSync(heapTo, JSON.stringify(r.profile))); });
   process.stderr.write('ELD p50=' + ms(h.percentile(50)) + ' p99=' + ms(h.percentile(99)) + ' max=' + ms(h.max) +
     ' FSOPS=' + fsOps + ' CPUMS=' + ((used.user + used.system) / 1000).toFixed(0) + '\\n');
 });
 `;
 
 function parseArgs(argv: readonly string[]): ProbeOptions {
-  const o: ProbeOptions = { mbps: 20, seconds: 5, warmupSeconds: 2, partitions: 16, recordBytes: 1024, config: {} };
+  const o: ProbeOptions = {
+    mbps: 20,
+    seconds: 5,
+    warmupSeconds: 2,
+    partitions: 16,
+    recordBytes: 1024,
+    config: {},
+    brokerNodeFlags: [],
+    countFsOps: false,
+    built: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = argv[i + 1];
@@ -83,6 +139,13 @@ function parseArgs(argv: readonly string[]): ProbeOptions {
     else if (arg === '--warmup-seconds') o.warmupSeconds = Number(value);
     else if (arg === '--partitions') o.partitions = Number(value);
     else if (arg === '--record-bytes') o.recordBytes = Number(value);
+    else if (arg === '--broker-node-flags') o.brokerNodeFlags = value.split(' ').filter((f) => f !== '');
+    else if (arg === '--count-fs-ops') o.countFsOps = value === 'true';
+    else if (arg === '--broker-cpu-profile') o.brokerCpuProfile = value;
+    else if (arg === '--broker-heap-profile') o.brokerHeapProfile = value;
+    else if (arg === '--built') o.built = value === 'true';
+    else if (arg === '--broker-root') o.brokerRoot = value;
+    else if (arg === '--broker-output') o.brokerOutput = value;
     else if (arg === '--config') {
       const eq = value.indexOf('=');
       o.config[value.slice(0, eq)] = value.slice(eq + 1);
@@ -258,22 +321,45 @@ export async function runLatencyProbe(o: ProbeOptions): Promise<LatencyProbeResu
   const children: ChildProcess[] = [];
   const load0 = loadavg()[0]!;
   let brokerStderr = '';
-  const broker = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--import',
-      `data:text/javascript,${encodeURIComponent(BROKER_PRELOAD)}`,
-      BROKER_CHILD,
-      join(dir, 'data'),
-      '0',
-      JSON.stringify(o.config),
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const root = o.brokerRoot ?? ROOT;
+  const preload = ['--import', `data:text/javascript,${encodeURIComponent(BROKER_PRELOAD)}`];
+  let brokerArgs: string[];
+  let builtPort = 0;
+  if (o.built) {
+    // The production bundle, built from `root` (inside it, so that it finds node_modules).
+    const outDir = join(root, '.tmp', `latency-probe-build-${process.pid}`);
+    await promisify(execFile)(process.execPath, [join(root, 'tools/build.mjs'), '--outdir', outDir], {
+      cwd: root,
+      timeout: 120_000,
+    });
+    const entry = join(outDir, 'runnel.js');
+    builtPort = await freePort();
+    const config: Record<string, string> = {
+      'log.dirs': join(dir, 'data'),
+      listeners: `PLAINTEXT://127.0.0.1:${builtPort}`,
+      'group.initial.rebalance.delay.ms': '0',
+      ...o.config,
+    };
+    brokerArgs = [...preload, entry, 'start', ...Object.entries(config).flatMap(([k, v]) => ['--set', `${k}=${v}`])];
+  } else {
+    const child = o.brokerRoot === undefined ? BROKER_CHILD : join(o.brokerRoot, BROKER_CHILD.slice(ROOT.length));
+    brokerArgs = ['--import', 'tsx', ...preload, child, join(dir, 'data'), '0', JSON.stringify(o.config)];
+  }
+  const broker = spawn(process.execPath, [...o.brokerNodeFlags, ...brokerArgs], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      ...(o.countFsOps ? { LATENCY_PROBE_FS_OPS: '1' } : {}),
+      ...(o.brokerCpuProfile === undefined ? {} : { LATENCY_PROBE_CPU_PROFILE: o.brokerCpuProfile }),
+      ...(o.brokerHeapProfile === undefined ? {} : { LATENCY_PROBE_HEAP_PROFILE: o.brokerHeapProfile }),
+    },
+  });
   children.push(broker);
+  const copy = o.brokerOutput === undefined ? undefined : createWriteStream(o.brokerOutput);
+  broker.stdout!.on('data', (d: Buffer) => copy?.write(d));
   broker.stderr!.on('data', (d: Buffer) => {
+    copy?.write(d);
     brokerStderr += d.toString();
   });
   try {
@@ -283,9 +369,9 @@ export async function runLatencyProbe(o: ProbeOptions): Promise<LatencyProbeResu
       broker.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
         const m = /BOOTSTRAP (\S+)/.exec(out);
-        if (m) {
+        if (m || (o.built && out.includes(' listening on '))) {
           clearTimeout(timer);
-          resolve(m[1]!);
+          resolve(m ? m[1]! : `127.0.0.1:${builtPort}`);
         }
       });
       broker.once('exit', (code) => {
@@ -331,7 +417,7 @@ export async function runLatencyProbe(o: ProbeOptions): Promise<LatencyProbeResu
     const sorted = Float64Array.from(result.micros).sort();
     const acks = Float64Array.from(sent.ackMicros).sort();
     const ms = (us: number): number => us / 1000;
-    const eldLine = /ELD (p50=\S+ p99=\S+ max=\S+) FSOPS=(\d+) CPUMS=(\d+)/.exec(brokerStderr);
+    const eldLine = /ELD (p50=\S+ p99=\S+ max=\S+) FSOPS=(-?\d+) CPUMS=(\d+)/.exec(brokerStderr);
     const eld = eldLine?.[1] ?? 'n/a';
     const perRecord = (n: number): number => (result.received > 0 ? n / result.received : Number.NaN);
     return {
@@ -345,13 +431,15 @@ export async function runLatencyProbe(o: ProbeOptions): Promise<LatencyProbeResu
       ackP50Ms: ms(percentile(acks, 50)),
       ackP99Ms: ms(percentile(acks, 99)),
       brokerEventLoop: eld,
-      brokerFsOpsPer1000: perRecord(Number(eldLine?.[2] ?? Number.NaN)) * 1000,
+      brokerFsOpsPer1000: o.countFsOps ? perRecord(Number(eldLine?.[2] ?? Number.NaN)) * 1000 : Number.NaN,
       brokerCpuMicrosPerRecord: perRecord(Number(eldLine?.[3] ?? Number.NaN)) * 1000,
       loadAverage: [load0, loadavg()[0]!],
     };
   } finally {
     await Promise.all(children.map((c) => stopProcess(c, 'SIGTERM')));
+    copy?.end();
     rmSync(dir, { recursive: true, force: true });
+    if (o.built) rmSync(join(root, '.tmp', `latency-probe-build-${process.pid}`), { recursive: true, force: true });
   }
 }
 
@@ -374,7 +462,8 @@ if (process.argv[1] === SELF) {
           console.log(
             `${f(r.achievedMBps)} MB/s, ${r.received} records measured: p50 ${f(r.p50Ms)} ms, p90 ${f(r.p90Ms)} ms, ` +
               `p99 ${f(r.p99Ms)} ms, p99.9 ${f(r.p999Ms)} ms, max ${f(r.maxMs)} ms; produce ack p50 ${f(r.ackP50Ms)} ms, p99 ${f(r.ackP99Ms)} ms; broker event loop delay ${r.brokerEventLoop} ms, ` +
-              `${f(r.brokerFsOpsPer1000)} thread-pool file ops per 1000 records, ${f(r.brokerCpuMicrosPerRecord)} us CPU per record; ` +
+              `${Number.isNaN(r.brokerFsOpsPer1000) ? '' : `${f(r.brokerFsOpsPer1000)} thread-pool file ops per 1000 records, `}` +
+              `${f(r.brokerCpuMicrosPerRecord)} us CPU per record; ` +
               `load ${f(r.loadAverage[0])} -> ${f(r.loadAverage[1])}`,
           );
         });
