@@ -19,8 +19,13 @@ import type { ApiHandler, RequestContext, ServedApiKey } from './handler.ts';
 import type { Connection, FrameResponse, NetworkLogger } from './network/index.ts';
 import type { BrokerServices } from './services.ts';
 
-/** Byte strings at least this long are written from the handler's Buffers rather than copied. */
-const GATHER_MIN_BYTES = 16 * 1024;
+/**
+ * Byte strings at least this long are written from the handler's Buffers rather than copied
+ * into the frame. Copying is cheap, but the frame it needs is a fresh Buffer of the records'
+ * size, and fresh Buffer memory is what starts V8's full collections (heap-growth.ts): at
+ * 16 KiB, a consumer at the tail (a few KiB per partition per fetch) had every record copied.
+ */
+export const GATHER_MIN_BYTES = 1024;
 
 export interface ApiVersionRange {
   apiKey: number;
