@@ -157,8 +157,10 @@ try {
     .sort();
   // A cache of the previous bundle would only be rejected (and rewritten); the map of the
   // ES module bundle that dist/runnel.js was before is stale.
-  rmSync(join(OUT_DIR, 'runnel.cjs.cache'), { force: true });
-  rmSync(join(OUT_DIR, 'runnel.cjs.cli.cache'), { force: true });
+  for (const cache of ['runnel.cjs.cache', 'runnel.cjs.cli.cache']) {
+    rmSync(join(OUT_DIR, cache), { force: true });
+    rmSync(join(OUT_DIR, `${cache}.flags`), { force: true });
+  }
   rmSync(join(OUT_DIR, 'runnel.js.map'), { force: true });
   for (const file of result.outputFiles) writeInPlace(file.path, file.contents);
   writeInPlace(join(OUT_DIR, 'runnel.js'), readFileSync(join(ROOT, 'tools', 'dist-loader.mjs')));

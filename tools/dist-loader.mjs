@@ -14,6 +14,7 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
 import vm from 'node:vm';
 
 // RUNNEL_START_TRACE=1: the loader's steps on stderr, in ms since the process started and
@@ -34,6 +35,27 @@ trace('loader');
 const BUNDLE = fileURLToPath(new URL('./runnel.cjs', import.meta.url));
 const CACHE = process.argv[2] === 'start' ? `${BUNDLE}.cache` : `${BUNDLE}.cli.cache`;
 const WRITE_CACHE_AFTER_MS = 1000;
+
+// V8 takes a cache only under the V8 flags it was made under, and `runnel start` sets one
+// while it runs (src/broker/heap-growth.ts), so a cache written later in the run was
+// rejected at every start. The flags a run sets through v8.setFlagsFromString before its
+// cache is written are kept beside the cache (CACHE.flags, a JSON list) and set again
+// before the next compile.
+const FLAGS = `${CACHE}.flags`;
+const flagsSet = [];
+try {
+  for (const flag of JSON.parse(readFileSync(FLAGS, 'utf8'))) {
+    v8.setFlagsFromString(flag);
+    flagsSet.push(flag);
+  }
+} catch {
+  // none kept
+}
+const setFlagsFromString = v8.setFlagsFromString;
+v8.setFlagsFromString = (flags) => {
+  setFlagsFromString.call(v8, flags);
+  flagsSet.push(String(flags));
+};
 
 let cachedData;
 try {
@@ -57,11 +79,16 @@ if (cachedData === undefined || script.cachedDataRejected) {
     if (written) return;
     written = true;
     const tmp = `${CACHE}.tmp-${process.pid}`;
+    const flagsTmp = `${FLAGS}.tmp-${process.pid}`;
     try {
+      // The flags first: a cache without its flags is only rejected (and rewritten).
+      writeFileSync(flagsTmp, `${JSON.stringify([...new Set(flagsSet)])}\n`);
+      renameSync(flagsTmp, FLAGS);
       writeFileSync(tmp, script.createCachedData());
       renameSync(tmp, CACHE);
     } catch {
       rmSync(tmp, { force: true });
+      rmSync(flagsTmp, { force: true });
     }
   };
   setTimeout(writeCache, WRITE_CACHE_AFTER_MS).unref();

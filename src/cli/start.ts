@@ -53,14 +53,35 @@ export async function runStart(options: BrokerConfigOptions): Promise<number> {
   const trace = startTrace();
   trace?.('runnel start');
   setBrokerHeapGrowth();
+  // A signal before the listening line ends the process as it always did (the default
+  // action); one between that line and startBroker's return waits for the broker and
+  // closes it cleanly (a client may already be using it).
+  let announced = false;
+  let signalled: NodeJS.Signals | undefined;
+  const duringStart = (signal: NodeJS.Signals): void => {
+    if (announced) {
+      signalled ??= signal;
+      return;
+    }
+    process.off('SIGTERM', duringStart);
+    process.off('SIGINT', duringStart);
+    process.kill(process.pid, signal);
+  };
+  process.on('SIGTERM', duringStart);
+  process.on('SIGINT', duringStart);
   try {
     broker = await startBroker({
       config: brokerConfigFromOptions(options, process.env),
       logger: stderrLogger(process.env.RUNNEL_LOG_LEVEL),
-      announce: (line) => process.stdout.write(`${line}\n`),
+      announce: (line) => {
+        announced = true;
+        process.stdout.write(`${line}\n`);
+      },
       ...(trace !== undefined ? { trace } : {}),
     });
   } catch (err) {
+    process.off('SIGTERM', duringStart);
+    process.off('SIGINT', duringStart);
     if (err instanceof ConfigError || err instanceof MetaPropertiesError) {
       process.stderr.write(`runnel: ${err.message}\n`);
       return 1;
@@ -91,5 +112,8 @@ export async function runStart(options: BrokerConfigOptions): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    process.off('SIGTERM', duringStart);
+    process.off('SIGINT', duringStart);
+    if (signalled !== undefined) stop(signalled);
   });
 }

@@ -232,6 +232,18 @@ void describe('production build (tools/build.mjs)', { timeout: 120_000 }, () => 
     assert.deepEqual(steps.slice(0, 3), ['loader', 'bundle compiled (no code cache)', 'runnel start']);
     assert.equal(steps.at(-1), 'broker unfenced', steps.join(' | '));
     assert.ok(existsSync(CACHE), 'the broker wrote its code cache');
+
+    // The next start takes it, although the broker sets a V8 flag while it runs
+    // (src/broker/heap-growth.ts; V8 rejects a cache made under other flags).
+    const again = await startBuilt([
+      '--set',
+      `listeners=PLAINTEXT://127.0.0.1:${await freePort()}`,
+      '--set',
+      `log.dirs=${tempDir()}`,
+    ]);
+    again.child.kill('SIGTERM');
+    assert.equal((await again.exited).code, 0);
+    assert.match(again.output().stderr, /start trace: .* bundle compiled \(code cache used\)/);
     assert.ok(existsSync(join(dir, '.runnel_cleanshutdown')), 'clean-shutdown marker');
   });
 
