@@ -1,8 +1,9 @@
 /**
  * The producer. `send()` serializes, picks a partition and appends to that partition's open
  * batch (the accumulator); a batch leaves when it reaches `batch.size` or `linger.ms` passes.
- * The sender drains, per leader, one batch per partition into one Produce request, with up to
- * `max.in.flight.requests.per.connection` requests in flight.
+ * The sender runs once per event-loop turn and fills each leader connection's free slots (up to
+ * `max.in.flight.requests.per.connection` requests in flight) with Produce requests of at most
+ * `max.request.size`, one batch per partition each.
  *
  * Idempotence (on by default): batches carry the producer id, epoch and a per-partition
  * sequence assigned once, at first send. A retriable failure puts the batch back at the head
