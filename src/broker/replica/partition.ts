@@ -108,6 +108,15 @@ export class Partition {
   onAppendedBelowHighWatermark: ((partition: Partition) => void) | undefined;
 
   private tail: Promise<unknown> = Promise.resolve();
+  /** Operations chained on `tail` and not settled yet (0: the queue is idle). */
+  private queued = 0;
+  private readonly settled = (): void => {
+    this.queued--;
+  };
+  private readonly appendSettled = (): void => {
+    this.queued--;
+    this.pending--;
+  };
   private pending = 0;
   private commitWaiters: CommitWaiter[] = [];
   private producerStateDirty = false;
@@ -240,6 +249,7 @@ export class Partition {
     nowMs: number,
     fetchedLeaderEpoch?: number,
   ): Promise<FollowerOutcome> {
+    this.queued++;
     const run = this.tail.then(async (): Promise<FollowerOutcome> => {
       const follower = this.followerState;
       if (follower === undefined || this.closed) return { kind: 'idle', highWatermarkMoved: false };
@@ -257,7 +267,7 @@ export class Partition {
       }
       return outcome;
     });
-    this.tail = run.catch(() => {});
+    this.tail = run.then(this.settled, this.settled);
     return run;
   }
 
@@ -370,11 +380,14 @@ export class Partition {
       });
     }
     this.pending++;
-    const result = this.tail.then(() => this.doAppend(batches, headers, verificationGuard));
-    const done = (): void => {
-      this.pending--;
-    };
-    this.tail = result.then(done, done);
+    // An idle queue starts the append at once (the producer-state check runs before anything
+    // else can queue); otherwise it waits for the operations ahead.
+    const result =
+      this.queued === 0
+        ? this.doAppend(batches, headers, verificationGuard)
+        : this.tail.then(() => this.doAppend(batches, headers, verificationGuard));
+    this.queued++;
+    this.tail = result.then(this.appendSettled, this.appendSettled);
     return result;
   }
 
@@ -568,6 +581,7 @@ export class Partition {
     const store = this.snapshots;
     const stale = (): boolean => this.producerStateDirty || this.log.logEndOffset() !== this.snapshotOffset;
     if (store === undefined || (!force && !stale())) return Promise.resolve();
+    this.queued++;
     const run = this.tail.then(async () => {
       if (!force && !stale()) return;
       this.producerStateDirty = false;
@@ -575,7 +589,7 @@ export class Partition {
       await store.write(this.producers, offset);
       this.snapshotOffset = offset;
     });
-    this.tail = run.catch(() => {});
+    this.tail = run.then(this.settled, this.settled);
     return run;
   }
 

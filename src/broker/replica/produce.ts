@@ -356,7 +356,11 @@ export async function handleProduce(
           out.logAppendTimeMs = BigInt(outcome.logAppendTimeMs);
           out.logStartOffset = BigInt(outcome.logStartOffset);
           if (acks === -1) {
-            if (!(await partition.waitForCommit(outcome.lastOffset, request.timeoutMs))) {
+            // RF=1 (or a fast ISR): committed by the append itself, nothing to wait for.
+            const committed =
+              partition.highWatermark() > outcome.lastOffset ||
+              (await partition.waitForCommit(outcome.lastOffset, request.timeoutMs));
+            if (!committed) {
               setError(
                 partition.isLeader() ? ErrorCode.REQUEST_TIMED_OUT : ErrorCode.NOT_LEADER_OR_FOLLOWER,
                 'not replicated to the ISR in time',
