@@ -24,7 +24,7 @@ import { buildRecordBatch } from '../src/protocol/records/index.ts';
 import { RawClient } from '../test/e2e/helpers/raw-client.ts';
 import { produceRequest } from '../test/e2e/helpers/requests.ts';
 import { spawnBroker } from '../test/e2e/helpers/spawn-broker.ts';
-import { buildDist, measureStart, measureStarts, median, syncDisks } from './workload/startup.ts';
+import { buildDist, measureStarts, median, syncDisks } from './workload/startup.ts';
 
 export interface BenchFigure {
   name: string;
@@ -101,7 +101,11 @@ export async function runStartBench(opts: { quick: boolean }): Promise<BenchFigu
   // or a build); the warm one has it from an unmeasured start before the series.
   const variants: [label: string, args: string[], before: () => Promise<void>, beforeEach?: () => void][] = [
     ['built, no code cache', ['bin/runnel.js'], async () => {}, dropCodeCache],
-    ['built', ['bin/runnel.js'], async () => void (await measureStart({ ...base, args: ['bin/runnel.js'] }))],
+    [
+      'built',
+      ['bin/runnel.js'],
+      async () => void (await measureStarts({ ...base, args: ['bin/runnel.js'] }, 1, { rebuild })),
+    ],
     ['tsx', ['--import', 'tsx', 'src/cli/main.ts'], async () => {}],
   ];
   const figures: BenchFigure[] = [];
