@@ -99,6 +99,10 @@ export function faultyDisk(inner: Disk, random: Random, rates: FaultRates = {}):
       }
       return this.file.write(position, data);
     }
+    /** As one write of the concatenation: the same faults, torn prefix included. */
+    writev(position: number, parts: readonly Buffer[]): Promise<void> {
+      return this.write(position, Buffer.concat(parts as Buffer[]));
+    }
     async sync(): Promise<void> {
       const f = draw('sync', this.path);
       if (f) throw fault(f.kind, 'sync', this.path);

@@ -101,6 +101,10 @@ export function memoryDisk(): MemoryDisk {
       node.length = Math.max(node.length, end);
     }
 
+    writev(position: number, parts: readonly Buffer[]): Promise<void> {
+      return this.write(position, Buffer.concat(parts as Buffer[]));
+    }
+
     async sync(): Promise<void> {
       const node = this.check();
       node.durable = Buffer.from(node.data.subarray(0, node.length));

@@ -825,14 +825,14 @@ export class FileLog implements PartitionLog {
         recordCount,
       };
     });
-    let buf: Buffer;
+    // The group is written with one pwritev of its buffers as they are (no copy into one
+    // buffer); positions of its batches become relative to the group's start.
+    let bytes: number;
     let infos: BatchInfo[];
     if (bufs.length === 1) {
-      buf = bufs[0]!;
+      bytes = bufs[0]!.length;
       infos = infosPerBuf[0]!;
     } else {
-      // One copy into one buffer is far cheaper than a write(2) per append.
-      buf = Buffer.concat(bufs as Buffer[]);
       infos = [];
       let shift = 0;
       for (let b = 0; b < bufs.length; b++) {
@@ -842,10 +842,11 @@ export class FileLog implements PartitionLog {
         }
         shift += bufs[b]!.length;
       }
+      bytes = shift;
     }
     const firstOffset = infos[0]!.baseOffset;
     const lastOffset = lastOffsetOfInfo(infos.at(-1)!);
-    await this.maybeRoll(buf.length, infos.length, firstOffset, lastOffset, now);
+    await this.maybeRoll(bytes, infos.length, firstOffset, lastOffset, now);
 
     const seg = this.active();
     const before = seg.snapshot();
@@ -853,7 +854,9 @@ export class FileLog implements PartitionLog {
     const epochsBefore = new EpochCache(this.epochs.all().map((e) => ({ ...e })));
     const entries = new IndexEntries();
     try {
-      await this.pool.withFile(seg.logPath, (f) => f.write(position, buf));
+      await this.pool.withFile(seg.logPath, (f) =>
+        bufs.length === 1 ? f.write(position, bufs[0]!) : f.writev(position, bufs),
+      );
       const state = seg.snapshot();
       for (const info of infos) {
         trackBatch(state, seg.baseOffset, info, position + info.position, this.config.indexIntervalBytes, entries);

@@ -169,6 +169,10 @@ export function countingDisk(inner: Disk): { disk: Disk; logWrites: () => number
           writes++;
           return file.write(position, data);
         },
+        writev: (position, parts) => {
+          writes++;
+          return file.writev(position, parts);
+        },
         sync: () => file.sync(),
         datasync: () => file.datasync(),
         truncate: (length) => file.truncate(length),

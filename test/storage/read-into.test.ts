@@ -173,6 +173,7 @@ void describe('reads of the recent tail (cached)', () => {
             return file.read(position, length, into, cached);
           },
           write: (position, data) => file.write(position, data),
+          writev: (position, parts) => file.writev(position, parts),
           sync: () => file.sync(),
           datasync: () => file.datasync(),
           truncate: (length) => file.truncate(length),
