@@ -67,6 +67,17 @@ export function renderConfigurationDoc(): string {
   out.push('(`listener.name.internal.max.connections=100`); SASL settings may also be scoped to a mechanism');
   out.push('(`listener.name.sasl_ssl.plain.sasl.jaas.config=...`). The listener must be in `listeners`.');
   out.push('');
+  out.push('## Node and V8 settings');
+  out.push('');
+  out.push('`runnel start` sets one V8 flag itself, first thing: `--heap-growing-percent=300`');
+  out.push('(src/broker/heap-growth.ts). V8 then lets the old generation grow to four times what a full');
+  out.push('garbage collection left alive before it starts the next one (the largest factor V8 picks by');
+  out.push('itself). V8 counts the memory of Buffers allocated since the last full collection against that');
+  out.push("limit, and without the flag the broker's network buffers started full collections back to back");
+  out.push('at 50 MB/s (docs/performance.md, "Produce path and end-to-end latency"). The same flag on');
+  out.push("node's command line is overridden; other Node settings (`--max-old-space-size`, ...) work as");
+  out.push('usual, through `NODE_OPTIONS` for instance.');
+  out.push('');
   out.push('## Broker properties');
   out.push('');
   out.push('"Dynamic" tells whether IncrementalAlterConfigs may change a property on a running broker');
