@@ -12,23 +12,8 @@ import { systemClock } from '../../src/env/clock.ts';
 import { decodeResponse, encodeRequest } from '../../src/protocol/frame.ts';
 import { ApiKey } from '../../src/protocol/generated/api-keys.ts';
 import { defaultsFetchRequest } from '../../src/protocol/generated/fetch-request.ts';
-import type { FetchResponse, FetchResponsePartitionData } from '../../src/protocol/generated/fetch-response.ts';
-
-function partition(index: number, records: Buffer): FetchResponsePartitionData {
-  return {
-    partitionIndex: index,
-    errorCode: 0,
-    highWatermark: 10n,
-    lastStableOffset: 10n,
-    logStartOffset: 0n,
-    divergingEpoch: { epoch: -1, endOffset: -1n },
-    currentLeader: { leaderId: -1, leaderEpoch: -1 },
-    snapshotId: { endOffset: -1n, epoch: -1 },
-    abortedTransactions: null,
-    preferredReadReplica: -1,
-    records,
-  };
-}
+import type { FetchResponse } from '../../src/protocol/generated/fetch-response.ts';
+import { fetchPartition as partition } from '../helpers/fetch-partition.ts';
 
 const connection = { id: 'test', listenerName: 'PLAINTEXT' } as unknown as Connection;
 

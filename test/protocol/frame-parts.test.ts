@@ -2,23 +2,8 @@ import { deepStrictEqual, equal, throws } from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeResponse, encodeResponseParts } from '../../src/protocol/frame.ts';
 import { ApiKey } from '../../src/protocol/generated/api-keys.ts';
-import type { FetchResponse, FetchResponsePartitionData } from '../../src/protocol/generated/fetch-response.ts';
-
-function partition(index: number, records: Buffer | null): FetchResponsePartitionData {
-  return {
-    partitionIndex: index,
-    errorCode: 0,
-    highWatermark: 10n,
-    lastStableOffset: 10n,
-    logStartOffset: 0n,
-    divergingEpoch: { epoch: -1, endOffset: -1n },
-    currentLeader: { leaderId: -1, leaderEpoch: -1 },
-    snapshotId: { endOffset: -1n, epoch: -1 },
-    abortedTransactions: null,
-    preferredReadReplica: -1,
-    records,
-  };
-}
+import type { FetchResponse } from '../../src/protocol/generated/fetch-response.ts';
+import { fetchPartition as partition } from '../helpers/fetch-partition.ts';
 
 const big = (n: number, fill: number): Buffer => Buffer.alloc(n, fill);
 
