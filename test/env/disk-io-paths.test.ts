@@ -10,17 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { nodeDisk, StorageError, SYNC_WRITE_MAX_BYTES } from '../../src/env/disk.ts';
+import { bytePattern as pattern } from '../helpers/byte-pattern.ts';
 
 const temps: string[] = [];
 after(async () => {
   for (const t of temps) await rm(t, { recursive: true, force: true });
 });
-
-function pattern(length: number, seed: number): Buffer {
-  const buf = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i++) buf[i] = (i * 31 + seed) & 0xff;
-  return buf;
-}
 
 void describe('nodeDisk I/O paths', () => {
   void it('writes and reads of every size around the thresholds round-trip', async () => {

@@ -13,17 +13,12 @@ import { type Disk, nodeDisk, StorageError, SYNC_WRITE_MAX_BYTES, skipBytes } fr
 import { faultyDisk } from '../../src/env/disk-faults.ts';
 import { memoryDisk } from '../../src/env/disk-memory.ts';
 import { seededRandom } from '../../src/env/random.ts';
+import { bytePattern as pattern } from '../helpers/byte-pattern.ts';
 
 const temps: string[] = [];
 after(async () => {
   for (const t of temps) await rm(t, { recursive: true, force: true });
 });
-
-function pattern(length: number, seed: number): Buffer {
-  const buf = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i++) buf[i] = (i * 31 + seed) & 0xff;
-  return buf;
-}
 
 /** Groups of parts: small (event loop), around the threshold, large (thread pool), with empty parts. */
 function groups(): Buffer[][] {
