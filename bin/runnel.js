@@ -5,7 +5,7 @@
 // sources through tsx, as in development (slower to start, same behaviour).
 // RUNNEL_FROM_SOURCE=1 runs the sources whatever dist/ holds.
 //
-// The check stats each of the ~450 sources (~5-8 ms). An installed package (under
+// The check stats each of the ~450 sources (~4 ms of CPU). An installed package (under
 // node_modules) skips it: its sources are not edited, and its dist/ was built at install.
 import { readFileSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
@@ -42,8 +42,10 @@ function builtEntry() {
   if (INSTALLED) return entry;
   // A source that is gone is not a reason to distrust the bundle (an install without src/);
   // one that changed after the build started is.
+  // ROOT ends with a separator and the inputs are relative: a concatenation, not join(),
+  // whose normalisation of each path cost more than the stats (~4 of ~8 ms of CPU).
   for (const input of info.inputs) {
-    const stat = statSync(join(ROOT, input), { throwIfNoEntry: false });
+    const stat = statSync(ROOT + input, { throwIfNoEntry: false });
     if (stat !== undefined && stat.mtimeMs > info.startedAtMs) {
       process.stderr.write(
         `runnel: ${input} changed after dist/ was built; running the sources through tsx (npm run build refreshes dist/)\n`,
