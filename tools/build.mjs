@@ -26,7 +26,7 @@
 // when the bundle is older than one of them (a build that was not redone after an edit).
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
@@ -73,6 +73,37 @@ function isCommonJs(specifier, importer) {
 }
 
 /**
+ * The native addon a napi-rs package's loader picks on this machine, as a specifier the
+ * bundle can require() directly (e.g. '@node-rs/crc32-linux-x64-gnu/crc32.linux-x64-gnu.node'),
+ * or undefined. Such a loader probes the libc (reads /usr/bin/ldd) and first tries a file
+ * that is not there (an Error with its stack) before it loads the platform package: ~2 ms
+ * of a start's CPU for @node-rs/crc32, which the Raft store needs at start. Only when the
+ * package exports exactly the addon's functions; the bundle falls back to the package when
+ * the addon does not load (node_modules copied to another platform).
+ */
+function nativeAddonOf(specifier) {
+  const require = createRequire(join(ROOT, 'package.json'));
+  const before = new Set(Object.keys(require.cache));
+  let exported;
+  try {
+    exported = require(specifier);
+  } catch {
+    return undefined;
+  }
+  const added = Object.keys(require.cache).filter((path) => !before.has(path) && path.endsWith('.node'));
+  if (added.length !== 1) return undefined;
+  const addon = require.cache[added[0]].exports;
+  const names = Object.keys(exported);
+  if (names.length === 0 || names.some((name) => exported[name] !== addon[name])) return undefined;
+  const at = added[0].lastIndexOf(`node_modules${sep}`);
+  if (at < 0) return undefined;
+  return added[0]
+    .slice(at + 'node_modules'.length + 1)
+    .split(sep)
+    .join('/');
+}
+
+/**
  * npm packages other than BUNDLED_PACKAGES stay in node_modules. The CommonJS ones (all of
  * today's) are loaded with require() rather than import: Node's ESM loader would scan each
  * one's source for its export names at every start, and the codecs above would load before
@@ -98,8 +129,14 @@ const externalPackages = {
     });
     build.onLoad({ filter: /.*/, namespace: 'runnel-require' }, (args) => {
       const specifier = JSON.stringify(args.path);
-      if (!LOAD_AT_FIRST_USE.has(args.path) && !args.path.startsWith('node:'))
-        return { contents: `module.exports = require(${specifier});`, loader: 'js' };
+      if (!LOAD_AT_FIRST_USE.has(args.path) && !args.path.startsWith('node:')) {
+        const addon = nativeAddonOf(args.path);
+        if (addon === undefined) return { contents: `module.exports = require(${specifier});`, loader: 'js' };
+        return {
+          contents: `try { module.exports = require(${JSON.stringify(addon)}); } catch { module.exports = require(${specifier}); }`,
+          loader: 'js',
+        };
+      }
       // The export names, from the package as installed here.
       const names = Object.keys(createRequire(join(ROOT, 'package.json'))(args.path));
       const getters = names.map(
