@@ -25,11 +25,21 @@
  * monitorEventLoopDelay) during the measured window, so a slow answer can be told apart
  * from a stalled broker. Prints p50/p90/p99/p99.9/max, the achieved rate, the broker's
  * event loop delay and the load average.
+ *
+ * The tail: every record slower than 5 ms end to end is attributed to the hop where most of
+ * its time went, before its send's acknowledgement (producer client, broker append, produce
+ * answer) or after it (fetch wake-up, fetch answer, consumer client), and checked against the
+ * garbage collections (1 ms and more) of the three processes over its window
+ * (PerformanceObserver 'gc', stamped on the same monotonic clock); the clients' event loop
+ * delays and the kernel's dirty/writeback page cache over the window are printed beside.
+ * LATENCY_PROBE_DUMP=FILE writes the slow records, the sends and the collections as JSON;
+ * LATENCY_PROBE_CHILD_FLAGS adds node flags to both clients (--trace-gc, --cpu-prof, ...).
  */
 import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Admin } from '../src/client/admin.ts';
@@ -93,6 +103,10 @@ if (process.env.LATENCY_PROBE_FS_OPS === '1') {
   createHook({ init(id, type) { if (type === 'FSREQPROMISE' || type === 'FSREQCALLBACK') fsOps++; } }).enable();
 }
 let cpu = process.cpuUsage();
+import { PerformanceObserver, performance } from 'node:perf_hooks';
+const gcOffset = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
+let gcs = [];
+new PerformanceObserver((list) => { for (const e of list.getEntries()) if (gcs.length < 20000) gcs.push([Math.round(gcOffset + e.startTime * 1000), Math.round(e.duration * 1000), e.detail?.kind ?? 0]); }).observe({ entryTypes: ['gc'] });
 const profileTo = process.env.LATENCY_PROBE_CPU_PROFILE;
 const heapTo = process.env.LATENCY_PROBE_HEAP_PROFILE;
 let session;
@@ -102,7 +116,7 @@ if (profileTo || heapTo) {
   session.connect();
 }
 process.on('SIGUSR2', () => {
-  h.reset(); if (fsOps >= 0) fsOps = 0; cpu = process.cpuUsage();
+  h.reset(); if (fsOps >= 0) fsOps = 0; cpu = process.cpuUsage(); gcs = [];
   process.stderr.write('WINDOW START\\n');
   if (profileTo) session.post('Profiler.enable', () => session.post('Profiler.start'));
   if (heapTo) session.post('HeapProfiler.enable', () => session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }));
@@ -114,6 +128,7 @@ process.on('SIGWINCH', () => {
   if (heapTo) session.post('HeapProfiler.stopSampling', (err, r) => { if (!err) import('node:fs').then((fs) => fs.writeFileSync(heapTo, JSON.stringify(r.profile))); });
   process.stderr.write('ELD p50=' + ms(h.percentile(50)) + ' p99=' + ms(h.percentile(99)) + ' max=' + ms(h.max) +
     ' FSOPS=' + fsOps + ' CPUMS=' + ((used.user + used.system) / 1000).toFixed(0) + '\\n');
+  process.stderr.write('GCS ' + JSON.stringify(gcs) + '\\n');
 });
 `;
 
@@ -156,12 +171,63 @@ function parseArgs(argv: readonly string[]): ProbeOptions {
 
 // ---- children -----------------------------------------------------------------------------
 
+/** A process's garbage collections (monotonic start micros, duration micros) and event loop delay. */
+interface ProcessWatch {
+  gcs: [number, number][];
+  eldP99Ms: number;
+  eldMaxMs: number;
+}
+
 type ChildMessage =
   | { type: 'ready' }
   | { type: 'start'; measureFromMicros: number; endMicros: number }
-  | { type: 'sent'; records: number; seconds: number; ackMicros: number[] }
-  | { type: 'latencies'; micros: number[]; received: number }
+  | {
+      type: 'sent';
+      records: number;
+      seconds: number;
+      ackMicros: number[];
+      /** Per send call after the warm-up: [first record's stamp, send() called, acknowledged]. */
+      sends: [number, number, number][];
+      watch: ProcessWatch;
+    }
+  | {
+      type: 'latencies';
+      micros: number[];
+      received: number;
+      /** Records above SLOW_MICROS: [stamp, handed to the application]. */
+      slow: [number, number][];
+      watch: ProcessWatch;
+    }
   | { type: 'stop' };
+
+/** Records slower than this end to end are attributed to a hop. */
+const SLOW_MICROS = 5000;
+
+/** Watches this process's collections and event loop from `start()` on (bounded: 20,000 collections). */
+function watchProcess(): { start: () => void; result: () => ProcessWatch } {
+  const offset = nowMicros() - performance.now() * 1000;
+  const gcs: [number, number][] = [];
+  let on = false;
+  const observer = new PerformanceObserver((list) => {
+    if (!on) return;
+    for (const e of list.getEntries()) {
+      if (gcs.length < 20_000) gcs.push([Math.round(offset + e.startTime * 1000), Math.round(e.duration * 1000)]);
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const eld = monitorEventLoopDelay({ resolution: 1 });
+  return {
+    start: () => {
+      on = true;
+      eld.enable();
+    },
+    result: () => {
+      observer.disconnect();
+      eld.disable();
+      return { gcs, eldP99Ms: eld.percentile(99) / 1e6, eldMaxMs: eld.max / 1e6 };
+    },
+  };
+}
 
 function post(message: ChildMessage): Promise<void> {
   return new Promise((resolve) => process.send!(message, undefined, {}, () => resolve()));
@@ -184,6 +250,9 @@ async function producerChild(bootstrap: string, o: ProbeOptions): Promise<void> 
   await producer.send({ topic: TOPIC, partition: 0, value: Buffer.alloc(o.recordBytes) });
   await post({ type: 'ready' });
   const start = (await nextMessage('start')) as Extract<ChildMessage, { type: 'start' }>;
+  const watch = watchProcess();
+  const watchFrom = setTimeout(() => watch.start(), Math.max(0, (start.measureFromMicros - nowMicros()) / 1000));
+  const sends: [number, number, number][] = [];
   const recordsPerMicro = (o.mbps * 1e6) / o.recordBytes / 1e6;
   const began = nowMicros();
   let sent = 0;
@@ -197,6 +266,7 @@ async function producerChild(bootstrap: string, o: ProbeOptions): Promise<void> 
     const due = Math.floor((now - began) * recordsPerMicro);
     if (due > sent) {
       const records = [];
+      const firstStamp = nowMicros();
       for (; sent < due; sent++) {
         const value = Buffer.allocUnsafe(o.recordBytes);
         value.fill(0, STAMP_BYTES);
@@ -207,7 +277,11 @@ async function producerChild(bootstrap: string, o: ProbeOptions): Promise<void> 
       const p = producer.send(records).then(
         () => {
           inFlight.delete(p);
-          if (sentAt >= start.measureFromMicros) ackMicros.push(nowMicros() - sentAt);
+          if (sentAt >= start.measureFromMicros) {
+            const ackedAt = nowMicros();
+            ackMicros.push(ackedAt - sentAt);
+            sends.push([firstStamp, sentAt, ackedAt]);
+          }
         },
         (err: unknown) => {
           failed = err;
@@ -219,7 +293,9 @@ async function producerChild(bootstrap: string, o: ProbeOptions): Promise<void> 
   }
   await Promise.all(inFlight);
   if (failed !== undefined) throw failed;
-  await post({ type: 'sent', records: sent, seconds: (nowMicros() - began) / 1e6, ackMicros });
+  clearTimeout(watchFrom);
+  const seconds = (nowMicros() - began) / 1e6;
+  await post({ type: 'sent', records: sent, seconds, ackMicros, sends, watch: watch.result() });
   await producer.close();
 }
 
@@ -236,9 +312,13 @@ async function consumerChild(bootstrap: string, o: ProbeOptions): Promise<void> 
   let measureFrom = Number.POSITIVE_INFINITY;
   // At most (rate x window) records: bounded by the options.
   const latencies: number[] = [];
+  const slow: [number, number][] = [];
   let received = 0;
+  const watch = watchProcess();
+  let watchFrom: NodeJS.Timeout | undefined;
   void nextMessage('start').then((m) => {
     measureFrom = (m as Extract<ChildMessage, { type: 'start' }>).measureFromMicros;
+    watchFrom = setTimeout(() => watch.start(), Math.max(0, (measureFrom - nowMicros()) / 1000));
   });
   const stopped = nextMessage('stop');
   const loop = (async () => {
@@ -250,6 +330,7 @@ async function consumerChild(bootstrap: string, o: ProbeOptions): Promise<void> 
         if (sentAt < measureFrom) continue;
         received++;
         latencies.push(now - sentAt);
+        if (now - sentAt > SLOW_MICROS && slow.length < 100_000) slow.push([sentAt, now]);
       }
     }
   })();
@@ -259,7 +340,8 @@ async function consumerChild(bootstrap: string, o: ProbeOptions): Promise<void> 
   await stopped;
   await consumer.close();
   await loop.catch(() => {});
-  await post({ type: 'latencies', micros: latencies, received });
+  clearTimeout(watchFrom);
+  await post({ type: 'latencies', micros: latencies, received, slow, watch: watch.result() });
 }
 
 // ---- parent -------------------------------------------------------------------------------
@@ -314,6 +396,76 @@ export interface LatencyProbeResult {
   /** Broker CPU time (user + system, all threads) per record measured. */
   brokerCpuMicrosPerRecord: number;
   loadAverage: [number, number];
+  /** Where the records above SLOW_MICROS lost their time (see attributeSlow). */
+  tail: string;
+}
+
+/**
+ * Attributes each record slower than SLOW_MICROS end to end to a hop: its send's
+ * acknowledgement (producer client + broker produce path + answer) or what came after it
+ * (fetch wake-up, fetch answer, consumer client), and counts the records whose window
+ * overlaps a garbage collection of 1 ms or more in each process.
+ */
+function attributeSlow(
+  slow: [number, number][],
+  sends: [number, number, number][],
+  watches: { producer: ProcessWatch; consumer: ProcessWatch; broker: [number, number][] },
+): string {
+  const bySend = [...sends].sort((a, b) => a[0] - b[0]);
+  const findSend = (stamp: number): [number, number, number] | undefined => {
+    let lo = 0;
+    let hi = bySend.length - 1;
+    let found: [number, number, number] | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (bySend[mid]![0] <= stamp) {
+        found = bySend[mid];
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  };
+  const overlaps = (gcs: [number, number][], from: number, to: number): boolean =>
+    gcs.some(([at, dur]) => dur >= 1000 && at < to && at + dur > from);
+  let ackSlow = 0;
+  let afterAckSlow = 0;
+  let unknown = 0;
+  let gcProducer = 0;
+  let gcBroker = 0;
+  let gcConsumer = 0;
+  let gcAny = 0;
+  for (const [stamp, arrival] of slow) {
+    const send = findSend(stamp);
+    if (send === undefined) {
+      unknown++;
+      continue;
+    }
+    // Before the ack: the producer client, the request, the broker's append and its answer (a
+    // record handed out before its send's ack lost its time there too).
+    const beforeAck = Math.min(send[2], arrival) - stamp;
+    const afterAck = arrival - send[2];
+    if (beforeAck >= afterAck) ackSlow++;
+    else afterAckSlow++;
+    const p = overlaps(watches.producer.gcs, stamp, Math.min(send[2], arrival));
+    const b = overlaps(watches.broker, stamp, arrival);
+    const c = overlaps(watches.consumer.gcs, stamp, arrival);
+    if (p) gcProducer++;
+    if (b) gcBroker++;
+    if (c) gcConsumer++;
+    if (p || b || c) gcAny++;
+  }
+  const pauses = (gcs: [number, number][]): string => {
+    const d = gcs.map((g) => g[1] / 1000).sort((a, b) => a - b);
+    const over = d.filter((x) => x >= 1).length;
+    return `${gcs.length} GCs (${over} >= 1 ms, max ${(d.at(-1) ?? 0).toFixed(1)} ms)`;
+  };
+  return (
+    `${slow.length} records > ${SLOW_MICROS / 1000} ms: ${ackSlow} mostly before their ack, ${afterAckSlow} mostly after it, ` +
+    `${unknown} unmatched; overlapping a >= 1 ms GC in producer ${gcProducer}, broker ${gcBroker}, consumer ${gcConsumer} (any ${gcAny}). ` +
+    `producer ${pauses(watches.producer.gcs)}, eld p99 ${watches.producer.eldP99Ms.toFixed(2)} max ${watches.producer.eldMaxMs.toFixed(1)} ms; ` +
+    `consumer ${pauses(watches.consumer.gcs)}, eld p99 ${watches.consumer.eldP99Ms.toFixed(2)} max ${watches.consumer.eldMaxMs.toFixed(1)} ms; ` +
+    `broker ${pauses(watches.broker)}`
+  );
 }
 
 export async function runLatencyProbe(o: ProbeOptions): Promise<LatencyProbeResult> {
@@ -388,7 +540,12 @@ export async function runLatencyProbe(o: ProbeOptions): Promise<LatencyProbeResu
     const spawnChild = (role: string): ChildProcess => {
       const child = fork(SELF, ['--child', role, bootstrap, JSON.stringify(o)], {
         cwd: ROOT,
-        execArgv: ['--import', 'tsx'],
+        // LATENCY_PROBE_CHILD_FLAGS: extra node flags for both clients (--trace-gc, --cpu-prof, ...).
+        execArgv: [
+          '--import',
+          'tsx',
+          ...(process.env.LATENCY_PROBE_CHILD_FLAGS ?? '').split(' ').filter((f) => f !== ''),
+        ],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       children.push(child);
@@ -405,10 +562,20 @@ export async function runLatencyProbe(o: ProbeOptions): Promise<LatencyProbeResu
     producer.send(start);
     await new Promise((resolve) => setTimeout(resolve, o.warmupSeconds * 1000));
     broker.kill('SIGUSR2');
+    // The kernel's dirty and under-writeback page cache over the window (a write blocks when
+    // dirty pages are throttled): the largest of samples every 100 ms.
+    const pageCache = { dirtyMaxKb: 0, writebackMaxKb: 0 };
+    const sampler = setInterval(() => {
+      const info = readFileSync('/proc/meminfo', 'utf8');
+      const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+      pageCache.dirtyMaxKb = Math.max(pageCache.dirtyMaxKb, kb('Dirty'));
+      pageCache.writebackMaxKb = Math.max(pageCache.writebackMaxKb, kb('Writeback'));
+    }, 100);
     const sent = (await waitFor(producer, 'sent', (o.seconds + o.warmupSeconds) * 1000 + 60_000)) as Extract<
       ChildMessage,
       { type: 'sent' }
     >;
+    clearInterval(sampler);
     broker.kill('SIGWINCH');
     // Records still on their way: give the consumer a moment (bounded) to receive them.
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -419,6 +586,22 @@ export async function runLatencyProbe(o: ProbeOptions): Promise<LatencyProbeResu
     const ms = (us: number): number => us / 1000;
     const eldLine = /ELD (p50=\S+ p99=\S+ max=\S+) FSOPS=(-?\d+) CPUMS=(\d+)/.exec(brokerStderr);
     const eld = eldLine?.[1] ?? 'n/a';
+    const brokerGcs = JSON.parse(/GCS (\[.*\])/.exec(brokerStderr)?.[1] ?? '[]') as [number, number][];
+    const tail =
+      attributeSlow(result.slow, sent.sends, { producer: sent.watch, consumer: result.watch, broker: brokerGcs }) +
+      `; page cache dirty max ${(pageCache.dirtyMaxKb / 1024).toFixed(0)} MB, writeback max ${(pageCache.writebackMaxKb / 1024).toFixed(0)} MB`;
+    if (process.env.LATENCY_PROBE_DUMP) {
+      writeFileSync(
+        process.env.LATENCY_PROBE_DUMP,
+        JSON.stringify({
+          slow: result.slow,
+          sends: sent.sends,
+          producer: sent.watch,
+          consumer: result.watch,
+          brokerGcs,
+        }),
+      );
+    }
     const perRecord = (n: number): number => (result.received > 0 ? n / result.received : Number.NaN);
     return {
       achievedMBps: (sent.records * o.recordBytes) / 1e6 / sent.seconds,
@@ -434,6 +617,7 @@ export async function runLatencyProbe(o: ProbeOptions): Promise<LatencyProbeResu
       brokerFsOpsPer1000: o.countFsOps ? perRecord(Number(eldLine?.[2] ?? Number.NaN)) * 1000 : Number.NaN,
       brokerCpuMicrosPerRecord: perRecord(Number(eldLine?.[3] ?? Number.NaN)) * 1000,
       loadAverage: [load0, loadavg()[0]!],
+      tail,
     };
   } finally {
     await Promise.all(children.map((c) => stopProcess(c, 'SIGTERM')));
@@ -466,6 +650,7 @@ if (process.argv[1] === SELF) {
               `${f(r.brokerCpuMicrosPerRecord)} us CPU per record; ` +
               `load ${f(r.loadAverage[0])} -> ${f(r.loadAverage[1])}`,
           );
+          console.log(`tail: ${r.tail}`);
         });
   main.catch((err: unknown) => {
     console.error(err);
