@@ -181,6 +181,36 @@ export function encodeRequest<K extends number>(
   return w.buf;
 }
 
+/**
+ * Encodes a request frame as parts written back to back, size prefix included (client side):
+ * byte strings (Produce records) of at least `minBytes` are not copied but become parts of
+ * their own. `gatheredBytes` must be the sum of the lengths of exactly those byte strings in
+ * `body`. The parts refer to the caller's buffers until the socket has taken them.
+ */
+export function encodeRequestParts<K extends number>(
+  header: RequestHeaderInput & { requestApiKey: K },
+  body: RequestBody<K>,
+  minBytes: number,
+  gatheredBytes: number,
+): Buffer[] {
+  const apiKey = header.requestApiKey;
+  const apiVersion = header.requestApiVersion;
+  const info = API_INFO.get(apiKey);
+  if (info === undefined) throw new RangeError(`unknown API key ${apiKey}`);
+  checkVersion(info.validVersions, apiKey, apiVersion);
+  const headerVersion = requestHeaderVersion(apiKey, apiVersion);
+  const h: RequestHeader = header;
+  const size = sizeOfRequestHeader(h, headerVersion) + info.request.size(body, apiVersion);
+  const w = new GatherWriter(Buffer.allocUnsafe(4 + size - gatheredBytes), minBytes);
+  w.writeInt32(size);
+  writeRequestHeader(w, h, headerVersion);
+  info.request.write(w, body, apiVersion);
+  if (w.gathered !== gatheredBytes || w.offset + w.gathered !== 4 + size) {
+    throw new Error(`request ${apiKey} v${apiVersion}: wrote ${w.offset + w.gathered - 4}, sized ${size}`);
+  }
+  return w.parts();
+}
+
 /** A decoded response frame. */
 export interface DecodedResponse<B> {
   header: ResponseHeader;
