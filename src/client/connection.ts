@@ -7,7 +7,13 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Clock } from '../env/clock.ts';
-import { decodeResponse, encodeRequest, type RequestBody, type ResponseBody } from '../protocol/frame.ts';
+import {
+  decodeResponse,
+  encodeRequest,
+  encodeRequestParts,
+  type RequestBody,
+  type ResponseBody,
+} from '../protocol/frame.ts';
 import { API_INFO, ApiKey } from '../protocol/generated/api-keys.ts';
 import type { ApiVersionsResponse } from '../protocol/generated/api-versions-response.ts';
 import { ErrorCode } from '../protocol/generated/errors.ts';
@@ -46,7 +52,8 @@ export interface ConnectionOptions {
 interface Pending {
   apiKey: number;
   apiVersion: number;
-  frame: Buffer;
+  /** One buffer, or parts written back to back (byte strings kept by reference). */
+  frame: Buffer | readonly Buffer[];
   expectResponse: boolean;
   timeoutMs: number;
   resolve(body: unknown): void;
@@ -61,6 +68,12 @@ export interface RequestOptions {
   version?: number;
   /** False for acks=0 produce: resolves once written, with undefined. */
   expectResponse?: boolean;
+  /**
+   * Byte strings of the body of at least `minBytes` (`bytes` in all) go to the socket by
+   * reference rather than copied into the frame: the caller must leave them untouched until
+   * the request is answered or failed (so never with expectResponse false).
+   */
+  gather?: { minBytes: number; bytes: number };
 }
 
 export class BrokerConnection {
@@ -216,10 +229,17 @@ export class BrokerConnection {
     if (this.closed) return Promise.reject(new KafkaConnectionError(`connection to ${this.address} is closed`));
     const correlationId = this.nextCorrelationId;
     this.nextCorrelationId = (this.nextCorrelationId + 1) | 0;
-    const frame = encodeRequest(
-      { requestApiKey: apiKey, requestApiVersion: apiVersion, correlationId, clientId: this.opts.clientId },
-      body as never,
-    );
+    const header = {
+      requestApiKey: apiKey,
+      requestApiVersion: apiVersion,
+      correlationId,
+      clientId: this.opts.clientId,
+    };
+    const gather = opts.gather;
+    const frame =
+      gather !== undefined && gather.bytes > 0 && opts.expectResponse !== false
+        ? encodeRequestParts(header, body as never, gather.minBytes, gather.bytes)
+        : encodeRequest(header, body as never);
     return new Promise((resolve, reject) => {
       const p: Pending = {
         apiKey,
@@ -242,7 +262,13 @@ export class BrokerConnection {
       p.reject(new KafkaConnectionError(`not connected to ${this.address}`));
       return;
     }
-    socket.write(p.frame);
+    if (Buffer.isBuffer(p.frame)) socket.write(p.frame);
+    else {
+      // Corked, the parts leave in one writev.
+      socket.cork();
+      for (const part of p.frame) socket.write(part);
+      socket.uncork();
+    }
     if (!p.expectResponse) {
       p.resolve(undefined);
       return;
@@ -372,7 +398,7 @@ export class BrokerConnection {
   private pump(): void {
     while (this.waiting.length > 0 && this.inFlight.size < this.opts.maxInFlight && !this.closed) {
       const p = this.waiting.shift()!;
-      const correlationId = p.frame.readInt32BE(8);
+      const correlationId = (Buffer.isBuffer(p.frame) ? p.frame : p.frame[0]!).readInt32BE(8);
       this.write(correlationId, p);
     }
   }

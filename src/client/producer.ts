@@ -129,6 +129,9 @@ interface SendHandle {
   reject(e: unknown): void;
 }
 
+/** Encoded batches of at least this many bytes are written by reference, not copied (see sendTo). */
+const GATHER_MIN_BYTES = 1024;
+
 class ProducerBatch {
   records: RecordInput[] = [];
   handles: SendHandle[] = [];
@@ -828,6 +831,13 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
       t.partitionData.push({ index: s.partition, records: b.encoded });
     }
     const expectResponse = this.acks !== 0;
+    // Encoded batches of GATHER_MIN_BYTES and more go to the socket by reference, not copied
+    // into the request's frame: a batch's buffer stays untouched until the batch is done,
+    // which (acks != 0) is after its request was answered or failed.
+    let gathered = 0;
+    if (expectResponse) {
+      for (const b of batches) if (b.encoded!.length >= GATHER_MIN_BYTES) gathered += b.encoded!.length;
+    }
     conn
       .request(
         ApiKey.Produce,
@@ -837,7 +847,7 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
           timeoutMs: this.cluster.requestTimeoutMs,
           topicData,
         },
-        { expectResponse },
+        { expectResponse, gather: { minBytes: GATHER_MIN_BYTES, bytes: gathered } },
       )
       .then(
         (res) => this.onProduceResponse(batches, res as ProduceResponse | undefined),
@@ -954,9 +964,11 @@ export class Producer<K = ProducerBytes, V = ProducerBytes> {
   private finishBatch(b: ProducerBatch): void {
     if (b.done) return;
     b.done = true;
-    // Nothing refers to the bytes any more: requests are copied into their frame when sent.
+    // Nothing refers to the bytes any more once the batch's request was answered or failed
+    // (it may have written them by reference). A batch failed while still in flight (close
+    // with force, a fatal error) leaves its buffer to the garbage collector.
     b.encoded = null;
-    if (b.pooled !== null) {
+    if (b.pooled !== null && !b.inFlight) {
       this.batchBuffers.give(b.pooled);
       b.pooled = null;
     }
