@@ -176,6 +176,8 @@ interface ProcessWatch {
   gcs: [number, number][];
   eldP99Ms: number;
   eldMaxMs: number;
+  /** CPU time (user + system, all threads) over the window. */
+  cpuMs: number;
 }
 
 type ChildMessage =
@@ -216,15 +218,23 @@ function watchProcess(): { start: () => void; result: () => ProcessWatch } {
   });
   observer.observe({ entryTypes: ['gc'] });
   const eld = monitorEventLoopDelay({ resolution: 1 });
+  let cpu = process.cpuUsage();
   return {
     start: () => {
       on = true;
       eld.enable();
+      cpu = process.cpuUsage();
     },
     result: () => {
       observer.disconnect();
       eld.disable();
-      return { gcs, eldP99Ms: eld.percentile(99) / 1e6, eldMaxMs: eld.max / 1e6 };
+      const used = process.cpuUsage(cpu);
+      return {
+        gcs,
+        eldP99Ms: eld.percentile(99) / 1e6,
+        eldMaxMs: eld.max / 1e6,
+        cpuMs: (used.user + used.system) / 1000,
+      };
     },
   };
 }
@@ -462,8 +472,8 @@ function attributeSlow(
   return (
     `${slow.length} records > ${SLOW_MICROS / 1000} ms: ${ackSlow} mostly before their ack, ${afterAckSlow} mostly after it, ` +
     `${unknown} unmatched; overlapping a >= 1 ms GC in producer ${gcProducer}, broker ${gcBroker}, consumer ${gcConsumer} (any ${gcAny}). ` +
-    `producer ${pauses(watches.producer.gcs)}, eld p99 ${watches.producer.eldP99Ms.toFixed(2)} max ${watches.producer.eldMaxMs.toFixed(1)} ms; ` +
-    `consumer ${pauses(watches.consumer.gcs)}, eld p99 ${watches.consumer.eldP99Ms.toFixed(2)} max ${watches.consumer.eldMaxMs.toFixed(1)} ms; ` +
+    `producer ${pauses(watches.producer.gcs)}, CPU ${watches.producer.cpuMs.toFixed(0)} ms, eld p99 ${watches.producer.eldP99Ms.toFixed(2)} max ${watches.producer.eldMaxMs.toFixed(1)} ms; ` +
+    `consumer ${pauses(watches.consumer.gcs)}, CPU ${watches.consumer.cpuMs.toFixed(0)} ms, eld p99 ${watches.consumer.eldP99Ms.toFixed(2)} max ${watches.consumer.eldMaxMs.toFixed(1)} ms; ` +
     `broker ${pauses(watches.broker)}`
   );
 }
